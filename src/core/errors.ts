@@ -1,0 +1,97 @@
+/**
+ * Typed errors of cyclesparse. Every rejection of user input names the argument (a dotted path
+ * such as `scores.conv1` or `shape.milestones[1].at`) and the allowed values, so a caller can
+ * show it as is and a program can branch on `code`.
+ */
+
+export type ErrorCode = 'invalid-argument' | 'infeasible';
+
+export class CyclesparseError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An argument outside its allowed values: `argument: expected <allowed>, got <received>`. */
+export class InvalidArgumentError extends CyclesparseError {
+  readonly argument: string;
+  readonly allowed: string;
+  readonly received: unknown;
+  constructor(argument: string, allowed: string, received: unknown) {
+    super('invalid-argument', `${argument}: expected ${allowed}, got ${describe(received)}`);
+    this.argument = argument;
+    this.allowed = allowed;
+    this.received = received;
+  }
+}
+
+/**
+ * Arguments that are each valid but cannot be satisfied together, e.g. a target sparsity that
+ * the layers left prunable cannot reach. The message says which arguments and why.
+ */
+export class InfeasibleError extends CyclesparseError {
+  readonly argument: string;
+  constructor(argument: string, reason: string) {
+    super('infeasible', `${argument}: ${reason}`);
+    this.argument = argument;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return 'undefined';
+  if (ArrayBuffer.isView(value)) {
+    return `${value.constructor.name}(${(value as unknown as ArrayLike<unknown>).length})`;
+  }
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/** A finite number in [0, 1): the only sparsities that leave something to train. */
+export function requireSparsity(argument: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
+    throw new InvalidArgumentError(argument, 'a sparsity in [0, 1)', value);
+  }
+  return value;
+}
+
+export function requireInteger(
+  argument: string,
+  value: number,
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new InvalidArgumentError(argument, `an integer ${range}`, value);
+  }
+  return value;
+}
+
+/** A finite number in [min, max] (inclusive bounds unless stated by `openMin`/`openMax`). */
+export function requireNumber(
+  argument: string,
+  value: number,
+  range: { min: number; max: number; openMin?: boolean; openMax?: boolean },
+): number {
+  const aboveMin = range.openMin ? value > range.min : value >= range.min;
+  const belowMax = range.openMax ? value < range.max : value <= range.max;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !aboveMin || !belowMax) {
+    const open = range.openMin ? '(' : '[';
+    const close = range.openMax ? ')' : ']';
+    throw new InvalidArgumentError(
+      argument,
+      `a finite number in ${open}${range.min}, ${range.max}${close}`,
+      value,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,2 @@
+/** cyclesparse: the library entry point. */
+export * from './core/index.js';
