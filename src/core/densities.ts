@@ -81,7 +81,11 @@ export function layerDensities(
   const dense = new Set(options.denseLayers ?? []);
   for (const name of dense) {
     if (!names.has(name)) {
-      throw new InvalidArgumentError('denseLayers', `names of layers (${[...names].join(', ')})`, name);
+      throw new InvalidArgumentError(
+        'denseLayers',
+        `names of layers (${[...names].join(', ')})`,
+        name,
+      );
     }
   }
   if (options.denseFirst) dense.add(layers[0]!.name);
@@ -89,7 +93,11 @@ export function layerDensities(
   const overrides = options.overrides ?? {};
   for (const [name, sparsity] of Object.entries(overrides)) {
     if (!names.has(name)) {
-      throw new InvalidArgumentError('overrides', `names of layers (${[...names].join(', ')})`, name);
+      throw new InvalidArgumentError(
+        'overrides',
+        `names of layers (${[...names].join(', ')})`,
+        name,
+      );
     }
     if (dense.has(name)) {
       throw new InvalidArgumentError(`overrides.${name}`, 'a layer that is not forced dense', name);
@@ -129,6 +137,12 @@ export function layerDensities(
     const size = layerSize(layer);
     const f = fixed.get(layer.name);
     const kept = f?.kept ?? freeKept.get(layer.name)!;
-    return { name: layer.name, size, kept, density: kept / size, source: f?.source ?? 'distribution' };
+    return {
+      name: layer.name,
+      size,
+      kept,
+      density: kept / size,
+      source: f?.source ?? 'distribution',
+    };
   });
 }

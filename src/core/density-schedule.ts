@@ -71,10 +71,13 @@ export function pruningLevels(plan: LevelPlan, n: number): PruningLevel[] {
   const levels: PruningLevel[] = [];
   for (let level = 0; level <= count; level++) {
     const nominal = levelSparsity(plan.rate, level);
-    const sparsity =
-      level === count && finalSparsity !== undefined ? finalSparsity : nominal;
+    const sparsity = level === count && finalSparsity !== undefined ? finalSparsity : nominal;
     if (sparsity >= 1) {
-      throw new InvalidArgumentError('levels', `at most the levels before sparsity reaches 1`, count);
+      throw new InvalidArgumentError(
+        'levels',
+        `at most the levels before sparsity reaches 1`,
+        count,
+      );
     }
     const pruned = prunedCount(sparsity, n);
     levels.push({ level, sparsity, kept: n - pruned, pruned });

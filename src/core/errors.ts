@@ -51,7 +51,7 @@ function describe(value: unknown): string {
     const text = JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
   } catch {
-    return String(value);
+    return Object.prototype.toString.call(value); // cyclic or BigInt-holding values
   }
 }
 

@@ -24,7 +24,14 @@ export {
   type MaskJson,
   type WeightLayout,
 } from './mask.js';
-export { SCOPES, prune, pruneToKeptCounts, type LayerScores, type PruneOptions, type Scope } from './prune.js';
+export {
+  SCOPES,
+  prune,
+  pruneToKeptCounts,
+  type LayerScores,
+  type PruneOptions,
+  type Scope,
+} from './prune.js';
 export {
   DISTRIBUTIONS,
   distributionWeight,

@@ -75,7 +75,11 @@ export const TRIANGULAR: CycleShape = Object.freeze({
   peakAt: 0.2,
 });
 
-export const COSINE: CycleShape = Object.freeze({ kind: 'cosine', warmupFraction: 0, minFactor: 0 });
+export const COSINE: CycleShape = Object.freeze({
+  kind: 'cosine',
+  warmupFraction: 0,
+  minFactor: 0,
+});
 export const CONSTANT: CycleShape = Object.freeze({ kind: 'constant' });
 
 /** Rejects malformed shapes with the failing field named (`shape.milestones[1].at`, ...). */
@@ -88,7 +92,11 @@ export function validateShape(shape: CycleShape, argument = 'shape'): CycleShape
     case 'step': {
       fraction('warmupFraction', shape.warmupFraction, true);
       if (shape.warmup !== 'linear' && shape.warmup !== 'constant') {
-        throw new InvalidArgumentError(`${argument}.warmup`, "'linear' or 'constant'", shape.warmup);
+        throw new InvalidArgumentError(
+          `${argument}.warmup`,
+          "'linear' or 'constant'",
+          shape.warmup,
+        );
       }
       if (shape.warmup === 'constant') {
         requireNumber(`${argument}.warmupFactor`, shape.warmupFactor ?? Number.NaN, {
@@ -100,7 +108,11 @@ export function validateShape(shape: CycleShape, argument = 'shape'): CycleShape
       let previous = shape.warmupFraction;
       let previousFactor = 1; // drops only: each factor at most the one before
       shape.milestones.forEach(({ at, factor }, i) => {
-        const at_ = requireNumber(`${argument}.milestones[${i}].at`, at, { min: 0, max: 1, openMax: true });
+        const at_ = requireNumber(`${argument}.milestones[${i}].at`, at, {
+          min: 0,
+          max: 1,
+          openMax: true,
+        });
         if (!(at_ > previous)) {
           throw new InvalidArgumentError(
             `${argument}.milestones[${i}].at`,
@@ -248,8 +260,13 @@ export class LrSchedule {
       throw new InvalidArgumentError('granularity', "'epoch' or 'step'", spec.granularity);
     }
     requireInteger('stepsPerEpoch', spec.stepsPerEpoch, 1);
-    if (!Array.isArray(spec.cycleEpochs) || spec.cycleEpochs.length === 0) {
-      throw new InvalidArgumentError('cycleEpochs', 'a non-empty list of cycle lengths', spec.cycleEpochs);
+    const cycleEpochs: unknown = spec.cycleEpochs;
+    if (!Array.isArray(cycleEpochs) || cycleEpochs.length === 0) {
+      throw new InvalidArgumentError(
+        'cycleEpochs',
+        'a non-empty list of cycle lengths',
+        spec.cycleEpochs,
+      );
     }
     spec.cycleEpochs.forEach((e, i) => requireInteger(`cycleEpochs[${i}]`, e, 1));
     this.spec = spec;
@@ -306,9 +323,13 @@ export class LrSchedule {
 
   /** First global step of cycle `cycle` that runs at the peak. */
   peakStep(cycle: number): number {
-    const units = this.spec.granularity === 'epoch' ? this.spec.cycleEpochs[cycle]! : this.cycleSteps(cycle);
+    const units =
+      this.spec.granularity === 'epoch' ? this.spec.cycleEpochs[cycle]! : this.cycleSteps(cycle);
     const unit = peakUnit(this.spec.shape, units);
-    return this.cycleStarts[cycle]! + (this.spec.granularity === 'epoch' ? unit * this.spec.stepsPerEpoch : unit);
+    return (
+      this.cycleStarts[cycle]! +
+      (this.spec.granularity === 'epoch' ? unit * this.spec.stepsPerEpoch : unit)
+    );
   }
 }
 

@@ -54,7 +54,10 @@ export function channels(spec: LayerSpec): { in: number; out: number } | undefin
 
 /** Validates a layer list: non-empty, unique non-empty names, positive integer dimensions. */
 export function validateLayers(layers: readonly LayerSpec[], argument = 'layers'): void {
-  if (!Array.isArray(layers) || layers.length === 0) {
+  // Checked through `unknown` values: JS callers can pass anything, and Array.isArray on a
+  // typed readonly array would narrow it to any[].
+  const list: unknown = layers;
+  if (!Array.isArray(list) || list.length === 0) {
     throw new InvalidArgumentError(argument, 'a non-empty list of layers', layers);
   }
   const seen = new Set<string>();
@@ -66,10 +69,11 @@ export function validateLayers(layers: readonly LayerSpec[], argument = 'layers'
       throw new InvalidArgumentError(`${argument}[${i}].name`, 'a unique layer name', layer.name);
     }
     seen.add(layer.name);
+    const shape: unknown = layer.shape;
     if (
-      !Array.isArray(layer.shape) ||
-      layer.shape.length === 0 ||
-      !layer.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) > 0)
+      !Array.isArray(shape) ||
+      shape.length === 0 ||
+      !shape.every((d: unknown) => typeof d === 'number' && Number.isSafeInteger(d) && d > 0)
     ) {
       throw new InvalidArgumentError(
         `${argument}[${i}].shape`,
@@ -124,9 +128,7 @@ export class Mask {
 
   private constructor(layers: readonly LayerSpec[], bits: Map<string, Uint32Array>) {
     this.layers = Object.freeze(
-      layers.map((l) =>
-        Object.freeze({ ...l, shape: Object.freeze([...l.shape]) as readonly number[] }),
-      ),
+      layers.map((l) => Object.freeze({ ...l, shape: Object.freeze<number[]>([...l.shape]) })),
     );
     this.#bits = bits;
     this.#index = new Map(layers.map((l, i) => [l.name, i]));
@@ -208,7 +210,11 @@ export class Mask {
       });
       const tail = size & 31;
       if (tail !== 0 && words[words.length - 1]! >>> tail !== 0) {
-        throw new InvalidArgumentError(`mask.layers.${i}.bits`, 'no bits past the layer size', 'set');
+        throw new InvalidArgumentError(
+          `mask.layers.${i}.bits`,
+          'no bits past the layer size',
+          'set',
+        );
       }
       if (popcount(words) !== entry.kept) {
         throw new InvalidArgumentError(
@@ -229,7 +235,8 @@ export class Mask {
       layers: this.layers.map((layer) => {
         const words = this.#words(layer.name);
         const bytes = new Uint8Array((layerSize(layer) + 7) >>> 3);
-        for (let b = 0; b < bytes.length; b++) bytes[b] = (words[b >>> 2]! >>> ((b & 3) * 8)) & 0xff;
+        for (let b = 0; b < bytes.length; b++)
+          bytes[b] = (words[b >>> 2]! >>> ((b & 3) * 8)) & 0xff;
         return {
           name: layer.name,
           shape: [...layer.shape],

@@ -11,7 +11,12 @@
 
 import { apportion } from './apportion.js';
 import { popcount } from './bits.js';
-import { InfeasibleError, InvalidArgumentError, requireInteger, requireSparsity } from './errors.js';
+import {
+  InfeasibleError,
+  InvalidArgumentError,
+  requireInteger,
+  requireSparsity,
+} from './errors.js';
 import { Mask } from './mask.js';
 import { prunedCount, selectToPrune } from './selection.js';
 
@@ -33,7 +38,11 @@ function candidateLayers(mask: Mask, exclude: readonly string[] | undefined): st
   const excluded = new Set(exclude ?? []);
   for (const name of excluded) {
     if (!mask.has(name)) {
-      throw new InvalidArgumentError('exclude', `names of layers (${mask.names().join(', ')})`, name);
+      throw new InvalidArgumentError(
+        'exclude',
+        `names of layers (${mask.names().join(', ')})`,
+        name,
+      );
     }
   }
   return mask.names().filter((name) => !excluded.has(name));
@@ -129,4 +138,3 @@ export function pruneToKeptCounts(
   }
   return withLayers(mask, replaced);
 }
-

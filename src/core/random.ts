@@ -17,7 +17,13 @@ import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus'
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import { InvalidArgumentError, requireInteger } from './errors.js';
 
-export const STREAM_NAMES = ['init', 'dataOrder', 'augmentation', 'maskSampling', 'labelNoise'] as const;
+export const STREAM_NAMES = [
+  'init',
+  'dataOrder',
+  'augmentation',
+  'maskSampling',
+  'labelNoise',
+] as const;
 export type StreamName = (typeof STREAM_NAMES)[number];
 
 function fmix32(h: number): number {

@@ -27,7 +27,8 @@ export const TIE_BREAK = 'lowest-flat-index-pruned-first' as const;
 /** `⌊x + ½⌋` for x ≥ 0, after snapping float noise around half-integers (see module comment). */
 export function roundHalfUp(x: number): number {
   const nearestHalf = Math.round(x * 2) / 2;
-  const snapped = Math.abs(x - nearestHalf) <= 4 * Number.EPSILON * Math.max(1, x) ? nearestHalf : x;
+  const snapped =
+    Math.abs(x - nearestHalf) <= 4 * Number.EPSILON * Math.max(1, x) ? nearestHalf : x;
   return Math.floor(snapped + 0.5);
 }
 
@@ -95,7 +96,10 @@ export interface SelectionTuning {
   readonly minAlive: number;
 }
 
-export const DEFAULT_TUNING: SelectionTuning = Object.freeze({ sampleSize: 16384, minAlive: 1 << 17 });
+export const DEFAULT_TUNING: SelectionTuning = Object.freeze({
+  sampleSize: 16384,
+  minAlive: 1 << 17,
+});
 
 /**
  * Fast path: chooses the k alive elements with the smallest (score, flat index) and returns each
@@ -351,7 +355,10 @@ function throwFirstNonFinite(segments: readonly ScoreSegment[]): never {
  * Reference path, slow and obviously correct: sort every alive candidate by (score, flat index)
  * and clear the first k. Kept beside the fast path for differential tests; O(n log n).
  */
-export function selectToPruneReference(segments: readonly ScoreSegment[], k: number): Uint32Array[] {
+export function selectToPruneReference(
+  segments: readonly ScoreSegment[],
+  k: number,
+): Uint32Array[] {
   checkSegments(segments, k);
   const candidates: { score: number; segment: number; index: number; flat: number }[] = [];
   let offset = 0;
