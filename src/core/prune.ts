@@ -1,16 +1,17 @@
 /**
- * Pruning a mask by scores, in one of two scopes. Both count with the rule of `selection.ts` over
- * all masked weights N (excluded layers included) and select with its tie-break:
- * - global: one ranking over every non-excluded layer (flat index = layer order, then element);
- * - layerwise: the kept budget is split over the non-excluded layers by the uniform distribution
- *   ({@link apportion} with w_l = n_l, capped at each layer's current kept count), then each layer
- *   is ranked on its own.
- * Already-pruned weights stay pruned (they count towards the target, their scores are ignored);
- * excluded layers keep their current mask while the global target is still met by the others.
+ * Pruning a mask by scores, smallest first, in one of two scopes. Both count with the rule of
+ * `selection.ts` and select with its tie-break:
+ * - global: the network prunes `prunedCount(s, N)` of all N masked weights (excluded layers
+ *   included in N), chosen by one ranking over every non-excluded layer (flat index = layer
+ *   order, then row-major element);
+ * - layerwise: every non-excluded layer prunes `prunedCount(s, n_l)` of its own n_l weights,
+ *   ranked inside the layer; the network total is the sum of the layer counts.
+ * Already-pruned weights stay pruned: they count towards the target and their scores are ignored,
+ * so a target below the current sparsity (of the network, or of a layer in layerwise scope) is an
+ * error rather than a silent regrowth. Excluded layers keep their current mask; in global scope
+ * the other layers make up the whole target.
  */
 
-import { apportion } from './apportion.js';
-import { popcount } from './bits.js';
 import {
   InfeasibleError,
   InvalidArgumentError,
@@ -18,7 +19,7 @@ import {
   requireSparsity,
 } from './errors.js';
 import { Mask } from './mask.js';
-import { prunedCount, selectToPrune } from './selection.js';
+import { keptCount, selectToPrune } from './selection.js';
 
 export const SCOPES = ['global', 'layerwise'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -27,10 +28,10 @@ export type Scope = (typeof SCOPES)[number];
 export type LayerScores = Readonly<Record<string, Float32Array>>;
 
 export interface PruneOptions {
-  /** Target sparsity over all masked weights; must be >= the mask's current sparsity. */
+  /** Target sparsity, in [0, 1): of all masked weights (global) or of each layer (layerwise). */
   readonly sparsity: number;
   readonly scope: Scope;
-  /** Layers left as they are (usually dense); the other layers make up the target. */
+  /** Layers left as they are (usually dense). */
   readonly exclude?: readonly string[];
 }
 
@@ -75,8 +76,22 @@ export function prune(mask: Mask, scores: LayerScores, options: PruneOptions): M
     throw new InvalidArgumentError('scope', `one of ${SCOPES.join(', ')}`, options.scope);
   }
   const candidates = candidateLayers(mask, options.exclude);
-  const total = mask.totalSize;
-  const targetKept = total - prunedCount(options.sparsity, total);
+  if (options.scope === 'layerwise') {
+    const kept: Record<string, number> = {};
+    for (const name of candidates) {
+      kept[name] = keptCount(options.sparsity, mask.size(name));
+      if (kept[name] > mask.kept(name)) {
+        throw new InfeasibleError(
+          'sparsity',
+          `${options.sparsity} is below layer ${name}'s current sparsity ` +
+            `${mask.layerSparsity(name)}; masks only shrink`,
+        );
+      }
+    }
+    return pruneToKeptCounts(mask, scores, kept);
+  }
+
+  const targetKept = keptCount(options.sparsity, mask.totalSize);
   const keptNow = mask.totalKept;
   if (targetKept > keptNow) {
     throw new InfeasibleError(
@@ -92,24 +107,12 @@ export function prune(mask: Mask, scores: LayerScores, options: PruneOptions): M
       `${options.sparsity} keeps ${targetKept} weights but the excluded layers alone keep ${fixedKept}`,
     );
   }
-  if (options.scope === 'global') {
-    const segments = candidates.map((name) => ({
-      scores: scoresOf(mask, scores, name),
-      alive: mask.bitsOf(name),
-    }));
-    const kept = selectToPrune(segments, keptNow - targetKept);
-    return withLayers(mask, new Map(candidates.map((name, i) => [name, kept[i]!])));
-  }
-  const shares = apportion(
-    candidates.map((name) => mask.size(name)),
-    candidates.map((name) => mask.kept(name)),
-    targetKept - fixedKept,
-  );
-  return pruneToKeptCounts(
-    mask,
-    scores,
-    Object.fromEntries(candidates.map((name, i) => [name, shares[i]!])),
-  );
+  const segments = candidates.map((name) => ({
+    scores: scoresOf(mask, scores, name),
+    alive: mask.bitsOf(name),
+  }));
+  const kept = selectToPrune(segments, keptNow - targetKept);
+  return withLayers(mask, new Map(candidates.map((name, i) => [name, kept[i]!])));
 }
 
 /**
@@ -127,11 +130,10 @@ export function pruneToKeptCounts(
     if (!mask.has(name)) {
       throw new InvalidArgumentError('kept', `names of layers (${mask.names().join(', ')})`, name);
     }
-    const alive = mask.bitsOf(name);
-    const aliveCount = popcount(alive);
+    const aliveCount = mask.kept(name);
     requireInteger(`kept.${name}`, target, 0, aliveCount);
     const [bits] = selectToPrune(
-      [{ scores: scoresOf(mask, scores, name), alive }],
+      [{ scores: scoresOf(mask, scores, name), alive: mask.bitsOf(name) }],
       aliveCount - target,
     );
     replaced.set(name, bits!);
