@@ -1,0 +1,169 @@
+/**
+ * The layer-density contract: what a "how many weights does each layer keep" function must
+ * satisfy for random masks (uniform, ER, ERK, balanced). Laws (I11 of research/peers.md):
+ * - an integer kept count in [0, n_l] for every layer, and forced-dense layers fully dense;
+ * - the counts sum to exactly the network budget N − prunedCount(s, N) (issue class #6);
+ * - counts are proportional to the distribution's weights — ERK's Σ shape, balanced's equal
+ *   share — within a declared tolerance, and a layer is full only where its share would fill it;
+ * - optionally house-monotone: raising the sparsity never raises a layer's count.
+ */
+
+import fc from 'fast-check';
+import { DISTRIBUTIONS, distributionWeight, type Distribution } from '../core/densities.js';
+import { layerSize, type LayerSpec } from '../core/mask.js';
+import { layerListArbitrary, sparsityArbitrary, type LayerListConstraints } from './arbitraries.js';
+import { prunedCountBy, type CountingRule } from './counting.js';
+import { expectThat, law, type Law } from './law.js';
+
+export interface DistributionRequest {
+  readonly layers: readonly LayerSpec[];
+  readonly distribution: Distribution;
+  /** Target sparsity over all layers, dense ones included. */
+  readonly sparsity: number;
+  /** Layers that keep every weight. */
+  readonly denseLayers: readonly string[];
+}
+
+/** Kept weights per layer name. */
+export type KeptCounts = Readonly<Record<string, number>>;
+
+export type DistributionUnderTest = (
+  request: DistributionRequest,
+) => KeptCounts | Promise<KeptCounts>;
+
+export interface DistributionContractOptions {
+  readonly distributions?: readonly Distribution[];
+  readonly countingRule?: CountingRule;
+  /**
+   * How far (in weights) a count may sit from its exact proportional share λ·w_l. 0.5 (default)
+   * is exact rounding with one common λ; floor-then-fix-up implementations need 1.
+   */
+  readonly tolerance?: number;
+  /** Add the law that raising the sparsity never raises a layer's count (default true). */
+  readonly houseMonotone?: boolean;
+  readonly layers?: LayerListConstraints;
+}
+
+export function distributionRequestArbitrary(
+  options: DistributionContractOptions = {},
+): fc.Arbitrary<DistributionRequest> {
+  const rule = options.countingRule ?? 'round-half-up';
+  return fc
+    .record({
+      layers: layerListArbitrary(options.layers),
+      distribution: fc.constantFrom(...(options.distributions ?? DISTRIBUTIONS)),
+      sparsity: sparsityArbitrary(),
+      densePicks: fc.array(fc.boolean(), { maxLength: 8 }),
+    })
+    .map(({ layers, distribution, sparsity, densePicks }) => {
+      const total = layers.reduce((s, l) => s + layerSize(l), 0);
+      let room = total - prunedCountBy(rule, sparsity, total);
+      const denseLayers = layers
+        .filter((l, i) => {
+          if (!densePicks[i] || layerSize(l) > room) return false;
+          room -= layerSize(l);
+          return true;
+        })
+        .map((l) => l.name);
+      return { layers, distribution, sparsity, denseLayers };
+    });
+}
+
+function checkCounts(request: DistributionRequest, kept: KeptCounts): void {
+  for (const layer of request.layers) {
+    const count = kept[layer.name];
+    const size = layerSize(layer);
+    expectThat(
+      typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= size,
+      () => `${layer.name}: kept ${String(count)}, expected an integer in [0, ${size}]`,
+    );
+  }
+}
+
+export function distributionContract(
+  densities: DistributionUnderTest,
+  options: DistributionContractOptions = {},
+): Law[] {
+  const rule = options.countingRule ?? 'round-half-up';
+  const tolerance = options.tolerance ?? 0.5;
+  const requests = distributionRequestArbitrary(options);
+  const run = async (request: DistributionRequest): Promise<KeptCounts> => {
+    const kept = await densities(request);
+    checkCounts(request, kept);
+    return kept;
+  };
+  const laws = [
+    law('keeps an integer count in [0, layer size] in every layer', requests, async (request) => {
+      await run(request);
+    }),
+    law(`keeps exactly the ${rule} budget in total`, requests, async (request) => {
+      const kept = await run(request);
+      const total = request.layers.reduce((s, l) => s + layerSize(l), 0);
+      const expected = total - prunedCountBy(rule, request.sparsity, total);
+      const got = request.layers.reduce((s, l) => s + kept[l.name]!, 0);
+      expectThat(
+        got === expected,
+        () => `kept ${got} of ${total} at sparsity ${request.sparsity}, expected ${expected}`,
+      );
+    }),
+    law('keeps forced-dense layers fully dense', requests, async (request) => {
+      const kept = await run(request);
+      for (const name of request.denseLayers) {
+        const size = layerSize(request.layers.find((l) => l.name === name)!);
+        expectThat(kept[name] === size, () => `dense layer ${name} kept ${kept[name]} of ${size}`);
+      }
+    }),
+    law(
+      'keeps counts proportional to the distribution weights, filling a layer only where its share would',
+      requests,
+      async (request) => {
+        const kept = await run(request);
+        let lower = 0;
+        let upper = Infinity;
+        let lowerLayer = '';
+        let upperLayer = '';
+        for (const layer of request.layers) {
+          if (request.denseLayers.includes(layer.name)) continue;
+          const w = distributionWeight(request.distribution, layer);
+          const count = kept[layer.name]!;
+          const lo = (count - tolerance) / w;
+          const hi = count === layerSize(layer) ? Infinity : (count + tolerance) / w;
+          if (lo > lower) [lower, lowerLayer] = [lo, layer.name];
+          if (hi < upper) [upper, upperLayer] = [hi, layer.name];
+        }
+        expectThat(
+          lower <= upper * (1 + 1e-12),
+          () =>
+            `no common share λ: ${lowerLayer} needs λ >= ${lower}, ${upperLayer} needs λ <= ${upper} ` +
+            `(${request.distribution}, counts ${JSON.stringify(kept)})`,
+        );
+      },
+    ),
+  ];
+  if (options.houseMonotone ?? true) {
+    laws.push(
+      law(
+        'never raises a layer count when the sparsity rises',
+        fc.tuple(requests, sparsityArbitrary()),
+        async ([request, other]) => {
+          const higher = { ...request, sparsity: Math.max(request.sparsity, other) };
+          const total = request.layers.reduce((s, l) => s + layerSize(l), 0);
+          const denseSize = request.layers
+            .filter((l) => request.denseLayers.includes(l.name))
+            .reduce((s, l) => s + layerSize(l), 0);
+          fc.pre(denseSize <= total - prunedCountBy(rule, higher.sparsity, total));
+          const a = await run(request);
+          const b = await run(higher);
+          for (const layer of request.layers) {
+            expectThat(
+              b[layer.name]! <= a[layer.name]!,
+              () =>
+                `${layer.name}: ${a[layer.name]} at ${request.sparsity} but ${b[layer.name]} at ${higher.sparsity}`,
+            );
+          }
+        },
+      ),
+    );
+  }
+  return laws;
+}
