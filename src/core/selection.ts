@@ -9,8 +9,8 @@
  * rounding to nearest keeps |achieved − s| ≤ 1/(2n), the best any integer count can do. Why half
  * *up* rather than Python's half-to-even (torch.nn.utils.prune): it is monotone and needs no
  * parity, and exact halves are decided towards the sparsity the user asked to reach. Products that
- * are a few ulps from a half-integer are snapped to it first, so 0.35 × 10 prunes 4 whatever the
- * binary representation of 0.35.
+ * are a few ulps from a half-integer are snapped to it first, so 0.29 × 50 (14.499999999999998 in
+ * float64) prunes 15, as the exact 14.5 does.
  *
  * Tie-break — by flat index: candidates are ordered by (score, flat index) ascending and the
  * first k are pruned, so among equal scores the lowest index is pruned first. −0 and +0 are the
