@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import {
   budgetContract,
   checkLaw,
+  cyclesparseDensities,
   cyclesparseSchedule,
   distributionContract,
   prunedCountBy,
@@ -167,6 +168,17 @@ describe('distributionContract catches broken layer densities', () => {
   test('ERK that clamps dense layers without redistributing misses the budget', async () => {
     const laws = distributionContract(uniformBy(Math.round, true), { distributions: ['erk'] });
     await expect(checkLaw(lawNamed(laws, 'budget in total'), catches)).rejects.toThrow(/expected/);
+  });
+});
+
+describe('distributionContract catches a balanced distribution that is not balanced', () => {
+  test('uniform densities under the name balanced fail the equal-count law', async () => {
+    const mislabelled: DistributionUnderTest = (request) =>
+      cyclesparseDensities({ ...request, distribution: 'uniform' });
+    const laws = distributionContract(mislabelled, { distributions: ['balanced'] });
+    await expect(checkLaw(lawNamed(laws, 'balanced:'), catches)).rejects.toThrow(
+      /unequal balanced counts/,
+    );
   });
 });
 

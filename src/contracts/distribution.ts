@@ -140,6 +140,35 @@ export function distributionContract(
       },
     ),
   ];
+  if ((options.distributions ?? DISTRIBUTIONS).includes('balanced')) {
+    laws.push(
+      law(
+        'balanced: layers below their size keep counts within one of each other',
+        distributionRequestArbitrary({ ...options, distributions: ['balanced'] }),
+        async (request) => {
+          const kept = await run(request);
+          const free = request.layers.filter(
+            (l) => !request.denseLayers.includes(l.name) && kept[l.name]! < layerSize(l),
+          );
+          const counts = free.map((l) => kept[l.name]!);
+          expectThat(
+            counts.length === 0 || Math.max(...counts) - Math.min(...counts) <= 1,
+            () => `unequal balanced counts ${JSON.stringify(kept)}`,
+          );
+          // A full layer is one whose equal share would not fit: it is no larger than any free count.
+          for (const layer of request.layers) {
+            if (request.denseLayers.includes(layer.name) || kept[layer.name]! < layerSize(layer))
+              continue;
+            expectThat(
+              counts.every((c) => layerSize(layer) <= c + 1),
+              () =>
+                `${layer.name} is full at ${layerSize(layer)} while others keep ${Math.min(...counts)}`,
+            );
+          }
+        },
+      ),
+    );
+  }
   if (options.houseMonotone ?? true) {
     laws.push(
       law(

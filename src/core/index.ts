@@ -9,6 +9,7 @@ export {
   selectToPrune,
   selectToPruneReference,
   type ScoreSegment,
+  type SelectionTuning,
 } from './selection.js';
 export { apportion, apportionReference } from './apportion.js';
 export {

@@ -134,6 +134,15 @@ describe('LrSchedule', () => {
     expect(() => new LrSchedule({ ...spec, shape: { kind: 'cyclic' } as never })).toThrow(
       /^shape\.kind: expected one of/,
     );
+    expect(() => new LrSchedule(spec).peakStep(3)).toThrow(
+      /^cycle: expected an integer in \[0, 2\], got 3/,
+    );
+    expect(() => cycleMultiplier(CIFAR_STEP_WARMUP, 5, 5)).toThrow(
+      /^unit: expected an integer in \[0, 4\], got 5/,
+    );
+    expect(() => cycleMultiplier(CIFAR_STEP_WARMUP, 0, 0)).toThrow(
+      /^units: expected an integer >= 1, got 0/,
+    );
     expect(() => new LrSchedule(spec).learningRateAt(180)).toThrow(
       /^step: expected an integer in \[0, 179\], got 180/,
     );

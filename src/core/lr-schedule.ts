@@ -194,11 +194,14 @@ export function shapeBoundaries(
  * (non-decreasing); units from it on never increase.
  */
 export function peakUnit(shape: CycleShape, units: number): number {
+  requireInteger('units', units, 1);
   return shapeBoundaries(shape, units).peak;
 }
 
 /** Multiplier of the peak learning rate for unit `unit` of a `units`-unit cycle. */
 export function cycleMultiplier(shape: CycleShape, unit: number, units: number): number {
+  requireInteger('units', units, 1);
+  requireInteger('unit', unit, 0, units - 1);
   const { warmup: w, milestones } = shapeBoundaries(shape, units);
   switch (shape.kind) {
     case 'constant':
@@ -323,6 +326,7 @@ export class LrSchedule {
 
   /** First global step of cycle `cycle` that runs at the peak. */
   peakStep(cycle: number): number {
+    requireInteger('cycle', cycle, 0, this.cycles - 1);
     const units =
       this.spec.granularity === 'epoch' ? this.spec.cycleEpochs[cycle]! : this.cycleSteps(cycle);
     const unit = peakUnit(this.spec.shape, units);
