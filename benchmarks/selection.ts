@@ -16,7 +16,8 @@ import {
   selectToPruneReference,
   type ScoreSegment,
 } from '../src/core/selection.js';
-import { cifarResnet, imagenetResnet } from '../src/models/architectures.js';
+import { prunableLayers } from '../src/models/spec.js';
+import { modelSpec } from '../src/models/zoo.js';
 
 function kaimingMagnitudes(layers: readonly LayerSpec[], quantise: boolean): ScoreSegment[] {
   const stream = randomStream(0, 'bench/scores');
@@ -44,10 +45,15 @@ export async function selectionBenches(options: SelectionBenchOptions): Promise<
   const models = [
     // Small model: many samples of both. Large: a time budget for the fast path, and one run of
     // the reference (its sort takes seconds, so its one sample is its time).
-    { label: 'ResNet-20 (270,896 weights)', layers: cifarResnet(20), time: 1000, warmup: true },
+    {
+      label: 'ResNet-20 (270,896 weights)',
+      layers: prunableLayers(modelSpec('resnet-20')),
+      time: 1000,
+      warmup: true,
+    },
     {
       label: 'ResNet-50 (25,502,912 weights)',
-      layers: imagenetResnet(50),
+      layers: prunableLayers(modelSpec('resnet-50', { stem: 'imagenet' })),
       time: 2000,
       warmup: false,
     },

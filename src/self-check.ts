@@ -12,19 +12,14 @@ import { Mask, type LayerSpec } from './core/mask.js';
 import { prune, type LayerScores } from './core/prune.js';
 import { randomStream } from './core/random.js';
 import { keptCount, prunedCount, selectToPruneReference } from './core/selection.js';
-import { InvalidArgumentError, requireInteger, requireSparsity } from './core/errors.js';
-import { cifarResnet, imagenetResnet } from './models/architectures.js';
-
-export const SELF_CHECK_MODELS = {
-  resnet20: () => cifarResnet(20),
-  resnet56: () => cifarResnet(56),
-  'resnet18-cifar': () => imagenetResnet(18, { stem: 'cifar', classes: 10 }),
-  resnet50: () => imagenetResnet(50),
-} as const;
-export type SelfCheckModel = keyof typeof SELF_CHECK_MODELS;
+import { requireInteger, requireSparsity } from './core/errors.js';
+import { prunableLayers } from './models/spec.js';
+import { modelSpec, type ModelName } from './models/zoo.js';
 
 export interface SelfCheckOptions {
-  readonly model: SelfCheckModel;
+  readonly model: ModelName;
+  /** ResNet-18/50 only. */
+  readonly stem?: 'cifar' | 'imagenet';
   readonly sparsity: number;
   readonly seed: number;
 }
@@ -73,15 +68,9 @@ function randomScores(layers: readonly LayerSpec[], seed: number): LayerScores {
 export function runSelfCheck(options: SelfCheckOptions): SelfCheckReport {
   requireSparsity('sparsity', options.sparsity);
   requireInteger('seed', options.seed, 0);
-  const build = SELF_CHECK_MODELS[options.model] as (() => LayerSpec[]) | undefined;
-  if (build === undefined) {
-    throw new InvalidArgumentError(
-      'model',
-      `one of ${Object.keys(SELF_CHECK_MODELS).join(', ')}`,
-      options.model,
-    );
-  }
-  const layers = build();
+  const layers = prunableLayers(
+    modelSpec(options.model, options.stem === undefined ? {} : { stem: options.stem }),
+  );
   const dense = Mask.dense(layers);
   const scores = randomScores(layers, options.seed);
   const { sparsity } = options;

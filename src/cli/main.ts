@@ -5,7 +5,8 @@
  */
 
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
-import { runSelfCheck, SELF_CHECK_MODELS, type SelfCheckModel } from '../self-check.js';
+import { MODEL_NAMES } from '../models/zoo.js';
+import { runSelfCheck } from '../self-check.js';
 
 function parseSparsity(text: string): number {
   const value = Number(text);
@@ -34,9 +35,15 @@ program
     'run the core on a real layer list and check every result against an independent computation',
   )
   .addOption(
-    new Option('--model <name>', 'layer list to check on')
-      .choices(Object.keys(SELF_CHECK_MODELS) as SelfCheckModel[])
-      .default('resnet20'),
+    new Option('--model <name>', 'model whose prunable layers to check on')
+      .choices(MODEL_NAMES)
+      .default('resnet-20' as const),
+  )
+  .addOption(
+    new Option('--stem <stem>', 'resnet-18/50 only: input stem').choices([
+      'cifar',
+      'imagenet',
+    ] as const),
   )
   .option('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity, 0.9)
   .option('--seed <n>', 'experiment seed for the random scores', parseSeed, 0)
@@ -46,6 +53,7 @@ program
       model: options.model,
       sparsity: options.sparsity,
       seed: options.seed,
+      ...(options.stem === undefined ? {} : { stem: options.stem }),
     });
     if (options.json) {
       console.log(JSON.stringify(report, null, 2));
