@@ -1,0 +1,159 @@
+/**
+ * Choosing the TF.js backend. `wasm` is the default and trains every model on any CPU; `cpu` is
+ * pure JavaScript (slow, everywhere). GPU backends are optional and loaded only when asked for:
+ * `tensorflow` (`@tensorflow/tfjs-node-gpu` or `@tensorflow/tfjs-node`, whose installs download
+ * libtensorflow) and `webgpu` (`@tensorflow/tfjs-backend-webgpu` on the `webgpu` package's Dawn
+ * binary, which needs a GPU with a Vulkan driver). Neither is a dependency of cyclesparse.
+ *
+ * TF.js has one active backend per process. Tensors must be created on the backend that uses
+ * them (a cpu-made tensor read by a wasm kernel was garbage in a test here), so switching
+ * backends means building the network again.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node build registers no gradients; the @tensorflow/tfjs bundle registers them all
+// (into tfjs-core's global registry) and is the only Node-loadable copy of them.
+import '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../core/errors.js';
+import { installKernels } from './kernels.js';
+
+export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'webgpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** What every stored result records about the backend that produced it. */
+export interface BackendInfo {
+  readonly name: BackendName;
+  readonly tfjsVersion: string;
+  /** Threads one kernel may use (wasm in Node: always 1; see feasibility.md §1.2). */
+  readonly threads: number;
+  readonly simd: boolean | null;
+  /** The package that provided an optional backend, with its version. */
+  readonly provider: string | null;
+}
+
+export class BackendUnavailableError extends Error {
+  readonly backend: BackendName;
+  constructor(backend: BackendName, message: string) {
+    super(`backend ${backend}: ${message}`);
+    this.name = 'BackendUnavailableError';
+    this.backend = backend;
+  }
+}
+
+/** Imports an optional package by name; undefined when it is not installed. */
+async function optionalImport(specifier: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return (await import(specifier)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
+async function packageVersion(specifier: string): Promise<string | null> {
+  const module = await optionalImport(`${specifier}/package.json`);
+  const json = module?.default as { version?: unknown } | undefined;
+  return typeof json?.version === 'string' ? json.version : null;
+}
+
+async function loadTensorflow(): Promise<string> {
+  for (const specifier of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if ((await optionalImport(specifier)) === undefined) continue;
+    if (tf.findBackendFactory('tensorflow') === null) {
+      throw new BackendUnavailableError(
+        'tensorflow',
+        `${specifier} is installed but registered its backend on another copy of @tensorflow/tfjs-core; ` +
+          `install the version matching @tensorflow/tfjs-core ${tf.version_core}`,
+      );
+    }
+    return `${specifier}@${(await packageVersion(specifier)) ?? 'unknown'}`;
+  }
+  throw new BackendUnavailableError(
+    'tensorflow',
+    'not installed. Install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node ' +
+      `@${tf.version_core}; their install downloads libtensorflow, so it needs network access`,
+  );
+}
+
+async function loadWebgpu(): Promise<string> {
+  const dawn = await optionalImport('webgpu');
+  if (dawn === undefined) {
+    throw new BackendUnavailableError(
+      'webgpu',
+      `not installed. Install webgpu and @tensorflow/tfjs-backend-webgpu@${tf.version_core}; ` +
+        'it also needs a GPU with a Vulkan driver (libvulkan1)',
+    );
+  }
+  const { create, globals } = dawn as { create: (flags: string[]) => unknown; globals: object };
+  // tfjs-backend-webgpu registers only where navigator.gpu exists; Node has no navigator.
+  Object.assign(globalThis, globals);
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { gpu: create([]) },
+    configurable: true,
+    writable: true,
+  });
+  if ((await optionalImport('@tensorflow/tfjs-backend-webgpu')) === undefined) {
+    throw new BackendUnavailableError(
+      'webgpu',
+      `install @tensorflow/tfjs-backend-webgpu@${tf.version_core}`,
+    );
+  }
+  return `webgpu@${(await packageVersion('webgpu')) ?? 'unknown'}`;
+}
+
+/**
+ * Makes `name` the active backend, with cyclesparse's training kernels installed, and says what
+ * it is. Asking for a backend that is not installed, or that finds no device, throws a
+ * {@link BackendUnavailableError} that says what to install.
+ */
+export async function useBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new InvalidArgumentError('backend', `one of ${BACKENDS.join(', ')}`, name);
+  }
+  // Production mode: no per-op debug checks, and no console banners from the backends.
+  tf.enableProdMode();
+  let provider: string | null = null;
+  let threads = 1;
+  let simd: boolean | null = null;
+  switch (name) {
+    case 'wasm': {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      await activate(name);
+      threads = wasm.getThreadsCount();
+      simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+      break;
+    }
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      await activate(name);
+      break;
+    case 'tensorflow':
+      provider = await loadTensorflow();
+      await activate(name);
+      break;
+    case 'webgpu':
+      provider = await loadWebgpu();
+      await activate(name);
+      break;
+  }
+  return { name, tfjsVersion: tf.version_core, threads, simd, provider };
+}
+
+async function activate(name: BackendName): Promise<void> {
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (error) {
+    throw new BackendUnavailableError(name, `failed to start: ${(error as Error).message}`);
+  }
+  if (!ok) {
+    throw new BackendUnavailableError(
+      name,
+      name === 'webgpu'
+        ? 'no WebGPU adapter found (is there a GPU with a Vulkan driver?)'
+        : 'failed to start',
+    );
+  }
+  installKernels(name);
+}

@@ -1,0 +1,267 @@
+/**
+ * A network is a model spec made concrete on the active TF.js backend: one variable per
+ * parameter and per BatchNorm buffer, named as in `models/spec.ts`, and a forward pass that
+ * interprets the spec's node list.
+ *
+ * Initialisation follows the authors' code: Kaiming normal with fan_in and ReLU gain for every
+ * conv and dense weight (std = √(2 / fan_in)), drawn from the experiment's `init` stream in
+ * parameter order; biases 0; BatchNorm weight 1, bias 0, running mean 0 and variance 1.
+ *
+ * Training-mode BatchNorm uses batch statistics and a closed-form backward pass
+ * (dx = γ·rstd/N · (N·dy − Σdy − x̂·Σ(dy·x̂))) through `tf.customGrad`: TF.js's own gradient
+ * spends most of its time in `Tile` on wasm. Running statistics follow PyTorch: momentum 0.1,
+ * unbiased batch variance, ε = 1e-5.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../core/errors.js';
+import { randomStream } from '../core/random.js';
+import { buffers, parameters, type ModelSpec, type Node } from '../models/spec.js';
+
+export const BATCH_NORM_EPSILON = 1e-5;
+export const BATCH_NORM_MOMENTUM = 0.1;
+
+export type Mode = 'train' | 'eval';
+
+/** Batch statistics of one BatchNorm layer from a training-mode forward pass. */
+export interface BatchStatistics {
+  readonly layer: string;
+  readonly mean: tf.Tensor1D;
+  /** Biased (divided by N), as used to normalise. */
+  readonly variance: tf.Tensor1D;
+  readonly count: number;
+}
+
+export interface ForwardResult {
+  readonly logits: tf.Tensor2D;
+  /** Training mode only; kept out of any tidy scope, so the caller must dispose them. */
+  readonly statistics: BatchStatistics[];
+}
+
+export class Network {
+  readonly spec: ModelSpec;
+  /** The backend the variables live on; using them on another one is refused. */
+  readonly backend: string;
+  readonly params: ReadonlyMap<string, tf.Variable>;
+  readonly buffers: ReadonlyMap<string, tf.Variable>;
+
+  private constructor(
+    spec: ModelSpec,
+    params: Map<string, tf.Variable>,
+    bufferVars: Map<string, tf.Variable>,
+  ) {
+    this.spec = spec;
+    this.backend = tf.getBackend();
+    this.params = params;
+    this.buffers = bufferVars;
+  }
+
+  /** A freshly initialised network for `spec`, from the `init` stream of `seed`. */
+  static initialize(spec: ModelSpec, seed: number): Network {
+    const stream = randomStream(seed, 'init');
+    const params = new Map<string, tf.Variable>();
+    for (const param of parameters(spec)) {
+      const size = param.shape.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(size);
+      if (param.role === 'weight') {
+        const std = Math.sqrt(2 / param.fanIn!);
+        for (let i = 0; i < size; i++) values[i] = std * stream.normal();
+      } else if (param.role === 'bn-gamma') {
+        values.fill(1);
+      }
+      params.set(
+        param.name,
+        tf.tidy(() => tf.variable(tf.tensor(values, [...param.shape]), true)),
+      );
+    }
+    const bufferVars = new Map<string, tf.Variable>();
+    for (const buffer of buffers(spec)) {
+      const values = new Float32Array(buffer.shape[0]!).fill(buffer.role === 'bn-variance' ? 1 : 0);
+      bufferVars.set(
+        buffer.name,
+        tf.tidy(() => tf.variable(tf.tensor(values, [...buffer.shape]), false)),
+      );
+    }
+    return new Network(spec, params, bufferVars);
+  }
+
+  #requireBackend(): void {
+    if (tf.getBackend() !== this.backend) {
+      throw new Error(
+        `network was built on backend ${this.backend}, but ${tf.getBackend()} is active`,
+      );
+    }
+  }
+
+  param(name: string): tf.Variable {
+    const found = this.params.get(name);
+    if (found === undefined)
+      throw new InvalidArgumentError('parameter', `a parameter of ${this.spec.name}`, name);
+    return found;
+  }
+
+  /** Logits for a batch of images [batch, height, width, channels]. */
+  forward(images: tf.Tensor4D, mode: Mode): ForwardResult {
+    this.#requireBackend();
+    const [, h, w, c] = images.shape;
+    const [eh, ew, ec] = this.spec.input;
+    if (h !== eh || w !== ew || c !== ec) {
+      throw new InvalidArgumentError('images', `a batch of ${eh}×${ew}×${ec} images`, images.shape);
+    }
+    const statistics: BatchStatistics[] = [];
+    const logits = this.#run(this.spec.nodes, images, mode, statistics) as tf.Tensor2D;
+    return { logits, statistics };
+  }
+
+  #run(
+    nodes: readonly Node[],
+    input: tf.Tensor,
+    mode: Mode,
+    statistics: BatchStatistics[],
+  ): tf.Tensor {
+    let x = input;
+    for (const node of nodes) {
+      switch (node.op) {
+        case 'conv': {
+          const weight = this.param(`${node.name}.weight`) as tf.Tensor4D;
+          x = tf.conv2d(x as tf.Tensor4D, weight, node.stride, node.padding);
+          if (node.bias) x = tf.add(x, this.param(`${node.name}.bias`));
+          break;
+        }
+        case 'bn':
+          x =
+            mode === 'train'
+              ? this.#batchNormTrain(node.name, x, statistics)
+              : this.#batchNormEval(node.name, x);
+          break;
+        case 'relu':
+          x = tf.relu(x);
+          break;
+        case 'maxpool':
+          x = tf.maxPool(x as tf.Tensor4D, node.size, node.stride, node.padding);
+          break;
+        case 'avgpool':
+          x = tf.avgPool(x as tf.Tensor4D, node.size, node.stride, node.padding);
+          break;
+        case 'global-avgpool':
+          x = tf.mean(x, [1, 2]);
+          break;
+        case 'flatten':
+          x = tf.reshape(x, [x.shape[0], -1]);
+          break;
+        case 'dense': {
+          x = tf.matMul(x, this.param(`${node.name}.weight`));
+          if (node.bias) x = tf.add(x, this.param(`${node.name}.bias`));
+          break;
+        }
+        case 'residual': {
+          const body = this.#run(node.body, x, mode, statistics);
+          const shortcut =
+            node.shortcut.length === 0 ? x : this.#run(node.shortcut, x, mode, statistics);
+          x = tf.add(body, shortcut);
+          break;
+        }
+      }
+    }
+    return x;
+  }
+
+  #batchNormEval(layer: string, x: tf.Tensor): tf.Tensor {
+    return tf.batchNorm(
+      x as tf.Tensor4D,
+      this.buffers.get(`${layer}.mean`)! as tf.Tensor1D,
+      this.buffers.get(`${layer}.variance`)! as tf.Tensor1D,
+      this.param(`${layer}.beta`) as tf.Tensor1D,
+      this.param(`${layer}.gamma`) as tf.Tensor1D,
+      BATCH_NORM_EPSILON,
+    );
+  }
+
+  #batchNormTrain(layer: string, input: tf.Tensor, statistics: BatchStatistics[]): tf.Tensor {
+    const axes = input.rank === 4 ? [0, 1, 2] : [0];
+    const count = axes.reduce((n, axis) => n * input.shape[axis]!, 1);
+    const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+      const { mean, variance } = tf.moments(x, axes);
+      const rstd = tf.rsqrt(tf.add(variance, BATCH_NORM_EPSILON));
+      const xhat = tf.mul(tf.sub(x, mean), rstd);
+      save([xhat, rstd, gamma]);
+      statistics.push({
+        layer,
+        mean: tf.keep(mean as tf.Tensor1D),
+        variance: tf.keep(variance as tf.Tensor1D),
+        count,
+      });
+      return {
+        value: tf.add(tf.mul(xhat, gamma), beta),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [xh, r, g] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+          const grad = dy as tf.Tensor;
+          const sumDy = tf.sum(grad, axes);
+          const sumDyXhat = tf.sum(tf.mul(grad, xh), axes);
+          const centred = tf.sub(tf.sub(tf.mul(grad, count), sumDy), tf.mul(xh, sumDyXhat));
+          const dx = tf.mul(tf.div(tf.mul(g, r), count), centred);
+          return [dx, sumDyXhat, sumDy];
+        },
+      };
+    });
+    return normalise(input, this.param(`${layer}.gamma`), this.param(`${layer}.beta`));
+  }
+
+  /** Folds batch statistics into the running ones and disposes them. */
+  updateRunningStatistics(statistics: readonly BatchStatistics[]): void {
+    tf.tidy(() => {
+      for (const { layer, mean, variance, count } of statistics) {
+        const runningMean = this.buffers.get(`${layer}.mean`)!;
+        const runningVariance = this.buffers.get(`${layer}.variance`)!;
+        const unbiased = tf.mul(variance, count / Math.max(1, count - 1));
+        runningMean.assign(
+          tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)),
+        );
+        runningVariance.assign(
+          tf.add(
+            tf.mul(runningVariance, 1 - BATCH_NORM_MOMENTUM),
+            tf.mul(unbiased, BATCH_NORM_MOMENTUM),
+          ),
+        );
+      }
+    });
+    disposeStatistics(statistics);
+  }
+
+  /** Every parameter and buffer as plain arrays, in spec order (for checkpoints and analyses). */
+  snapshot(): Map<string, Float32Array> {
+    this.#requireBackend();
+    const out = new Map<string, Float32Array>();
+    for (const [name, variable] of [...this.params, ...this.buffers])
+      out.set(name, variable.dataSync() as Float32Array);
+    return out;
+  }
+
+  /** Overwrites parameters and buffers from a snapshot; every entry must match in name and size. */
+  restore(values: ReadonlyMap<string, Float32Array>): void {
+    this.#requireBackend();
+    for (const [name, variable] of [...this.params, ...this.buffers]) {
+      const data = values.get(name);
+      if (data === undefined || data.length !== variable.size) {
+        throw new InvalidArgumentError(
+          `values.${name}`,
+          `${variable.size} values`,
+          data === undefined ? undefined : data.length,
+        );
+      }
+      tf.tidy(() => variable.assign(tf.tensor(data, variable.shape)));
+    }
+  }
+
+  dispose(): void {
+    for (const variable of [...this.params.values(), ...this.buffers.values()]) variable.dispose();
+  }
+}
+
+export function disposeStatistics(statistics: readonly BatchStatistics[]): void {
+  for (const { mean, variance } of statistics) {
+    mean.dispose();
+    variance.dispose();
+  }
+}
