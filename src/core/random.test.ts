@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { SeedStreams, randomStream, streamState } from './random.js';
+import { RandomStream, SeedStreams, randomStream, streamState } from './random.js';
 
 describe('seeded streams', () => {
   // Frozen on purpose: stored results (masks, data orders) depend on these numbers, so a change
@@ -26,6 +26,16 @@ describe('seeded streams', () => {
     stream.nextUint32();
     const copy = stream.clone();
     expect(copy.nextUint32()).toBe(stream.nextUint32());
+  });
+  test('state() and fromState() resume a stream exactly where it was', () => {
+    const stream = randomStream(9, 'dataOrder');
+    stream.permutation(50);
+    const resumed = RandomStream.fromState(stream.state());
+    expect(Array.from(resumed.permutation(20))).toEqual(Array.from(stream.permutation(20)));
+    expect(() => RandomStream.fromState([0, 0, 0, 0])).toThrow(
+      /^state: expected four uint32 words, not all zero/,
+    );
+    expect(() => RandomStream.fromState([1, 2, 3])).toThrow(/^state:/);
   });
   test('normal() has mean ≈ 0 and variance ≈ 1', () => {
     const stream = randomStream(5, 'init');

@@ -109,6 +109,27 @@ export class RandomStream {
   clone(): RandomStream {
     return new RandomStream(this.#generator.clone());
   }
+
+  /** The position in the stream (128 bits as four uint32), for checkpoints. */
+  state(): number[] {
+    return Array.from(this.#generator.getState(), (word) => word >>> 0);
+  }
+
+  /** The stream at a position saved by {@link state}. */
+  static fromState(state: readonly number[]): RandomStream {
+    const words: unknown = state;
+    if (
+      !Array.isArray(words) ||
+      words.length !== 4 ||
+      !words.every(
+        (w) => Number.isInteger(w) && (w as number) >= 0 && (w as number) <= 0xffffffff,
+      ) ||
+      words.every((w) => w === 0)
+    ) {
+      throw new InvalidArgumentError('state', 'four uint32 words, not all zero', state);
+    }
+    return new RandomStream(xoroshiro128plusFromState(words.map((w: number) => w | 0)));
+  }
 }
 
 function requireSeed(seed: number): number {

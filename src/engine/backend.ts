@@ -71,8 +71,8 @@ async function loadTensorflow(): Promise<string> {
   }
   throw new BackendUnavailableError(
     'tensorflow',
-    'not installed. Install @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node ' +
-      `@${tf.version_core}; their install downloads libtensorflow, so it needs network access`,
+    `not installed. Install @tensorflow/tfjs-node-gpu@${tf.version_core} (CUDA) or ` +
+      `@tensorflow/tfjs-node@${tf.version_core}; their install downloads libtensorflow, so it needs network access`,
   );
 }
 

@@ -1,0 +1,150 @@
+/**
+ * Turning uint8 images into normalised float batches without allocating per sample: one
+ * preallocated buffer per batch size, a lookup table per channel for `(pixel/255 − mean)/std`,
+ * and augmentation (random crop with zero padding, then horizontal flip, as torchvision's
+ * `RandomCrop(padding) → RandomHorizontalFlip`) applied while copying. Randomness comes from the
+ * streams the caller passes (`dataOrder` for the permutation, `augmentation` per sample, three
+ * draws per image in batch order), so a run can be resumed mid-epoch from the streams' states.
+ */
+
+import { InvalidArgumentError, requireInteger } from '../core/errors.js';
+import type { RandomStream } from '../core/random.js';
+import { imageSize, type ImageDataset } from './dataset.js';
+
+export interface Normalization {
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+}
+
+/** Per-channel statistics used by the paper's code (METHODS.md) and the usual MNIST values. */
+export const NORMALIZATIONS: Readonly<
+  Record<'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100', Normalization>
+> = {
+  mnist: { mean: [0.1307], std: [0.3081] },
+  'fashion-mnist': { mean: [0.286], std: [0.353] },
+  cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] },
+  cifar100: { mean: [0.507, 0.487, 0.441], std: [0.267, 0.256, 0.276] },
+};
+
+export interface Augmentation {
+  /** Zero padding on each side before a random crop back to size; 0 for none (CIFAR: 4). */
+  readonly cropPadding: number;
+  readonly horizontalFlip: boolean;
+}
+
+export const NO_AUGMENTATION: Augmentation = Object.freeze({
+  cropPadding: 0,
+  horizontalFlip: false,
+});
+export const CIFAR_AUGMENTATION: Augmentation = Object.freeze({
+  cropPadding: 4,
+  horizontalFlip: true,
+});
+
+export interface Batch {
+  /** batch × h × w × c normalised values; a view into the batcher's buffer, valid until the next fill. */
+  readonly images: Float32Array;
+  readonly labels: Int32Array;
+  readonly size: number;
+}
+
+export class Batcher {
+  readonly dataset: ImageDataset;
+  readonly batchSize: number;
+  readonly augmentation: Augmentation;
+  readonly #table: Float32Array[];
+  readonly #images: Float32Array;
+  readonly #labels: Int32Array;
+
+  constructor(
+    dataset: ImageDataset,
+    batchSize: number,
+    normalization: Normalization,
+    augmentation: Augmentation = NO_AUGMENTATION,
+  ) {
+    requireInteger('batchSize', batchSize, 1);
+    requireInteger(
+      'augmentation.cropPadding',
+      augmentation.cropPadding,
+      0,
+      Math.min(dataset.shape[0], dataset.shape[1]),
+    );
+    const channels = dataset.shape[2];
+    if (normalization.mean.length !== channels || normalization.std.length !== channels) {
+      throw new InvalidArgumentError(
+        'normalization',
+        `a mean and a std for each of ${channels} channels`,
+        normalization,
+      );
+    }
+    normalization.std.forEach((s, c) => {
+      if (!(s > 0))
+        throw new InvalidArgumentError(`normalization.std[${c}]`, 'a positive number', s);
+    });
+    this.dataset = dataset;
+    this.batchSize = batchSize;
+    this.augmentation = augmentation;
+    this.#table = normalization.mean.map((mean, c) =>
+      Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean) / normalization.std[c]!),
+    );
+    this.#images = new Float32Array(batchSize * imageSize(dataset));
+    this.#labels = new Int32Array(batchSize);
+  }
+
+  /** Number of batches in an epoch (the last one may be smaller). */
+  get batchesPerEpoch(): number {
+    return Math.ceil(this.dataset.count / this.batchSize);
+  }
+
+  /**
+   * Fills the buffer with batch `index` of the epoch whose order is `order` (a permutation of the
+   * data set, or undefined for the stored order), augmented from `augmentation` when the batcher
+   * augments.
+   */
+  fill(index: number, order: ArrayLike<number> | undefined, augmentation?: RandomStream): Batch {
+    requireInteger('batch', index, 0, this.batchesPerEpoch - 1);
+    const augments = this.augmentation.cropPadding > 0 || this.augmentation.horizontalFlip;
+    if (augments && augmentation === undefined) {
+      throw new InvalidArgumentError(
+        'augmentation',
+        'a random stream (this batcher augments)',
+        undefined,
+      );
+    }
+    const start = index * this.batchSize;
+    const size = Math.min(this.batchSize, this.dataset.count - start);
+    const [h, w, c] = this.dataset.shape;
+    const pixels = imageSize(this.dataset);
+    const pad = this.augmentation.cropPadding;
+    for (let n = 0; n < size; n++) {
+      const source = order === undefined ? start + n : order[start + n]!;
+      this.#labels[n] = this.dataset.labels[source]!;
+      const image = this.dataset.images.subarray(source * pixels, (source + 1) * pixels);
+      const out = n * pixels;
+      if (!augments) {
+        for (let i = 0; i < pixels; i++) this.#images[out + i] = this.#table[i % c]![image[i]!]!;
+        continue;
+      }
+      const dy = pad > 0 ? augmentation!.int(0, 2 * pad) - pad : 0;
+      const dx = pad > 0 ? augmentation!.int(0, 2 * pad) - pad : 0;
+      const flip = this.augmentation.horizontalFlip && augmentation!.float() < 0.5;
+      for (let y = 0; y < h; y++) {
+        const sy = y + dy;
+        for (let x = 0; x < w; x++) {
+          const sx = (flip ? w - 1 - x : x) + dx;
+          const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+          const target = out + (y * w + x) * c;
+          for (let ch = 0; ch < c; ch++) {
+            this.#images[target + ch] =
+              this.#table[ch]![inside ? image[(sy * w + sx) * c + ch]! : 0]!;
+          }
+        }
+      }
+    }
+    return {
+      images: this.#images.subarray(0, size * pixels),
+      labels: this.#labels.subarray(0, size),
+      size,
+    };
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * An image classification data set in memory: uint8 pixels in HWC order, one byte label per
+ * image. Everything derived from it (subsets, validation splits, label noise) is a new data set
+ * that shares no mutable state with its source, and records how it was derived.
+ */
+
+import { InvalidArgumentError, requireInteger, requireNumber } from '../core/errors.js';
+import type { RandomStream } from '../core/random.js';
+import { prunedCount } from '../core/selection.js';
+
+export interface ImageDataset {
+  readonly name: string;
+  /** [height, width, channels] of every image. */
+  readonly shape: readonly [number, number, number];
+  readonly classes: number;
+  /** count × height × width × channels bytes, image after image, HWC. */
+  readonly images: Uint8Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  /** Where the data came from and what was done to it, for stored results. */
+  readonly provenance: readonly string[];
+}
+
+export function imageSize(dataset: Pick<ImageDataset, 'shape'>): number {
+  return dataset.shape[0] * dataset.shape[1] * dataset.shape[2];
+}
+
+/** Checks sizes and labels; every loader returns through it. */
+export function makeDataset(dataset: ImageDataset): ImageDataset {
+  if (dataset.images.length !== dataset.count * imageSize(dataset)) {
+    throw new InvalidArgumentError(
+      `${dataset.name}.images`,
+      `${dataset.count * imageSize(dataset)} bytes`,
+      dataset.images.length,
+    );
+  }
+  if (dataset.labels.length !== dataset.count) {
+    throw new InvalidArgumentError(
+      `${dataset.name}.labels`,
+      `${dataset.count} labels`,
+      dataset.labels.length,
+    );
+  }
+  const bad = dataset.labels.findIndex((label) => label >= dataset.classes);
+  if (bad >= 0) {
+    throw new InvalidArgumentError(
+      `${dataset.name}.labels[${bad}]`,
+      `a class in [0, ${dataset.classes - 1}]`,
+      dataset.labels[bad],
+    );
+  }
+  return dataset;
+}
+
+/** The images at `indices`, in that order. */
+export function select(
+  dataset: ImageDataset,
+  indices: ArrayLike<number>,
+  note: string,
+): ImageDataset {
+  const size = imageSize(dataset);
+  const images = new Uint8Array(indices.length * size);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const from = indices[i]!;
+    images.set(dataset.images.subarray(from * size, (from + 1) * size), i * size);
+    labels[i] = dataset.labels[from]!;
+  }
+  return makeDataset({
+    ...dataset,
+    images,
+    labels,
+    count: indices.length,
+    provenance: [...dataset.provenance, note],
+  });
+}
+
+export function classCounts(dataset: Pick<ImageDataset, 'labels' | 'classes'>): number[] {
+  const counts = new Array<number>(dataset.classes).fill(0);
+  for (const label of dataset.labels) counts[label]!++;
+  return counts;
+}
+
+/**
+ * The first `perClass` images of each class in a seeded random order (the `subset` stream of
+ * the experiment), kept in their original relative order. Fails if a class has fewer.
+ */
+export function subsetPerClass(
+  dataset: ImageDataset,
+  perClass: number,
+  stream: RandomStream,
+): ImageDataset {
+  requireInteger('perClass', perClass, 1);
+  const available = classCounts(dataset);
+  const short = available.findIndex((n) => n < perClass);
+  if (short >= 0) {
+    throw new InvalidArgumentError(
+      'perClass',
+      `at most ${available[short]} (images of class ${short} in ${dataset.name})`,
+      perClass,
+    );
+  }
+  const taken = new Array<number>(dataset.classes).fill(0);
+  const chosen: number[] = [];
+  for (const index of stream.permutation(dataset.count)) {
+    const label = dataset.labels[index]!;
+    if (taken[label]! < perClass) {
+      taken[label]!++;
+      chosen.push(index);
+    }
+  }
+  chosen.sort((a, b) => a - b);
+  return select(dataset, chosen, `subset: ${perClass} per class`);
+}
+
+/**
+ * Splits off a held-out validation set of `size` images (seeded, class-stratified: each class
+ * gives its share, rounded by the counting rule, remainders to the lowest classes).
+ */
+export function splitValidation(
+  dataset: ImageDataset,
+  size: number,
+  stream: RandomStream,
+): { train: ImageDataset; validation: ImageDataset } {
+  requireInteger('validationSize', size, 1, dataset.count - 1);
+  const byClass = Array.from({ length: dataset.classes }, () => [] as number[]);
+  for (const index of stream.permutation(dataset.count))
+    byClass[dataset.labels[index]!]!.push(index);
+  const shares = byClass.map((members) => Math.floor((members.length * size) / dataset.count));
+  let left = size - shares.reduce((a, b) => a + b, 0);
+  for (let c = 0; left > 0; c = (c + 1) % dataset.classes) {
+    if (shares[c]! < byClass[c]!.length) {
+      shares[c]!++;
+      left--;
+    }
+  }
+  const held = new Set(byClass.flatMap((members, c) => members.slice(0, shares[c])));
+  const validation: number[] = [];
+  const train: number[] = [];
+  for (let i = 0; i < dataset.count; i++) (held.has(i) ? validation : train).push(i);
+  return {
+    train: select(dataset, train, `train part of a ${size}-image validation split`),
+    validation: select(dataset, validation, `validation split of ${size} images`),
+  };
+}
+
+/**
+ * Flips exactly `prunedCount(fraction, N)` labels, chosen at random, each to a uniformly random
+ * *other* class (the paper's label-noise experiment).
+ */
+export function withLabelNoise(
+  dataset: ImageDataset,
+  fraction: number,
+  stream: RandomStream,
+): ImageDataset {
+  requireNumber('labelNoise', fraction, { min: 0, max: 1, openMax: true });
+  const flips = prunedCount(fraction, dataset.count);
+  const labels = Uint8Array.from(dataset.labels);
+  const order = stream.permutation(dataset.count);
+  for (let i = 0; i < flips; i++) {
+    const index = order[i]!;
+    const shift = stream.int(1, dataset.classes - 1);
+    labels[index] = (labels[index]! + shift) % dataset.classes;
+  }
+  return makeDataset({
+    ...dataset,
+    labels,
+    provenance: [...dataset.provenance, `label noise: ${flips} of ${dataset.count} labels flipped`],
+  });
+}
+
+/**
+ * Random images with labels that depend on them (the class is the brightest of `classes` image
+ * regions, so a network can learn it): a stand-in for tests and smoke runs, never for results.
+ */
+export function syntheticDataset(options: {
+  readonly shape: readonly [number, number, number];
+  readonly classes: number;
+  readonly count: number;
+  readonly stream: RandomStream;
+}): ImageDataset {
+  const { shape, classes, count, stream } = options;
+  requireInteger('classes', classes, 2, 255);
+  requireInteger('count', count, 1);
+  const size = shape[0] * shape[1] * shape[2];
+  const images = new Uint8Array(count * size);
+  const labels = new Uint8Array(count);
+  for (let n = 0; n < count; n++) {
+    const label = stream.int(0, classes - 1);
+    labels[n] = label;
+    for (let i = 0; i < size; i++) {
+      const region = Math.floor((i * classes) / size);
+      images[n * size + i] = stream.int(0, 150) + (region === label ? 100 : 0);
+    }
+  }
+  return makeDataset({
+    name: 'synthetic',
+    shape: [shape[0], shape[1], shape[2]],
+    classes,
+    images,
+    labels,
+    count,
+    provenance: ['synthetic'],
+  });
+}
