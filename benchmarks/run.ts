@@ -1,15 +1,33 @@
 /**
- * `npm run bench [-- --skip-slow]`: runs every benchmark and prints one table per bench, with
- * latency in milliseconds. Numbers are machine-dependent and never asserted in tests; quote
+ * `npm run bench [-- --skip-slow] [-- --only selection|training]`: runs the benchmarks and
+ * prints one table per group. Numbers are machine-dependent and never asserted in tests; quote
  * them with the machine they came from.
+ * - selection: global "prune k of n" on ResNet-20 and ResNet-50 layer lists, fast vs reference;
+ * - training: step time, images/s, peak RSS and mask-enforcement share per model at batch 128 on
+ *   wasm and cpu, and the ratio to PyTorch on the same CPU when python3-torch is installed.
+ * `--skip-slow` leaves out runs that take minutes (the 25.6M-weight reference sort, VGG-16 and
+ * ResNet-18 on wasm, ResNet-20 on cpu).
  */
 
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Bench } from 'tinybench';
 import { selectionBenches } from './selection.js';
+import { BATCH, torchAvailable, torchSteps, trainingSteps } from './training.js';
 
-const { values } = parseArgs({ options: { 'skip-slow': { type: 'boolean', default: false } } });
+const GROUPS = ['selection', 'training'] as const;
+const { values } = parseArgs({
+  options: {
+    'skip-slow': { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+});
+const only = values.only;
+if (only !== undefined && !(GROUPS as readonly string[]).includes(only)) {
+  console.error(`--only: expected one of ${GROUPS.join(', ')}, got ${JSON.stringify(only)}`);
+  process.exit(2);
+}
+const skipSlow = values['skip-slow'];
 
 function report(bench: Bench): void {
   console.log(`\n${bench.name ?? 'bench'}`);
@@ -43,4 +61,42 @@ function report(bench: Bench): void {
 console.log(
   `node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.availableParallelism()}`,
 );
-for (const bench of await selectionBenches({ skipSlow: values['skip-slow'] })) report(bench);
+if (only === undefined || only === 'selection') {
+  for (const bench of await selectionBenches({ skipSlow })) report(bench);
+}
+if (only === undefined || only === 'training') {
+  const steps = trainingSteps({ skipSlow });
+  const torch = torchAvailable() ? torchSteps() : [];
+  const torchMs = (model: string, threads: number) =>
+    torch.find((r) => r.model === model && r.threads === threads)?.medianMs;
+  console.log(
+    `\ntraining step, batch ${BATCH} (90%-sparse mask; wasm and PyTorch on one core unless stated)`,
+  );
+  console.table(
+    steps.map((row) => {
+      const one = torchMs(row.model, 1);
+      const two = torchMs(row.model, 2);
+      return {
+        model: row.model,
+        backend: row.backend,
+        'median ms': row.medianMs.toFixed(1),
+        'images/s': row.imagesPerSecond.toFixed(0),
+        'peak RSS MB': row.peakRssMb.toFixed(0),
+        'mask share': `${(100 * row.maskShare).toFixed(3)}%`,
+        'torch 1T ms': one?.toFixed(1) ?? '-',
+        'torch 2T ms': two?.toFixed(1) ?? '-',
+        '÷ torch 1T': one === undefined ? '-' : (row.medianMs / one).toFixed(1),
+        '÷ torch 2T': two === undefined ? '-' : (row.medianMs / two).toFixed(1),
+      };
+    }),
+  );
+  if (torch.length === 0) {
+    console.log(
+      '  PyTorch columns empty: apt-get install python3-torch libopenblas0-pthread to fill them',
+    );
+  } else {
+    console.log(
+      `  PyTorch ${torch[0]!.torch} (Debian), OPENBLAS_NUM_THREADS=1; ratios are cyclesparse ÷ PyTorch`,
+    );
+  }
+}
