@@ -15,17 +15,16 @@ import { Mask } from '../src/core/mask.js';
 import { randomStream } from '../src/core/random.js';
 import { Batcher } from '../src/data/batches.js';
 import { syntheticDataset } from '../src/data/dataset.js';
-import { useBackend, type BackendInfo, type BackendName } from '../src/engine/backend.js';
+import { useBackend, type BackendName } from '../src/engine/backend.js';
 import { Network } from '../src/engine/network.js';
 import { MaskedSgd } from '../src/engine/sgd.js';
 import { inferShape, prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { Trainer } from '../src/train/trainer.js';
 
-let wasm: BackendInfo;
 beforeAll(async () => {
   await useBackend('cpu');
-  wasm = await useBackend('wasm');
+  await useBackend('wasm');
 });
 
 const smallModel = fc
@@ -265,11 +264,11 @@ describe('masked training', () => {
       const first = setUp(spec, { seed: s, mask, augment });
       for (let i = 0; i < before; i++) first.trainStep();
       const dir = join(mkdtempSync(join(tmpdir(), 'ckpt-')), 'checkpoint');
-      saveCheckpoint(dir, first, wasm);
+      saveCheckpoint(dir, first);
       const saved = finish(first);
       // Another seed for weights, mask and streams: all of it must come from the checkpoint.
       const resumed = setUp(spec, { seed: s + 1, dataSeed: s, augment });
-      restoreCheckpoint(loadCheckpoint(dir), resumed, wasm);
+      restoreCheckpoint(loadCheckpoint(dir), resumed);
       expect(resumed.position.step).toBe(before);
       expect(trainingState(resumed)).toEqual(saved);
       for (let i = 0; i < after; i++) resumed.trainStep();

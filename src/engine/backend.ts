@@ -137,7 +137,20 @@ export async function useBackend(name: BackendName = 'wasm'): Promise<BackendInf
       await activate(name);
       break;
   }
-  return { name, tfjsVersion: tf.version_core, threads, simd, provider };
+  active = { name, tfjsVersion: tf.version_core, threads, simd, provider };
+  return active;
+}
+
+let active: BackendInfo | undefined;
+
+/** The backend {@link useBackend} last started, as results record it. */
+export function activeBackend(): BackendInfo {
+  if (active === undefined || tf.getBackend() !== active.name) {
+    throw new Error(
+      `no backend started by useBackend is active (TF.js has ${tf.getBackend()}): call useBackend first`,
+    );
+  }
+  return active;
 }
 
 async function activate(name: BackendName): Promise<void> {

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { Mask } from '../core/mask.js';
 import type { ModelSpec } from '../models/spec.js';
 import { prunableLayers } from '../models/spec.js';
-import { BackendUnavailableError, useBackend } from './backend.js';
+import { BackendUnavailableError, activeBackend, useBackend } from './backend.js';
 import { BATCH_NORM_EPSILON, Network } from './network.js';
 import { MaskedSgd } from './sgd.js';
 
@@ -21,6 +21,14 @@ describe('useBackend', () => {
       provider: null,
     });
     expect(tf.getBackend()).toBe('wasm');
+  });
+  test('activeBackend reports what useBackend started, and refuses a backend switched behind it', async () => {
+    expect(activeBackend().name).toBe('wasm');
+    await tf.setBackend('cpu');
+    expect(() => activeBackend()).toThrow(
+      /no backend started by useBackend is active \(TF\.js has cpu\)/,
+    );
+    await useBackend('wasm');
   });
   test('cpu works everywhere', async () => {
     expect((await useBackend('cpu')).name).toBe('cpu');

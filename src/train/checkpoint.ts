@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
-import type { BackendInfo } from '../engine/backend.js';
+import { activeBackend } from '../engine/backend.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
 
 const FORMAT = 'cyclesparse.checkpoint';
@@ -61,7 +61,7 @@ export interface Checkpoint {
   readonly momentum: ReadonlyMap<string, Float32Array>;
 }
 
-export function saveCheckpoint(dir: string, trainer: Trainer, backend: BackendInfo): void {
+export function saveCheckpoint(dir: string, trainer: Trainer): void {
   const { network, optimizer } = trainer;
   const weights = network.snapshot();
   const momentum = optimizer.snapshot();
@@ -91,7 +91,7 @@ export function saveCheckpoint(dir: string, trainer: Trainer, backend: BackendIn
     format: FORMAT,
     version: 1,
     model: network.spec.name,
-    backend: { ...backend },
+    backend: { ...activeBackend() },
     position: {
       ...trainer.position,
       dataOrderAtEpochStart: [...trainer.position.dataOrderAtEpochStart],
@@ -154,11 +154,8 @@ export function loadCheckpoint(dir: string): Checkpoint {
 }
 
 /** Puts a checkpoint's state into `trainer` (built with the same model, data and schedule). */
-export function restoreCheckpoint(
-  checkpoint: Checkpoint,
-  trainer: Trainer,
-  backend: BackendInfo,
-): void {
+export function restoreCheckpoint(checkpoint: Checkpoint, trainer: Trainer): void {
+  const backend = activeBackend();
   if (checkpoint.meta.model !== trainer.network.spec.name) {
     throw new InvalidArgumentError(
       'checkpoint.model',

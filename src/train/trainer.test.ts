@@ -43,6 +43,7 @@ describe('Trainer on real MNIST', () => {
     const epochs: number[] = [];
     const outcome = trainer.run({ onEpoch: (m) => epochs.push(m.trainLoss) });
     expect(outcome.status).toBe('completed');
+    expect(outcome.backend).toEqual(backend);
     expect(outcome.epochs.map((e) => e.epoch)).toEqual([0, 1, 2]);
     expect(epochs[2]).toBeLessThan(epochs[0]!);
     const result = evaluate(trainer.network, test_, new Batcher(test_, 100, NORMALIZATIONS.mnist));
@@ -85,6 +86,16 @@ describe('Trainer on real MNIST', () => {
     sgd.resetMomentum();
     expect(new Set(sgd.momentum.get('fc1.bias')!.dataSync())).toEqual(new Set([0]));
   });
+  test('a failure inside a step names the step and backend, and the wasm heap limit', () => {
+    const trainer = lenet(0.05, [1]);
+    trainer.trainStep();
+    vi.spyOn(trainer.network, 'forward').mockImplementation(() => {
+      throw new Error('Aborted()');
+    });
+    expect(() => trainer.trainStep()).toThrow(
+      /^training step 1 failed on wasm: Aborted\(\); if the model or batch is large, the wasm heap \(at most 4 GB\) may be exhausted/,
+    );
+  });
   test('refuses a schedule whose steps per epoch do not match the data', () => {
     const network = Network.initialize(modelSpec('lenet-300-100'), 0);
     const batcher = new Batcher(train, 64, NORMALIZATIONS.mnist);
@@ -108,9 +119,9 @@ describe('checkpoints', () => {
     const first = lenet(0.05, [2, 1]);
     first.run({ untilStep: 33 }); // inside epoch 1
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, first, backend);
+    saveCheckpoint(dir, first);
     const resumed = lenet(0.05, [2, 1], 99);
-    restoreCheckpoint(loadCheckpoint(dir), resumed, backend);
+    restoreCheckpoint(loadCheckpoint(dir), resumed);
     const outcome = resumed.run();
     expect(outcome.status).toBe('completed');
     expect(resumed.network.snapshot()).toEqual(straight.network.snapshot());
@@ -118,11 +129,12 @@ describe('checkpoints', () => {
   test('rewrites atomically, and rejects truncated or altered checkpoints naming the problem', () => {
     const trainer = lenet(0.05, [1]);
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, trainer, backend);
+    saveCheckpoint(dir, trainer);
     trainer.trainStep();
-    saveCheckpoint(dir, trainer, backend); // over the old one
+    saveCheckpoint(dir, trainer); // over the old one
     expect(readdirSync(join(dir, '..'))).toEqual(['checkpoint']);
     expect(loadCheckpoint(dir).position.step).toBe(1);
+    expect(loadCheckpoint(dir).meta.backend).toEqual(backend);
 
     const blob = readFileSync(join(dir, 'tensors.bin'));
     writeFileSync(join(dir, 'tensors.bin'), blob.subarray(0, 1000));
@@ -142,7 +154,7 @@ describe('checkpoints', () => {
   });
   test('refuses a checkpoint of another model', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, lenet(0.05, [1]), backend);
+    saveCheckpoint(dir, lenet(0.05, [1]));
     const network = Network.initialize(modelSpec('lenet-5'), 0);
     const batcher = new Batcher(train, 50, NORMALIZATIONS.mnist);
     const schedule = new LrSchedule({
@@ -153,7 +165,7 @@ describe('checkpoints', () => {
       cycleEpochs: [1],
     });
     const other = new Trainer(network, new MaskedSgd(network), batcher, schedule, { seed: 0 });
-    expect(() => restoreCheckpoint(loadCheckpoint(dir), other, backend)).toThrow(
+    expect(() => restoreCheckpoint(loadCheckpoint(dir), other)).toThrow(
       /^checkpoint\.model: expected lenet-5, got "lenet-300-100"/,
     );
   });

@@ -19,6 +19,7 @@ import type { LrSchedule } from '../core/lr-schedule.js';
 import { RandomStream, randomStream } from '../core/random.js';
 import type { Batcher } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
+import { activeBackend, type BackendInfo } from '../engine/backend.js';
 import type { Network } from '../engine/network.js';
 import type { MaskedSgd } from '../engine/sgd.js';
 
@@ -59,9 +60,14 @@ export interface Evaluation {
 }
 
 export type TrainingOutcome =
-  | { readonly status: 'completed'; readonly epochs: readonly EpochMetrics[] }
+  | {
+      readonly status: 'completed';
+      readonly backend: BackendInfo;
+      readonly epochs: readonly EpochMetrics[];
+    }
   | {
       readonly status: 'diverged';
+      readonly backend: BackendInfo;
       readonly epochs: readonly EpochMetrics[];
       readonly step: number;
       readonly loss: number;
@@ -165,32 +171,54 @@ export class Trainer {
     const classes = this.network.spec.classes;
     const params = [...this.network.params];
     let statistics: ReturnType<Network['forward']>['statistics'] = [];
-    const { loss, correct } = tf.tidy(() => {
-      const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
-      const labels = tf.tensor1d(batch.labels, 'int32');
-      const oneHot = tf.oneHot(labels, classes);
-      let logits: tf.Tensor2D | undefined;
-      const { value, grads } = tf.variableGrads(
-        () => {
-          const result = this.network.forward(images, 'train');
-          statistics = result.statistics;
-          logits = tf.keep(result.logits);
-          return tf.losses.softmaxCrossEntropy(oneHot, result.logits);
-        },
-        params.map(([, v]) => v),
-      );
-      this.optimizer.step(
-        Object.fromEntries(params.map(([name, v]) => [name, grads[v.name]!])),
-        learningRate,
-      );
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels), 'int32'));
-      logits!.dispose(); // kept out of variableGrads' scope, so no tidy frees it
-      return { loss: value.dataSync()[0]!, correct: hits.dataSync()[0]! };
-    });
+    const { loss, correct } = this.#guard(() =>
+      tf.tidy(() => {
+        const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
+        const labels = tf.tensor1d(batch.labels, 'int32');
+        const oneHot = tf.oneHot(labels, classes);
+        let logits: tf.Tensor2D | undefined;
+        const { value, grads } = tf.variableGrads(
+          () => {
+            const result = this.network.forward(images, 'train');
+            statistics = result.statistics;
+            logits = tf.keep(result.logits);
+            return tf.losses.softmaxCrossEntropy(oneHot, result.logits);
+          },
+          params.map(([, v]) => v),
+        );
+        this.optimizer.step(
+          Object.fromEntries(params.map(([name, v]) => [name, grads[v.name]!])),
+          learningRate,
+        );
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels), 'int32'));
+        logits!.dispose(); // kept out of variableGrads' scope, so no tidy frees it
+        return { loss: value.dataSync()[0]!, correct: hits.dataSync()[0]! };
+      }),
+    );
     this.network.updateRunningStatistics(statistics);
     const result = { step: this.#step, loss, correct, size: batch.size, learningRate };
     this.#advance();
     return result;
+  }
+
+  /**
+   * Runs a step's computation, turning a failure inside the backend into an error that says which
+   * step failed and, on wasm, the likely cause: the WebAssembly heap is at most 4 GB (wasm32),
+   * and a large model at a large batch (ResNet-18/50 at batch 128) needs more.
+   */
+  #guard<T>(compute: () => T): T {
+    try {
+      return compute();
+    } catch (error) {
+      const hint =
+        this.network.backend === 'wasm'
+          ? '; if the model or batch is large, the wasm heap (at most 4 GB) may be exhausted: use a smaller batch'
+          : '';
+      throw new Error(
+        `training step ${this.#step} failed on ${this.network.backend}: ${(error as Error).message}${hint}`,
+        { cause: error },
+      );
+    }
   }
 
   #advance(): void {
@@ -211,6 +239,7 @@ export class Trainer {
   run(
     options: { untilStep?: number; onEpoch?: (metrics: EpochMetrics) => void } = {},
   ): TrainingOutcome {
+    const backend = activeBackend();
     const until = Math.min(options.untilStep ?? this.schedule.totalSteps, this.schedule.totalSteps);
     const epochs: EpochMetrics[] = [];
     let loss = 0;
@@ -222,7 +251,7 @@ export class Trainer {
       const epoch = this.#epoch;
       const result = this.trainStep();
       if (!Number.isFinite(result.loss))
-        return { status: 'diverged', epochs, step: result.step, loss: result.loss };
+        return { status: 'diverged', backend, epochs, step: result.step, loss: result.loss };
       loss += result.loss * result.size;
       correct += result.correct;
       seen += result.size;
@@ -243,7 +272,7 @@ export class Trainer {
         started = performance.now();
       }
     }
-    return { status: 'completed', epochs };
+    return { status: 'completed', backend, epochs };
   }
 }
 
