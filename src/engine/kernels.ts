@@ -56,11 +56,38 @@ class KernelCalls {
     return this.run('Transpose', { x }, { perm });
   }
 
-  /** Crops `x` to [0, size) on each axis where `size` is smaller (negative padding). */
-  crop(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
-    return begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])
+  /**
+   * A stride-1 NHWC convolution with padding (rows, cols) that may be negative on a side: the
+   * negative part crops `x`, the rest pads it.
+   */
+  convolve(
+    x: TensorInfo,
+    filter: TensorInfo,
+    rows: SplitPadding,
+    cols: SplitPadding,
+    dilations: [number, number],
+  ): TensorInfo {
+    const [n, , , c] = x.shape as [number, number, number, number];
+    const whole =
+      rows.begin === 0 && cols.begin === 0 && rows.size === x.shape[1] && cols.size === x.shape[2];
+    const input = whole
       ? x
-      : this.run('Slice', { x }, { begin, size });
+      : this.run(
+          'Slice',
+          { x },
+          { begin: [0, rows.begin, cols.begin, 0], size: [n, rows.size, cols.size, c] },
+        );
+    const pad: Paddings = [
+      [0, 0],
+      [rows.top, rows.bottom],
+      [cols.top, cols.bottom],
+      [0, 0],
+    ];
+    return this.run(
+      'Conv2D',
+      { x: input, filter },
+      { strides: [1, 1], pad, dataFormat: 'NHWC', dilations },
+    );
   }
 
   /** Frees every intermediate except `keep`. */
@@ -78,12 +105,15 @@ function requireNhwc(dataFormat: string, name: string): void {
   if (dataFormat !== 'NHWC') throw new Error(`${name}: only NHWC is supported, got ${dataFormat}`);
 }
 
-/** Returns padding (top, bottom) that may be negative, as a crop of the input plus a pad ≥ 0. */
-function splitPadding(
-  length: number,
-  top: number,
-  bottom: number,
-): { begin: number; size: number; top: number; bottom: number } {
+/** Padding (top, bottom) that may be negative, as a crop [begin, begin + size) and a pad ≥ 0. */
+interface SplitPadding {
+  readonly begin: number;
+  readonly size: number;
+  readonly top: number;
+  readonly bottom: number;
+}
+
+function splitPadding(length: number, top: number, bottom: number): SplitPadding {
   const begin = Math.max(0, -top);
   const size = length - begin - Math.max(0, -bottom);
   return { begin, size, top: Math.max(0, top), bottom: Math.max(0, bottom) };
@@ -113,23 +143,8 @@ function conv2dBackpropFilter(backendName: string): tf.KernelFunc {
     const cols = splitPadding(w, left, kw + (info.outWidth - 1) * sw - w - left);
     const calls = new KernelCalls(backend as Backend, backendName);
     const xT = calls.transpose(x, [3, 1, 2, 0]); // [ci, h, w, b]
-    const xC = calls.crop(
-      xT,
-      [0, rows.begin, cols.begin, 0],
-      [xT.shape[0]!, rows.size, cols.size, xT.shape[3]!],
-    );
     const dyT = calls.transpose(dy, [1, 2, 0, 3]); // [oh, ow, b, co]
-    const paddings: Paddings = [
-      [0, 0],
-      [rows.top, rows.bottom],
-      [cols.top, cols.bottom],
-      [0, 0],
-    ];
-    const out = calls.run(
-      'Conv2D',
-      { x: xC, filter: dyT },
-      { strides: [1, 1], pad: paddings, dataFormat: 'NHWC', dilations: [sh, sw] },
-    );
+    const out = calls.convolve(xT, dyT, rows, cols, [sh, sw]); // [ci, kh, kw, co]
     return calls.release(calls.transpose(out, [1, 2, 0, 3]));
   };
 }
@@ -180,25 +195,9 @@ function conv2dBackpropInput(backendName: string): tf.KernelFunc {
     // the output has exactly the input's size.
     const rows = splitPadding(spread.shape[1]!, kh - 1 - top, h + top - spread.shape[1]!);
     const cols = splitPadding(spread.shape[2]!, kw - 1 - left, w + left - spread.shape[2]!);
-    const cropped = calls.crop(
-      spread,
-      [0, rows.begin, cols.begin, 0],
-      [b, rows.size, cols.size, co],
-    );
     const rotated = calls.run('Reverse', { x: filter }, { dims: [0, 1] });
     const swapped = calls.transpose(rotated, [0, 1, 3, 2]); // [kh, kw, co, ci]
-    const paddings: Paddings = [
-      [0, 0],
-      [rows.top, rows.bottom],
-      [cols.top, cols.bottom],
-      [0, 0],
-    ];
-    const out = calls.run(
-      'Conv2D',
-      { x: cropped, filter: swapped },
-      { strides: [1, 1], pad: paddings, dataFormat: 'NHWC', dilations: [1, 1] },
-    );
-    return calls.release(out);
+    return calls.release(calls.convolve(spread, swapped, rows, cols, [1, 1]));
   };
 }
 
