@@ -100,8 +100,23 @@ export class Network {
     return found;
   }
 
-  /** Logits for a batch of images [batch, height, width, channels]. */
-  forward(images: tf.Tensor4D, mode: Mode): ForwardResult {
+  #overrides: ReadonlyMap<string, tf.Tensor> | undefined;
+
+  /** A parameter or buffer by name, or its stand-in for this forward pass. */
+  #value(name: string): tf.Tensor {
+    return this.#overrides?.get(name) ?? this.buffers.get(name) ?? this.param(name);
+  }
+
+  /**
+   * Logits for a batch of images [batch, height, width, channels]. `overrides` replaces
+   * parameters or buffers by name for this pass only (scorers that differentiate with respect to
+   * transformed weights, such as SynFlow's |w|, use it).
+   */
+  forward(
+    images: tf.Tensor4D,
+    mode: Mode,
+    overrides?: ReadonlyMap<string, tf.Tensor>,
+  ): ForwardResult {
     this.#requireBackend();
     const [, h, w, c] = images.shape;
     const [eh, ew, ec] = this.spec.input;
@@ -109,8 +124,13 @@ export class Network {
       throw new InvalidArgumentError('images', `a batch of ${eh}×${ew}×${ec} images`, images.shape);
     }
     const statistics: BatchStatistics[] = [];
-    const logits = this.#run(this.spec.nodes, images, mode, statistics) as tf.Tensor2D;
-    return { logits, statistics };
+    this.#overrides = overrides;
+    try {
+      const logits = this.#run(this.spec.nodes, images, mode, statistics) as tf.Tensor2D;
+      return { logits, statistics };
+    } finally {
+      this.#overrides = undefined;
+    }
   }
 
   #run(
@@ -123,9 +143,9 @@ export class Network {
     for (const node of nodes) {
       switch (node.op) {
         case 'conv': {
-          const weight = this.param(`${node.name}.weight`) as tf.Tensor4D;
+          const weight = this.#value(`${node.name}.weight`) as tf.Tensor4D;
           x = tf.conv2d(x as tf.Tensor4D, weight, node.stride, node.padding);
-          if (node.bias) x = tf.add(x, this.param(`${node.name}.bias`));
+          if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
         }
         case 'bn':
@@ -150,8 +170,8 @@ export class Network {
           x = tf.reshape(x, [x.shape[0], -1]);
           break;
         case 'dense': {
-          x = tf.matMul(x, this.param(`${node.name}.weight`));
-          if (node.bias) x = tf.add(x, this.param(`${node.name}.bias`));
+          x = tf.matMul(x, this.#value(`${node.name}.weight`));
+          if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
         }
         case 'residual': {
@@ -169,10 +189,10 @@ export class Network {
   #batchNormEval(layer: string, x: tf.Tensor): tf.Tensor {
     return tf.batchNorm(
       x as tf.Tensor4D,
-      this.buffers.get(`${layer}.mean`)! as tf.Tensor1D,
-      this.buffers.get(`${layer}.variance`)! as tf.Tensor1D,
-      this.param(`${layer}.beta`) as tf.Tensor1D,
-      this.param(`${layer}.gamma`) as tf.Tensor1D,
+      this.#value(`${layer}.mean`) as tf.Tensor1D,
+      this.#value(`${layer}.variance`) as tf.Tensor1D,
+      this.#value(`${layer}.beta`) as tf.Tensor1D,
+      this.#value(`${layer}.gamma`) as tf.Tensor1D,
       BATCH_NORM_EPSILON,
     );
   }
@@ -205,7 +225,7 @@ export class Network {
         },
       };
     });
-    return normalise(input, this.param(`${layer}.gamma`), this.param(`${layer}.beta`));
+    return normalise(input, this.#value(`${layer}.gamma`), this.#value(`${layer}.beta`));
   }
 
   /** Folds batch statistics into the running ones and disposes them. */

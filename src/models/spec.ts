@@ -190,9 +190,12 @@ export function inferShape(
   nodes: readonly Node[],
   shape: readonly number[],
   path = 'nodes',
+  /** Called for every node with the shape it receives and the shape it produces. */
+  visit?: (node: Node, input: readonly number[], output: readonly number[]) => void,
 ): number[] {
   let current = [...shape];
   nodes.forEach((node, i) => {
+    const input = current;
     const at = `${path}[${i}]`;
     const spatial = () => {
       if (current.length !== 3) {
@@ -246,8 +249,8 @@ export function inferShape(
         current = [node.out];
         break;
       case 'residual': {
-        const body = inferShape(node.body, current, `${at}.body`);
-        const shortcut = inferShape(node.shortcut, current, `${at}.shortcut`);
+        const body = inferShape(node.body, current, `${at}.body`, visit);
+        const shortcut = inferShape(node.shortcut, current, `${at}.shortcut`, visit);
         if (body.join() !== shortcut.join()) {
           throw new InvalidArgumentError(
             at,
@@ -262,6 +265,23 @@ export function inferShape(
     if (current.some((d) => !(d >= 1))) {
       throw new InvalidArgumentError(at, 'an input large enough for this layer', shape);
     }
+    visit?.(node, input, current);
   });
   return current;
+}
+
+/**
+ * Multiply-accumulates of one image's forward pass in each conv and dense layer, by layer name
+ * (conv: output positions × k² × c_in × c_out; dense: in × out). Other operations (BatchNorm,
+ * ReLU, pooling, additions) are left out, as in the usual sparse-training cost accounting
+ * (RigL's): they are a small share and do not change with sparsity.
+ */
+export function layerMacs(spec: ModelSpec): Map<string, number> {
+  const macs = new Map<string, number>();
+  inferShape(spec.nodes, spec.input, 'nodes', (node, _input, output) => {
+    if (node.op === 'conv')
+      macs.set(node.name, output[0]! * output[1]! * node.kernel * node.kernel * node.in * node.out);
+    if (node.op === 'dense') macs.set(node.name, node.in * node.out);
+  });
+  return macs;
 }

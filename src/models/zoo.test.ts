@@ -1,6 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import { layerSize, validateLayers } from '../core/mask.js';
-import { buffers, inferShape, parameterCount, parameters, prunableLayers } from './spec.js';
+import {
+  buffers,
+  inferShape,
+  layerMacs,
+  parameterCount,
+  parameters,
+  prunableLayers,
+} from './spec.js';
 import { MODEL_NAMES, modelSpec } from './zoo.js';
 
 const weights = (layers: ReturnType<typeof prunableLayers>) =>
@@ -61,6 +68,34 @@ describe('prunable layers', () => {
       expect(inferShape(spec.nodes, spec.input)).toEqual([spec.classes]);
     },
   );
+});
+
+describe('layerMacs', () => {
+  test('ResNet-20: 40.8M multiply-accumulates per image, layer by layer', () => {
+    const macs = layerMacs(modelSpec('resnet-20'));
+    const conv3 = (size: number, cin: number, cout: number) => size * size * 9 * cin * cout;
+    expect(macs.get('conv')).toBe(conv3(32, 3, 16));
+    expect(macs.get('stage2.block1.shortcut')).toBe(16 * 16 * 16 * 32);
+    expect(macs.get('fc')).toBe(640);
+    const total =
+      conv3(32, 3, 16) +
+      6 * conv3(32, 16, 16) +
+      conv3(16, 16, 32) +
+      5 * conv3(16, 32, 32) +
+      16 * 16 * 16 * 32 +
+      conv3(8, 32, 64) +
+      5 * conv3(8, 64, 64) +
+      8 * 8 * 32 * 64 +
+      640;
+    expect([...macs.values()].reduce((a, b) => a + b)).toBe(total);
+    expect(total).toBe(40_813_184);
+  });
+  test('ResNet-50 (ImageNet) needs the well-known 4.09 G multiply-accumulates', () => {
+    const total = [...layerMacs(modelSpec('resnet-50', { stem: 'imagenet' })).values()].reduce(
+      (a, b) => a + b,
+    );
+    expect(total / 1e9).toBeCloseTo(4.09, 2);
+  });
 });
 
 describe('model options', () => {
