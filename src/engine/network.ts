@@ -56,9 +56,12 @@ export class Network {
     this.buffers = bufferVars;
   }
 
-  /** A freshly initialised network for `spec`, from the `init` stream of `seed`. */
-  static initialize(spec: ModelSpec, seed: number): Network {
-    const stream = randomStream(seed, 'init');
+  /**
+   * A freshly initialised network for `spec`, from the `init` stream of `seed` (or another named
+   * stream, for a second independent initialisation in the same experiment).
+   */
+  static initialize(spec: ModelSpec, seed: number, streamName = 'init'): Network {
+    const stream = randomStream(seed, streamName);
     const params = new Map<string, tf.Variable>();
     for (const param of parameters(spec)) {
       const size = param.shape.reduce((a, b) => a * b, 1);

@@ -76,6 +76,12 @@ export type TrainingOutcome =
 export interface TrainerOptions {
   readonly seed: number;
   readonly resetMomentumEachCycle?: boolean;
+  /**
+   * Distinguishes the streams of several trainings in one experiment (the levels of IMP, say):
+   * the trainer draws from `dataOrder/<phase>` and `augmentation/<phase>` instead of `dataOrder`
+   * and `augmentation`.
+   */
+  readonly phase?: string;
 }
 
 export class Trainer {
@@ -117,8 +123,9 @@ export class Trainer {
     this.batcher = batcher;
     this.schedule = schedule;
     this.resetMomentumEachCycle = options.resetMomentumEachCycle ?? true;
-    this.#dataOrder = randomStream(options.seed, 'dataOrder');
-    this.#augmentation = randomStream(options.seed, 'augmentation');
+    const suffix = options.phase === undefined ? '' : `/${options.phase}`;
+    this.#dataOrder = randomStream(options.seed, `dataOrder${suffix}`);
+    this.#augmentation = randomStream(options.seed, `augmentation${suffix}`);
     this.#dataOrderAtEpochStart = this.#dataOrder.state();
     this.#order = this.#dataOrder.permutation(batcher.dataset.count);
   }
@@ -154,6 +161,29 @@ export class Trainer {
     this.#dataOrder = RandomStream.fromState(position.dataOrderAtEpochStart);
     this.#order = this.#dataOrder.permutation(this.batcher.dataset.count);
     this.#augmentation = RandomStream.fromState(position.augmentation);
+  }
+
+  /**
+   * Starts at `step` of the schedule instead of 0 (weight rewinding trains the rest of a cycle
+   * from its rewind point), with this trainer's streams from their start.
+   */
+  startAt(step: number): void {
+    const stepsPerEpoch = this.batcher.batchesPerEpoch;
+    if (
+      !Number.isSafeInteger(step) ||
+      step < 0 ||
+      step % stepsPerEpoch !== 0 ||
+      step >= this.schedule.totalSteps
+    ) {
+      throw new InvalidArgumentError(
+        'step',
+        `the first step of an epoch of this schedule (a multiple of ${stepsPerEpoch} below ${this.schedule.totalSteps})`,
+        step,
+      );
+    }
+    this.#step = step;
+    this.#epoch = step / stepsPerEpoch;
+    this.#batch = 0;
   }
 
   get done(): boolean {

@@ -1,0 +1,438 @@
+/**
+ * Pipelines as data. Every method of the paper is a list of phases over one network, one
+ * optimizer and one mask:
+ * - `train`: C cycles of the cycle shape (momentum reset at each cycle unless told otherwise),
+ *   optionally starting mid-cycle (weight rewinding) and saving a snapshot after some epochs;
+ * - `prune`: a new mask from a criterion (magnitude, random, SNIP, SynFlow) at a sparsity —
+ *   counting and ties from the core, masks only shrink;
+ * - `snapshot`: remember the weights and momentum under a name;
+ * - `rewind`: weights (and optionally momentum) from a snapshot, under the current mask;
+ * - `reinitialize`: fresh weights, a snapshot's, or fresh magnitudes with a snapshot's signs,
+ *   under the current mask (the mask/initialisation coupling experiments).
+ * The runner keeps, per cycle, losses and accuracies (final and best), sparsity overall and per
+ * layer and cost; per level, the mask; and the resolved options of the method.
+ */
+
+import type { Distribution } from '../core/densities.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import {
+  cyclicEpochs,
+  LrSchedule,
+  type CycleShape,
+  type Granularity,
+} from '../core/lr-schedule.js';
+import { Mask, type LayerSparsity, type MaskJson } from '../core/mask.js';
+import { prune, type Scope } from '../core/prune.js';
+import { randomStream } from '../core/random.js';
+import { Batcher, type Augmentation, type Normalization } from '../data/batches.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { activeBackend, type BackendInfo } from '../engine/backend.js';
+import { Network } from '../engine/network.js';
+import { MaskedSgd, type SgdOptions } from '../engine/sgd.js';
+import { prunableLayers, type ModelSpec, type PrunableOptions } from '../models/spec.js';
+import { magnitudeScores } from '../prune/magnitude.js';
+import { randomMask, randomScores, type Sampling } from '../prune/random.js';
+import { snipScores } from '../prune/snip.js';
+import { synflowMask } from '../prune/synflow.js';
+import { Trainer, evaluate, type EpochMetrics } from '../train/trainer.js';
+import { trainingFlops } from './cost.js';
+
+export const CRITERIA = ['magnitude', 'random', 'snip', 'synflow'] as const;
+export type Criterion = (typeof CRITERIA)[number];
+
+export type Phase =
+  | {
+      readonly kind: 'train';
+      readonly label: string;
+      readonly level: number;
+      readonly cycles: number;
+      readonly epochsPerCycle: number;
+      /** Start this many epochs into the first cycle (weight rewinding resumes there). */
+      readonly startEpoch?: number;
+      /** Save a snapshot after this many epochs of the first cycle (WR's rewind point). */
+      readonly snapshotAfter?: { readonly epochs: number; readonly name: string };
+      readonly resetMomentumEachCycle: boolean;
+    }
+  | {
+      readonly kind: 'prune';
+      readonly label: string;
+      readonly level: number;
+      readonly criterion: Criterion;
+      readonly sparsity: number;
+      readonly scope: Scope;
+      /** Random masks from a dense start: layer densities and sampling. */
+      readonly distribution: Distribution;
+      readonly sampling: Sampling;
+      readonly synflowIterations: number;
+    }
+  | { readonly kind: 'snapshot'; readonly name: string }
+  | { readonly kind: 'rewind'; readonly to: string; readonly optimizer: 'reset' | 'snapshot' }
+  | {
+      readonly kind: 'reinitialize';
+      readonly weights: 'fresh' | 'snapshot' | 'signs-only';
+      /** The snapshot to take weights (or signs) from. */
+      readonly snapshot?: string;
+      /** The stream fresh weights come from (another stream than `init` is another init). */
+      readonly stream?: string;
+    };
+
+/** A method instantiated: its resolved options (defaults included) and its phases. */
+export interface Pipeline {
+  readonly method: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly phases: readonly Phase[];
+}
+
+export interface PipelineSetup {
+  readonly spec: ModelSpec;
+  readonly prunable?: PrunableOptions;
+  readonly train: ImageDataset;
+  readonly test: ImageDataset;
+  readonly normalization: Normalization;
+  readonly augmentation: Augmentation;
+  readonly batchSize: number;
+  readonly schedule: {
+    readonly peak: number;
+    readonly shape: CycleShape;
+    readonly granularity: Granularity;
+  };
+  readonly sgd: SgdOptions;
+  readonly seed: number;
+}
+
+export interface Summary {
+  readonly final: number;
+  readonly best: number;
+}
+
+export interface CycleRecord {
+  readonly phase: string;
+  readonly level: number;
+  readonly cycle: number;
+  readonly epochs: number;
+  readonly steps: number;
+  readonly sparsity: number;
+  readonly layers: readonly LayerSparsity[];
+  /** Best: highest accuracy, lowest loss over the cycle's epochs. */
+  readonly trainLoss: Summary;
+  readonly trainAccuracy: Summary;
+  readonly testLoss: Summary;
+  readonly testAccuracy: Summary;
+  readonly flopsDense: number;
+  readonly flopsSparse: number;
+}
+
+export interface LevelRecord {
+  readonly level: number;
+  readonly label: string;
+  readonly sparsity: number;
+  readonly mask: MaskJson;
+}
+
+export interface PipelineResult {
+  readonly method: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly setup: {
+    readonly model: string;
+    readonly train: readonly string[];
+    readonly test: readonly string[];
+    readonly batchSize: number;
+    readonly schedule: PipelineSetup['schedule'];
+    readonly sgd: SgdOptions;
+    readonly seed: number;
+    readonly prunable: PrunableOptions;
+  };
+  readonly backend: BackendInfo;
+  readonly status: 'completed' | 'diverged';
+  readonly cycles: readonly CycleRecord[];
+  readonly levels: readonly LevelRecord[];
+  readonly cost: {
+    readonly epochs: number;
+    readonly steps: number;
+    readonly flopsDense: number;
+    readonly flopsSparse: number;
+  };
+}
+
+/** What an observer sees at the start and end of every phase (tests check invariants here). */
+export interface PhaseEvent {
+  readonly index: number;
+  readonly phase: Phase;
+  readonly when: 'start' | 'end';
+  readonly network: Network;
+  readonly mask: Mask;
+  readonly optimizer: MaskedSgd;
+  /** The learning rate of the first step, for `train` phases at their start. */
+  readonly firstLearningRate?: number;
+}
+
+interface Snapshot {
+  readonly weights: Map<string, Float32Array>;
+  readonly momentum: Map<string, Float32Array>;
+}
+
+function summarise(values: readonly number[], better: 'higher' | 'lower'): Summary {
+  return {
+    final: values.at(-1)!,
+    best: better === 'higher' ? Math.max(...values) : Math.min(...values),
+  };
+}
+
+/** Runs `pipeline` on `setup` on the active backend; `observe` sees every phase boundary. */
+export function runPipeline(
+  setup: PipelineSetup,
+  pipeline: Pipeline,
+  observe?: (event: PhaseEvent) => void,
+): PipelineResult {
+  const backend = activeBackend();
+  const prunable = setup.prunable ?? {};
+  const layers = prunableLayers(setup.spec, prunable);
+  const network = Network.initialize(setup.spec, setup.seed);
+  const optimizer = new MaskedSgd(network, setup.sgd);
+  let mask = Mask.dense(layers);
+  optimizer.setMask(mask);
+  const trainBatches = new Batcher(
+    setup.train,
+    setup.batchSize,
+    setup.normalization,
+    setup.augmentation,
+  );
+  const testBatches = new Batcher(setup.test, Math.max(setup.batchSize, 256), setup.normalization);
+  const snapshots = new Map<string, Snapshot>();
+  const cycles: CycleRecord[] = [];
+  const levels: LevelRecord[] = [];
+  let status: PipelineResult['status'] = 'completed';
+  let epochs = 0;
+  let steps = 0;
+  let flopsDense = 0;
+  let flopsSparse = 0;
+
+  const snapshotOf = (name: string): Snapshot => {
+    const found = snapshots.get(name);
+    if (found === undefined)
+      throw new InvalidArgumentError(
+        'snapshot',
+        `a snapshot taken earlier (${[...snapshots.keys()].join(', ') || 'none'})`,
+        name,
+      );
+    return found;
+  };
+  const setWeights = (values: ReadonlyMap<string, Float32Array>) => {
+    network.restore(values);
+    optimizer.setMask(mask); // weights ⊙ mask, momentum ⊙ mask
+  };
+
+  try {
+    for (const [index, phase] of pipeline.phases.entries()) {
+      const event = (when: 'start' | 'end', extra: Partial<PhaseEvent> = {}) =>
+        observe?.({ index, phase, when, network, mask, optimizer, ...extra });
+      switch (phase.kind) {
+        case 'train': {
+          const schedule = new LrSchedule({
+            ...setup.schedule,
+            stepsPerEpoch: trainBatches.batchesPerEpoch,
+            cycleEpochs: cyclicEpochs(phase.epochsPerCycle, phase.cycles),
+          });
+          const trainer = new Trainer(network, optimizer, trainBatches, schedule, {
+            seed: setup.seed,
+            resetMomentumEachCycle: phase.resetMomentumEachCycle,
+            phase: `phase${index}`,
+          });
+          if (phase.startEpoch !== undefined && phase.startEpoch > 0)
+            trainer.startAt(phase.startEpoch * trainBatches.batchesPerEpoch);
+          event('start', { firstLearningRate: schedule.learningRateAt(trainer.position.step) });
+          const perCycle = new Map<
+            number,
+            { epochs: EpochMetrics[]; test: { loss: number; accuracy: number }[] }
+          >();
+          const outcome = trainer.run({
+            onEpoch: (metrics) => {
+              const entry = perCycle.get(metrics.cycle) ?? { epochs: [], test: [] };
+              entry.epochs.push(metrics);
+              entry.test.push(evaluate(network, setup.test, testBatches));
+              perCycle.set(metrics.cycle, entry);
+              if (
+                phase.snapshotAfter !== undefined &&
+                metrics.epoch + 1 === phase.snapshotAfter.epochs
+              ) {
+                snapshots.set(phase.snapshotAfter.name, {
+                  weights: network.snapshot(),
+                  momentum: optimizer.snapshot(),
+                });
+              }
+            },
+          });
+          for (const [cycle, entry] of perCycle) {
+            const trained = entry.epochs.length;
+            const images = trained * setup.train.count;
+            const flops = trainingFlops(setup.spec, mask, images);
+            const cycleSteps = entry.epochs.reduce((n, e) => n + e.steps, 0);
+            cycles.push({
+              phase: phase.label,
+              level: phase.level,
+              cycle,
+              epochs: trained,
+              steps: cycleSteps,
+              sparsity: mask.sparsity(),
+              layers: mask.perLayer(),
+              trainLoss: summarise(
+                entry.epochs.map((e) => e.trainLoss),
+                'lower',
+              ),
+              trainAccuracy: summarise(
+                entry.epochs.map((e) => e.trainAccuracy),
+                'higher',
+              ),
+              testLoss: summarise(
+                entry.test.map((e) => e.loss),
+                'lower',
+              ),
+              testAccuracy: summarise(
+                entry.test.map((e) => e.accuracy),
+                'higher',
+              ),
+              flopsDense: flops.dense,
+              flopsSparse: flops.sparse,
+            });
+            epochs += trained;
+            steps += cycleSteps;
+            flopsDense += flops.dense;
+            flopsSparse += flops.sparse;
+          }
+          if (outcome.status === 'diverged') {
+            status = 'diverged';
+            event('end');
+            return finish();
+          }
+          break;
+        }
+        case 'prune': {
+          event('start');
+          mask = nextMask(phase);
+          optimizer.setMask(mask);
+          levels.push({
+            level: phase.level,
+            label: phase.label,
+            sparsity: mask.sparsity(),
+            mask: mask.toJSON(),
+          });
+          break;
+        }
+        case 'snapshot':
+          event('start');
+          snapshots.set(phase.name, {
+            weights: network.snapshot(),
+            momentum: optimizer.snapshot(),
+          });
+          break;
+        case 'rewind': {
+          event('start');
+          const snapshot = snapshotOf(phase.to);
+          network.restore(snapshot.weights);
+          if (phase.optimizer === 'snapshot') optimizer.restore(snapshot.momentum);
+          else optimizer.resetMomentum();
+          optimizer.setMask(mask);
+          break;
+        }
+        case 'reinitialize': {
+          event('start');
+          optimizer.resetMomentum();
+          if (phase.weights === 'snapshot') {
+            setWeights(snapshotOf(phase.snapshot ?? 'init').weights);
+            break;
+          }
+          const fresh = Network.initialize(
+            setup.spec,
+            setup.seed,
+            phase.stream ?? 'init/reinitialize',
+          );
+          const values = fresh.snapshot();
+          fresh.dispose();
+          if (phase.weights === 'signs-only') {
+            const signs = snapshotOf(phase.snapshot ?? 'warmup').weights;
+            for (const layer of layers) {
+              const name = `${layer.name}.weight`;
+              const magnitudes = values.get(name)!;
+              const reference = signs.get(name)!;
+              values.set(
+                name,
+                magnitudes.map((v, i) => (reference[i]! < 0 ? -Math.abs(v) : Math.abs(v))),
+              );
+            }
+          }
+          setWeights(values);
+          break;
+        }
+      }
+      event('end');
+    }
+    return finish();
+  } finally {
+    optimizer.dispose();
+    network.dispose();
+  }
+
+  function nextMask(phase: Extract<Phase, { kind: 'prune' }>): Mask {
+    const stream = randomStream(setup.seed, `maskSampling/${phase.label}`);
+    switch (phase.criterion) {
+      case 'magnitude':
+        return prune(mask, magnitudeScores(network, mask), {
+          sparsity: phase.sparsity,
+          scope: phase.scope,
+        });
+      case 'random':
+        return mask.totalKept === mask.totalSize
+          ? randomMask(
+              layers,
+              {
+                distribution: phase.distribution,
+                sparsity: phase.sparsity,
+                sampling: phase.sampling,
+              },
+              stream,
+            )
+          : prune(mask, randomScores(layers, stream), {
+              sparsity: phase.sparsity,
+              scope: phase.scope,
+            });
+      case 'snip': {
+        const batch = trainBatches.fill(
+          0,
+          stream.permutation(setup.train.count),
+          randomStream(setup.seed, `augmentation/${phase.label}`),
+        );
+        return prune(mask, snipScores(network, mask, batch), {
+          sparsity: phase.sparsity,
+          scope: phase.scope,
+        });
+      }
+      case 'synflow':
+        return synflowMask(network, mask, {
+          sparsity: phase.sparsity,
+          iterations: phase.synflowIterations,
+        });
+    }
+  }
+
+  function finish(): PipelineResult {
+    return {
+      method: pipeline.method,
+      options: pipeline.options,
+      setup: {
+        model: setup.spec.name,
+        train: setup.train.provenance,
+        test: setup.test.provenance,
+        batchSize: setup.batchSize,
+        schedule: setup.schedule,
+        sgd: setup.sgd,
+        seed: setup.seed,
+        prunable,
+      },
+      backend,
+      status,
+      cycles,
+      levels,
+      cost: { epochs, steps, flopsDense, flopsSparse },
+    };
+  }
+}
