@@ -164,6 +164,14 @@ export interface PhaseEvent {
   readonly optimizer: MaskedSgd;
   /** The learning rate of the first step, for `train` phases at their start. */
   readonly firstLearningRate?: number;
+  /** Weights saved so far by name (snapshot phases, WR's rewind point, warm-up weights). */
+  readonly snapshots: ReadonlyMap<
+    string,
+    {
+      readonly weights: ReadonlyMap<string, Float32Array>;
+      readonly momentum: ReadonlyMap<string, Float32Array>;
+    }
+  >;
 }
 
 interface Snapshot {
@@ -225,7 +233,7 @@ export function runPipeline(
   try {
     for (const [index, phase] of pipeline.phases.entries()) {
       const event = (when: 'start' | 'end', extra: Partial<PhaseEvent> = {}) =>
-        observe?.({ index, phase, when, network, mask, optimizer, ...extra });
+        observe?.({ index, phase, when, network, mask, optimizer, snapshots, ...extra });
       switch (phase.kind) {
         case 'train': {
           const schedule = new LrSchedule({

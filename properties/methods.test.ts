@@ -1,0 +1,446 @@
+/**
+ * Invariants of the methods, on random small models, seeds and settings: pruning levels,
+ * rewinding, SCULPT's phases, the coupling experiments, cost accounting, and the SNIP and
+ * SynFlow scores against an independent float64 implementation.
+ */
+
+import { fc, test } from '@fast-check/vitest';
+import { beforeAll, describe, expect } from 'vitest';
+import { pruningLevels } from '../src/core/density-schedule.js';
+import { CIFAR_STEP_WARMUP, LrSchedule, cyclicEpochs } from '../src/core/lr-schedule.js';
+import { Mask } from '../src/core/mask.js';
+import { randomStream } from '../src/core/random.js';
+import { keptCount } from '../src/core/selection.js';
+import { Batcher, NO_AUGMENTATION } from '../src/data/batches.js';
+import { syntheticDataset, withLabelNoise } from '../src/data/dataset.js';
+import { useBackend } from '../src/engine/backend.js';
+import { Network } from '../src/engine/network.js';
+import { parameters, prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
+import * as methods from '../src/methods/pipelines.js';
+import { runPipeline, type PhaseEvent, type PipelineSetup } from '../src/methods/runner.js';
+import { snipScores } from '../src/prune/snip.js';
+import { synflowMask, synflowScores } from '../src/prune/synflow.js';
+import { smallModel } from './models.js';
+import { snipReference, synflowReference, type ReferenceMlp } from './reference-mlp.js';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+const EPOCHS = 3;
+const BATCH = 8;
+
+function tinySetup(spec: ModelSpec, seed: number): PipelineSetup {
+  const data = (count: number, name: string) =>
+    syntheticDataset({
+      shape: spec.input,
+      classes: spec.classes,
+      count,
+      stream: randomStream(seed, name),
+    });
+  const channels = spec.input[2];
+  return {
+    spec,
+    train: data(24, 'train'),
+    test: data(8, 'test'),
+    normalization: {
+      mean: new Array<number>(channels).fill(0.5),
+      std: new Array<number>(channels).fill(0.25),
+    },
+    augmentation: NO_AUGMENTATION,
+    batchSize: BATCH,
+    schedule: { peak: 0.05, shape: CIFAR_STEP_WARMUP, granularity: 'epoch' },
+    sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
+    seed,
+  };
+}
+
+const totalWeights = (spec: ModelSpec) =>
+  prunableLayers(spec).reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1), 0);
+
+/** Every parameter of `actual` equals `expected`, masked weights 0 (−0 counts as 0). */
+function expectMaskedCopy(
+  actual: ReadonlyMap<string, Float32Array>,
+  expected: ReadonlyMap<string, Float32Array>,
+  mask: Mask,
+  what: string,
+): void {
+  for (const [name, values] of actual) {
+    const reference = expected.get(name);
+    if (reference === undefined) continue;
+    const layer = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
+    const kept = layer !== undefined && mask.has(layer) ? mask.toArray(layer) : undefined;
+    values.forEach((v, i) => {
+      const want = kept !== undefined && kept[i] === 0 ? 0 : reference[i]!;
+      if (v !== want) throw new Error(`${what}: ${name}[${i}] is ${v}, expected ${want}`);
+    });
+  }
+}
+
+const learningRate = (setup: PipelineSetup, step: number) =>
+  new LrSchedule({
+    ...setup.schedule,
+    stepsPerEpoch: Math.ceil(setup.train.count / BATCH),
+    cycleEpochs: cyclicEpochs(EPOCHS, 1),
+  }).learningRateAt(step);
+
+const seed = fc.integer({ min: 0, max: 500 });
+const rate = fc.oneof(fc.constant(0.2), fc.double({ min: 0.1, max: 0.6, noNaN: true }));
+
+describe('IMP, WR and LRR', () => {
+  test.prop(
+    [
+      smallModel,
+      seed,
+      fc.constantFrom('imp' as const, 'wr' as const, 'lrr' as const),
+      fc.integer({ min: 1, max: 3 }),
+      rate,
+    ],
+    { numRuns: 15 },
+  )(
+    'masks shrink to the iterated rule, and each level starts from its method’s rewind point ⊙ mask',
+    (spec, s, method, levels, r) => {
+      const setup = tinySetup(spec, s);
+      const weights = totalWeights(spec);
+      const options = { epochsPerCycle: EPOCHS, levels, rate: r, weights };
+      const pipeline =
+        method === 'imp'
+          ? methods.imp(options)
+          : method === 'wr'
+            ? methods.wr({ ...options, shape: CIFAR_STEP_WARMUP })
+            : methods.lrr(options);
+      const plan = pruningLevels({ rate: r, levels }, weights);
+      let previous = Mask.dense(prunableLayers(spec));
+      let initial: Map<string, Float32Array> | undefined;
+      let lastEnd: Map<string, Float32Array> | undefined;
+      const rewindEpoch = pipeline.options.rewindEpoch as number | undefined;
+      runPipeline(setup, pipeline, (event: PhaseEvent) => {
+        const { phase, when, mask, network } = event;
+        if (phase.kind === 'prune' && when === 'end') {
+          expect(mask.isSubsetOf(previous)).toBe(true);
+          expect(mask.totalKept).toBe(plan[phase.level]!.kept);
+          previous = mask;
+        }
+        if (phase.kind !== 'train') return;
+        if (when === 'end') {
+          lastEnd = network.snapshot();
+          return;
+        }
+        if (phase.level === 0) {
+          initial = network.snapshot();
+          return;
+        }
+        const now = network.snapshot();
+        if (method === 'imp') {
+          expectMaskedCopy(now, initial!, mask, `IMP level ${phase.level}`);
+          expect(event.firstLearningRate).toBe(learningRate(setup, 0));
+        } else if (method === 'wr') {
+          const point = event.snapshots.get('rewind')!;
+          expectMaskedCopy(now, point.weights, mask, `WR level ${phase.level}`);
+          expectMaskedCopy(
+            event.optimizer.snapshot(),
+            point.momentum,
+            mask,
+            `WR momentum level ${phase.level}`,
+          );
+          expect(event.firstLearningRate).toBe(
+            learningRate(setup, rewindEpoch! * Math.ceil(setup.train.count / BATCH)),
+          );
+        } else {
+          expectMaskedCopy(now, lastEnd!, mask, `LRR level ${phase.level}`);
+          expect(event.firstLearningRate).toBe(learningRate(setup, 0)); // the schedule restarts
+        }
+      });
+    },
+  );
+});
+
+describe('SCULPT', () => {
+  test.prop(
+    [
+      smallModel,
+      seed,
+      fc.constantFrom('random' as const, 'snip' as const, 'synflow' as const),
+      fc.double({ min: 0, max: 0.6, noNaN: true }),
+      fc.double({ min: 0.6, max: 0.95, noNaN: true }),
+    ],
+    {
+      numRuns: 10,
+    },
+  )(
+    'runs its phases in order, lands on the target exactly, and does not rewind after the coupling prune',
+    (spec, s, start, startSparsity, targetSparsity) => {
+      const setup = tinySetup(spec, s);
+      const pipeline = methods.sculpt({
+        start,
+        startSparsity,
+        targetSparsity,
+        cycles: 2,
+        epochsPerCycle: EPOCHS,
+        synflowIterations: 5,
+      });
+      expect(
+        pipeline.phases.map((p) =>
+          p.kind === 'train' || p.kind === 'prune' ? `${p.kind}:${p.label}` : p.kind,
+        ),
+      ).toEqual(['prune:start mask', 'train:cyclic', 'prune:coupling prune', 'train:retrain']);
+      let trained: Map<string, Float32Array> | undefined;
+      const result = runPipeline(setup, pipeline, (event) => {
+        if (event.phase.kind === 'train' && event.phase.label === 'cyclic' && event.when === 'end')
+          trained = event.network.snapshot();
+        if (
+          event.phase.kind === 'train' &&
+          event.phase.label === 'retrain' &&
+          event.when === 'start'
+        ) {
+          expectMaskedCopy(event.network.snapshot(), trained!, event.mask, 'SCULPT retrain start');
+        }
+      });
+      expect(Mask.fromJSON(result.levels.at(-1)!.mask).totalKept).toBe(
+        keptCount(targetSparsity, totalWeights(spec)),
+      );
+    },
+  );
+});
+
+describe('coupling experiments', () => {
+  test.prop([smallModel, seed, fc.constantFrom(...methods.COUPLING_INITS)], { numRuns: 12 })(
+    'the coupled network starts from the chosen weights under the LRR mask (signs only: warm-up signs, fresh magnitudes)',
+    (spec, s, init) => {
+      const setup = tinySetup(spec, s);
+      const pipeline = methods.coupling({
+        epochsPerCycle: EPOCHS,
+        levels: 1,
+        weights: totalWeights(spec),
+        init,
+        cycles: 1,
+        shape: CIFAR_STEP_WARMUP,
+      });
+      const fresh = Network.initialize(spec, s, 'init/coupling');
+      const freshValues = fresh.snapshot();
+      fresh.dispose();
+      runPipeline(setup, pipeline, (event) => {
+        if (!(
+          event.phase.kind === 'train' &&
+          event.phase.label === 'coupled' &&
+          event.when === 'start'
+        ))
+          return;
+        const now = event.network.snapshot();
+        const warmup = event.snapshots.get('warmup')!.weights;
+        if (init === 'fresh') expectMaskedCopy(now, freshValues, event.mask, 'fresh');
+        if (init === 'original')
+          expectMaskedCopy(now, event.snapshots.get('init')!.weights, event.mask, 'original');
+        if (init === 'warmup') expectMaskedCopy(now, warmup, event.mask, 'warm-up');
+        if (init === 'signs-only') {
+          for (const layer of event.mask.layers) {
+            const name = `${layer.name}.weight`;
+            const kept = event.mask.toArray(layer.name);
+            now.get(name)!.forEach((v, i) => {
+              if (kept[i] === 0) return expect(v === 0).toBe(true);
+              expect(Math.abs(v)).toBe(Math.abs(freshValues.get(name)![i]!));
+              expect(Math.sign(v)).toBe(warmup.get(name)![i]! < 0 ? -1 : 1);
+            });
+          }
+        }
+        for (const buffer of event.optimizer.snapshot().values())
+          expect(buffer.every((v) => v === 0)).toBe(true);
+      });
+    },
+  );
+});
+
+describe('cost accounting', () => {
+  test.prop([smallModel, seed, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 })], {
+    numRuns: 8,
+  })(
+    'the one-cycle control and the C-cycle run report the same epochs, steps and FLOPs',
+    (spec, s, cycles, epochsPerCycle) => {
+      const setup = tinySetup(spec, s);
+      const cyclic = runPipeline(setup, methods.cyclic({ cycles, epochsPerCycle }));
+      const control = runPipeline(setup, methods.oneCycleControl({ cycles, epochsPerCycle }));
+      expect(control.cost).toEqual(cyclic.cost);
+      expect(cyclic.cost.steps).toBe(cycles * epochsPerCycle * Math.ceil(24 / BATCH));
+    },
+  );
+});
+
+/** A ReLU MLP spec and its weights as a float64 reference. */
+const mlpCase = fc.record({
+  inputs: fc.integer({ min: 2, max: 12 }),
+  hidden: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 }),
+  classes: fc.integer({ min: 2, max: 4 }),
+  bias: fc.boolean(),
+  seed,
+});
+
+function mlpSpec(c: {
+  inputs: number;
+  hidden: number[];
+  classes: number;
+  bias: boolean;
+}): ModelSpec {
+  const widths = [c.inputs, ...c.hidden, c.classes];
+  const nodes: Node[] = [{ op: 'flatten' }];
+  widths.slice(1).forEach((out, l) => {
+    nodes.push({ op: 'dense', name: `fc${l + 1}`, in: widths[l]!, out, bias: c.bias });
+    if (l < widths.length - 2) nodes.push({ op: 'relu' });
+  });
+  return { name: 'mlp', input: [1, 1, c.inputs], classes: c.classes, nodes };
+}
+
+function reference(network: Network): ReferenceMlp {
+  const values = network.snapshot();
+  const dense = parameters(network.spec).filter((p) => p.role === 'weight');
+  return {
+    weights: dense.map((p) => Float64Array.from(values.get(p.name)!)),
+    biases: dense.map((p) => {
+      const bias = values.get(p.name.replace('.weight', '.bias'));
+      return bias === undefined ? null : Float64Array.from(bias);
+    }),
+    sizes: [dense[0]!.shape[0]!, ...dense.map((p) => p.shape[1]!)],
+  };
+}
+
+function expectProportional(
+  actual: readonly Float32Array[],
+  expected: readonly Float64Array[],
+  what: string,
+): void {
+  // One common factor (SynFlow's per-layer scaling multiplies every score by the same number).
+  const sum = (arrays: readonly ArrayLike<number>[]) =>
+    arrays.reduce((s, a) => s + Array.from(a).reduce((x, y) => x + y, 0), 0);
+  const factor = sum(actual) / sum(expected);
+  const scale = Math.max(...expected.map((e) => Math.max(...Array.from(e))));
+  expected.forEach((layer, l) =>
+    layer.forEach((v, i) => {
+      if (Math.abs(actual[l]![i]! / factor - v) > 1e-4 * scale)
+        throw new Error(`${what}: layer ${l}[${i}] ${actual[l]![i]! / factor} vs ${v}`);
+    }),
+  );
+}
+
+describe('SNIP and SynFlow scores', () => {
+  test.prop([mlpCase], { numRuns: 25 })(
+    'SNIP equals |∂L/∂w ⊙ w| computed independently in float64',
+    (c) => {
+      const spec = mlpSpec(c);
+      const network = Network.initialize(spec, c.seed);
+      const data = syntheticDataset({
+        shape: spec.input,
+        classes: spec.classes,
+        count: 6,
+        stream: randomStream(c.seed, 'data'),
+      });
+      const batch = new Batcher(data, 6, {
+        mean: new Array<number>(c.inputs).fill(0.4),
+        std: new Array<number>(c.inputs).fill(0.3),
+      }).fill(0, undefined);
+      const mask = Mask.dense(prunableLayers(spec));
+      const scores = snipScores(network, mask, batch);
+      const images = Array.from({ length: 6 }, (_, n) =>
+        Float64Array.from(batch.images.subarray(n * c.inputs, (n + 1) * c.inputs)),
+      );
+      const expected = snipReference(reference(network), images, Array.from(batch.labels));
+      const scale = Math.max(1e-6, ...expected.map((e) => Math.max(...Array.from(e))));
+      mask.names().forEach((name, l) =>
+        scores[name]!.forEach((v, i) => {
+          if (Math.abs(v - expected[l]![i]!) > 1e-4 * scale)
+            throw new Error(`${name}[${i}]: ${v} vs ${expected[l]![i]}`);
+        }),
+      );
+      network.dispose();
+    },
+  );
+
+  test.prop([mlpCase], { numRuns: 25 })(
+    'one SynFlow pass equals the direct formula, up to one common factor',
+    (c) => {
+      const spec = mlpSpec({ ...c, bias: false });
+      const network = Network.initialize(spec, c.seed);
+      const mask = Mask.dense(prunableLayers(spec));
+      const scores = synflowScores(network, mask);
+      expectProportional(
+        mask.names().map((n) => scores[n]!),
+        synflowReference(reference(network)).scores,
+        'SynFlow',
+      );
+      network.dispose();
+    },
+  );
+
+  test.prop(
+    [
+      fc.oneof(
+        smallModel.filter((m) =>
+          m.nodes.every(
+            (n) => n.op !== 'bn' && (n.op !== 'conv' || !n.bias) && n.op !== 'residual',
+          ),
+        ),
+        mlpCase.map((c) => mlpSpec({ ...c, bias: false })),
+      ),
+      seed,
+    ],
+    { numRuns: 20 },
+  )(
+    'SynFlow conserves flow: in a bias-free, BatchNorm-free ReLU chain every layer’s scores sum to the same total',
+    (spec, s) => {
+      const bare: ModelSpec = {
+        ...spec,
+        nodes: spec.nodes.map((n) =>
+          n.op === 'dense' || n.op === 'conv' ? { ...n, bias: false } : n,
+        ),
+      };
+      const network = Network.initialize(bare, s);
+      const scores = synflowScores(network, Mask.dense(prunableLayers(bare)));
+      const sums = Object.values(scores).map((a) => a.reduce((x, y) => x + y, 0));
+      sums.forEach((sum) => expect(Math.abs(sum - sums[0]!) / sums[0]!).toBeLessThan(1e-3));
+      network.dispose();
+    },
+  );
+
+  test.prop(
+    [
+      smallModel,
+      seed,
+      fc.double({ min: 0, max: 0.98, noNaN: true }),
+      fc.integer({ min: 1, max: 12 }),
+    ],
+    { numRuns: 12 },
+  )(
+    'iterative SynFlow shrinks the mask round by round to exactly the target count',
+    (spec, s, sparsity, iterations) => {
+      const network = Network.initialize(spec, s);
+      const start = Mask.dense(prunableLayers(spec));
+      const mask = synflowMask(network, start, { sparsity, iterations });
+      expect(mask.isSubsetOf(start)).toBe(true);
+      expect(mask.totalKept).toBe(keptCount(sparsity, start.totalSize));
+      network.dispose();
+    },
+  );
+});
+
+describe('label noise', () => {
+  test.prop([
+    fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+    fc.integer({ min: 1, max: 300 }),
+    fc.integer({ min: 2, max: 10 }),
+    seed,
+  ])(
+    'flips exactly round(f·n) labels, none to its own class, the same ones for the same seed',
+    (fraction, count, classes, s) => {
+      const data = syntheticDataset({
+        shape: [1, 1, 1],
+        classes,
+        count,
+        stream: randomStream(s, 'data'),
+      });
+      const noisy = withLabelNoise(data, fraction, randomStream(s, 'labelNoise'));
+      const changed = noisy.labels.filter((label, i) => label !== data.labels[i]).length;
+      expect(changed).toBe(count - keptCount(fraction, count));
+      expect(withLabelNoise(data, fraction, randomStream(s, 'labelNoise')).labels).toEqual(
+        noisy.labels,
+      );
+    },
+  );
+});
