@@ -13,6 +13,13 @@ export * from './engine/network.js';
 export * from './engine/sgd.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
+export { magnitudeScores } from './prune/magnitude.js';
+export { SAMPLINGS, randomMask, randomScores, type Sampling } from './prune/random.js';
+export { snipScores } from './prune/snip.js';
+export { synflowMask, synflowScores, type SynflowOptions } from './prune/synflow.js';
+export * from './methods/runner.js';
+export * as methods from './methods/pipelines.js';
+export { trainingFlops, type TrainingFlops } from './methods/cost.js';
 export {
   runSelfCheck,
   type CheckResult,
