@@ -6,6 +6,7 @@
 
 import { fc } from '@fast-check/vitest';
 import { inferShape, type ModelSpec, type Node } from '../src/models/spec.js';
+import { conv as zooConv } from '../src/models/zoo.js';
 
 export const smallModel = fc
   .record({
@@ -21,16 +22,8 @@ export const smallModel = fc
     projection: fc.boolean(),
   })
   .map((m): ModelSpec => {
-    const conv = (name: string, kernel: number, cin: number, cout: number, stride = 1): Node => ({
-      op: 'conv',
-      name,
-      kernel,
-      in: cin,
-      out: cout,
-      stride,
-      padding: (kernel - 1) / 2,
-      bias: !m.batchNorm,
-    });
+    const conv = (name: string, kernel: number, cin: number, cout: number, stride = 1): Node =>
+      zooConv(name, kernel, cin, cout, stride, (kernel - 1) / 2, !m.batchNorm);
     const norm = (name: string, channels: number): Node[] =>
       m.batchNorm ? [{ op: 'bn', name, channels }] : [];
     const input = [m.size, m.size, m.channels] as const;

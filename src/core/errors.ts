@@ -55,6 +55,22 @@ function describe(value: unknown): string {
   }
 }
 
+/** The first problem a schema validation (zod) found, as an error at `root.<path>`. */
+export function schemaError(
+  root: string,
+  issue: {
+    readonly path: readonly PropertyKey[];
+    readonly message: string;
+    readonly input?: unknown;
+  },
+): InvalidArgumentError {
+  return new InvalidArgumentError(
+    [root, ...issue.path.map(String)].join('.'),
+    issue.message,
+    issue.input,
+  );
+}
+
 /** A finite number in [0, 1): the only sparsities that leave something to train. */
 export function requireSparsity(argument: string, value: number): number {
   if (typeof value !== 'number' || !(value >= 0 && value < 1)) {

@@ -16,7 +16,7 @@ import {
   popcount,
   wordCount,
 } from './bits.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, schemaError } from './errors.js';
 
 /**
  * How a weight tensor's axes map to channels. Only ER needs it (density ∝ (c_in + c_out) /
@@ -181,14 +181,7 @@ export class Mask {
 
   static fromJSON(json: unknown): Mask {
     const parsed = maskJsonSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new InvalidArgumentError(
-        ['mask', ...issue.path.map(String)].join('.'),
-        issue.message,
-        issue.input,
-      );
-    }
+    if (!parsed.success) throw schemaError('mask', parsed.error.issues[0]!);
     const layers = parsed.data.layers.map(({ name, shape, layout }) =>
       layout === undefined ? { name, shape } : { name, shape, layout },
     );

@@ -37,7 +37,8 @@ export interface ModelOptions {
   readonly stem?: 'cifar' | 'imagenet';
 }
 
-const conv = (
+/** A conv node with PyTorch's conventions: 'same'-size padding for odd kernels, no bias. */
+export const conv = (
   name: string,
   kernel: number,
   cin: number,

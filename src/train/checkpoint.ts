@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError, schemaError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
 import { activeBackend } from '../engine/backend.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
@@ -116,15 +116,14 @@ export function loadCheckpoint(dir: string): Checkpoint {
   const file = `${dir}/checkpoint.json`;
   if (!existsSync(file))
     throw new InvalidArgumentError('checkpoint', 'a directory with checkpoint.json', dir);
-  const parsed = checkpointSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidArgumentError(
-      ['checkpoint', ...issue.path.map(String)].join('.'),
-      issue.message,
-      issue.input,
-    );
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new InvalidArgumentError(file, 'valid JSON', (error as Error).message);
   }
+  const parsed = checkpointSchema.safeParse(json);
+  if (!parsed.success) throw schemaError('checkpoint', parsed.error.issues[0]!);
   const meta = parsed.data;
   const bytes = readFileSync(`${dir}/tensors.bin`);
   const total = meta.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
