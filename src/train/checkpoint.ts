@@ -1,53 +1,45 @@
 /**
- * Checkpoints: everything needed to continue a run bit-identically on the same backend — every
- * parameter, BatchNorm buffer and momentum buffer, the mask, the step and position in the epoch,
- * and the states of the random streams still in use.
- *
- * A checkpoint is a directory with `checkpoint.json` (metadata, validated with zod on load) and
- * `tensors.bin` (float32 values, little-endian, in the order the metadata lists). It is written
- * into a temporary directory and renamed into place, so a crash never leaves a half-written
- * checkpoint where a good one was.
+ * Checkpoints of a trainer: everything needed to continue bit-identically on the same backend —
+ * every parameter, BatchNorm buffer and momentum buffer, the mask, the step and position in the
+ * epoch, and the states of the random streams still in use. Stored as a state directory
+ * (`store/state-files.ts`: atomic, size-checked); the metadata is validated with zod on load.
  */
 
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 import { InvalidArgumentError, schemaError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
 import { activeBackend } from '../engine/backend.js';
+import type { Network } from '../engine/network.js';
+import type { MaskedSgd } from '../engine/sgd.js';
+import { readState, writeState } from '../store/state-files.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
 
-const FORMAT = 'cyclesparse.checkpoint';
-
 const uint32 = z.number().int().min(0).max(0xffffffff);
+
+export const backendSchema = z.object({
+  name: z.enum(['wasm', 'cpu', 'tensorflow', 'webgpu']),
+  tfjsVersion: z.string(),
+  threads: z.number(),
+  simd: z.boolean().nullable(),
+  provider: z.string().nullable(),
+});
+
+export const positionSchema = z.object({
+  step: z.number().int().nonnegative(),
+  epoch: z.number().int().nonnegative(),
+  batch: z.number().int().nonnegative(),
+  dataOrderAtEpochStart: z.array(uint32).length(4),
+  augmentation: z.array(uint32).length(4),
+});
+
 const checkpointSchema = z
   .object({
-    format: z.literal(FORMAT),
-    version: z.literal(1),
+    format: z.literal('cyclesparse.checkpoint'),
+    version: z.literal(2),
     model: z.string(),
-    backend: z.object({
-      name: z.string(),
-      tfjsVersion: z.string(),
-      threads: z.number(),
-      simd: z.boolean().nullable(),
-      provider: z.string().nullable(),
-    }),
-    position: z.object({
-      step: z.number().int().nonnegative(),
-      epoch: z.number().int().nonnegative(),
-      batch: z.number().int().nonnegative(),
-      dataOrderAtEpochStart: z.array(uint32).length(4),
-      augmentation: z.array(uint32).length(4),
-    }),
+    backend: backendSchema,
+    position: positionSchema,
     mask: z.unknown().nullable(),
-    tensors: z.array(
-      z.object({
-        group: z.enum(['param', 'buffer', 'momentum']),
-        name: z.string(),
-        shape: z.array(z.number().int().nonnegative()),
-        offset: z.number().int().nonnegative(),
-      }),
-    ),
   })
   .strict();
 
@@ -57,39 +49,38 @@ export interface Checkpoint {
   readonly meta: CheckpointMeta;
   readonly position: TrainerPosition;
   readonly mask: Mask | null;
+  /** Parameters and BatchNorm buffers by name. */
   readonly params: ReadonlyMap<string, Float32Array>;
   readonly momentum: ReadonlyMap<string, Float32Array>;
 }
 
+/** A network's and optimizer's values as one flat tensor map (`param:`, `momentum:` prefixes). */
+export function trainingTensors(network: Network, optimizer: MaskedSgd): Map<string, Float32Array> {
+  return new Map([
+    ...[...network.snapshot()].map(([name, v]) => [`param:${name}`, v] as const),
+    ...[...optimizer.snapshot()].map(([name, v]) => [`momentum:${name}`, v] as const),
+  ]);
+}
+
+/** Splits a tensor map written by {@link trainingTensors} back into its two parts. */
+export function splitTrainingTensors(tensors: ReadonlyMap<string, Float32Array>): {
+  params: Map<string, Float32Array>;
+  momentum: Map<string, Float32Array>;
+} {
+  const params = new Map<string, Float32Array>();
+  const momentum = new Map<string, Float32Array>();
+  for (const [key, values] of tensors) {
+    if (key.startsWith('param:')) params.set(key.slice('param:'.length), values);
+    else if (key.startsWith('momentum:')) momentum.set(key.slice('momentum:'.length), values);
+  }
+  return { params, momentum };
+}
+
 export function saveCheckpoint(dir: string, trainer: Trainer): void {
   const { network, optimizer } = trainer;
-  const weights = network.snapshot();
-  const momentum = optimizer.snapshot();
-  type Group = CheckpointMeta['tensors'][number]['group'];
-  const entry =
-    (group: Group, values: ReadonlyMap<string, Float32Array>) =>
-    ([name, v]: [string, { shape: number[] }]) => ({
-      group,
-      name,
-      shape: [...v.shape],
-      values: values.get(name)!,
-    });
-  const entries = [
-    ...[...network.params].map(entry('param', weights)),
-    ...[...network.buffers].map(entry('buffer', weights)),
-    ...[...optimizer.momentum].map(entry('momentum', momentum)),
-  ];
-  let offset = 0;
-  const tensors = entries.map(({ group, name, shape, values }) => {
-    const placed = { group, name, shape, offset };
-    offset += values.length;
-    return placed;
-  });
-  const blob = new Float32Array(offset);
-  entries.forEach(({ values }, i) => blob.set(values, tensors[i]!.offset));
   const meta: CheckpointMeta = {
-    format: FORMAT,
-    version: 1,
+    format: 'cyclesparse.checkpoint',
+    version: 2,
     model: network.spec.name,
     backend: { ...activeBackend() },
     position: {
@@ -98,63 +89,36 @@ export function saveCheckpoint(dir: string, trainer: Trainer): void {
       augmentation: [...trainer.position.augmentation],
     },
     mask: optimizer.mask === null ? null : optimizer.mask.toJSON(),
-    tensors,
   };
-  const staging = `${dir}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  writeFileSync(`${staging}/tensors.bin`, new Uint8Array(blob.buffer));
-  writeFileSync(`${staging}/checkpoint.json`, `${JSON.stringify(meta, null, 1)}\n`);
-  mkdirSync(dirname(dir), { recursive: true });
-  const previous = `${dir}.previous-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, previous);
-  renameSync(staging, dir);
-  rmSync(previous, { recursive: true, force: true });
+  writeState(dir, meta, trainingTensors(network, optimizer));
 }
 
 export function loadCheckpoint(dir: string): Checkpoint {
-  const file = `${dir}/checkpoint.json`;
-  if (!existsSync(file))
-    throw new InvalidArgumentError('checkpoint', 'a directory with checkpoint.json', dir);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new InvalidArgumentError(file, 'valid JSON', (error as Error).message);
-  }
-  const parsed = checkpointSchema.safeParse(json);
-  if (!parsed.success) throw schemaError('checkpoint', parsed.error.issues[0]!);
-  const meta = parsed.data;
-  const bytes = readFileSync(`${dir}/tensors.bin`);
-  const total = meta.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-  if (bytes.length !== total * 4) {
-    throw new InvalidArgumentError(
-      'checkpoint.tensors.bin',
-      `${total * 4} bytes`,
-      `${bytes.length} bytes (truncated?)`,
-    );
-  }
-  const blob = new Float32Array(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
-  );
-  const params = new Map<string, Float32Array>();
-  const momentum = new Map<string, Float32Array>();
-  for (const t of meta.tensors) {
-    const values = blob.slice(t.offset, t.offset + t.shape.reduce((a, b) => a * b, 1));
-    (t.group === 'momentum' ? momentum : params).set(t.name, values);
-  }
+  const { meta, tensors } = readState(dir, (json) => {
+    const parsed = checkpointSchema.safeParse(json);
+    if (!parsed.success) throw schemaError('checkpoint', parsed.error.issues[0]!);
+    return parsed.data;
+  });
   return {
     meta,
     position: meta.position,
     mask: meta.mask === null ? null : Mask.fromJSON(meta.mask),
-    params,
-    momentum,
+    ...splitTrainingTensors(tensors),
   };
+}
+
+/** Warns when a state written on one backend is resumed on another: no longer bit-identical. */
+export function warnOnBackendChange(writtenOn: string): void {
+  const backend = activeBackend();
+  if (writtenOn !== backend.name) {
+    process.emitWarning(
+      `state was written on ${writtenOn}, resuming on ${backend.name}: not bit-identical`,
+    );
+  }
 }
 
 /** Puts a checkpoint's state into `trainer` (built with the same model, data and schedule). */
 export function restoreCheckpoint(checkpoint: Checkpoint, trainer: Trainer): void {
-  const backend = activeBackend();
   if (checkpoint.meta.model !== trainer.network.spec.name) {
     throw new InvalidArgumentError(
       'checkpoint.model',
@@ -162,12 +126,7 @@ export function restoreCheckpoint(checkpoint: Checkpoint, trainer: Trainer): voi
       checkpoint.meta.model,
     );
   }
-  if (checkpoint.meta.backend.name !== backend.name) {
-    // Allowed, but the continuation is then not bit-identical; say so in the error-free path.
-    process.emitWarning(
-      `checkpoint was written on ${checkpoint.meta.backend.name}, resuming on ${backend.name}: not bit-identical`,
-    );
-  }
+  warnOnBackendChange(checkpoint.meta.backend.name);
   trainer.network.restore(checkpoint.params);
   trainer.optimizer.restore(checkpoint.momentum);
   trainer.optimizer.setMask(checkpoint.mask);

@@ -139,17 +139,19 @@ describe('checkpoints', () => {
     const blob = readFileSync(join(dir, 'tensors.bin'));
     writeFileSync(join(dir, 'tensors.bin'), blob.subarray(0, 1000));
     expect(() => loadCheckpoint(dir)).toThrow(
-      /^checkpoint\.tensors\.bin: expected \d+ bytes, got "1000 bytes \(truncated\?\)"/,
+      /\/checkpoint\/tensors\.bin: expected \d+ bytes, got "1000 bytes \(truncated\?\)"/,
     );
     writeFileSync(join(dir, 'tensors.bin'), blob);
-    const meta = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as {
-      position: { step: number };
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
+      meta: { position: { step: number } };
     };
-    meta.position.step = -1;
-    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(meta));
+    state.meta.position.step = -1;
+    writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
     expect(() => loadCheckpoint(dir)).toThrow(/^checkpoint\.position\.step:/);
+    writeFileSync(join(dir, 'state.json'), '{ not json');
+    expect(() => loadCheckpoint(dir)).toThrow(/state\.json: expected valid JSON/);
     expect(() => loadCheckpoint(join(dir, 'nothing'))).toThrow(
-      /^checkpoint: expected a directory with checkpoint\.json/,
+      /^state: expected a directory with state\.json/,
     );
   });
   test('refuses a checkpoint of another model', () => {

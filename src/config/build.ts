@@ -1,0 +1,170 @@
+/**
+ * A resolved configuration made concrete: data sets loaded (and cached per process), the model
+ * spec for the data set's image shape and classes, and the method's pipeline.
+ *
+ * Subsets (`trainPerClass`, `testPerClass`) are drawn from a fixed stream, independent of the
+ * run's seed: the data set is part of what is being compared, the seed is what varies between
+ * repetitions. Label noise does depend on the seed, as in the paper's repeated runs.
+ */
+
+import {
+  COSINE,
+  CONSTANT,
+  CIFAR_STEP_WARMUP,
+  IMAGENET_STEP_WARMUP,
+  TRIANGULAR,
+  type CycleShape,
+} from '../core/lr-schedule.js';
+import { layerSize } from '../core/mask.js';
+import { randomStream } from '../core/random.js';
+import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
+import { loadCifar10, loadCifar100 } from '../data/cifar.js';
+import { subsetPerClass, withLabelNoise, type ImageDataset } from '../data/dataset.js';
+import { loadFashionMnist, loadMnist, type Split } from '../data/mnist.js';
+import * as methods from '../methods/pipelines.js';
+import type { Pipeline, PipelineSetup } from '../methods/runner.js';
+import { prunableLayers, type ModelSpec } from '../models/spec.js';
+import { modelSpec } from '../models/zoo.js';
+import type { RunConfig } from './schema.js';
+
+export const SCHEDULE_SHAPES: Readonly<Record<RunConfig['training']['shape'], CycleShape>> = {
+  'cifar-step-warmup': CIFAR_STEP_WARMUP,
+  'imagenet-step-warmup': IMAGENET_STEP_WARMUP,
+  triangular: TRIANGULAR,
+  cosine: COSINE,
+  constant: CONSTANT,
+};
+
+const loaded = new Map<string, ImageDataset>();
+
+function load(data: RunConfig['data'], split: Split): ImageDataset {
+  const key = `${data.dataset}:${data.dir ?? ''}:${split}`;
+  let dataset = loaded.get(key);
+  if (dataset === undefined) {
+    switch (data.dataset) {
+      case 'mnist':
+        dataset = data.dir === undefined ? loadMnist(split) : loadMnist(split, data.dir);
+        break;
+      case 'fashion-mnist':
+        dataset =
+          data.dir === undefined ? loadFashionMnist(split) : loadFashionMnist(split, data.dir);
+        break;
+      case 'cifar10':
+        dataset = loadCifar10(split, data.dir!);
+        break;
+      case 'cifar100':
+        dataset = loadCifar100(split, data.dir!);
+        break;
+    }
+    loaded.set(key, dataset);
+  }
+  return dataset;
+}
+
+export function modelFor(config: RunConfig): ModelSpec {
+  const cifar = config.data.dataset.startsWith('cifar');
+  return modelSpec(config.model.name, {
+    input: cifar ? [32, 32, 3] : [28, 28, 1],
+    classes: config.data.dataset === 'cifar100' ? 100 : 10,
+    ...(config.model.stem === undefined ? {} : { stem: config.model.stem }),
+  });
+}
+
+export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
+  const m = config.method;
+  const epochsPerCycle = config.training.epochsPerCycle;
+  const shape = SCHEDULE_SHAPES[config.training.shape];
+  const weights = prunableLayers(spec, config.model.prunable).reduce((n, l) => n + layerSize(l), 0);
+  const levels = (o: {
+    rate: number;
+    levels?: number | undefined;
+    targetSparsity?: number | undefined;
+    lastLevel: 'clamp' | 'geometric';
+    scope: 'global' | 'layerwise';
+  }) => ({
+    epochsPerCycle,
+    weights,
+    rate: o.rate,
+    lastLevel: o.lastLevel,
+    scope: o.scope,
+    ...(o.levels === undefined ? {} : { levels: o.levels }),
+    ...(o.targetSparsity === undefined ? {} : { targetSparsity: o.targetSparsity }),
+  });
+  switch (m.name) {
+    case 'dense':
+      return methods.dense({ epochs: epochsPerCycle });
+    case 'cyclic':
+      return methods.cyclic({ cycles: m.cycles, epochsPerCycle });
+    case 'one-cycle':
+      return methods.oneCycleControl({ cycles: m.cycles, epochsPerCycle });
+    case 'imp':
+      return methods.imp(levels(m));
+    case 'wr':
+      return methods.wr({
+        ...levels(m),
+        shape,
+        ...(m.rewindEpoch === undefined ? {} : { rewindEpoch: m.rewindEpoch }),
+      });
+    case 'lrr':
+      return methods.lrr({ ...levels(m), resetMomentum: m.resetMomentum });
+    case 'pai':
+      return methods.pai({ ...m, epochsPerCycle });
+    case 'coupling':
+      return methods.coupling({
+        ...levels(m),
+        source: m.source,
+        init: m.init,
+        cycles: m.cycles,
+        shape,
+        ...(m.warmupEpochs === undefined ? {} : { warmupEpochs: m.warmupEpochs }),
+      });
+    case 'sculpt':
+      return methods.sculpt({ ...m, epochsPerCycle });
+  }
+}
+
+export interface Experiment {
+  readonly setup: PipelineSetup;
+  readonly pipeline: Pipeline;
+}
+
+/** Loads the data and builds the setup and pipeline of a resolved configuration. */
+export function buildExperiment(config: RunConfig): Experiment {
+  const spec = modelFor(config);
+  let train = load(config.data, 'train');
+  let test = load(config.data, 'test');
+  if (config.data.trainPerClass !== undefined)
+    train = subsetPerClass(train, config.data.trainPerClass, randomStream(0, 'subset/train'));
+  if (config.data.testPerClass !== undefined)
+    test = subsetPerClass(test, config.data.testPerClass, randomStream(0, 'subset/test'));
+  if (config.data.labelNoise > 0)
+    train = withLabelNoise(train, config.data.labelNoise, randomStream(config.seed, 'labelNoise'));
+  const t = config.training;
+  const setup: PipelineSetup = {
+    spec,
+    prunable: config.model.prunable,
+    train,
+    test,
+    normalization: NORMALIZATIONS[config.data.dataset],
+    augmentation: config.data.augmentation === 'crop-flip' ? CIFAR_AUGMENTATION : NO_AUGMENTATION,
+    batchSize: t.batchSize,
+    schedule: { peak: t.peak, shape: SCHEDULE_SHAPES[t.shape], granularity: t.granularity },
+    sgd: { momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay },
+    seed: config.seed,
+  };
+  return { setup, pipeline: pipelineFor(config, spec) };
+}
+
+/** Epochs and optimizer steps a pipeline will train, without training. */
+export function plannedCost(
+  pipeline: Pipeline,
+  trainImages: number,
+  batchSize: number,
+): { epochs: number; steps: number } {
+  let epochs = 0;
+  for (const phase of pipeline.phases) {
+    if (phase.kind === 'train')
+      epochs += phase.cycles * phase.epochsPerCycle - (phase.startEpoch ?? 0);
+  }
+  return { epochs, steps: epochs * Math.ceil(trainImages / batchSize) };
+}

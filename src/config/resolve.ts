@@ -1,0 +1,240 @@
+/**
+ * From a configuration file to resolved runs and their ids.
+ *
+ * - A file is YAML (or JSON): an optional `extends: <preset>`, the run settings (model, data,
+ *   training, method, seed), and, for sweeps, a `sweep` of methods × sparsities × seeds.
+ * - Resolving fills every default; the stored configuration is the resolved one.
+ * - The run id is a hash of the canonical JSON of the resolved configuration with defaults
+ *   omitted and keys sorted (as open_lth does): adding an option with a default later does not
+ *   change the id of any stored run. A regression test freezes ids.
+ */
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { CyclesparseError } from '../core/errors.js';
+import { PRESETS, PRESET_NAMES } from './presets.js';
+import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
+
+/** Bad configuration: every problem with its path, one a line. Exit code 2 in the CLI. */
+export class ConfigError extends CyclesparseError {
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super('invalid-argument', `${source}: invalid configuration\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Input = Record<string, unknown>;
+
+function path(segments: readonly PropertyKey[]): string {
+  return segments.reduce<string>(
+    (out, s) =>
+      typeof s === 'number' ? `${out}[${s}]` : out === '' ? String(s) : `${out}.${String(s)}`,
+    '',
+  );
+}
+
+function isRecord(value: unknown): value is Input {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Deep merge: objects merge key by key, anything else in `over` replaces `base`. */
+export function merge(base: unknown, over: unknown): unknown {
+  if (!isRecord(base) || !isRecord(over)) return over === undefined ? base : over;
+  const out: Input = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = merge(base[key], value);
+  return out;
+}
+
+/** Parses YAML with errors that carry line and column. */
+export function parseConfigText(text: string, source: string): Input {
+  const document = YAML.parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      document.errors.map(
+        (e) =>
+          `line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`,
+      ),
+    );
+  }
+  const value: unknown = document.toJS();
+  if (!isRecord(value)) throw new ConfigError(source, ['expected a mapping at the top level']);
+  return value;
+}
+
+export function loadConfigFile(file: string): Input {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read: ${(error as Error).message}`]);
+  }
+  return parseConfigText(text, file);
+}
+
+/** The input with its preset (if any) merged underneath. */
+function withPreset(input: Input, source: string): Input {
+  const { extends: preset, name: _label, sweep: _sweep, ...rest } = input;
+  if (preset === undefined) return rest;
+  if (typeof preset !== 'string' || !(PRESET_NAMES as string[]).includes(preset)) {
+    throw new ConfigError(source, [
+      `extends: expected one of ${PRESET_NAMES.join(', ')}, got ${JSON.stringify(preset)}`,
+    ]);
+  }
+  return merge(PRESETS[preset as keyof typeof PRESETS], rest) as Input;
+}
+
+function crossChecks(config: RunConfig): string[] {
+  const problems: string[] = [];
+  const m = config.method;
+  if (m.name === 'imp' || m.name === 'wr' || m.name === 'lrr' || m.name === 'coupling') {
+    if ((m.levels === undefined) === (m.targetSparsity === undefined))
+      problems.push('method: expected either levels or targetSparsity (exactly one)');
+  }
+  if (m.name === 'sculpt' && m.targetSparsity < m.startSparsity)
+    problems.push(`method.targetSparsity: expected at least startSparsity (${m.startSparsity})`);
+  if (
+    config.model.stem !== undefined &&
+    config.model.name !== 'resnet-18' &&
+    config.model.name !== 'resnet-50'
+  ) {
+    problems.push(
+      `model.stem: expected no stem for ${config.model.name} (only resnet-18 and resnet-50 take one)`,
+    );
+  }
+  if (
+    (config.data.dataset === 'cifar10' || config.data.dataset === 'cifar100') &&
+    config.data.dir === undefined
+  ) {
+    problems.push(
+      `data.dir: expected the directory of the ${config.data.dataset} binary files (CIFAR cannot be downloaded on every machine)`,
+    );
+  }
+  return problems;
+}
+
+/** Validates and fills every default of one run's configuration. */
+export function resolveRun(input: Input, source = 'config'): RunConfig {
+  const parsed = runConfigSchema.safeParse(withPreset(input, source));
+  if (!parsed.success)
+    throw new ConfigError(
+      source,
+      parsed.error.issues.map((i) => `${path(i.path)}: ${i.message}`),
+    );
+  const config = parsed.data;
+  const data =
+    config.data.augmentation !== undefined
+      ? config.data
+      : {
+          ...config.data,
+          augmentation: config.data.dataset.startsWith('cifar')
+            ? ('crop-flip' as const)
+            : ('none' as const),
+        };
+  const resolved: RunConfig = { ...config, data };
+  const problems = crossChecks(resolved);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return resolved;
+}
+
+/** The fields of a method that have no default, from a resolved method. */
+function methodSkeleton(method: MethodConfig): Input {
+  switch (method.name) {
+    case 'pai':
+      return { name: method.name, criterion: method.criterion, sparsity: method.sparsity };
+    case 'coupling':
+      return { name: method.name, init: method.init };
+    case 'sculpt':
+      return { name: method.name, targetSparsity: method.targetSparsity };
+    default:
+      return { name: method.name };
+  }
+}
+
+/** The resolved configuration with every value equal to its default removed. */
+export function withoutDefaults(config: RunConfig): Json {
+  const defaults = resolveRun({
+    model: { name: config.model.name },
+    data: { dataset: config.data.dataset, ...(config.data.dir ? { dir: config.data.dir } : {}) },
+    method: methodSkeleton(config.method),
+  });
+  const strip = (value: unknown, fallback: unknown): Json | undefined => {
+    if (isRecord(value)) {
+      const out: { [key: string]: Json } = {};
+      for (const key of Object.keys(value).sort()) {
+        const kept = strip(value[key], isRecord(fallback) ? fallback[key] : undefined);
+        if (kept !== undefined) out[key] = kept;
+      }
+      return Object.keys(out).length === 0 && isRecord(fallback) ? undefined : out;
+    }
+    return JSON.stringify(value) === JSON.stringify(fallback) ? undefined : (value as Json);
+  };
+  const stripped = (strip(config, defaults) ?? {}) as { [key: string]: { [key: string]: Json } };
+  // The model and the method are named even when a name equals a default.
+  return {
+    ...stripped,
+    model: { ...stripped.model, name: config.model.name },
+    method: { ...stripped.method, name: config.method.name },
+  };
+}
+
+/** Canonical JSON: sorted keys at every level, no whitespace. */
+export function canonicalJson(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** `<method>-<16 hex of sha256(canonical JSON without defaults)>`. */
+export function runId(config: RunConfig): string {
+  const hash = createHash('sha256')
+    .update(canonicalJson(withoutDefaults(config)))
+    .digest('hex');
+  return `${config.method.name}-${hash.slice(0, 16)}`;
+}
+
+/** Every run a file describes: one, or the cells of its sweep (methods × sparsities × seeds). */
+export function resolveRuns(input: Input, source = 'config'): RunConfig[] {
+  if (input.sweep === undefined) return [resolveRun(input, source)];
+  const sweep = sweepSchema.safeParse(input.sweep);
+  if (!sweep.success)
+    throw new ConfigError(
+      source,
+      sweep.error.issues.map((i) => `${path(['sweep', ...i.path])}: ${i.message}`),
+    );
+  const { methods, sparsities, seeds } = sweep.data;
+  const base = isRecord(input.method) ? input.method : {};
+  const runs: RunConfig[] = [];
+  const seen = new Set<string>();
+  (methods ?? [{}]).forEach((override, m) => {
+    for (const sparsity of sparsities ?? [undefined]) {
+      for (const seed of seeds ?? [undefined]) {
+        const method = merge(base, override) as Input;
+        if (sparsity !== undefined) {
+          if (method.name === 'pai') method.sparsity = sparsity;
+          else if (['imp', 'wr', 'lrr', 'coupling', 'sculpt'].includes(String(method.name))) {
+            method.targetSparsity = sparsity;
+            if (method.name !== 'sculpt') delete method.levels;
+          }
+        }
+        const cell = { ...input, method, ...(seed === undefined ? {} : { seed }) };
+        const run = resolveRun(
+          cell,
+          `${source} (sweep.methods[${m}]${sparsity === undefined ? '' : `, sparsity ${sparsity}`}${seed === undefined ? '' : `, seed ${seed}`})`,
+        );
+        const id = runId(run);
+        if (!seen.has(id)) runs.push(run); // dense methods ignore sparsity: one run, not one per sparsity
+        seen.add(id);
+      }
+    }
+  });
+  return runs;
+}

@@ -1,0 +1,171 @@
+/**
+ * The experiment configuration: what a YAML file (after its preset) must say, validated with
+ * zod so every error names its path ("method.sparsity: Too big: expected number to be <1").
+ * Defaults live here, as zod defaults; a resolved configuration has every field filled, and
+ * that is what a run stores and what its id is computed from.
+ */
+
+import { z } from 'zod';
+import { DISTRIBUTIONS } from '../core/densities.js';
+import { BACKENDS } from '../engine/backend.js';
+import { MODEL_NAMES } from '../models/zoo.js';
+
+const sparsity = z.number().min(0).lt(1);
+const positiveInt = z.number().int().min(1);
+
+export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100'] as const;
+export const SHAPES = [
+  'cifar-step-warmup',
+  'imagenet-step-warmup',
+  'triangular',
+  'cosine',
+  'constant',
+] as const;
+export const AUGMENTATIONS = ['none', 'crop-flip'] as const;
+
+export const modelSchema = z
+  .object({
+    name: z.enum(MODEL_NAMES),
+    /** ResNet-18/50 only. */
+    stem: z.enum(['cifar', 'imagenet']).optional(),
+    prunable: z
+      .object({
+        first: z.boolean().default(true),
+        last: z.boolean().default(true),
+        shortcuts: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const dataSchema = z
+  .object({
+    dataset: z.enum(DATASETS),
+    /** Directory of the data set's files (Fashion-MNIST, CIFAR); MNIST ships with the package. */
+    dir: z.string().min(1).optional(),
+    /** Train on a seeded subset of this many images per class (default: all). */
+    trainPerClass: positiveInt.optional(),
+    /** Evaluate on a seeded subset of this many test images per class (default: all). */
+    testPerClass: positiveInt.optional(),
+    labelNoise: z.number().min(0).lt(1).default(0),
+    /** Default: crop-flip on CIFAR, none otherwise (resolved from the data set). */
+    augmentation: z.enum(AUGMENTATIONS).optional(),
+  })
+  .strict();
+
+export const trainingSchema = z
+  .object({
+    backend: z.enum(BACKENDS).default('wasm'),
+    batchSize: positiveInt.default(128),
+    peak: z.number().positive().max(10).default(0.1),
+    shape: z.enum(SHAPES).default('cifar-step-warmup'),
+    granularity: z.enum(['epoch', 'step']).default('epoch'),
+    epochsPerCycle: positiveInt.default(150),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    nesterov: z.boolean().default(false),
+    weightDecay: z.number().min(0).max(1).default(5e-4),
+  })
+  .strict();
+
+const pruning = {
+  scope: z.enum(['global', 'layerwise']).default('global'),
+};
+const randomMasks = {
+  distribution: z.enum(DISTRIBUTIONS).default('erk'),
+  sampling: z.enum(['exact', 'bernoulli']).default('exact'),
+  synflowIterations: positiveInt.default(100),
+};
+const levels = {
+  rate: z.number().gt(0).lt(1).default(0.2),
+  levels: positiveInt.optional(),
+  targetSparsity: sparsity.optional(),
+  lastLevel: z.enum(['clamp', 'geometric']).default('clamp'),
+  ...pruning,
+};
+
+export const methodSchema = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('dense') }).strict(),
+  z.object({ name: z.literal('cyclic'), cycles: positiveInt.default(4) }).strict(),
+  z.object({ name: z.literal('one-cycle'), cycles: positiveInt.default(4) }).strict(),
+  z.object({ name: z.literal('imp'), ...levels }).strict(),
+  z.object({ name: z.literal('wr'), ...levels, rewindEpoch: positiveInt.optional() }).strict(),
+  z
+    .object({ name: z.literal('lrr'), ...levels, resetMomentum: z.boolean().default(true) })
+    .strict(),
+  z
+    .object({
+      name: z.literal('pai'),
+      criterion: z.enum(['snip', 'synflow', 'random']),
+      sparsity,
+      cycles: positiveInt.default(1),
+      ...randomMasks,
+      ...pruning,
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('coupling'),
+      source: z.enum(['lrr', 'wr']).default('lrr'),
+      init: z.enum(['fresh', 'original', 'warmup', 'signs-only']),
+      cycles: positiveInt.default(4),
+      warmupEpochs: positiveInt.optional(),
+      ...levels,
+    })
+    .strict(),
+  z
+    .object({
+      name: z.literal('sculpt'),
+      start: z.enum(['snip', 'synflow', 'random']).default('random'),
+      startSparsity: sparsity.default(0.2),
+      targetSparsity: sparsity,
+      cycles: positiveInt.default(4),
+      criterion: z.enum(['magnitude', 'random', 'snip']).default('magnitude'),
+      ...randomMasks,
+    })
+    .strict(),
+]);
+
+export const METHOD_NAMES = [
+  'dense',
+  'cyclic',
+  'one-cycle',
+  'imp',
+  'wr',
+  'lrr',
+  'pai',
+  'coupling',
+  'sculpt',
+] as const;
+
+/** One run, fully resolved. */
+export const runConfigSchema = z
+  .object({
+    model: modelSchema,
+    data: dataSchema,
+    training: trainingSchema.prefault({}),
+    method: methodSchema,
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31)
+      .default(0),
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type MethodConfig = z.infer<typeof methodSchema>;
+
+/** A sweep: the product of methods × sparsities × seeds over one base configuration. */
+export const sweepSchema = z
+  .object({
+    /** Method settings merged over the base `method` (default: just the base method). */
+    methods: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
+    /** Set as `sparsity` (PaI) or `targetSparsity` (iterative, coupling, SCULPT). */
+    sparsities: z.array(sparsity).min(1).optional(),
+    seeds: z.array(z.number().int().min(0)).min(1).optional(),
+  })
+  .strict();
+
+export type SweepConfig = z.infer<typeof sweepSchema>;
