@@ -17,7 +17,13 @@ import { useBackend } from '../src/engine/backend.js';
 import { Network } from '../src/engine/network.js';
 import { parameters, prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
 import * as methods from '../src/methods/pipelines.js';
-import { runPipeline, type PhaseEvent, type PipelineSetup } from '../src/methods/runner.js';
+import {
+  runPipeline,
+  type EpochRecord,
+  type PhaseEvent,
+  type PipelineSetup,
+  type ResumeState,
+} from '../src/methods/runner.js';
 import { snipScores } from '../src/prune/snip.js';
 import { synflowMask, synflowScores } from '../src/prune/synflow.js';
 import { smallModel } from './models.js';
@@ -114,42 +120,44 @@ describe('IMP, WR and LRR', () => {
       let initial: Map<string, Float32Array> | undefined;
       let lastEnd: Map<string, Float32Array> | undefined;
       const rewindEpoch = pipeline.options.rewindEpoch as number | undefined;
-      runPipeline(setup, pipeline, (event: PhaseEvent) => {
-        const { phase, when, mask, network } = event;
-        if (phase.kind === 'prune' && when === 'end') {
-          expect(mask.isSubsetOf(previous)).toBe(true);
-          expect(mask.totalKept).toBe(plan[phase.level]!.kept);
-          previous = mask;
-        }
-        if (phase.kind !== 'train') return;
-        if (when === 'end') {
-          lastEnd = network.snapshot();
-          return;
-        }
-        if (phase.level === 0) {
-          initial = network.snapshot();
-          return;
-        }
-        const now = network.snapshot();
-        if (method === 'imp') {
-          expectMaskedCopy(now, initial!, mask, `IMP level ${phase.level}`);
-          expect(event.firstLearningRate).toBe(learningRate(setup, 0));
-        } else if (method === 'wr') {
-          const point = event.snapshots.get('rewind')!;
-          expectMaskedCopy(now, point.weights, mask, `WR level ${phase.level}`);
-          expectMaskedCopy(
-            event.optimizer.snapshot(),
-            point.momentum,
-            mask,
-            `WR momentum level ${phase.level}`,
-          );
-          expect(event.firstLearningRate).toBe(
-            learningRate(setup, rewindEpoch! * Math.ceil(setup.train.count / BATCH)),
-          );
-        } else {
-          expectMaskedCopy(now, lastEnd!, mask, `LRR level ${phase.level}`);
-          expect(event.firstLearningRate).toBe(learningRate(setup, 0)); // the schedule restarts
-        }
+      runPipeline(setup, pipeline, {
+        observe: (event: PhaseEvent) => {
+          const { phase, when, mask, network } = event;
+          if (phase.kind === 'prune' && when === 'end') {
+            expect(mask.isSubsetOf(previous)).toBe(true);
+            expect(mask.totalKept).toBe(plan[phase.level]!.kept);
+            previous = mask;
+          }
+          if (phase.kind !== 'train') return;
+          if (when === 'end') {
+            lastEnd = network.snapshot();
+            return;
+          }
+          if (phase.level === 0) {
+            initial = network.snapshot();
+            return;
+          }
+          const now = network.snapshot();
+          if (method === 'imp') {
+            expectMaskedCopy(now, initial!, mask, `IMP level ${phase.level}`);
+            expect(event.firstLearningRate).toBe(learningRate(setup, 0));
+          } else if (method === 'wr') {
+            const point = event.snapshots.get('rewind')!;
+            expectMaskedCopy(now, point.weights, mask, `WR level ${phase.level}`);
+            expectMaskedCopy(
+              event.optimizer.snapshot(),
+              point.momentum,
+              mask,
+              `WR momentum level ${phase.level}`,
+            );
+            expect(event.firstLearningRate).toBe(
+              learningRate(setup, rewindEpoch! * Math.ceil(setup.train.count / BATCH)),
+            );
+          } else {
+            expectMaskedCopy(now, lastEnd!, mask, `LRR level ${phase.level}`);
+            expect(event.firstLearningRate).toBe(learningRate(setup, 0)); // the schedule restarts
+          }
+        },
       });
     },
   );
@@ -185,16 +193,27 @@ describe('SCULPT', () => {
         ),
       ).toEqual(['prune:start mask', 'train:cyclic', 'prune:coupling prune', 'train:retrain']);
       let trained: Map<string, Float32Array> | undefined;
-      const result = runPipeline(setup, pipeline, (event) => {
-        if (event.phase.kind === 'train' && event.phase.label === 'cyclic' && event.when === 'end')
-          trained = event.network.snapshot();
-        if (
-          event.phase.kind === 'train' &&
-          event.phase.label === 'retrain' &&
-          event.when === 'start'
-        ) {
-          expectMaskedCopy(event.network.snapshot(), trained!, event.mask, 'SCULPT retrain start');
-        }
+      const result = runPipeline(setup, pipeline, {
+        observe: (event) => {
+          if (
+            event.phase.kind === 'train' &&
+            event.phase.label === 'cyclic' &&
+            event.when === 'end'
+          )
+            trained = event.network.snapshot();
+          if (
+            event.phase.kind === 'train' &&
+            event.phase.label === 'retrain' &&
+            event.when === 'start'
+          ) {
+            expectMaskedCopy(
+              event.network.snapshot(),
+              trained!,
+              event.mask,
+              'SCULPT retrain start',
+            );
+          }
+        },
       });
       expect(Mask.fromJSON(result.levels.at(-1)!.mask).totalKept).toBe(
         keptCount(targetSparsity, totalWeights(spec)),
@@ -219,33 +238,92 @@ describe('coupling experiments', () => {
       const fresh = Network.initialize(spec, s, 'init/coupling');
       const freshValues = fresh.snapshot();
       fresh.dispose();
-      runPipeline(setup, pipeline, (event) => {
-        if (!(
-          event.phase.kind === 'train' &&
-          event.phase.label === 'coupled' &&
-          event.when === 'start'
-        ))
-          return;
-        const now = event.network.snapshot();
-        const warmup = event.snapshots.get('warmup')!.weights;
-        if (init === 'fresh') expectMaskedCopy(now, freshValues, event.mask, 'fresh');
-        if (init === 'original')
-          expectMaskedCopy(now, event.snapshots.get('init')!.weights, event.mask, 'original');
-        if (init === 'warmup') expectMaskedCopy(now, warmup, event.mask, 'warm-up');
-        if (init === 'signs-only') {
-          for (const layer of event.mask.layers) {
-            const name = `${layer.name}.weight`;
-            const kept = event.mask.toArray(layer.name);
-            now.get(name)!.forEach((v, i) => {
-              if (kept[i] === 0) return expect(v === 0).toBe(true);
-              expect(Math.abs(v)).toBe(Math.abs(freshValues.get(name)![i]!));
-              expect(Math.sign(v)).toBe(warmup.get(name)![i]! < 0 ? -1 : 1);
-            });
+      runPipeline(setup, pipeline, {
+        observe: (event) => {
+          if (!(
+            event.phase.kind === 'train' &&
+            event.phase.label === 'coupled' &&
+            event.when === 'start'
+          ))
+            return;
+          const now = event.network.snapshot();
+          const warmup = event.snapshots.get('warmup')!.weights;
+          if (init === 'fresh') expectMaskedCopy(now, freshValues, event.mask, 'fresh');
+          if (init === 'original')
+            expectMaskedCopy(now, event.snapshots.get('init')!.weights, event.mask, 'original');
+          if (init === 'warmup') expectMaskedCopy(now, warmup, event.mask, 'warm-up');
+          if (init === 'signs-only') {
+            for (const layer of event.mask.layers) {
+              const name = `${layer.name}.weight`;
+              const kept = event.mask.toArray(layer.name);
+              now.get(name)!.forEach((v, i) => {
+                if (kept[i] === 0) return expect(v === 0).toBe(true);
+                expect(Math.abs(v)).toBe(Math.abs(freshValues.get(name)![i]!));
+                expect(Math.sign(v)).toBe(warmup.get(name)![i]! < 0 ? -1 : 1);
+              });
+            }
           }
-        }
-        for (const buffer of event.optimizer.snapshot().values())
-          expect(buffer.every((v) => v === 0)).toBe(true);
+          for (const buffer of event.optimizer.snapshot().values())
+            expect(buffer.every((v) => v === 0)).toBe(true);
+        },
       });
+    },
+  );
+});
+
+describe('resuming', () => {
+  test.prop(
+    [
+      smallModel,
+      seed,
+      fc.constantFrom('lrr' as const, 'wr' as const, 'coupling' as const, 'sculpt' as const),
+      fc.nat(),
+    ],
+    { numRuns: 10 },
+  )(
+    'continuing from any saved state ends with exactly the uninterrupted result',
+    (spec, s, method, pick) => {
+      const setup = tinySetup(spec, s);
+      const weights = totalWeights(spec);
+      const pipeline =
+        method === 'lrr'
+          ? methods.lrr({ epochsPerCycle: EPOCHS, levels: 2, weights })
+          : method === 'wr'
+            ? methods.wr({ epochsPerCycle: EPOCHS, levels: 2, weights, shape: CIFAR_STEP_WARMUP })
+            : method === 'coupling'
+              ? methods.coupling({
+                  epochsPerCycle: EPOCHS,
+                  levels: 1,
+                  weights,
+                  init: 'signs-only',
+                  cycles: 2,
+                  shape: CIFAR_STEP_WARMUP,
+                })
+              : methods.sculpt({
+                  start: 'snip',
+                  startSparsity: 0.3,
+                  targetSparsity: 0.8,
+                  cycles: 2,
+                  epochsPerCycle: EPOCHS,
+                });
+      const states: ResumeState[] = [];
+      const emitted: EpochRecord[] = [];
+      const straight = runPipeline(setup, pipeline, {
+        checkpoint: (state) => states.push(structuredClone(state)),
+        onEpoch: (record) => emitted.push(record),
+      });
+      const from = states[pick % states.length]!;
+      const later: EpochRecord[] = [];
+      const resumed = runPipeline(setup, pipeline, {
+        resume: from,
+        onEpoch: (record) => later.push(record),
+      });
+      expect(resumed).toEqual(straight);
+      const withoutTime = (records: EpochRecord[]) =>
+        records.map((r) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
+      expect(withoutTime([...emitted.slice(0, from.progress.emitted), ...later])).toEqual(
+        withoutTime(emitted),
+      );
     },
   );
 });

@@ -34,7 +34,8 @@ import { magnitudeScores } from '../prune/magnitude.js';
 import { randomMask, randomScores, type Sampling } from '../prune/random.js';
 import { snipScores } from '../prune/snip.js';
 import { synflowMask } from '../prune/synflow.js';
-import { Trainer, evaluate, type EpochMetrics } from '../train/trainer.js';
+import { splitTrainingTensors, trainingTensors } from '../train/checkpoint.js';
+import { Trainer, evaluate, type EpochMetrics, type TrainerPosition } from '../train/trainer.js';
 import { trainingFlops } from './cost.js';
 
 export const CRITERIA = ['magnitude', 'random', 'snip', 'synflow'] as const;
@@ -179,6 +180,50 @@ interface Snapshot {
   readonly momentum: Map<string, Float32Array>;
 }
 
+/** One epoch as it happened: the trainer's metrics and the test evaluation after it. */
+export interface EpochRecord {
+  readonly phase: string;
+  readonly level: number;
+  readonly metrics: EpochMetrics;
+  readonly test: { readonly loss: number; readonly accuracy: number };
+}
+
+/**
+ * Where a pipeline stands, in plain JSON: with the tensors saved beside it (network, momentum,
+ * snapshots), enough to continue exactly where it was.
+ */
+export interface PipelineProgress {
+  /** The phase in progress, or the next one to run. */
+  readonly phase: number;
+  /** Inside a `train` phase: the trainer's position; null between phases. */
+  readonly trainer: TrainerPosition | null;
+  /** The epochs of the train phase in progress, recorded so far. */
+  readonly partial: readonly EpochRecord[];
+  readonly mask: MaskJson;
+  readonly snapshots: readonly string[];
+  readonly cycles: readonly CycleRecord[];
+  readonly levels: readonly LevelRecord[];
+  readonly cost: PipelineResult['cost'];
+  /** Epoch records emitted so far (stores keep exactly this many lines of metrics). */
+  readonly emitted: number;
+}
+
+export interface ResumeState {
+  readonly progress: PipelineProgress;
+  readonly tensors: ReadonlyMap<string, Float32Array>;
+}
+
+export interface RunHooks {
+  /** Sees every phase boundary. */
+  readonly observe?: (event: PhaseEvent) => void;
+  /** Every epoch, as it finishes (stores append it to their metrics). */
+  readonly onEpoch?: (record: EpochRecord) => void;
+  /** After every epoch and every phase: the state to save for a later `resume`. */
+  readonly checkpoint?: (state: ResumeState) => void;
+  /** Continue from a saved state (same setup and pipeline; bit-identical on the same backend). */
+  readonly resume?: ResumeState;
+}
+
 function summarise(values: readonly number[], better: 'higher' | 'lower'): Summary {
   return {
     final: values.at(-1)!,
@@ -186,11 +231,11 @@ function summarise(values: readonly number[], better: 'higher' | 'lower'): Summa
   };
 }
 
-/** Runs `pipeline` on `setup` on the active backend; `observe` sees every phase boundary. */
+/** Runs `pipeline` on `setup` on the active backend. */
 export function runPipeline(
   setup: PipelineSetup,
   pipeline: Pipeline,
-  observe?: (event: PhaseEvent) => void,
+  hooks: RunHooks = {},
 ): PipelineResult {
   const backend = activeBackend();
   const prunable = setup.prunable ?? {};
@@ -207,22 +252,76 @@ export function runPipeline(
   );
   const testBatches = new Batcher(setup.test, Math.max(setup.batchSize, 256), setup.normalization);
   const snapshots = new Map<string, Snapshot>();
-  const cycles: CycleRecord[] = [];
-  const levels: LevelRecord[] = [];
+  let cycles: CycleRecord[] = [];
+  let levels: LevelRecord[] = [];
   let status: PipelineResult['status'] = 'completed';
-  let epochs = 0;
-  let steps = 0;
-  let flopsDense = 0;
-  let flopsSparse = 0;
+  let cost = { epochs: 0, steps: 0, flopsDense: 0, flopsSparse: 0 };
+  let emitted = 0;
+  let first = 0;
+  let resumeTrainer: TrainerPosition | null = null;
+  let resumePartial: EpochRecord[] = [];
 
+  if (hooks.resume !== undefined) {
+    const { progress, tensors } = hooks.resume;
+    const { params, momentum } = splitTrainingTensors(tensors);
+    network.restore(params);
+    optimizer.restore(momentum);
+    mask = Mask.fromJSON(progress.mask);
+    optimizer.setMask(mask);
+    for (const name of progress.snapshots) {
+      const prefix = `snapshot:${name}:`;
+      const part = new Map(
+        [...tensors]
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, v]) => [k.slice(prefix.length), v] as const),
+      );
+      const split = splitTrainingTensors(part);
+      snapshots.set(name, { weights: split.params, momentum: split.momentum });
+    }
+    cycles = [...progress.cycles];
+    levels = [...progress.levels];
+    cost = { ...progress.cost };
+    emitted = progress.emitted;
+    first = progress.phase;
+    resumeTrainer = progress.trainer;
+    resumePartial = [...progress.partial];
+  }
+
+  const checkpoint = (
+    phase: number,
+    trainer: TrainerPosition | null,
+    partial: readonly EpochRecord[],
+  ) => {
+    if (hooks.checkpoint === undefined) return;
+    const tensors = trainingTensors(network, optimizer);
+    for (const [name, snapshot] of snapshots) {
+      for (const [k, v] of snapshot.weights) tensors.set(`snapshot:${name}:param:${k}`, v);
+      for (const [k, v] of snapshot.momentum) tensors.set(`snapshot:${name}:momentum:${k}`, v);
+    }
+    hooks.checkpoint({
+      progress: {
+        phase,
+        trainer,
+        partial,
+        mask: mask.toJSON(),
+        snapshots: [...snapshots.keys()],
+        cycles,
+        levels,
+        cost,
+        emitted,
+      },
+      tensors,
+    });
+  };
   const snapshotOf = (name: string): Snapshot => {
     const found = snapshots.get(name);
-    if (found === undefined)
+    if (found === undefined) {
       throw new InvalidArgumentError(
         'snapshot',
         `a snapshot taken earlier (${[...snapshots.keys()].join(', ') || 'none'})`,
         name,
       );
+    }
     return found;
   };
   const setWeights = (values: ReadonlyMap<string, Float32Array>) => {
@@ -231,9 +330,10 @@ export function runPipeline(
   };
 
   try {
-    for (const [index, phase] of pipeline.phases.entries()) {
+    for (let index = first; index < pipeline.phases.length; index++) {
+      const phase = pipeline.phases[index]!;
       const event = (when: 'start' | 'end', extra: Partial<PhaseEvent> = {}) =>
-        observe?.({ index, phase, when, network, mask, optimizer, snapshots, ...extra });
+        hooks.observe?.({ index, phase, when, network, mask, optimizer, snapshots, ...extra });
       switch (phase.kind) {
         case 'train': {
           const schedule = new LrSchedule({
@@ -246,19 +346,23 @@ export function runPipeline(
             resetMomentumEachCycle: phase.resetMomentumEachCycle,
             phase: `phase${index}`,
           });
-          if (phase.startEpoch !== undefined && phase.startEpoch > 0)
-            trainer.startAt(phase.startEpoch * trainBatches.batchesPerEpoch);
-          event('start', { firstLearningRate: schedule.learningRateAt(trainer.position.step) });
-          const perCycle = new Map<
-            number,
-            { epochs: EpochMetrics[]; test: { loss: number; accuracy: number }[] }
-          >();
+          const partial: EpochRecord[] = index === first ? resumePartial : [];
+          if (index === first && resumeTrainer !== null) {
+            trainer.seek(resumeTrainer);
+          } else {
+            if (phase.startEpoch !== undefined && phase.startEpoch > 0)
+              trainer.startAt(phase.startEpoch * trainBatches.batchesPerEpoch);
+            event('start', { firstLearningRate: schedule.learningRateAt(trainer.position.step) });
+          }
           const outcome = trainer.run({
             onEpoch: (metrics) => {
-              const entry = perCycle.get(metrics.cycle) ?? { epochs: [], test: [] };
-              entry.epochs.push(metrics);
-              entry.test.push(evaluate(network, setup.test, testBatches));
-              perCycle.set(metrics.cycle, entry);
+              const record: EpochRecord = {
+                phase: phase.label,
+                level: phase.level,
+                metrics,
+                test: evaluate(network, setup.test, testBatches),
+              };
+              partial.push(record);
               if (
                 phase.snapshotAfter !== undefined &&
                 metrics.epoch + 1 === phase.snapshotAfter.epochs
@@ -268,44 +372,54 @@ export function runPipeline(
                   momentum: optimizer.snapshot(),
                 });
               }
+              hooks.onEpoch?.(record);
+              emitted++;
+              checkpoint(index, trainer.position, partial);
             },
           });
-          for (const [cycle, entry] of perCycle) {
-            const trained = entry.epochs.length;
-            const images = trained * setup.train.count;
+          const byCycle = new Map<number, EpochRecord[]>();
+          for (const record of partial)
+            byCycle.set(record.metrics.cycle, [
+              ...(byCycle.get(record.metrics.cycle) ?? []),
+              record,
+            ]);
+          for (const [cycle, records] of byCycle) {
+            const images = records.length * setup.train.count;
             const flops = trainingFlops(setup.spec, mask, images);
-            const cycleSteps = entry.epochs.reduce((n, e) => n + e.steps, 0);
+            const cycleSteps = records.reduce((n, r) => n + r.metrics.steps, 0);
             cycles.push({
               phase: phase.label,
               level: phase.level,
               cycle,
-              epochs: trained,
+              epochs: records.length,
               steps: cycleSteps,
               sparsity: mask.sparsity(),
               layers: mask.perLayer(),
               trainLoss: summarise(
-                entry.epochs.map((e) => e.trainLoss),
+                records.map((r) => r.metrics.trainLoss),
                 'lower',
               ),
               trainAccuracy: summarise(
-                entry.epochs.map((e) => e.trainAccuracy),
+                records.map((r) => r.metrics.trainAccuracy),
                 'higher',
               ),
               testLoss: summarise(
-                entry.test.map((e) => e.loss),
+                records.map((r) => r.test.loss),
                 'lower',
               ),
               testAccuracy: summarise(
-                entry.test.map((e) => e.accuracy),
+                records.map((r) => r.test.accuracy),
                 'higher',
               ),
               flopsDense: flops.dense,
               flopsSparse: flops.sparse,
             });
-            epochs += trained;
-            steps += cycleSteps;
-            flopsDense += flops.dense;
-            flopsSparse += flops.sparse;
+            cost = {
+              epochs: cost.epochs + records.length,
+              steps: cost.steps + cycleSteps,
+              flopsDense: cost.flopsDense + flops.dense,
+              flopsSparse: cost.flopsSparse + flops.sparse,
+            };
           }
           if (outcome.status === 'diverged') {
             status = 'diverged';
@@ -373,6 +487,7 @@ export function runPipeline(
         }
       }
       event('end');
+      checkpoint(index + 1, null, []);
     }
     return finish();
   } finally {
@@ -440,7 +555,7 @@ export function runPipeline(
       status,
       cycles,
       levels,
-      cost: { epochs, steps, flopsDense, flopsSparse },
+      cost,
     };
   }
 }
