@@ -1,12 +1,28 @@
 #!/usr/bin/env node
 /**
- * The cyclesparse command line. Thin: every command parses its options, calls one library
- * function and prints what it returns.
+ * The cyclesparse command line. Thin: every command parses its options, calls library functions
+ * and prints what they return.
+ *
+ * Exit codes: 0 success; 1 claims not met (gate, reproduce); 2 bad input (configuration, options,
+ * data files, unavailable backend); 3 runtime failure (a run failed).
  */
 
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import os from 'node:os';
+import YAML from 'yaml';
+import { ConfigError } from '../config/resolve.js';
+import { PRESETS } from '../config/presets.js';
+import { CyclesparseError } from '../core/errors.js';
+import { DatasetFileError } from '../data/files.js';
+import { BackendUnavailableError } from '../engine/backend.js';
+import { estimateTime, planFile } from '../harness/plan.js';
+import { planTable, resultLine, statusTable } from '../harness/report-lines.js';
+import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
+import { Store } from '../store/store.js';
+
+export const EXIT = { ok: 0, claimsNotMet: 1, badInput: 2, runtimeFailure: 3 } as const;
 
 function parseSparsity(text: string): number {
   const value = Number(text);
@@ -16,7 +32,7 @@ function parseSparsity(text: string): number {
   return value;
 }
 
-function parseSeed(text: string): number {
+function parseCount(text: string): number {
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
     throw new InvalidArgumentError('expected an integer >= 0.');
@@ -24,10 +40,98 @@ function parseSeed(text: string): number {
   return value;
 }
 
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
 const program = new Command()
   .name('cyclesparse')
   .description('Cyclic sparse training (arXiv 2406.02773): methods, verification and statistics')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText('after', '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure.');
+
+program
+  .command('run')
+  .description(
+    'run the experiment a configuration file describes (resumes it if interrupted, skips it if finished)',
+  )
+  .argument('<config>', 'YAML configuration (see `cyclesparse presets` and docs/CONFIG.md)')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--dry-run', 'print the resolved configuration, run id and cost estimate; train nothing')
+  .action(async (file, options) => {
+    const plan = planFile(file);
+    if (plan.length !== 1)
+      throw new ConfigError(file, [
+        `describes ${plan.length} runs (a sweep): use \`cyclesparse sweep ${file}\``,
+      ]);
+    const [run] = plan as [(typeof plan)[number]];
+    if (options.dryRun) {
+      const [estimated] = await estimateTime(plan);
+      print(`# run ${run.id}\n${YAML.stringify(run.config)}`);
+      print(planTable([estimated!]));
+      return;
+    }
+    const outcome = await new Store(options.store).execute(run.config, print);
+    if (outcome.state === 'failed') {
+      print(`run ${outcome.id} FAILED: ${outcome.error}`);
+      process.exitCode = EXIT.runtimeFailure;
+    } else if (outcome.state === 'running-elsewhere') {
+      print(`run ${outcome.id} is running in another process; nothing done`);
+    } else {
+      print(`${outcome.skipped ? 'already in the store: ' : ''}${resultLine(outcome.result)}`);
+      print(`stored in ${new Store(options.store).dir(outcome.id)}`);
+    }
+  });
+
+program
+  .command('sweep')
+  .description('run every cell of a sweep (methods × sparsities × seeds) in parallel processes')
+  .argument('<config>', 'YAML configuration with a `sweep` section')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--concurrency <n>', 'cells run at once (default: available cores)', parseCount)
+  .option('--dry-run', 'print the cells, their run ids and a cost estimate; train nothing')
+  .action(async (file, options) => {
+    const plan = planFile(file);
+    if (options.dryRun) {
+      print(planTable(await estimateTime(plan)));
+      return;
+    }
+    const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
+    const summary = await runSweep(plan, {
+      store: options.store,
+      concurrency,
+      progress: defaultProgress(),
+    });
+    const failed = summary.outcomes.filter((o) => o.state === 'failed');
+    print(
+      `${summary.outcomes.length - failed.length}/${plan.length} runs done in ${summary.seconds.toFixed(0)} s${summary.interrupted ? ' (interrupted: run the same command to continue)' : ''}`,
+    );
+    failed.forEach((o) => print(`  ${describe(o)}`));
+    if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
+  });
+
+program
+  .command('status')
+  .description('list the runs of a store with their state and key metrics')
+  .argument('[store]', 'results store', 'runs')
+  .option('--json', 'print the statuses as JSON')
+  .action((storeDir, options) => {
+    const runs = new Store(storeDir).list();
+    print(
+      options.json
+        ? JSON.stringify(
+            runs.map(({ result: _r, ...rest }) => ({ ...rest, final: _r?.cycles.at(-1) })),
+            null,
+            1,
+          )
+        : statusTable(runs),
+    );
+  });
+
+program
+  .command('presets')
+  .description('list the named presets a configuration can extend')
+  .action(() => {
+    print(YAML.stringify(PRESETS));
+  });
 
 program
   .command('self-check')
@@ -46,7 +150,7 @@ program
     ] as const),
   )
   .option('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity, 0.9)
-  .option('--seed <n>', 'experiment seed for the random scores', parseSeed, 0)
+  .option('--seed <n>', 'experiment seed for the random scores', parseCount, 0)
   .option('--json', 'print the report as JSON')
   .action((options) => {
     const report = runSelfCheck({
@@ -56,19 +160,44 @@ program
       ...(options.stem === undefined ? {} : { stem: options.stem }),
     });
     if (options.json) {
-      console.log(JSON.stringify(report, null, 2));
+      print(JSON.stringify(report, null, 2));
     } else {
-      console.log(
+      print(
         `self-check on ${options.model}: ${report.layers} layers, ${report.weights} weights, sparsity ${options.sparsity}, seed ${options.seed}`,
       );
       for (const check of report.checks) {
-        console.log(
+        print(
           `  ${check.state === 'passed' ? 'ok  ' : 'FAIL'} ${check.name} — ${check.detail} (${check.ms.toFixed(0)} ms)`,
         );
       }
-      console.log(report.passed ? 'all checks passed' : 'some checks FAILED');
+      print(report.passed ? 'all checks passed' : 'some checks FAILED');
     }
-    process.exitCode = report.passed ? 0 : 1;
+    process.exitCode = report.passed ? EXIT.ok : EXIT.runtimeFailure;
   });
 
-await program.parseAsync();
+program.exitOverride();
+try {
+  await program.parseAsync();
+} catch (error) {
+  const code = (error as { code?: string }).code;
+  if (
+    code === 'commander.helpDisplayed' ||
+    code === 'commander.version' ||
+    code === 'commander.help'
+  ) {
+    process.exitCode = EXIT.ok;
+  } else if (typeof code === 'string' && code.startsWith('commander.')) {
+    process.exitCode = EXIT.badInput; // commander printed the message already
+  } else if (
+    error instanceof ConfigError ||
+    error instanceof CyclesparseError ||
+    error instanceof DatasetFileError ||
+    error instanceof BackendUnavailableError
+  ) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.exitCode = EXIT.badInput;
+  } else {
+    process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = EXIT.runtimeFailure;
+  }
+}

@@ -116,8 +116,8 @@ function crossChecks(config: RunConfig): string[] {
   return problems;
 }
 
-/** Validates and fills every default of one run's configuration. */
-export function resolveRun(input: Input, source = 'config'): RunConfig {
+/** Validates the schema and fills every default (without the checks across fields). */
+function fillDefaults(input: Input, source: string): RunConfig {
   const parsed = runConfigSchema.safeParse(withPreset(input, source));
   if (!parsed.success)
     throw new ConfigError(
@@ -125,16 +125,19 @@ export function resolveRun(input: Input, source = 'config'): RunConfig {
       parsed.error.issues.map((i) => `${path(i.path)}: ${i.message}`),
     );
   const config = parsed.data;
-  const data =
-    config.data.augmentation !== undefined
-      ? config.data
-      : {
-          ...config.data,
-          augmentation: config.data.dataset.startsWith('cifar')
-            ? ('crop-flip' as const)
-            : ('none' as const),
-        };
-  const resolved: RunConfig = { ...config, data };
+  if (config.data.augmentation !== undefined) return config;
+  return {
+    ...config,
+    data: {
+      ...config.data,
+      augmentation: config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none',
+    },
+  };
+}
+
+/** Validates and fills every default of one run's configuration. */
+export function resolveRun(input: Input, source = 'config'): RunConfig {
+  const resolved = fillDefaults(input, source);
   const problems = crossChecks(resolved);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return resolved;
@@ -156,11 +159,13 @@ function methodSkeleton(method: MethodConfig): Input {
 
 /** The resolved configuration with every value equal to its default removed. */
 export function withoutDefaults(config: RunConfig): Json {
-  const defaults = resolveRun({
+  // The fields without a default identify the run: they are kept whatever their value.
+  const skeleton = {
     model: { name: config.model.name },
     data: { dataset: config.data.dataset, ...(config.data.dir ? { dir: config.data.dir } : {}) },
     method: methodSkeleton(config.method),
-  });
+  };
+  const defaults = fillDefaults(skeleton, 'defaults');
   const strip = (value: unknown, fallback: unknown): Json | undefined => {
     if (isRecord(value)) {
       const out: { [key: string]: Json } = {};
@@ -172,13 +177,10 @@ export function withoutDefaults(config: RunConfig): Json {
     }
     return JSON.stringify(value) === JSON.stringify(fallback) ? undefined : (value as Json);
   };
-  const stripped = (strip(config, defaults) ?? {}) as { [key: string]: { [key: string]: Json } };
-  // The model and the method are named even when a name equals a default.
-  return {
-    ...stripped,
-    model: { ...stripped.model, name: config.model.name },
-    method: { ...stripped.method, name: config.method.name },
-  };
+  const canonical = merge(strip(config, defaults) ?? {}, skeleton) as { data: Input };
+  // Where the data sits is not what was computed: the same run on another machine keeps its id.
+  delete canonical.data.dir;
+  return canonical as unknown as Json;
 }
 
 /** Canonical JSON: sorted keys at every level, no whitespace. */
@@ -217,7 +219,12 @@ export function resolveRuns(input: Input, source = 'config'): RunConfig[] {
   (methods ?? [{}]).forEach((override, m) => {
     for (const sparsity of sparsities ?? [undefined]) {
       for (const seed of seeds ?? [undefined]) {
-        const method = merge(base, override) as Input;
+        // An override naming another method replaces the base method instead of merging into it.
+        const method = (
+          override.name !== undefined && override.name !== base.name
+            ? { ...override }
+            : merge(base, override)
+        ) as Input;
         if (sparsity !== undefined) {
           if (method.name === 'pai') method.sparsity = sparsity;
           else if (['imp', 'wr', 'lrr', 'coupling', 'sculpt'].includes(String(method.name))) {

@@ -160,7 +160,10 @@ export type MethodConfig = z.infer<typeof methodSchema>;
 /** A sweep: the product of methods × sparsities × seeds over one base configuration. */
 export const sweepSchema = z
   .object({
-    /** Method settings merged over the base `method` (default: just the base method). */
+    /**
+     * Method settings merged over the base `method`, or replacing it when they name another
+     * method (default: just the base method).
+     */
     methods: z.array(z.record(z.string(), z.unknown())).min(1).optional(),
     /** Set as `sparsity` (PaI) or `targetSparsity` (iterative, coupling, SCULPT). */
     sparsities: z.array(sparsity).min(1).optional(),

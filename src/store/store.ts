@@ -1,0 +1,308 @@
+/**
+ * The results store: one directory per run under a root (default `./runs`), plain files any tool
+ * can read (the format is documented in docs/STORE.md):
+ *
+ *   <root>/<run id>/config.json    the resolved configuration, its id and canonical form
+ *                   metrics.jsonl  one JSON line per trained epoch (metrics and test evaluation)
+ *                   checkpoint/    the latest resumable state (state.json + tensors.bin)
+ *                   result.json    the final result (status completed or diverged)
+ *                   failed.json    the error of a run that failed
+ *                   lock           {pid, host, started} while a process runs it
+ *
+ * Safety: every file but metrics.jsonl is written to a temporary name and renamed; metrics lines
+ * are appended whole, and on resume the file is cut back to the lines the checkpoint accounts
+ * for. A run is executed by whoever creates its lock file (O_EXCL), so two processes sharing a
+ * store never run the same cell at once; a lock whose process is gone is taken over. A finished
+ * run is skipped; an interrupted one resumes from its checkpoint and ends exactly as an
+ * uninterrupted run would on the same backend.
+ */
+
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { canonicalJson, runId, withoutDefaults } from '../config/resolve.js';
+import type { RunConfig } from '../config/schema.js';
+import { buildExperiment } from '../config/build.js';
+import { activeBackend, useBackend } from '../engine/backend.js';
+import {
+  runPipeline,
+  type EpochRecord,
+  type PipelineProgress,
+  type PipelineResult,
+} from '../methods/runner.js';
+import { warnOnBackendChange } from '../train/checkpoint.js';
+import { readState, writeState } from './state-files.js';
+
+export const RUN_STATES = [
+  'pending',
+  'running',
+  'interrupted',
+  'finished',
+  'diverged',
+  'failed',
+] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+export interface RunStatus {
+  readonly id: string;
+  readonly state: RunState;
+  readonly config?: RunConfig;
+  readonly result?: PipelineResult;
+  readonly error?: string;
+  /** Epochs recorded so far in metrics.jsonl. */
+  readonly epochs: number;
+}
+
+export type ExecuteOutcome =
+  | {
+      readonly state: 'finished' | 'diverged';
+      readonly id: string;
+      readonly result: PipelineResult;
+      readonly resumed: boolean;
+      readonly skipped: boolean;
+    }
+  | { readonly state: 'running-elsewhere'; readonly id: string }
+  | { readonly state: 'failed'; readonly id: string; readonly error: string };
+
+interface Lock {
+  readonly pid: number;
+  readonly host: string;
+  readonly started: string;
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const staging = `${file}.partial-${process.pid}`;
+  writeFileSync(staging, `${JSON.stringify(value, null, 1)}\n`);
+  renameSync(staging, file);
+}
+
+function readJson<T>(file: string): T | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface StoredConfig {
+  readonly id: string;
+  readonly canonical: string;
+  readonly config: RunConfig;
+}
+
+export class Store {
+  readonly root: string;
+
+  constructor(root = 'runs') {
+    this.root = root;
+  }
+
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  #lockFile(id: string): string {
+    return join(this.dir(id), 'lock');
+  }
+
+  /** Takes the run's lock, or says who holds it. A lock left by a dead process is taken over. */
+  #acquire(id: string): boolean {
+    const file = this.#lockFile(id);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(file, 'wx');
+        writeSync(
+          fd,
+          JSON.stringify({
+            pid: process.pid,
+            host: hostname(),
+            started: new Date().toISOString(),
+          } satisfies Lock),
+        );
+        closeSync(fd);
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const lock = readJson<Lock>(file);
+        if (lock !== undefined && lock.host === hostname() && alive(lock.pid)) return false;
+        if (lock !== undefined && lock.host !== hostname()) return false; // cannot tell: leave it
+        rmSync(file, { force: true }); // stale: its process is gone
+      }
+    }
+    return false;
+  }
+
+  #release(id: string): void {
+    const lock = readJson<Lock>(this.#lockFile(id));
+    if (lock?.pid === process.pid && lock.host === hostname())
+      rmSync(this.#lockFile(id), { force: true });
+  }
+
+  /** Runs `config` unless it is finished (skipped) or running elsewhere; resumes if interrupted. */
+  async execute(config: RunConfig, log?: (line: string) => void): Promise<ExecuteOutcome> {
+    const id = runId(config);
+    const dir = this.dir(id);
+    mkdirSync(dir, { recursive: true });
+    if (!this.#acquire(id)) return { state: 'running-elsewhere', id };
+    try {
+      const existing = readJson<PipelineResult>(join(dir, 'result.json'));
+      if (existing !== undefined)
+        return {
+          state: existing.status === 'diverged' ? 'diverged' : 'finished',
+          id,
+          result: existing,
+          resumed: false,
+          skipped: true,
+        };
+      const canonical = canonicalJson(withoutDefaults(config));
+      const stored = readJson<StoredConfig>(join(dir, 'config.json'));
+      if (stored !== undefined && stored.canonical !== canonical) {
+        throw new Error(
+          `${dir}/config.json describes another run (id collision or edited file): refusing to mix results`,
+        );
+      }
+      if (stored === undefined)
+        writeJsonAtomic(join(dir, 'config.json'), { id, canonical, config } satisfies StoredConfig);
+      rmSync(join(dir, 'failed.json'), { force: true });
+
+      if (safeActive()?.name !== config.training.backend) await useBackend(config.training.backend);
+      const { setup, pipeline } = buildExperiment(config);
+      const checkpointDir = join(dir, 'checkpoint');
+      const metricsFile = join(dir, 'metrics.jsonl');
+      let resume:
+        { progress: PipelineProgress; tensors: ReadonlyMap<string, Float32Array> } | undefined;
+      if (existsSync(join(checkpointDir, 'state.json'))) {
+        const state = readState(
+          checkpointDir,
+          (meta) => meta as { progress: PipelineProgress; backend: string },
+        );
+        warnOnBackendChange(state.meta.backend);
+        resume = { progress: state.meta.progress, tensors: state.tensors };
+        const lines = existsSync(metricsFile)
+          ? readFileSync(metricsFile, 'utf8')
+              .split('\n')
+              .filter((l) => l.length > 0)
+          : [];
+        writeFileSync(
+          `${metricsFile}.partial-${process.pid}`,
+          lines
+            .slice(0, resume.progress.emitted)
+            .map((l) => `${l}\n`)
+            .join(''),
+        );
+        renameSync(`${metricsFile}.partial-${process.pid}`, metricsFile);
+        log?.(
+          `${id}: resuming at phase ${resume.progress.phase + 1}/${pipeline.phases.length} after ${resume.progress.emitted} epochs`,
+        );
+      } else {
+        rmSync(metricsFile, { force: true });
+      }
+      const backend = activeBackend().name;
+      const result = runPipeline(setup, pipeline, {
+        ...(resume === undefined ? {} : { resume }),
+        onEpoch: (record: EpochRecord) => {
+          writeFileSync(metricsFile, `${JSON.stringify(record)}\n`, { flag: 'a' });
+          log?.(
+            `${id}: ${record.phase} epoch ${record.metrics.epoch + 1} loss ${record.metrics.trainLoss.toFixed(4)} test acc ${(100 * record.test.accuracy).toFixed(2)}%`,
+          );
+        },
+        checkpoint: (state) =>
+          writeState(checkpointDir, { progress: state.progress, backend }, state.tensors),
+      });
+      writeJsonAtomic(join(dir, 'result.json'), result);
+      return {
+        state: result.status === 'diverged' ? 'diverged' : 'finished',
+        id,
+        result,
+        resumed: resume !== undefined,
+        skipped: false,
+      };
+    } catch (error) {
+      const message = (error as Error).message;
+      writeJsonAtomic(join(dir, 'failed.json'), {
+        message,
+        stack: (error as Error).stack ?? null,
+        at: new Date().toISOString(),
+      });
+      return { state: 'failed', id, error: message };
+    } finally {
+      this.#release(id);
+    }
+  }
+
+  status(id: string): RunStatus {
+    const dir = this.dir(id);
+    const stored = readJson<StoredConfig>(join(dir, 'config.json'));
+    const result = readJson<PipelineResult>(join(dir, 'result.json'));
+    const failed = readJson<{ message: string }>(join(dir, 'failed.json'));
+    const lock = readJson<Lock>(this.#lockFile(id));
+    const metrics = join(dir, 'metrics.jsonl');
+    const epochs = existsSync(metrics)
+      ? readFileSync(metrics, 'utf8')
+          .split('\n')
+          .filter((l) => l.length > 0).length
+      : 0;
+    const base = { id, epochs, ...(stored ? { config: stored.config } : {}) };
+    if (result !== undefined)
+      return { ...base, state: result.status === 'diverged' ? 'diverged' : 'finished', result };
+    if (lock !== undefined && (lock.host !== hostname() || alive(lock.pid)))
+      return { ...base, state: 'running' };
+    if (failed !== undefined) return { ...base, state: 'failed', error: failed.message };
+    if (existsSync(join(dir, 'checkpoint', 'state.json')) || epochs > 0)
+      return { ...base, state: 'interrupted' };
+    return { ...base, state: 'pending' };
+  }
+
+  /** Every run directory of the store, by id. */
+  list(): RunStatus[] {
+    if (!existsSync(this.root)) return [];
+    return readdirSync(this.root, { withFileTypes: true })
+      .filter(
+        (entry) => entry.isDirectory() && existsSync(join(this.root, entry.name, 'config.json')),
+      )
+      .map((entry) => this.status(entry.name))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  result(id: string): PipelineResult | undefined {
+    return readJson<PipelineResult>(join(this.dir(id), 'result.json'));
+  }
+
+  metrics(id: string): EpochRecord[] {
+    const file = join(this.dir(id), 'metrics.jsonl');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as EpochRecord);
+  }
+}
+
+function safeActive(): ReturnType<typeof activeBackend> | undefined {
+  try {
+    return activeBackend();
+  } catch {
+    return undefined;
+  }
+}
