@@ -8,7 +8,10 @@
  */
 
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ConfigError } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
@@ -16,7 +19,15 @@ import { CyclesparseError } from '../core/errors.js';
 import { DatasetFileError } from '../data/files.js';
 import { BackendUnavailableError } from '../engine/backend.js';
 import { estimateTime, planFile } from '../harness/plan.js';
-import { planTable, resultLine, statusTable } from '../harness/report-lines.js';
+import { planTable, resultLine, statusTable, verdictTable } from '../harness/report-lines.js';
+import {
+  loadExternalResults,
+  loadSuite,
+  type LoadedSuite,
+  type SuiteVerdict,
+} from '../claims/claims.js';
+import { gate, measuredBaseline, packageVersion } from '../claims/gate.js';
+import { writeReport } from '../report/report.js';
 import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
@@ -106,6 +117,110 @@ program
     );
     failed.forEach((o) => print(`  ${describe(o)}`));
     if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
+  });
+
+function parseProbability(text: string): number {
+  const value = Number(text);
+  if (!(value > 0 && value < 1)) throw new InvalidArgumentError('expected a number in (0, 1).');
+  return value;
+}
+
+async function gateAndReport(
+  loaded: LoadedSuite,
+  options: {
+    store: string;
+    run: boolean;
+    concurrency?: number;
+    results?: string;
+    json?: boolean;
+    report?: string;
+  },
+): Promise<SuiteVerdict> {
+  const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
+  const external = options.results === undefined ? [] : loadExternalResults(options.results);
+  const started = performance.now();
+  const { verdict, ran } = await gate(loaded, {
+    store: options.store,
+    run: options.run,
+    concurrency,
+    progress: defaultProgress(),
+    external,
+  });
+  if (options.json) print(JSON.stringify(verdict, null, 1));
+  else print(verdictTable(verdict));
+  if (options.report !== undefined) {
+    const files = await writeReport(loaded, verdict, new Store(options.store), options.report);
+    if (!options.json) print(`report: ${files.join(', ')}`);
+  }
+  if (!options.json)
+    print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  process.exitCode = verdict.passed ? EXIT.ok : EXIT.claimsNotMet;
+  return verdict;
+}
+
+program
+  .command('gate')
+  .description(
+    'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim fails',
+  )
+  .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+  .option('--no-run', 'do not train missing runs: report their claims as missing')
+  .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
+  .option('--alpha <a>', 'override the suite’s significance level', parseProbability)
+  .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
+  .option('--json', 'print the verdict as JSON')
+  .action(async (options) => {
+    const loaded = loadSuite(options.claims);
+    const suite =
+      options.alpha === undefined
+        ? loaded
+        : { ...loaded, suite: { ...loaded.suite, alpha: options.alpha } };
+    await gateAndReport(suite, {
+      ...options,
+      ...(options.report === undefined ? {} : { report: options.report }),
+    });
+  });
+
+program
+  .command('reproduce')
+  .description(
+    'reproduce the paper’s claims: `mini` (CPU, MNIST, minutes) or `paper` (GPU-scale, needs CIFAR)',
+  )
+  .argument('<suite>', 'mini or paper')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--data-dir <dir>', 'paper suite: directory of the CIFAR-10 binary files')
+  .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
+  .option('--report <dir>', 'where to write the report (default reports/<suite>)')
+  .option(
+    '--write-baseline <file>',
+    'also record the measured cells as a baseline file (maintainers)',
+  )
+  .option('--json', 'print the verdict as JSON')
+  .action(async (name, options) => {
+    if (name !== 'mini' && name !== 'paper')
+      throw new ConfigError('reproduce', [
+        `suite: expected mini or paper, got ${JSON.stringify(name)}`,
+      ]);
+    if (name === 'paper' && options.dataDir === undefined)
+      throw new ConfigError('reproduce paper', [
+        '--data-dir: expected the directory of the CIFAR-10 binary files',
+      ]);
+    const file = fileURLToPath(new URL(`../../baselines/${name}.claims.yaml`, import.meta.url));
+    const loaded = loadSuite(file, name === 'paper' ? { data: { dir: options.dataDir } } : {});
+    await gateAndReport(loaded, {
+      store: options.store,
+      run: true,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.json ? { json: true } : {}),
+      report: options.report ?? join('reports', name),
+    });
+    if (options.writeBaseline !== undefined) {
+      const baseline = measuredBaseline(loaded, new Store(options.store), packageVersion());
+      writeFileSync(options.writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
+      print(`baseline: ${options.writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
+    }
   });
 
 program

@@ -6,6 +6,7 @@
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import type { RunStatus } from '../store/store.js';
+import type { SuiteVerdict } from '../claims/claims.js';
 import type { PlannedRun } from './plan.js';
 
 /** The sparsity a configuration targets, or '-' for dense methods. */
@@ -89,4 +90,39 @@ export function statusTable(runs: readonly RunStatus[]): string {
     ['run', 'method', 'sparsity', 'seed', 'state', 'epochs', 'test acc %', 'best %', ''],
     ...rows,
   ]);
+}
+
+const percent = (value: number | undefined | null) =>
+  value === undefined || value === null ? '-' : (100 * value).toFixed(2);
+const signed = (value: number) => `${value >= 0 ? '+' : ''}${(100 * value).toFixed(2)}`;
+
+/** The gate's table: one line per claim with its estimate, interval, adjusted p and verdict. */
+export function verdictTable(verdict: SuiteVerdict): string {
+  const rows = verdict.claims.map((c) => [
+    c.id,
+    c.paper ?? '',
+    percent(c.a?.mean),
+    percent(c.b?.mean),
+    c.test ? signed(c.test.difference) : c.kind === 'within-baseline' ? '' : '-',
+    c.test
+      ? `[${signed(c.test.ci[0])}, ${signed(c.test.ci[1])}]`
+      : c.kind === 'within-baseline'
+        ? c.detail
+        : '-',
+    c.pAdjusted === null ? '-' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4),
+    c.verdict,
+    c.gate ? 'yes' : 'no',
+  ]);
+  const header = [
+    'claim',
+    'paper',
+    'A %',
+    'B %',
+    'A − B (pts)',
+    `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%)`,
+    'p (adj.)',
+    'verdict',
+    'gates',
+  ];
+  return `${table([header, ...rows])}\n${verdict.passed ? 'GATE PASSED' : 'GATE FAILED'}: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length}/${verdict.claims.filter((c) => c.gate).length} gating claims hold (metric: ${verdict.metric} test accuracy of the last cycle, α = ${verdict.alpha})`;
 }

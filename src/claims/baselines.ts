@@ -1,0 +1,83 @@
+/**
+ * Baselines: stored reference numbers, schema-validated.
+ * - Published (`baselines/paper.json`): records of the paper and its authors' group, each with
+ *   its provenance and exactness (research notes; most are figure readings, not table values).
+ * - Measured (`baselines/<suite>.json`): what cyclesparse measured for a claims suite — per
+ *   cell the mean, sd, n and confidence interval over seeds, with the backend, the cyclesparse
+ *   version and the run ids, so a later run can be compared and replayed.
+ */
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { schemaError } from '../core/errors.js';
+
+export const publishedBaselineSchema = z
+  .object({
+    description: z.string(),
+    records: z.array(
+      z
+        .object({
+          dataset: z.string(),
+          model: z.string(),
+          method: z.string(),
+          sparsity: z.number().min(0).max(100),
+          mean: z.number(),
+          std: z.number().nullable(),
+          seeds: z.number().int().positive().nullable(),
+          metric: z.string(),
+          fromPaper: z.boolean(),
+          exactness: z.string(),
+          source: z.string(),
+          notes: z.string(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export const measuredCellSchema = z
+  .object({
+    mean: z.number(),
+    sd: z.number().nonnegative(),
+    n: z.number().int().positive(),
+    ci: z.tuple([z.number(), z.number()]).nullable(),
+    level: z.number().gt(0).lt(1),
+    metric: z.enum(['best', 'final']),
+    values: z.array(z.number()),
+    runIds: z.array(z.string()),
+  })
+  .strict();
+
+export const measuredBaselineSchema = z
+  .object({
+    suite: z.string(),
+    created: z.string(),
+    cyclesparse: z.string(),
+    backend: z.object({ name: z.string(), tfjsVersion: z.string(), threads: z.number() }).loose(),
+    cells: z.record(z.string(), measuredCellSchema),
+  })
+  .strict();
+
+export type PublishedBaselines = z.infer<typeof publishedBaselineSchema>;
+export type MeasuredBaselines = z.infer<typeof measuredBaselineSchema>;
+export type MeasuredCell = z.infer<typeof measuredCellSchema>;
+
+function load<T>(file: string, schema: z.ZodType<T>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw schemaError(file, { path: [], message: `readable JSON (${(error as Error).message})` });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
+  return parsed.data;
+}
+
+export function loadPublishedBaselines(file: string): PublishedBaselines {
+  return load(file, publishedBaselineSchema);
+}
+
+export function loadMeasuredBaselines(file: string): MeasuredBaselines {
+  return load(file, measuredBaselineSchema);
+}

@@ -1,0 +1,341 @@
+/**
+ * Claims: statements about results that a release is gated on, in YAML (format in
+ * docs/CLAIMS.md). A suite has a base configuration, seeds, a metric (best or final test
+ * accuracy of the last cycle), α and a multiple-testing correction; each claim compares sides —
+ * configurations merged over the base (one run per seed) or results produced elsewhere
+ * (`external: <label>`, from a JSONL/CSV file).
+ *
+ * Kinds:
+ * - `greater`: A − B > margin (paired by seed by default; Welch or bootstrap on request);
+ * - `equivalent`: |A − B| < δ (TOST, paired by default);
+ * - `at-least`: mean(A) > value − δ (one-sample t);
+ * - `within-baseline`: mean(A) inside a measured baseline's interval ± tolerance (regression).
+ * p-values of the suite are adjusted together (Holm by default). A claim with `gate: false` is
+ * reported but does not decide the verdict (for paper claims that do not hold at a scale).
+ */
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { loadConfigFile, merge, resolveRun, runId } from '../config/resolve.js';
+import type { RunConfig } from '../config/schema.js';
+import { schemaError } from '../core/errors.js';
+import { randomStream } from '../core/random.js';
+import {
+  bootstrap,
+  equivalence,
+  estimate,
+  holm,
+  paired,
+  welch,
+  type Estimate,
+  type TestResult,
+} from '../stats/tests.js';
+import { loadMeasuredBaselines } from './baselines.js';
+
+const side = z.union([
+  z.object({ external: z.string().min(1) }).strict(),
+  z.record(z.string(), z.unknown()),
+]);
+const common = {
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
+  paper: z.string().optional(),
+  description: z.string(),
+  gate: z.boolean().default(true),
+  a: side,
+};
+
+export const claimSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('greater'),
+      ...common,
+      b: side,
+      margin: z.number().default(0),
+      test: z.enum(['paired', 'welch', 'bootstrap']).default('paired'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('equivalent'),
+      ...common,
+      b: side,
+      delta: z.number().positive(),
+      test: z.enum(['paired', 'welch']).default('paired'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('at-least'),
+      ...common,
+      value: z.number(),
+      delta: z.number().min(0).default(0),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('within-baseline'),
+      ...common,
+      baseline: z.object({ file: z.string(), key: z.string() }).strict(),
+      tolerance: z.number().min(0).default(0),
+    })
+    .strict(),
+]);
+
+export const suiteSchema = z
+  .object({
+    suite: z.string().min(1),
+    description: z.string().optional(),
+    alpha: z.number().gt(0).lt(1).default(0.05),
+    correction: z.enum(['holm', 'none']).default('holm'),
+    metric: z.enum(['best', 'final']).default('best'),
+    seeds: z.array(z.number().int().min(0)).min(2),
+    base: z.record(z.string(), z.unknown()),
+    claims: z.array(claimSchema).min(1),
+  })
+  .strict();
+
+export type Suite = z.infer<typeof suiteSchema>;
+export type Claim = z.infer<typeof claimSchema>;
+
+export interface LoadedSuite {
+  readonly suite: Suite;
+  /** Directory the suite file is in (baseline files are relative to it). */
+  readonly dir: string;
+}
+
+export function loadSuite(file: string, overrides: Record<string, unknown> = {}): LoadedSuite {
+  const parsed = suiteSchema.safeParse(loadConfigFile(file));
+  if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
+  const suite = {
+    ...parsed.data,
+    base: merge(parsed.data.base, overrides) as Record<string, unknown>,
+  };
+  return { suite, dir: dirname(file) };
+}
+
+export type SideRuns =
+  | {
+      readonly kind: 'runs';
+      readonly configs: readonly RunConfig[];
+      readonly ids: readonly string[];
+    }
+  | { readonly kind: 'external'; readonly label: string };
+
+function sideRuns(suite: Suite, value: Claim['a'], where: string): SideRuns {
+  if ('external' in value && typeof value.external === 'string')
+    return { kind: 'external', label: value.external };
+  const configs = suite.seeds.map((seed) =>
+    resolveRun({ ...(merge(suite.base, value) as Record<string, unknown>), seed }, where),
+  );
+  return { kind: 'runs', configs, ids: configs.map(runId) };
+}
+
+/** Every run the suite needs, by id (each side × seed). */
+export function suiteRuns(suite: Suite): Map<string, RunConfig> {
+  const runs = new Map<string, RunConfig>();
+  suite.claims.forEach((claim, i) => {
+    for (const key of ['a', 'b'] as const) {
+      const value = (claim as { a: Claim['a']; b?: Claim['a'] })[key];
+      if (value === undefined) continue;
+      const side = sideRuns(suite, value, `claims[${i}].${key}`);
+      if (side.kind === 'runs') side.configs.forEach((config, s) => runs.set(side.ids[s]!, config));
+    }
+  });
+  return runs;
+}
+
+/** A result produced outside cyclesparse: one value per (label, seed). */
+export const externalRowSchema = z
+  .object({
+    label: z.string().min(1),
+    seed: z.number().int().min(0),
+    value: z.number().min(0).max(1),
+  })
+  .strict();
+export type ExternalRow = z.infer<typeof externalRowSchema>;
+
+/** Reads external results: JSON Lines of {label, seed, value}, or CSV with that header. */
+export function loadExternalResults(file: string): ExternalRow[] {
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
+  const rows: unknown[] = file.endsWith('.csv')
+    ? csvRows(lines, file)
+    : lines.map((l, i) => {
+        try {
+          return JSON.parse(l) as unknown;
+        } catch {
+          throw schemaError(`${file}:${i + 1}`, { path: [], message: 'a JSON object per line' });
+        }
+      });
+  return rows.map((row, i) => {
+    const parsed = externalRowSchema.safeParse(row);
+    if (!parsed.success)
+      throw schemaError(`${file}:${i + (file.endsWith('.csv') ? 2 : 1)}`, parsed.error.issues[0]!);
+    return parsed.data;
+  });
+}
+
+function csvRows(lines: string[], file: string): unknown[] {
+  const header = lines[0]?.split(',').map((h) => h.trim());
+  if (header?.join(',') !== 'label,seed,value')
+    throw schemaError(`${file}:1`, { path: [], message: 'the header label,seed,value' });
+  return lines.slice(1).map((line) => {
+    const [label, seed, value] = line.split(',').map((c) => c.trim());
+    return { label, seed: Number(seed), value: Number(value) };
+  });
+}
+
+export interface ClaimVerdict {
+  readonly id: string;
+  readonly kind: Claim['kind'];
+  readonly paper: string | null;
+  readonly description: string;
+  readonly gate: boolean;
+  readonly a: Estimate | null;
+  readonly b: Estimate | null;
+  readonly test: TestResult | null;
+  readonly pAdjusted: number | null;
+  /** `missing`: some runs or external values are not available. */
+  readonly verdict: 'holds' | 'fails' | 'missing';
+  readonly detail: string;
+  readonly runIds: readonly string[];
+}
+
+export interface SuiteVerdict {
+  readonly suite: string;
+  readonly metric: 'best' | 'final';
+  readonly alpha: number;
+  readonly claims: readonly ClaimVerdict[];
+  /** True when every gating claim holds. */
+  readonly passed: boolean;
+}
+
+/** Values of one side in seed order, or undefined when any is missing. */
+function valuesOf(
+  side: SideRuns,
+  suite: Suite,
+  value: (id: string) => number | undefined,
+  external: readonly ExternalRow[],
+): number[] | undefined {
+  if (side.kind === 'runs') {
+    const values = side.ids.map(value);
+    return values.every((v) => v !== undefined) ? values : undefined;
+  }
+  const rows = suite.seeds.map(
+    (seed) => external.find((r) => r.label === side.label && r.seed === seed)?.value,
+  );
+  return rows.every((v) => v !== undefined) ? rows : undefined;
+}
+
+export function evaluateSuite(
+  loaded: LoadedSuite,
+  value: (id: string) => number | undefined,
+  external: readonly ExternalRow[] = [],
+): SuiteVerdict {
+  const { suite, dir } = loaded;
+  const alpha = suite.alpha;
+  const partial = suite.claims.map((claim, i) => {
+    const a = sideRuns(suite, claim.a, `claims[${i}].a`);
+    const b = 'b' in claim ? sideRuns(suite, claim.b, `claims[${i}].b`) : undefined;
+    const runIds = [...(a.kind === 'runs' ? a.ids : []), ...(b?.kind === 'runs' ? b.ids : [])];
+    const va = valuesOf(a, suite, value, external);
+    const vb = b === undefined ? undefined : valuesOf(b, suite, value, external);
+    const base = {
+      id: claim.id,
+      kind: claim.kind,
+      paper: claim.paper ?? null,
+      description: claim.description,
+      gate: claim.gate,
+      runIds,
+    };
+    if (va === undefined || (b !== undefined && vb === undefined)) {
+      return {
+        ...base,
+        a: null,
+        b: null,
+        test: null,
+        detail: 'results missing (run the suite first)',
+      };
+    }
+    const ea = estimate(va);
+    const eb = vb === undefined ? null : estimate(vb);
+    let test: TestResult | null = null;
+    let detail = '';
+    switch (claim.kind) {
+      case 'greater':
+        test =
+          claim.test === 'paired'
+            ? paired(va, vb!, claim.margin, alpha)
+            : claim.test === 'welch'
+              ? welch(va, vb!, claim.margin, alpha)
+              : bootstrap(va, vb!, randomStream(0, `bootstrap/${claim.id}`), claim.margin, alpha);
+        detail = `A − B > ${claim.margin}`;
+        break;
+      case 'equivalent':
+        test = equivalence(va, vb!, claim.delta, alpha, claim.test === 'paired');
+        detail = `|A − B| < ${claim.delta}`;
+        break;
+      case 'at-least':
+        test = paired(
+          va,
+          va.map(() => claim.value - claim.delta),
+          0,
+          alpha,
+        );
+        detail = `mean(A) > ${claim.value - claim.delta}`;
+        break;
+      case 'within-baseline': {
+        const file = isAbsolute(claim.baseline.file)
+          ? claim.baseline.file
+          : join(dir, claim.baseline.file);
+        const cell = loadMeasuredBaselines(file).cells[claim.baseline.key];
+        if (cell === undefined)
+          throw schemaError(file, {
+            path: ['cells', claim.baseline.key],
+            message: 'a measured cell of that key',
+          });
+        const [lo, hi] = cell.ci ?? [cell.mean, cell.mean];
+        detail = `mean(A) in [${(lo - claim.tolerance).toFixed(5)}, ${(hi + claim.tolerance).toFixed(5)}] (baseline ${claim.baseline.key})`;
+        return {
+          ...base,
+          a: ea,
+          b: null,
+          test: null,
+          detail,
+          inside: ea.mean >= lo - claim.tolerance && ea.mean <= hi + claim.tolerance,
+        };
+      }
+    }
+    return { ...base, a: ea, b: eb, test, detail };
+  });
+  const pValues = partial.map((c) => c.test?.p ?? null);
+  const tested = pValues.flatMap((p, i) => (p === null ? [] : [i]));
+  const adjusted =
+    suite.correction === 'holm'
+      ? holm(tested.map((i) => pValues[i]!))
+      : tested.map((i) => pValues[i]!);
+  const claims: ClaimVerdict[] = partial.map((c, i) => {
+    const at = tested.indexOf(i);
+    const pAdjusted = at < 0 ? null : adjusted[at]!;
+    const verdict: ClaimVerdict['verdict'] =
+      c.a === null
+        ? 'missing'
+        : 'inside' in c
+          ? c.inside
+            ? 'holds'
+            : 'fails'
+          : pAdjusted !== null && pAdjusted < alpha
+            ? 'holds'
+            : 'fails';
+    const { inside: _inside, ...rest } = c as typeof c & { inside?: boolean };
+    return { ...rest, pAdjusted, verdict };
+  });
+  return {
+    suite: suite.suite,
+    metric: suite.metric,
+    alpha,
+    claims,
+    passed: claims.every((c) => !c.gate || c.verdict === 'holds'),
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The gate: make sure every run a claims suite needs is in the store (running the missing ones
+ * in parallel), evaluate the claims, and say whether the release may go (every gating claim
+ * holds). Also writes a suite's measured baseline from the same runs.
+ */
+
+import { readFileSync } from 'node:fs';
+import { planConfigs } from '../harness/plan.js';
+import { runSweep, type SweepOptions } from '../harness/sweep.js';
+import type { PipelineResult } from '../methods/runner.js';
+import { Store } from '../store/store.js';
+import { estimate } from '../stats/tests.js';
+import type { MeasuredBaselines } from './baselines.js';
+import {
+  evaluateSuite,
+  suiteRuns,
+  type ExternalRow,
+  type LoadedSuite,
+  type SuiteVerdict,
+} from './claims.js';
+
+export interface GateOptions {
+  readonly store: string;
+  /** Run what is missing (default true); false reports those claims as missing. */
+  readonly run: boolean;
+  readonly concurrency: number;
+  readonly progress: SweepOptions['progress'];
+  readonly external?: readonly ExternalRow[];
+}
+
+/** The suite's metric of a stored result: best or final test accuracy of the last cycle. */
+export function metricOf(
+  result: PipelineResult | undefined,
+  metric: 'best' | 'final',
+): number | undefined {
+  const last = result?.cycles.at(-1);
+  if (last === undefined || result?.status !== 'completed') return undefined;
+  return metric === 'best' ? last.testAccuracy.best : last.testAccuracy.final;
+}
+
+export async function gate(
+  loaded: LoadedSuite,
+  options: GateOptions,
+): Promise<{ verdict: SuiteVerdict; seconds: number; ran: number }> {
+  const store = new Store(options.store);
+  const needed = suiteRuns(loaded.suite);
+  const missing = [...needed]
+    .filter(([id]) => store.result(id) === undefined)
+    .map(([, config]) => config);
+  let seconds = 0;
+  if (options.run && missing.length > 0) {
+    const summary = await runSweep(planConfigs(missing), {
+      store: options.store,
+      concurrency: options.concurrency,
+      progress: options.progress,
+    });
+    seconds = summary.seconds;
+  }
+  const verdict = evaluateSuite(
+    loaded,
+    (id) => metricOf(store.result(id), loaded.suite.metric),
+    options.external ?? [],
+  );
+  return { verdict, seconds, ran: options.run ? missing.length : 0 };
+}
+
+/**
+ * A measured baseline for every configuration side of the suite's claims, keyed
+ * `<claim id>/a` and `<claim id>/b`, from the runs in the store.
+ */
+export function measuredBaseline(
+  loaded: LoadedSuite,
+  store: Store,
+  version: string,
+): MeasuredBaselines {
+  const { suite } = loaded;
+  const cells: MeasuredBaselines['cells'] = {};
+  let backend: MeasuredBaselines['backend'] | undefined;
+  const verdict = evaluateSuite(loaded, (id) => metricOf(store.result(id), suite.metric));
+  for (const claim of verdict.claims) {
+    const ids = claim.runIds;
+    const half =
+      claim.kind === 'greater' || claim.kind === 'equivalent' ? suite.seeds.length : ids.length;
+    const sides: [string, readonly string[]][] = [[`${claim.id}/a`, ids.slice(0, half)]];
+    if (half < ids.length) sides.push([`${claim.id}/b`, ids.slice(half)]);
+    for (const [key, runIds] of sides) {
+      if (runIds.length === 0) continue;
+      const results = runIds.map((id) => store.result(id));
+      const values = results.map((r) => metricOf(r, suite.metric));
+      if (values.some((v) => v === undefined)) continue;
+      backend ??= { ...results[0]!.backend };
+      const e = estimate(values as number[]);
+      cells[key] = {
+        mean: e.mean,
+        sd: e.sd,
+        n: e.n,
+        ci: e.ci === null ? null : [e.ci[0], e.ci[1]],
+        level: e.level,
+        metric: suite.metric,
+        values: values as number[],
+        runIds: [...runIds],
+      };
+    }
+  }
+  return {
+    suite: suite.suite,
+    created: new Date().toISOString(),
+    cyclesparse: version,
+    backend: backend ?? { name: 'unknown', tfjsVersion: 'unknown', threads: 0 },
+    cells,
+  };
+}
+
+/** The package version, for measured baselines. */
+export function packageVersion(): string {
+  const json = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return json.version;
+}

@@ -1,0 +1,322 @@
+/**
+ * Reports of a claims suite: Markdown and HTML with plots. Plots are vega-lite specs compiled and
+ * rendered to SVG by vega without a browser (renderer 'none'), then to PNG by resvg. Everything is
+ * derived from stored results, sorted, and free of timestamps, and vega's random source is seeded:
+ * the same results give the same files (golden-tested).
+ *
+ * Plots: accuracy against sparsity per method with confidence intervals; test accuracy per cycle;
+ * the learning-rate schedule of the suite (cyclic and one-cycle control); accuracy against
+ * training cost (epochs and sparse FLOPs).
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import { SCHEDULE_SHAPES } from '../config/build.js';
+import { resolveRun } from '../config/resolve.js';
+import type { RunConfig } from '../config/schema.js';
+import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
+import { methodLabel, targetOf } from '../harness/report-lines.js';
+import type { Store } from '../store/store.js';
+import { estimate } from '../stats/tests.js';
+import { metricOf } from '../claims/gate.js';
+import { suiteRuns, type LoadedSuite, type SuiteVerdict } from '../claims/claims.js';
+
+export interface Cell {
+  readonly method: string;
+  readonly sparsity: number;
+  readonly mean: number;
+  readonly lo: number;
+  readonly hi: number;
+  readonly n: number;
+  readonly epochs: number;
+  readonly petaflops: number;
+  readonly runIds: readonly string[];
+  /** Mean best test accuracy of each cycle, in order. */
+  readonly perCycle: readonly number[];
+}
+
+/** One cell per (method, target) over the seeds, from the stored results. */
+export function cellsOf(
+  configs: ReadonlyMap<string, RunConfig>,
+  store: Store,
+  metric: 'best' | 'final',
+  baseEpochs: number,
+): Cell[] {
+  const groups = new Map<string, string[]>();
+  for (const [id, config] of configs) {
+    const key = `${methodLabel(config)}|${config.training.epochsPerCycle}|${targetOf(config)}`;
+    groups.set(key, [...(groups.get(key) ?? []), id]);
+  }
+  const cells: Cell[] = [];
+  for (const [key, ids] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    const results = ids.map((id) => store.result(id)).filter((r) => r !== undefined);
+    const values = results.map((r) => metricOf(r, metric)).filter((v) => v !== undefined);
+    if (values.length === 0) continue;
+    const [label, epochsPerCycle] = key.split('|');
+    const e = estimate(values);
+    const cycles = Math.max(...results.map((r) => r.cycles.length));
+    const perCycle = Array.from(
+      { length: cycles },
+      (_, c) =>
+        estimate(results.map((r) => r.cycles[c]?.testAccuracy.best).filter((v) => v !== undefined))
+          .mean,
+    );
+    cells.push({
+      // Cells that only differ in cycle length (a one-cycle control) say so.
+      method:
+        Number(epochsPerCycle) === baseEpochs
+          ? label!
+          : `${label!} (${epochsPerCycle}-epoch cycle)`,
+      sparsity: results[0]!.cycles.at(-1)!.sparsity,
+      mean: e.mean,
+      lo: e.ci?.[0] ?? e.mean,
+      hi: e.ci?.[1] ?? e.mean,
+      n: e.n,
+      epochs: results[0]!.cost.epochs,
+      petaflops: results[0]!.cost.flopsSparse / 1e15,
+      runIds: [...ids].sort(),
+      perCycle,
+    });
+  }
+  return cells;
+}
+
+type Spec = vegaLite.TopLevelSpec;
+
+function plots(
+  cells: readonly Cell[],
+  schedule: { cyclic: number[]; control: number[] },
+): Record<string, Spec> {
+  const pct = (v: number) => Math.round(v * 100000) / 1000;
+  const rows = cells.map((c) => ({
+    method: c.method,
+    sparsity: c.sparsity,
+    accuracy: pct(c.mean),
+    lo: pct(c.lo),
+    hi: pct(c.hi),
+    epochs: c.epochs,
+    petaflops: c.petaflops,
+  }));
+  const width = 520;
+  const height = 300;
+  const accuracy = {
+    field: 'accuracy',
+    type: 'quantitative',
+    title: 'test accuracy (%)',
+    scale: { zero: false },
+  } as const;
+  const color = { field: 'method', type: 'nominal', title: 'method' } as const;
+  return {
+    'accuracy-vs-sparsity': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'Accuracy against sparsity (mean and 95% CI over seeds)',
+      width,
+      height,
+      data: { values: rows },
+      layer: [
+        {
+          mark: { type: 'rule' },
+          encoding: {
+            x: { field: 'sparsity', type: 'quantitative', scale: { zero: false } },
+            y: {
+              field: 'lo',
+              type: 'quantitative',
+              scale: { zero: false },
+              title: 'test accuracy (%)',
+            },
+            y2: { field: 'hi' },
+            color,
+          },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 60 },
+          encoding: { x: { field: 'sparsity', type: 'quantitative' }, y: accuracy, color },
+        },
+      ],
+    },
+    'accuracy-per-cycle': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'Best test accuracy per cycle (mean over seeds)',
+      width,
+      height,
+      data: {
+        values: cells.flatMap((c) =>
+          c.perCycle.map((v, i) => ({ method: c.method, cycle: i + 1, accuracy: pct(v) })),
+        ),
+      },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'cycle', type: 'quantitative', title: 'cycle', axis: { tickMinStep: 1 } },
+        y: accuracy,
+        color,
+      },
+    },
+    'learning-rate': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'Learning rate per epoch: 3 cycles against the one-cycle control',
+      width,
+      height: 200,
+      data: {
+        values: [
+          ...schedule.cyclic.map((lr, epoch) => ({ schedule: '3 cycles', epoch, lr })),
+          ...schedule.control.map((lr, epoch) => ({ schedule: 'one cycle', epoch, lr })),
+        ],
+      },
+      mark: { type: 'line', interpolate: 'step-after' },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative' },
+        y: { field: 'lr', type: 'quantitative', title: 'learning rate' },
+        color: { field: 'schedule', type: 'nominal' },
+      },
+    },
+    'accuracy-vs-cost': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'Accuracy against training cost',
+      width,
+      height,
+      data: { values: rows },
+      layer: [
+        {
+          mark: { type: 'rule' },
+          encoding: {
+            x: { field: 'epochs', type: 'quantitative', title: 'training epochs' },
+            y: {
+              field: 'lo',
+              type: 'quantitative',
+              scale: { zero: false },
+              title: 'test accuracy (%)',
+            },
+            y2: { field: 'hi' },
+            color,
+          },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 60 },
+          encoding: {
+            x: { field: 'epochs', type: 'quantitative' },
+            y: accuracy,
+            color,
+            tooltip: [{ field: 'petaflops', type: 'quantitative', title: 'sparse PFLOP' }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** SVG of a vega-lite spec, rendered without a browser; deterministic. */
+export async function renderSvg(spec: Spec): Promise<string> {
+  // vega's typings omit its seeded random source (present at run time since vega 5).
+  const seeded = vega as unknown as {
+    setRandom(random: () => number): void;
+    randomLCG(seed: number): () => number;
+  };
+  seeded.setRandom(seeded.randomLCG(0));
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export function svgToPng(svg: string): Buffer {
+  return Buffer.from(
+    new Resvg(svg, { fitTo: { mode: 'width', value: 1200 }, background: 'white' }).render().asPng(),
+  );
+}
+
+function markdownTable(verdict: SuiteVerdict): string {
+  const percent = (v: number | undefined) => (v === undefined ? '–' : (100 * v).toFixed(2));
+  const lines = verdict.claims.map((c) => {
+    const interval = c.test
+      ? `[${(100 * c.test.ci[0]).toFixed(2)}, ${(100 * c.test.ci[1]).toFixed(2)}]`
+      : c.detail;
+    const p =
+      c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
+    return `| ${c.id} | ${c.paper ?? ''} | ${c.description} | ${percent(c.a?.mean)} | ${percent(c.b?.mean ?? undefined)} | ${c.test ? (100 * c.test.difference).toFixed(2) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
+  });
+  return [
+    '| claim | paper | statement | A (%) | B (%) | A − B (pts) | interval | p (Holm) | verdict |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...lines,
+  ].join('\n');
+}
+
+/** Writes index.md, index.html and one SVG and PNG per plot; returns the paths written. */
+export async function writeReport(
+  loaded: LoadedSuite,
+  verdict: SuiteVerdict,
+  store: Store,
+  dir: string,
+): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const { suite } = loaded;
+  const configs = suiteRuns(suite);
+  const base = resolveRun({ ...suite.base, method: { name: 'dense' } });
+  const cells = cellsOf(configs, store, suite.metric, base.training.epochsPerCycle);
+  const scheduleOf = (cycleEpochs: number[]) => {
+    const schedule = new LrSchedule({
+      peak: base.training.peak,
+      shape: SCHEDULE_SHAPES[base.training.shape],
+      granularity: 'epoch',
+      stepsPerEpoch: 1,
+      cycleEpochs,
+    });
+    return Array.from({ length: schedule.totalSteps }, (_, e) => schedule.learningRateAt(e));
+  };
+  const specs = plots(cells, {
+    cyclic: scheduleOf(cyclicEpochs(base.training.epochsPerCycle, 3)),
+    control: scheduleOf([3 * base.training.epochsPerCycle]),
+  });
+  const written: string[] = [];
+  const svgs: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const svg = await renderSvg(spec);
+    svgs[name] = svg;
+    writeFileSync(join(dir, `${name}.svg`), svg);
+    writeFileSync(join(dir, `${name}.png`), svgToPng(svg));
+    writeFileSync(join(dir, `${name}.vl.json`), `${JSON.stringify(spec, null, 1)}\n`);
+    written.push(join(dir, `${name}.svg`), join(dir, `${name}.png`));
+  }
+  const backend = cells.length > 0 ? store.result(cells[0]!.runIds[0]!)?.backend : undefined;
+  const cellRows = cells.map(
+    (c) =>
+      `| ${c.method} | ${c.sparsity.toFixed(3)} | ${(100 * c.mean).toFixed(2)} | [${(100 * c.lo).toFixed(2)}, ${(100 * c.hi).toFixed(2)}] | ${c.n} | ${c.epochs} | ${c.petaflops.toFixed(4)} | ${c.runIds.join(' ')} |`,
+  );
+  const markdown = [
+    `# cyclesparse — suite \`${suite.suite}\``,
+    '',
+    suite.description?.trim() ?? '',
+    '',
+    `**${verdict.passed ? 'Gate passed' : 'Gate failed'}**: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length} of ${verdict.claims.filter((c) => c.gate).length} gating claims hold. Metric: ${suite.metric} test accuracy of the last cycle; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}, ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} p-values; intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread).` : ''}`,
+    '',
+    markdownTable(verdict),
+    '',
+    '## Cells',
+    '',
+    '| method | sparsity | test acc. (%) | 95% CI | seeds | epochs | sparse PFLOP | runs |',
+    '|---|---|---|---|---|---|---|---|',
+    ...cellRows,
+    '',
+    '## Plots',
+    '',
+    ...Object.keys(specs).flatMap((name) => [`![${name}](${name}.png)`, '']),
+    'Each plot also as SVG and as its vega-lite spec (`*.vl.json`).',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'index.md'), markdown);
+  const escape = (text: string) =>
+    text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const html = [
+    '<!doctype html><html><head><meta charset="utf-8"><title>cyclesparse report</title>',
+    '<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>',
+    `<pre>${escape(markdown.split('## Plots')[0]!)}</pre>`,
+    ...Object.values(svgs),
+    '</body></html>',
+  ].join('\n');
+  writeFileSync(join(dir, 'index.html'), html);
+  written.unshift(join(dir, 'index.md'), join(dir, 'index.html'));
+  return written;
+}
