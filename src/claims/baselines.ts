@@ -67,9 +67,12 @@ function load<T>(file: string, schema: z.ZodType<T>): T {
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw schemaError(file, { path: [], message: `readable JSON (${(error as Error).message})` });
+    throw schemaError(file, {
+      path: [],
+      message: `a readable JSON file (${(error as Error).message})`,
+    });
   }
-  const parsed = schema.safeParse(json);
+  const parsed = schema.safeParse(json, { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
   return parsed.data;
 }

@@ -10,8 +10,9 @@
  * - `equivalent`: |A − B| < δ (TOST, paired by default);
  * - `at-least`: mean(A) > value − δ (one-sample t);
  * - `within-baseline`: mean(A) inside a measured baseline's interval ± tolerance (regression).
- * p-values of the suite are adjusted together (Holm by default). A claim with `gate: false` is
- * reported but does not decide the verdict (for paper claims that do not hold at a scale).
+ * A claim with `gate: false` is reported but does not decide the verdict (for paper claims that
+ * do not hold at a scale). p-values are adjusted (Holm by default) within two families: the
+ * gating claims, and the reported ones.
  */
 
 import { readFileSync } from 'node:fs';
@@ -105,7 +106,7 @@ export interface LoadedSuite {
 }
 
 export function loadSuite(file: string, overrides: Record<string, unknown> = {}): LoadedSuite {
-  const parsed = suiteSchema.safeParse(loadConfigFile(file));
+  const parsed = suiteSchema.safeParse(loadConfigFile(file), { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
   const suite = {
     ...parsed.data,
@@ -169,7 +170,7 @@ export function loadExternalResults(file: string): ExternalRow[] {
         }
       });
   return rows.map((row, i) => {
-    const parsed = externalRowSchema.safeParse(row);
+    const parsed = externalRowSchema.safeParse(row, { reportInput: true });
     if (!parsed.success)
       throw schemaError(`${file}:${i + (file.endsWith('.csv') ? 2 : 1)}`, parsed.error.issues[0]!);
     return parsed.data;
@@ -199,6 +200,8 @@ export interface ClaimVerdict {
   /** `missing`: some runs or external values are not available. */
   readonly verdict: 'holds' | 'fails' | 'missing';
   readonly detail: string;
+  /** within-baseline: the interval mean(A) must lie in; null for other kinds. */
+  readonly allowed: readonly [number, number] | null;
   readonly runIds: readonly string[];
 }
 
@@ -232,6 +235,8 @@ export function evaluateSuite(
   loaded: LoadedSuite,
   value: (id: string) => number | undefined,
   external: readonly ExternalRow[] = [],
+  /** `checkBaselines: false` leaves within-baseline claims missing (while writing the baseline). */
+  options: { readonly checkBaselines?: boolean } = {},
 ): SuiteVerdict {
   const { suite, dir } = loaded;
   const alpha = suite.alpha;
@@ -248,7 +253,11 @@ export function evaluateSuite(
       description: claim.description,
       gate: claim.gate,
       runIds,
+      allowed: null as readonly [number, number] | null,
     };
+    if (claim.kind === 'within-baseline' && options.checkBaselines === false) {
+      return { ...base, a: null, b: null, test: null, detail: 'baseline not checked' };
+    }
     if (va === undefined || (b !== undefined && vb === undefined)) {
       return {
         ...base,
@@ -296,28 +305,34 @@ export function evaluateSuite(
             message: 'a measured cell of that key',
           });
         const [lo, hi] = cell.ci ?? [cell.mean, cell.mean];
-        detail = `mean(A) in [${(lo - claim.tolerance).toFixed(5)}, ${(hi + claim.tolerance).toFixed(5)}] (baseline ${claim.baseline.key})`;
+        const allowed = [lo - claim.tolerance, hi + claim.tolerance] as const;
+        detail = `mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key})`;
         return {
           ...base,
           a: ea,
           b: null,
           test: null,
           detail,
-          inside: ea.mean >= lo - claim.tolerance && ea.mean <= hi + claim.tolerance,
+          allowed,
+          inside: ea.mean >= allowed[0] && ea.mean <= allowed[1],
         };
       }
     }
     return { ...base, a: ea, b: eb, test, detail };
   });
-  const pValues = partial.map((c) => c.test?.p ?? null);
-  const tested = pValues.flatMap((p, i) => (p === null ? [] : [i]));
-  const adjusted =
-    suite.correction === 'holm'
-      ? holm(tested.map((i) => pValues[i]!))
-      : tested.map((i) => pValues[i]!);
+  // Two families: the gating claims, whose adjusted p-values decide the gate (so its
+  // family-wise error is α), and the reported ones, adjusted among themselves.
+  const pAdjustedOf = new Map<number, number>();
+  for (const gating of [true, false]) {
+    const tested = partial.flatMap((c, i) =>
+      c.gate === gating && c.test !== null && c.test !== undefined ? [i] : [],
+    );
+    const raw = tested.map((i) => partial[i]!.test!.p);
+    const adjusted = suite.correction === 'holm' ? holm(raw) : raw;
+    tested.forEach((i, at) => pAdjustedOf.set(i, adjusted[at]!));
+  }
   const claims: ClaimVerdict[] = partial.map((c, i) => {
-    const at = tested.indexOf(i);
-    const pAdjusted = at < 0 ? null : adjusted[at]!;
+    const pAdjusted = pAdjustedOf.get(i) ?? null;
     const verdict: ClaimVerdict['verdict'] =
       c.a === null
         ? 'missing'

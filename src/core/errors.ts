@@ -20,8 +20,11 @@ export class InvalidArgumentError extends CyclesparseError {
   readonly argument: string;
   readonly allowed: string;
   readonly received: unknown;
-  constructor(argument: string, allowed: string, received: unknown) {
-    super('invalid-argument', `${argument}: expected ${allowed}, got ${describe(received)}`);
+  constructor(argument: string, allowed: string, received: unknown, message?: string) {
+    super(
+      'invalid-argument',
+      message ?? `${argument}: expected ${allowed}, got ${describe(received)}`,
+    );
     this.argument = argument;
     this.allowed = allowed;
     this.received = received;
@@ -64,11 +67,18 @@ export function schemaError(
     readonly input?: unknown;
   },
 ): InvalidArgumentError {
-  return new InvalidArgumentError(
-    [root, ...issue.path.map(String)].join('.'),
-    issue.message,
-    issue.input,
+  const argument = issue.path.reduce<string>(
+    (at, key) => (typeof key === 'number' ? `${at}[${key}]` : `${at}.${String(key)}`),
+    root,
   );
+  // zod's own messages already read "Too big: expected number to be <=1"; ours name only the
+  // allowed values. The received value is shown only when the validator reported it.
+  const allowed = issue.message;
+  const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
+  const message = /\bexpected\b/.test(allowed)
+    ? `${argument}: ${allowed}${got}`
+    : `${argument}: expected ${allowed}${got}`;
+  return new InvalidArgumentError(argument, allowed, issue.input, message);
 }
 
 /** A finite number in [0, 1): the only sparsities that leave something to train. */

@@ -106,8 +106,8 @@ export function verdictTable(verdict: SuiteVerdict): string {
     c.test ? signed(c.test.difference) : c.kind === 'within-baseline' ? '' : '-',
     c.test
       ? `[${signed(c.test.ci[0])}, ${signed(c.test.ci[1])}]`
-      : c.kind === 'within-baseline'
-        ? c.detail
+      : c.allowed
+        ? `A in [${percent(c.allowed[0])}, ${percent(c.allowed[1])}]`
         : '-',
     c.pAdjusted === null ? '-' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4),
     c.verdict,

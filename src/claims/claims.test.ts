@@ -1,0 +1,194 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { RunConfig } from '../config/schema.js';
+import { loadMeasuredBaselines, loadPublishedBaselines } from './baselines.js';
+import { evaluateSuite, loadExternalResults, loadSuite, suiteRuns } from './claims.js';
+
+function suiteFile(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'claims-'));
+  const file = join(dir, 'suite.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+const header = `suite: test
+seeds: [0, 1, 2, 3, 4]
+base: { extends: mini-mnist-lenet300 }
+claims:
+`;
+
+/** Accuracy of a configuration: a per-method level plus a small per-seed wiggle. */
+const level: Record<string, number> = { lrr: 0.95, pai: 0.93, sculpt: 0.945, dense: 0.96 };
+const accuracy = (config: RunConfig) =>
+  level[config.method.name]! + [0.001, -0.002, 0.0015, 0, -0.0005][config.seed]!;
+
+function evaluate(file: string, external: Parameters<typeof evaluateSuite>[2] = []) {
+  const loaded = loadSuite(file);
+  const runs = suiteRuns(loaded.suite);
+  return evaluateSuite(
+    loaded,
+    (id) => (runs.has(id) ? accuracy(runs.get(id)!) : undefined),
+    external,
+  );
+}
+
+const lrr = '{ method: { name: lrr, targetSparsity: 0.9 } }';
+const pai = '{ method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } }';
+
+describe('claims', () => {
+  test('greater holds for a consistent gap and fails against it; p-values are Holm-adjusted', () => {
+    const verdict = evaluate(
+      suiteFile(`${header}  - { id: lrr-beats-pai, description: x, kind: greater, a: ${lrr}, b: ${pai} }
+  - { id: pai-beats-lrr, description: y, kind: greater, a: ${pai}, b: ${lrr} }
+`),
+    );
+    const [holds, fails] = verdict.claims;
+    expect(holds!.verdict).toBe('holds');
+    expect(holds!.test!.difference).toBeCloseTo(0.02, 12);
+    expect(fails!.verdict).toBe('fails');
+    expect(holds!.pAdjusted!).toBeGreaterThanOrEqual(holds!.test!.p);
+    expect(verdict.passed).toBe(false);
+    expect(holds!.runIds).toHaveLength(10);
+  });
+  test('gating and reported claims are adjusted as separate families', () => {
+    const claims = (gate: boolean) =>
+      evaluate(
+        suiteFile(`${header}  - { id: gating, description: x, kind: greater, a: ${lrr}, b: ${pai} }
+  - { id: other, description: x, kind: greater, gate: ${gate}, a: ${pai}, b: ${lrr} }
+  - { id: third, description: x, kind: greater, gate: ${gate}, a: ${pai}, b: ${lrr}, margin: -0.03 }
+`),
+      ).claims;
+    const [alone, other, third] = claims(false);
+    expect(alone!.pAdjusted).toBe(alone!.test!.p);
+    // Holm over the two reported claims: the larger p-value is at least the smaller one's 2p.
+    expect(Math.max(other!.pAdjusted!, third!.pAdjusted!)).toBeGreaterThanOrEqual(
+      Math.min(1, 2 * Math.min(other!.test!.p, third!.test!.p)),
+    );
+    const [together] = claims(true);
+    expect(together!.pAdjusted).toBeCloseTo(Math.min(1, 3 * together!.test!.p), 12);
+  });
+  test('equivalence needs the interval inside ±δ; at-least compares with a value', () => {
+    const verdict = evaluate(
+      suiteFile(`${header}  - { id: close, description: x, kind: equivalent, delta: 0.03, a: ${lrr}, b: ${pai} }
+  - { id: far, description: x, kind: equivalent, delta: 0.01, a: ${lrr}, b: ${pai} }
+  - { id: above, description: x, kind: at-least, value: 0.94, a: ${lrr} }
+  - { id: below, description: x, kind: at-least, value: 0.97, a: ${lrr} }
+`),
+    );
+    expect(verdict.claims.map((c) => c.verdict)).toEqual(['holds', 'fails', 'holds', 'fails']);
+  });
+  test('within-baseline compares with a measured cell; non-gating claims do not decide', () => {
+    const file =
+      suiteFile(`${header}  - { id: regression, description: x, kind: within-baseline, a: ${lrr}, baseline: { file: mini.json, key: cell } }
+  - { id: informational, description: x, kind: greater, gate: false, a: ${pai}, b: ${lrr} }
+`);
+    const cell = (mean: number) => ({
+      mean,
+      sd: 0.001,
+      n: 5,
+      ci: [mean - 0.002, mean + 0.002],
+      level: 0.95,
+      metric: 'best',
+      values: [mean],
+      runIds: ['x'],
+    });
+    const baseline = (mean: number) =>
+      JSON.stringify({
+        suite: 'test',
+        created: 'now',
+        cyclesparse: '0',
+        backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1 },
+        cells: { cell: cell(mean) },
+      });
+    writeFileSync(join(file, '..', 'mini.json'), baseline(0.95));
+    let verdict = evaluate(file);
+    expect(verdict.claims.map((c) => c.verdict)).toEqual(['holds', 'fails']);
+    expect(verdict.passed).toBe(true);
+    writeFileSync(join(file, '..', 'mini.json'), baseline(0.9));
+    verdict = evaluate(file);
+    expect(verdict.claims[0]!.verdict).toBe('fails');
+    expect(verdict.claims[0]!.detail).toMatch(
+      /^mean\(A\) in \[0\.89800, 0\.90200\] \(baseline cell\)/,
+    );
+  });
+  test('a side can be results produced elsewhere; missing values make a claim missing', () => {
+    const file =
+      suiteFile(`${header}  - { id: ours-beats-torch, description: x, kind: greater, a: ${lrr}, b: { external: torch-lrr } }
+`);
+    const rows = [0, 1, 2, 3, 4].map((seed) => ({
+      label: 'torch-lrr',
+      seed,
+      value: 0.9 + seed / 1000,
+    }));
+    expect(evaluate(file, rows).claims[0]!.verdict).toBe('holds');
+    const partial = evaluate(file, rows.slice(1));
+    expect(partial.claims[0]!.verdict).toBe('missing');
+    expect(partial.passed).toBe(false);
+  });
+  test('suites are validated with the path of the problem', () => {
+    expect(() =>
+      loadSuite(
+        suiteFile(`${header}  - { id: Bad Id, description: x, kind: greater, a: {}, b: {} }\n`),
+      ),
+    ).toThrow(
+      /suite\.yaml\.claims\[0\]\.id: expected lowercase letters, digits and dashes, got "Bad Id"/,
+    );
+    expect(() =>
+      loadSuite(suiteFile(`${header}  - { id: x, description: x, kind: bigger, a: {}, b: {} }\n`)),
+    ).toThrow(/claims\[0\]\.kind/);
+    expect(() =>
+      loadSuite(
+        suiteFile(
+          header.replace('[0, 1, 2, 3, 4]', '[0]') +
+            `  - { id: x, description: x, kind: at-least, value: 1, a: {} }\n`,
+        ),
+      ),
+    ).toThrow(/seeds: Too small/);
+  });
+});
+
+describe('external results', () => {
+  test('read JSON Lines and CSV, and name the line of a bad row', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'external-'));
+    writeFileSync(
+      join(dir, 'r.jsonl'),
+      '{"label":"a","seed":0,"value":0.91}\n{"label":"a","seed":1,"value":0.92}\n',
+    );
+    writeFileSync(join(dir, 'r.csv'), 'label,seed,value\na,0,0.91\na,1,0.92\n');
+    expect(loadExternalResults(join(dir, 'r.jsonl'))).toEqual(
+      loadExternalResults(join(dir, 'r.csv')),
+    );
+    writeFileSync(join(dir, 'bad.csv'), 'label,seed,value\na,0,91\n');
+    expect(() => loadExternalResults(join(dir, 'bad.csv'))).toThrow(
+      /bad\.csv:2\.value: Too big: expected number to be <=1, got 91/,
+    );
+    writeFileSync(join(dir, 'bad.jsonl'), '{"label":"a","seed":0}\n');
+    expect(() => loadExternalResults(join(dir, 'bad.jsonl'))).toThrow(/bad\.jsonl:1\.value/);
+    writeFileSync(join(dir, 'head.csv'), 'name,seed,value\n');
+    expect(() => loadExternalResults(join(dir, 'head.csv'))).toThrow(
+      /head\.csv:1: expected the header label,seed,value/,
+    );
+  });
+});
+
+describe('baseline files in the repository', () => {
+  test('baselines/paper.json validates, with provenance on every record', () => {
+    const paper = loadPublishedBaselines(join(import.meta.dirname, '../../baselines/paper.json'));
+    expect(paper.records.length).toBeGreaterThan(100);
+    expect(paper.records.every((r) => r.source.length > 0 && r.exactness.length > 0)).toBe(true);
+  });
+  test('baselines/mini.json validates and covers every gating regression claim of the mini suite', () => {
+    const mini = loadMeasuredBaselines(join(import.meta.dirname, '../../baselines/mini.json'));
+    const loaded = loadSuite(join(import.meta.dirname, '../../baselines/mini.claims.yaml'));
+    const { suite } = loaded;
+    const verdicts = evaluateSuite(loaded, () => undefined).claims;
+    suite.claims.forEach((claim, i) => {
+      if (claim.kind !== 'within-baseline') return;
+      // The cell was measured on exactly the runs the claim's side names.
+      expect(mini.cells[claim.baseline.key]?.runIds, claim.id).toEqual(verdicts[i]!.runIds);
+    });
+    expect(Object.values(mini.cells).every((c) => c.n === suite.seeds.length)).toBe(true);
+  });
+});
