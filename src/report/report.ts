@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
+import { marked } from 'marked';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { SCHEDULE_SHAPES } from '../config/build.js';
@@ -32,7 +33,8 @@ export interface Cell {
   readonly hi: number;
   readonly n: number;
   readonly epochs: number;
-  readonly petaflops: number;
+  /** Training FLOPs of one run (sparse count, docs/ARCHITECTURE.md). */
+  readonly flops: number;
   readonly runIds: readonly string[];
   /** Mean best test accuracy of each cycle, in order. */
   readonly perCycle: readonly number[];
@@ -76,7 +78,7 @@ export function cellsOf(
       hi: e.ci?.[1] ?? e.mean,
       n: e.n,
       epochs: results[0]!.cost.epochs,
-      petaflops: results[0]!.cost.flopsSparse / 1e15,
+      flops: results[0]!.cost.flopsSparse,
       runIds: [...ids].sort(),
       perCycle,
     });
@@ -98,7 +100,7 @@ function plots(
     lo: pct(c.lo),
     hi: pct(c.hi),
     epochs: c.epochs,
-    petaflops: c.petaflops,
+    flops: c.flops,
   }));
   const width = 520;
   const height = 300;
@@ -199,7 +201,9 @@ function plots(
             x: { field: 'epochs', type: 'quantitative' },
             y: accuracy,
             color,
-            tooltip: [{ field: 'petaflops', type: 'quantitative', title: 'sparse PFLOP' }],
+            tooltip: [
+              { field: 'flops', type: 'quantitative', title: 'training FLOPs', format: '.3s' },
+            ],
           },
         },
       ],
@@ -227,12 +231,25 @@ export function svgToPng(svg: string): Buffer {
   );
 }
 
+/** 2.41e13 → "24.1 T": FLOP counts span MNIST (giga) to ImageNet (exa). */
+export function siUnits(value: number): string {
+  const prefixes = ['', 'k', 'M', 'G', 'T', 'P', 'E', 'Z'];
+  let at = 0;
+  while (Math.abs(value) >= 1000 && at < prefixes.length - 1) {
+    value /= 1000;
+    at += 1;
+  }
+  return `${value.toPrecision(3)} ${prefixes[at]}`.trimEnd();
+}
+
 function markdownTable(verdict: SuiteVerdict): string {
   const percent = (v: number | undefined) => (v === undefined ? '–' : (100 * v).toFixed(2));
   const lines = verdict.claims.map((c) => {
     const interval = c.test
       ? `[${(100 * c.test.ci[0]).toFixed(2)}, ${(100 * c.test.ci[1]).toFixed(2)}]`
-      : c.detail;
+      : c.allowed
+        ? `A in [${percent(c.allowed[0])}, ${percent(c.allowed[1])}]`
+        : c.detail;
     const p =
       c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
     return `| ${c.id} | ${c.paper ?? ''} | ${c.description} | ${percent(c.a?.mean)} | ${percent(c.b?.mean ?? undefined)} | ${c.test ? (100 * c.test.difference).toFixed(2) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
@@ -283,7 +300,7 @@ export async function writeReport(
   const backend = cells.length > 0 ? store.result(cells[0]!.runIds[0]!)?.backend : undefined;
   const cellRows = cells.map(
     (c) =>
-      `| ${c.method} | ${c.sparsity.toFixed(3)} | ${(100 * c.mean).toFixed(2)} | [${(100 * c.lo).toFixed(2)}, ${(100 * c.hi).toFixed(2)}] | ${c.n} | ${c.epochs} | ${c.petaflops.toFixed(4)} | ${c.runIds.join(' ')} |`,
+      `| ${c.method} | ${c.sparsity.toFixed(3)} | ${(100 * c.mean).toFixed(2)} | [${(100 * c.lo).toFixed(2)}, ${(100 * c.hi).toFixed(2)}] | ${c.n} | ${c.epochs} | ${siUnits(c.flops)} | ${c.runIds.join(' ')} |`,
   );
   const markdown = [
     `# cyclesparse — suite \`${suite.suite}\``,
@@ -296,7 +313,7 @@ export async function writeReport(
     '',
     '## Cells',
     '',
-    '| method | sparsity | test acc. (%) | 95% CI | seeds | epochs | sparse PFLOP | runs |',
+    '| method | sparsity | test acc. (%) | 95% CI | seeds | epochs | training FLOPs | runs |',
     '|---|---|---|---|---|---|---|---|',
     ...cellRows,
     '',
@@ -307,12 +324,11 @@ export async function writeReport(
     '',
   ].join('\n');
   writeFileSync(join(dir, 'index.md'), markdown);
-  const escape = (text: string) =>
-    text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const html = [
     '<!doctype html><html><head><meta charset="utf-8"><title>cyclesparse report</title>',
     '<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>',
-    `<pre>${escape(markdown.split('## Plots')[0]!)}</pre>`,
+    // The tables as HTML; the plots inline as SVG rather than as PNG links.
+    marked.parse(markdown.split('## Plots')[0]!, { async: false }),
     ...Object.values(svgs),
     '</body></html>',
   ].join('\n');

@@ -1,0 +1,132 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
+import type { RunConfig } from '../config/schema.js';
+import type { PipelineResult } from '../methods/runner.js';
+import { Store } from '../store/store.js';
+import { siUnits, writeReport } from './report.js';
+
+/** A store holding made-up but well-formed results for every run of a small suite. */
+function fixture(): { suiteFile: string; store: Store } {
+  const dir = mkdtempSync(join(tmpdir(), 'report-'));
+  const suiteFile = join(dir, 'suite.yaml');
+  writeFileSync(
+    suiteFile,
+    `suite: golden
+description: A fixed set of made-up results, to pin the report's output.
+seeds: [0, 1, 2]
+base: { extends: mini-mnist-lenet300 }
+claims:
+  - { id: lrr-beats-pai, paper: claim 3, description: LRR beats a random mask, kind: greater, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } } }
+  - { id: pai-long-cycle, description: One long cycle, kind: greater, gate: false, a: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9 }, training: { epochsPerCycle: 12 } } }
+`,
+  );
+  const store = new Store(join(dir, 'runs'));
+  const loaded = loadSuite(suiteFile);
+  for (const [id, config] of suiteRuns(loaded.suite)) {
+    mkdirSync(store.dir(id), { recursive: true });
+    writeFileSync(join(store.dir(id), 'result.json'), JSON.stringify(result(config)));
+  }
+  return { suiteFile, store };
+}
+
+function result(config: RunConfig): PipelineResult {
+  const levels = config.method.name === 'lrr' ? 3 : 3;
+  const base =
+    config.method.name === 'lrr' ? 0.95 : config.training.epochsPerCycle === 12 ? 0.93 : 0.935;
+  const cycles = Array.from({ length: levels }, (_, c) => {
+    const acc = base - 0.01 * (levels - 1 - c) + 0.001 * config.seed;
+    return {
+      phase: 'p',
+      level: c,
+      cycle: 0,
+      epochs: 4,
+      steps: 160,
+      sparsity: c === levels - 1 ? 0.9 : 0.5,
+      layers: [],
+      trainLoss: { final: 0.1, best: 0.1 },
+      trainAccuracy: { final: 0.99, best: 0.99 },
+      testLoss: { final: 0.2, best: 0.2 },
+      testAccuracy: { final: acc - 0.001, best: acc },
+      flopsDense: 1e12,
+      flopsSparse: 2e11,
+    };
+  });
+  return {
+    method: config.method.name,
+    options: {},
+    setup: {
+      model: 'lenet-300-100',
+      train: [],
+      test: [],
+      batchSize: 128,
+      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
+      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
+      seed: config.seed,
+      prunable: {},
+    },
+    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
+    status: 'completed',
+    cycles,
+    levels: [],
+    cost: { epochs: 4 * levels, steps: 160 * levels, flopsDense: 3e12, flopsSparse: 6e11 },
+  };
+}
+
+describe('reports', () => {
+  test('the same results give byte-identical reports, pinned by a golden file', async () => {
+    const { suiteFile, store } = fixture();
+    const loaded = loadSuite(suiteFile);
+    const verdict = evaluateSuite(
+      loaded,
+      (id) => store.result(id)?.cycles.at(-1)?.testAccuracy.best,
+    );
+    const first = mkdtempSync(join(tmpdir(), 'report-a-'));
+    const second = mkdtempSync(join(tmpdir(), 'report-b-'));
+    const written = await writeReport(loaded, verdict, store, first);
+    await writeReport(loaded, verdict, store, second);
+    expect(written.map((f) => f.slice(first.length + 1))).toEqual([
+      'index.md',
+      'index.html',
+      'accuracy-vs-sparsity.svg',
+      'accuracy-vs-sparsity.png',
+      'accuracy-per-cycle.svg',
+      'accuracy-per-cycle.png',
+      'learning-rate.svg',
+      'learning-rate.png',
+      'accuracy-vs-cost.svg',
+      'accuracy-vs-cost.png',
+    ]);
+    for (const name of readdirSync(first).filter((n) => !n.endsWith('.png'))) {
+      expect(readFileSync(join(second, name), 'utf8')).toBe(
+        readFileSync(join(first, name), 'utf8'),
+      );
+    }
+    const png = readFileSync(join(first, 'accuracy-vs-sparsity.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(1200); // rendered at 1200 px wide
+    const markdown = readFileSync(join(first, 'index.md'), 'utf8').replaceAll(
+      store.root,
+      '<store>',
+    );
+    await expect(markdown).toMatchFileSnapshot('./__snapshots__/golden-report.md');
+    await expect(readFileSync(join(first, 'accuracy-vs-sparsity.svg'), 'utf8')).toMatchFileSnapshot(
+      './__snapshots__/golden-accuracy-vs-sparsity.svg',
+    );
+    expect(markdown).toMatch(
+      /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| 95\.10 \| 93\.60 \| 1\.50 \|/,
+    );
+  });
+});
+
+describe('FLOP counts', () => {
+  test('use SI prefixes with three significant digits', () => {
+    expect(siUnits(0)).toBe('0.00');
+    expect(siUnits(999)).toBe('999');
+    expect(siUnits(2.41e13)).toBe('24.1 T');
+    expect(siUnits(6e11)).toBe('600 G');
+    expect(siUnits(1.5e21)).toBe('1.50 Z');
+  });
+});
