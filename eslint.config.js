@@ -1,5 +1,6 @@
 // Flat config: type-aware rules for everything TypeScript in the repository.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -22,6 +23,7 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: globals.node },
   },
   {
     // The core is framework-free: it must never import TensorFlow.js (or Node-only modules).

@@ -15,18 +15,20 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { ConfigError } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
+import { configJsonSchema } from '../config/json-schema.js';
 import { CyclesparseError } from '../core/errors.js';
 import { DatasetFileError } from '../data/files.js';
 import { BackendUnavailableError } from '../engine/backend.js';
 import { estimateTime, planFile } from '../harness/plan.js';
 import { planTable, resultLine, statusTable, verdictTable } from '../harness/report-lines.js';
 import {
+  evaluateSuite,
   loadExternalResults,
   loadSuite,
   type LoadedSuite,
   type SuiteVerdict,
 } from '../claims/claims.js';
-import { gate, measuredBaseline, packageVersion } from '../claims/gate.js';
+import { gate, measuredBaseline, metricOf, packageVersion } from '../claims/gate.js';
 import { writeReport } from '../report/report.js';
 import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
@@ -134,6 +136,7 @@ async function gateAndReport(
     results?: string;
     json?: boolean;
     report?: string;
+    beforeEvaluate?: (store: Store) => void;
   },
 ): Promise<SuiteVerdict> {
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
@@ -145,6 +148,7 @@ async function gateAndReport(
     concurrency,
     progress: defaultProgress(),
     external,
+    ...(options.beforeEvaluate === undefined ? {} : { beforeEvaluate: options.beforeEvaluate }),
   });
   if (options.json) print(JSON.stringify(verdict, null, 1));
   else print(verdictTable(verdict));
@@ -209,18 +213,53 @@ program
       ]);
     const file = fileURLToPath(new URL(`../../baselines/${name}.claims.yaml`, import.meta.url));
     const loaded = loadSuite(file, name === 'paper' ? { data: { dir: options.dataDir } } : {});
+    const writeBaseline = options.writeBaseline;
     await gateAndReport(loaded, {
       store: options.store,
       run: true,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       ...(options.json ? { json: true } : {}),
       report: options.report ?? join('reports', name),
+      // The baseline is written from the runs before the claims are evaluated, so the suite's
+      // regression claims are checked against the file just written.
+      ...(writeBaseline === undefined
+        ? {}
+        : {
+            beforeEvaluate: (store: Store) => {
+              const baseline = measuredBaseline(loaded, store, packageVersion());
+              writeFileSync(writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
+              print(`baseline: ${writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
+            },
+          }),
     });
-    if (options.writeBaseline !== undefined) {
-      const baseline = measuredBaseline(loaded, new Store(options.store), packageVersion());
-      writeFileSync(options.writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
-      print(`baseline: ${options.writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
-    }
+  });
+
+program
+  .command('report')
+  .description(
+    'write a report (Markdown, HTML, SVG and PNG plots) of a claims suite from the store; trains nothing',
+  )
+  .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+  .option('--out <dir>', 'output directory (default reports/<suite>)')
+  .action(async (options) => {
+    const loaded = loadSuite(options.claims);
+    const external = options.results === undefined ? [] : loadExternalResults(options.results);
+    const store = new Store(options.store);
+    const verdict = evaluateSuite(
+      loaded,
+      (id) => metricOf(store.result(id), loaded.suite.metric),
+      external,
+    );
+    const files = await writeReport(
+      loaded,
+      verdict,
+      store,
+      options.out ?? join('reports', loaded.suite.suite),
+    );
+    const missing = verdict.claims.filter((c) => c.verdict === 'missing').length;
+    print(`report: ${files[0]!}${missing > 0 ? ` (${missing} claims missing results)` : ''}`);
   });
 
 program
@@ -239,6 +278,15 @@ program
           )
         : statusTable(runs),
     );
+  });
+
+program
+  .command('schema')
+  .description(
+    'print the JSON Schema of configuration files (for editors; docs/config.schema.json)',
+  )
+  .action(() => {
+    print(JSON.stringify(configJsonSchema(), null, 1));
   });
 
 program

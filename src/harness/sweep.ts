@@ -18,6 +18,7 @@ export interface SweepOptions {
   readonly store: string;
   readonly concurrency: number;
   readonly progress: 'bars' | 'lines' | 'none';
+  /** Where progress lines go (stderr by default, so stdout stays machine-readable). */
   readonly write?: (line: string) => void;
 }
 
@@ -29,7 +30,7 @@ export interface SweepSummary {
 
 /** Bars on a terminal outside CI, plain lines otherwise. */
 export function defaultProgress(): 'bars' | 'lines' {
-  return process.stdout.isTTY && !process.env.CI ? 'bars' : 'lines';
+  return process.stderr.isTTY && !process.env.CI ? 'bars' : 'lines';
 }
 
 const workerFile = new URL(
@@ -41,7 +42,7 @@ export async function runSweep(
   plan: readonly PlannedRun[],
   options: SweepOptions,
 ): Promise<SweepSummary> {
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const store = new Store(options.store);
   const started = performance.now();
   const pool = new Tinypool({

@@ -114,10 +114,10 @@ sweep:
       const files = readdirSync(store.dir(run.id));
       expect(files.filter((f) => f.includes('.partial-') || f === 'lock')).toEqual([]);
     }
-    // A third pass has nothing to do.
+    // A third pass has nothing to do (progress lines go to stderr).
     const again = cli('sweep', file, '--store', storeDir);
     expect(again.status).toBe(0);
-    expect(again.stdout.match(/already in the store/g)).toHaveLength(6);
+    expect(again.stderr.match(/already in the store/g)).toHaveLength(6);
   });
 
   test('a finished run is not run again', () => {
