@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -12,6 +12,7 @@ import {
   runId,
   withoutDefaults,
 } from './resolve.js';
+import { configJsonSchema } from './json-schema.js';
 
 const base = { extends: 'mini-mnist-lenet300', method: { name: 'lrr', targetSparsity: 0.9 } };
 
@@ -210,5 +211,14 @@ describe('sweeps', () => {
       /sweep\.sparsities\[2\]: Too big: expected number to be <1/,
     );
     expect(() => resolveRuns({ ...base, sweep: { seeds: [] } })).toThrow(/sweep\.seeds: Too small/);
+  });
+});
+
+describe('the published JSON Schema', () => {
+  test('docs/config.schema.json is what `cyclesparse schema` generates from the zod schemas', () => {
+    const committed = JSON.parse(
+      readFileSync(join(import.meta.dirname, '../../docs/config.schema.json'), 'utf8'),
+    ) as unknown;
+    expect(committed).toEqual(configJsonSchema());
   });
 });
