@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { planConfigs } from '../harness/plan.js';
 import { runSweep, type SweepOptions } from '../harness/sweep.js';
+import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
 import { estimate } from '../stats/tests.js';
@@ -40,15 +41,19 @@ export function metricOf(
   return metric === 'best' ? last.testAccuracy.best : last.testAccuracy.final;
 }
 
+/** Configurations the suite needs that have no result in the store yet. */
+export function missingRuns(loaded: LoadedSuite, store: Store): RunConfig[] {
+  return [...suiteRuns(loaded.suite)]
+    .filter(([id]) => store.result(id) === undefined)
+    .map(([, config]) => config);
+}
+
 export async function gate(
   loaded: LoadedSuite,
   options: GateOptions,
 ): Promise<{ verdict: SuiteVerdict; seconds: number; ran: number }> {
   const store = new Store(options.store);
-  const needed = suiteRuns(loaded.suite);
-  const missing = [...needed]
-    .filter(([id]) => store.result(id) === undefined)
-    .map(([, config]) => config);
+  const missing = missingRuns(loaded, store);
   let seconds = 0;
   if (options.run && missing.length > 0) {
     const summary = await runSweep(planConfigs(missing), {

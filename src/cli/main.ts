@@ -19,7 +19,7 @@ import { configJsonSchema } from '../config/json-schema.js';
 import { CyclesparseError } from '../core/errors.js';
 import { DatasetFileError } from '../data/files.js';
 import { BackendUnavailableError } from '../engine/backend.js';
-import { estimateTime, planFile } from '../harness/plan.js';
+import { estimateTime, planConfigs, planFile } from '../harness/plan.js';
 import { planTable, resultLine, statusTable, verdictTable } from '../harness/report-lines.js';
 import {
   evaluateSuite,
@@ -28,7 +28,7 @@ import {
   type LoadedSuite,
   type SuiteVerdict,
 } from '../claims/claims.js';
-import { gate, measuredBaseline, metricOf, packageVersion } from '../claims/gate.js';
+import { gate, measuredBaseline, metricOf, missingRuns, packageVersion } from '../claims/gate.js';
 import { writeReport } from '../report/report.js';
 import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
@@ -137,8 +137,18 @@ async function gateAndReport(
     json?: boolean;
     report?: string;
     beforeEvaluate?: (store: Store) => void;
+    dryRun?: boolean;
   },
-): Promise<SuiteVerdict> {
+): Promise<SuiteVerdict | undefined> {
+  if (options.dryRun) {
+    const missing = missingRuns(loaded, new Store(options.store));
+    print(
+      missing.length === 0
+        ? `every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`
+        : planTable(await estimateTime(planConfigs(missing))),
+    );
+    return undefined;
+  }
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
   const started = performance.now();
@@ -175,6 +185,10 @@ program
   .option('--alpha <a>', 'override the suite’s significance level', parseProbability)
   .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
   .option('--json', 'print the verdict as JSON')
+  .option(
+    '--dry-run',
+    'list the runs still missing from the store with a time estimate; train nothing',
+  )
   .action(async (options) => {
     const loaded = loadSuite(options.claims);
     const suite =
@@ -202,6 +216,10 @@ program
     'also record the measured cells as a baseline file (maintainers)',
   )
   .option('--json', 'print the verdict as JSON')
+  .option(
+    '--dry-run',
+    'list the runs still missing from the store with a time estimate; train nothing',
+  )
   .action(async (name, options) => {
     if (name !== 'mini' && name !== 'paper')
       throw new ConfigError('reproduce', [
@@ -219,6 +237,7 @@ program
       run: true,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       ...(options.json ? { json: true } : {}),
+      ...(options.dryRun ? { dryRun: true } : {}),
       report: options.report ?? join('reports', name),
       // The baseline is written from the runs before the claims are evaluated, so the suite's
       // regression claims are checked against the file just written.

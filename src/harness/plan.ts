@@ -10,6 +10,7 @@ import type { RunConfig } from '../config/schema.js';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
 import { Batcher } from '../data/batches.js';
+import { layerMacs } from '../models/spec.js';
 import { syntheticDataset } from '../data/dataset.js';
 import { useBackend } from '../engine/backend.js';
 import { Network } from '../engine/network.js';
@@ -23,6 +24,8 @@ export interface PlannedRun {
   readonly steps: number;
   /** Estimated wall time in seconds (measured step time × steps); null before `estimateTime`. */
   readonly seconds: number | null;
+  /** Why `seconds` is null after `estimateTime` (the step could not run on this backend). */
+  readonly unmeasured?: string;
 }
 
 export function planFile(file: string): PlannedRun[] {
@@ -82,15 +85,43 @@ export async function measureStep(config: RunConfig): Promise<number> {
   return times.sort((a, b) => a - b)[1]!;
 }
 
-/** Fills `seconds` from one measured step per distinct (model, batch, backend). */
+/**
+ * Fills `seconds` from one measured step per distinct (model, batch, backend), cheapest first: a
+ * step that cannot run (the wasm heap is 4 GB) leaves its runs unmeasured with the reason, and
+ * since an aborted wasm module cannot be used again, the costlier ones after it too.
+ */
 export async function estimateTime(plan: readonly PlannedRun[]): Promise<PlannedRun[]> {
-  const measured = new Map<string, number>();
-  const out: PlannedRun[] = [];
-  for (const run of plan) {
-    const t = run.config.training;
-    const key = `${run.config.model.name}:${run.config.model.stem ?? ''}:${run.config.data.dataset}:${t.batchSize}:${t.backend}`;
-    if (!measured.has(key)) measured.set(key, await measureStep(run.config));
-    out.push({ ...run, seconds: (run.steps * measured.get(key)!) / 1000 });
+  const keyOf = (config: RunConfig) => {
+    const t = config.training;
+    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${t.batchSize}:${t.backend}`;
+  };
+  const representative = new Map<string, RunConfig>();
+  for (const run of plan)
+    if (!representative.has(keyOf(run.config))) representative.set(keyOf(run.config), run.config);
+  const stepCost = (config: RunConfig) =>
+    [...layerMacs(modelFor(config)).values()].reduce((a, b) => a + b, 0) *
+    config.training.batchSize;
+  const keys = [...representative.keys()].sort(
+    (a, b) => stepCost(representative.get(a)!) - stepCost(representative.get(b)!),
+  );
+  const measured = new Map<string, number | string>();
+  let failure: string | undefined;
+  for (const key of keys) {
+    if (failure !== undefined) {
+      measured.set(key, `not measured: ${failure} on a cheaper step`);
+      continue;
+    }
+    try {
+      measured.set(key, await measureStep(representative.get(key)!));
+    } catch (error) {
+      failure = ((error as Error).message.split('\n')[0] ?? '').slice(0, 200);
+      measured.set(key, failure);
+    }
   }
-  return out;
+  return plan.map((run) => {
+    const step = measured.get(keyOf(run.config))!;
+    return typeof step === 'number'
+      ? { ...run, seconds: (run.steps * step) / 1000 }
+      : { ...run, seconds: null, unmeasured: step };
+  });
 }

@@ -57,7 +57,27 @@ export function planTable(plan: readonly PlannedRun[]): string {
     seconds(run.seconds),
   ]);
   const total = plan.reduce((s, r) => s + (r.seconds ?? 0), 0);
-  return `${table([['run', 'method', 'sparsity', 'seed', 'epochs', 'steps', 'estimate'], ...rows])}\n${plan.length} runs, ${plan.reduce((s, r) => s + r.epochs, 0)} epochs, about ${seconds(total)} on one core`;
+  const unmeasured = plan.filter((r) => r.unmeasured !== undefined);
+  const reasons = [...new Set(unmeasured.map((r) => r.unmeasured!))].map((r) => `  - ${r}`);
+  return [
+    table([['run', 'method', 'sparsity', 'seed', 'epochs', 'steps', 'estimate'], ...rows]),
+    `${plan.length} runs, ${plan.reduce((s, r) => s + r.epochs, 0)} epochs, about ${seconds(total)} on one core` +
+      (unmeasured.length > 0 ? ` for the ${plan.length - unmeasured.length} runs measured` : ''),
+    ...(unmeasured.length > 0
+      ? [`${unmeasured.length} runs have no estimate on this backend:`, ...reasons]
+      : []),
+  ].join('\n');
+}
+
+/** 2.41e13 → "24.1 T": FLOP counts span MNIST (giga) to ImageNet (exa). */
+export function siUnits(value: number): string {
+  const prefixes = ['', 'k', 'M', 'G', 'T', 'P', 'E', 'Z'];
+  let at = 0;
+  while (Math.abs(value) >= 1000 && at < prefixes.length - 1) {
+    value /= 1000;
+    at += 1;
+  }
+  return `${value.toPrecision(3)} ${prefixes[at]}`.trimEnd();
 }
 
 export function resultLine(result: PipelineResult): string {
@@ -66,7 +86,7 @@ export function resultLine(result: PipelineResult): string {
   return (
     `${result.method} ${result.status}: sparsity ${last.sparsity.toFixed(4)}, test accuracy ${(100 * last.testAccuracy.final).toFixed(2)}% ` +
     `(best ${(100 * last.testAccuracy.best).toFixed(2)}%), ${result.cost.epochs} epochs, ${result.cost.steps} steps, ` +
-    `${(result.cost.flopsDense / 1e12).toFixed(3)} PFLOP dense-equivalent / ${(result.cost.flopsSparse / 1e12).toFixed(3)} sparse`
+    `${siUnits(result.cost.flopsDense)}FLOP dense-equivalent / ${siUnits(result.cost.flopsSparse)}FLOP sparse`
   );
 }
 

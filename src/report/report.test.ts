@@ -6,7 +6,8 @@ import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
-import { siUnits, writeReport } from './report.js';
+import { siUnits } from '../harness/report-lines.js';
+import { writeReport } from './report.js';
 
 /** A store holding made-up but well-formed results for every run of a small suite. */
 function fixture(): { suiteFile: string; store: Store } {

@@ -19,7 +19,7 @@ import { SCHEDULE_SHAPES } from '../config/build.js';
 import { resolveRun } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
-import { methodLabel, targetOf } from '../harness/report-lines.js';
+import { methodLabel, siUnits, targetOf } from '../harness/report-lines.js';
 import type { Store } from '../store/store.js';
 import { estimate } from '../stats/tests.js';
 import { metricOf } from '../claims/gate.js';
@@ -229,17 +229,6 @@ export function svgToPng(svg: string): Buffer {
   return Buffer.from(
     new Resvg(svg, { fitTo: { mode: 'width', value: 1200 }, background: 'white' }).render().asPng(),
   );
-}
-
-/** 2.41e13 → "24.1 T": FLOP counts span MNIST (giga) to ImageNet (exa). */
-export function siUnits(value: number): string {
-  const prefixes = ['', 'k', 'M', 'G', 'T', 'P', 'E', 'Z'];
-  let at = 0;
-  while (Math.abs(value) >= 1000 && at < prefixes.length - 1) {
-    value /= 1000;
-    at += 1;
-  }
-  return `${value.toPrecision(3)} ${prefixes[at]}`.trimEnd();
 }
 
 function markdownTable(verdict: SuiteVerdict): string {
