@@ -179,6 +179,19 @@ describe('baseline files in the repository', () => {
     expect(paper.records.length).toBeGreaterThan(100);
     expect(paper.records.every((r) => r.source.length > 0 && r.exactness.length > 0)).toBe(true);
   });
+  test('baselines/paper.claims.yaml validates and resolves every run it needs', () => {
+    const loaded = loadSuite(join(import.meta.dirname, '../../baselines/paper.claims.yaml'), {
+      data: { dir: '/data/cifar-10' },
+    });
+    const runs = suiteRuns(loaded.suite);
+    expect(runs.size).toBe(57);
+    for (const config of runs.values()) {
+      expect(config.data).toMatchObject({ dataset: 'cifar10', dir: '/data/cifar-10' });
+      expect(config.training.epochsPerCycle === 150 || config.training.epochsPerCycle === 600).toBe(
+        true,
+      );
+    }
+  });
   test('baselines/mini.json validates and covers every gating regression claim of the mini suite', () => {
     const mini = loadMeasuredBaselines(join(import.meta.dirname, '../../baselines/mini.json'));
     const loaded = loadSuite(join(import.meta.dirname, '../../baselines/mini.claims.yaml'));
