@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -220,5 +220,14 @@ describe('the published JSON Schema', () => {
       readFileSync(join(import.meta.dirname, '../../docs/config.schema.json'), 'utf8'),
     ) as unknown;
     expect(committed).toEqual(configJsonSchema());
+  });
+});
+
+describe('the example configurations', () => {
+  const dir = join(import.meta.dirname, '../../examples/configs');
+  test.each(readdirSync(dir).filter((f) => f.endsWith('.yaml')))('%s resolves', (file) => {
+    const runs = resolveRuns(loadConfigFile(join(dir, file)), file);
+    expect(runs.length).toBeGreaterThan(0);
+    if (file === 'pai-sweep.yaml') expect(runs).toHaveLength(27);
   });
 });
