@@ -110,7 +110,40 @@ function plots(
     title: 'test accuracy (%)',
     scale: { zero: false },
   } as const;
-  const color = { field: 'method', type: 'nominal', title: 'method' } as const;
+  const color = {
+    field: 'method',
+    type: 'nominal',
+    title: 'method',
+    legend: { labelLimit: 400 },
+  } as const;
+  // Mean as a point, the 95% interval as a vertical rule, against any x.
+  const withIntervals = (x: { field: string; title: string; log?: boolean; format?: string }) => {
+    const xEncoding = {
+      field: x.field,
+      type: 'quantitative',
+      title: x.title,
+      scale: x.log ? ({ type: 'log' } as const) : ({ zero: false } as const),
+      ...(x.format === undefined ? {} : { axis: { format: x.format } }),
+    } as const;
+    return [
+      {
+        mark: { type: 'rule' },
+        encoding: { x: xEncoding, y: { ...accuracy, field: 'lo' }, y2: { field: 'hi' }, color },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 60 },
+        encoding: {
+          x: xEncoding,
+          y: accuracy,
+          color,
+          // Against cost, cells of one method at several sparsities need telling apart.
+          ...(x.field === 'sparsity'
+            ? {}
+            : { shape: { field: 'sparsity', type: 'nominal', title: 'sparsity' } as const }),
+        },
+      },
+    ] as const;
+  };
   return {
     'accuracy-vs-sparsity': {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -118,26 +151,7 @@ function plots(
       width,
       height,
       data: { values: rows },
-      layer: [
-        {
-          mark: { type: 'rule' },
-          encoding: {
-            x: { field: 'sparsity', type: 'quantitative', scale: { zero: false } },
-            y: {
-              field: 'lo',
-              type: 'quantitative',
-              scale: { zero: false },
-              title: 'test accuracy (%)',
-            },
-            y2: { field: 'hi' },
-            color,
-          },
-        },
-        {
-          mark: { type: 'point', filled: true, size: 60 },
-          encoding: { x: { field: 'sparsity', type: 'quantitative' }, y: accuracy, color },
-        },
-      ],
+      layer: [...withIntervals({ field: 'sparsity', title: 'sparsity' })],
     },
     'accuracy-per-cycle': {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -176,35 +190,20 @@ function plots(
     },
     'accuracy-vs-cost': {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: 'Accuracy against training cost',
-      width,
-      height,
+      title: 'Accuracy against training cost: epochs, and FLOPs of the sparse network',
       data: { values: rows },
-      layer: [
+      hconcat: [
         {
-          mark: { type: 'rule' },
-          encoding: {
-            x: { field: 'epochs', type: 'quantitative', title: 'training epochs' },
-            y: {
-              field: 'lo',
-              type: 'quantitative',
-              scale: { zero: false },
-              title: 'test accuracy (%)',
-            },
-            y2: { field: 'hi' },
-            color,
-          },
+          width: width / 2,
+          height,
+          layer: [...withIntervals({ field: 'epochs', title: 'training epochs' })],
         },
         {
-          mark: { type: 'point', filled: true, size: 60 },
-          encoding: {
-            x: { field: 'epochs', type: 'quantitative' },
-            y: accuracy,
-            color,
-            tooltip: [
-              { field: 'flops', type: 'quantitative', title: 'training FLOPs', format: '.3s' },
-            ],
-          },
+          width: width / 2,
+          height,
+          layer: [
+            ...withIntervals({ field: 'flops', title: 'training FLOPs', log: true, format: '.2s' }),
+          ],
         },
       ],
     },
