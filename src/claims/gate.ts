@@ -51,10 +51,11 @@ export function missingRuns(loaded: LoadedSuite, store: Store): RunConfig[] {
 export async function gate(
   loaded: LoadedSuite,
   options: GateOptions,
-): Promise<{ verdict: SuiteVerdict; seconds: number; ran: number }> {
+): Promise<{ verdict: SuiteVerdict; seconds: number; ran: number; interrupted: boolean }> {
   const store = new Store(options.store);
   const missing = missingRuns(loaded, store);
   let seconds = 0;
+  let interrupted = false;
   if (options.run && missing.length > 0) {
     const summary = await runSweep(planConfigs(missing), {
       store: options.store,
@@ -62,14 +63,15 @@ export async function gate(
       progress: options.progress,
     });
     seconds = summary.seconds;
+    interrupted = summary.interrupted;
   }
-  options.beforeEvaluate?.(store);
+  if (!interrupted) options.beforeEvaluate?.(store); // never write a baseline from half a suite
   const verdict = evaluateSuite(
     loaded,
     (id) => metricOf(store.result(id), loaded.suite.metric),
     options.external ?? [],
   );
-  return { verdict, seconds, ran: options.run ? missing.length : 0 };
+  return { verdict, seconds, ran: options.run ? missing.length : 0, interrupted };
 }
 
 /**

@@ -4,7 +4,8 @@
  * and prints what they return.
  *
  * Exit codes: 0 success; 1 claims not met (gate, reproduce); 2 bad input (configuration, options,
- * data files, unavailable backend); 3 runtime failure (a run failed).
+ * data files, unavailable backend); 3 runtime failure (a run failed); 130 interrupted by Ctrl-C
+ * (a re-run continues).
  */
 
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
@@ -35,7 +36,13 @@ import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
 import { Store } from '../store/store.js';
 
-export const EXIT = { ok: 0, claimsNotMet: 1, badInput: 2, runtimeFailure: 3 } as const;
+export const EXIT = {
+  ok: 0,
+  claimsNotMet: 1,
+  badInput: 2,
+  runtimeFailure: 3,
+  interrupted: 130, // the shell's code for a process stopped by Ctrl-C
+} as const;
 
 function parseSparsity(text: string): number {
   const value = Number(text);
@@ -59,7 +66,10 @@ const program = new Command()
   .name('cyclesparse')
   .description('Cyclic sparse training (arXiv 2406.02773): methods, verification and statistics')
   .showHelpAfterError()
-  .addHelpText('after', '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure.');
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure, 130 interrupted (Ctrl-C).',
+  );
 
 program
   .command('run')
@@ -114,11 +124,13 @@ program
       progress: defaultProgress(),
     });
     const failed = summary.outcomes.filter((o) => o.state === 'failed');
+    const done = summary.outcomes.filter((o) => o.state === 'finished' || o.state === 'diverged');
     print(
-      `${summary.outcomes.length - failed.length}/${plan.length} runs done in ${summary.seconds.toFixed(0)} s${summary.interrupted ? ' (interrupted: run the same command to continue)' : ''}`,
+      `${done.length}/${plan.length} runs done in ${summary.seconds.toFixed(0)} s${summary.interrupted ? ' (interrupted: run the same command to continue)' : ''}`,
     );
     failed.forEach((o) => print(`  ${describe(o)}`));
     if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
+    else if (summary.interrupted) process.exitCode = EXIT.interrupted;
   });
 
 function parseProbability(text: string): number {
@@ -152,7 +164,7 @@ async function gateAndReport(
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
   const started = performance.now();
-  const { verdict, ran } = await gate(loaded, {
+  const { verdict, ran, interrupted } = await gate(loaded, {
     store: options.store,
     run: options.run,
     concurrency,
@@ -160,6 +172,12 @@ async function gateAndReport(
     external,
     ...(options.beforeEvaluate === undefined ? {} : { beforeEvaluate: options.beforeEvaluate }),
   });
+  if (interrupted) {
+    // Claims on a half-run suite would read as failures; stop and say how to continue.
+    process.stderr.write('interrupted: run the same command to continue where it stopped\n');
+    process.exitCode = EXIT.interrupted;
+    return undefined;
+  }
   if (options.json) print(JSON.stringify(verdict, null, 1));
   else print(verdictTable(verdict));
   if (options.report !== undefined) {

@@ -92,11 +92,9 @@ export async function runSweep(
         try {
           outcome = (await pool.run(task)) as CellOutcome;
         } catch (error) {
-          outcome = {
-            state: 'failed',
-            id: run.id,
-            error: interrupted ? 'interrupted' : (error as Error).message,
-          };
+          outcome = interrupted
+            ? { state: 'interrupted', id: run.id }
+            : { state: 'failed', id: run.id, error: (error as Error).message };
         }
         done++;
         overall?.update(done);
@@ -124,5 +122,7 @@ export function describe(outcome: CellOutcome): string {
       return `${outcome.id} is running in another process: left to it`;
     case 'failed':
       return `${outcome.id} FAILED: ${outcome.error}`;
+    case 'interrupted':
+      return `${outcome.id} interrupted (resumes on the next run)`;
   }
 }

@@ -20,7 +20,9 @@ export type CellOutcome =
       readonly skipped: boolean;
     }
   | { readonly state: 'running-elsewhere'; readonly id: string }
-  | { readonly state: 'failed'; readonly id: string; readonly error: string };
+  | { readonly state: 'failed'; readonly id: string; readonly error: string }
+  /** Stopped by Ctrl-C (set by the pool, never by a worker): the store resumes it next time. */
+  | { readonly state: 'interrupted'; readonly id: string };
 
 export function summarize(outcome: ExecuteOutcome): CellOutcome {
   if (outcome.state === 'finished' || outcome.state === 'diverged') {

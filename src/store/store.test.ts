@@ -120,6 +120,41 @@ sweep:
     expect(again.stderr.match(/already in the store/g)).toHaveLength(6);
   });
 
+  test('Ctrl-C stops a sweep with exit 130; the same command then finishes it, resuming', async () => {
+    const { dir, file } = workspace(`${runConfig.replace('epochsPerCycle: 3', 'epochsPerCycle: 6')}
+sweep:
+  seeds: [0, 1, 2]
+`);
+    const storeDir = join(dir, 'store');
+    // Its own process group, like a shell job: Ctrl-C reaches the sweep and its workers.
+    const sweep = spawn(
+      process.execPath,
+      ['--import', 'tsx', main, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, CI: 'true' } },
+    );
+    let stdout = '';
+    sweep.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => sweep.once('exit', resolve));
+    const store = new Store(storeDir);
+    await waitFor(
+      () =>
+        existsSync(storeDir) && store.list().some((r) => r.epochs >= 2 && r.state === 'running'),
+      60_000,
+    );
+    process.kill(-sweep.pid!, 'SIGINT');
+    expect(await exited).toBe(130);
+    expect(stdout).toMatch(/interrupted: run the same command to continue/);
+    const stopped = store.list();
+    expect(stopped.filter((r) => r.state === 'finished').length).toBeLessThan(3);
+
+    const again = cli('sweep', file, '--store', storeDir);
+    expect(again.status).toBe(0);
+    expect(again.stderr).toMatch(/resumed/);
+    const runs = store.list();
+    expect(runs.map((r) => r.state)).toEqual(['finished', 'finished', 'finished']);
+    for (const run of runs) expect(run.epochs).toBe(run.result!.cost.epochs); // each epoch once
+  }, 120_000);
+
   test('a finished run is not run again', () => {
     const { dir, file } = workspace(runConfig.replace('levels: 3', 'levels: 1'));
     const storeDir = join(dir, 'store');
