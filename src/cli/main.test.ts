@@ -53,7 +53,7 @@ describe('cyclesparse CLI', () => {
     [['--model', 'vgg'], /Allowed choices are lenet-300-100, lenet-5, conv-2/],
   ])('rejects %j naming the option and the allowed values', (args, message) => {
     const run = cli('self-check', ...args);
-    expect(run.status).not.toBe(0);
+    expect(run.status).toBe(2);
     expect(run.stderr).toMatch(message);
   });
 });
@@ -115,6 +115,8 @@ claims:
   }, 120_000);
   test.each([
     [['reproduce', 'huge'], /suite: expected mini or paper, got "huge"/],
+    [['download', 'mnist', '--dir', '/tmp/x'], /Allowed choices are fashion-mnist, cifar10/],
+    [['gate'], /required option '--claims <file>' not specified/],
     [['reproduce', 'paper'], /--data-dir: expected the directory of the CIFAR-10 binary files/],
     [['gate', '--claims', '/nonexistent/suite.yaml'], /suite\.yaml/],
   ])('%j is bad input: exit 2 with the reason', (args, message) => {

@@ -8,7 +8,7 @@
  * (a re-run continues).
  */
 
-import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,9 @@ import { ConfigError } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { CyclesparseError } from '../core/errors.js';
+import { downloadCifar } from '../data/cifar.js';
 import { DatasetFileError } from '../data/files.js';
+import { downloadFashionMnist } from '../data/mnist.js';
 import { BackendUnavailableError } from '../engine/backend.js';
 import { estimateTime, planConfigs, planFile } from '../harness/plan.js';
 import { planTable, resultLine, statusTable, verdictTable } from '../harness/report-lines.js';
@@ -66,6 +68,9 @@ const program = new Command()
   .name('cyclesparse')
   .description('Cyclic sparse training (arXiv 2406.02773): methods, verification and statistics')
   .showHelpAfterError()
+  // Before any .command(): subcommands inherit it, so their parse errors exit 2 (bad input),
+  // not commander's own exit 1, which here means "claims not met".
+  .exitOverride()
   .addHelpText(
     'after',
     '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure, 130 interrupted (Ctrl-C).',
@@ -300,6 +305,25 @@ program
   });
 
 program
+  .command('download')
+  .description('download a data set into a directory, checking it against the published checksums')
+  .addArgument(
+    new Argument('<dataset>', 'data set').choices([
+      'fashion-mnist',
+      'cifar10',
+      'cifar100',
+    ] as const),
+  )
+  .requiredOption('--dir <dir>', 'where to put it (then use it as data.dir)')
+  .action(async (dataset, options) => {
+    const dir =
+      dataset === 'fashion-mnist'
+        ? await downloadFashionMnist(options.dir)
+        : await downloadCifar(dataset, options.dir);
+    print(`${dataset}: ${dir} (checksums verified); set data.dir to it`);
+  });
+
+program
   .command('status')
   .description('list the runs of a store with their state and key metrics')
   .argument('[store]', 'results store', 'runs')
@@ -375,7 +399,6 @@ program
     process.exitCode = report.passed ? EXIT.ok : EXIT.runtimeFailure;
   });
 
-program.exitOverride();
 try {
   await program.parseAsync();
 } catch (error) {

@@ -1,11 +1,19 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { classCounts } from './dataset.js';
 import { DatasetFileError } from './files.js';
-import { FASHION_MNIST_DIR, loadFashionMnist, loadMnist, mnistDataDir } from './mnist.js';
+import {
+  downloadFashionMnist,
+  FASHION_MNIST_DIR,
+  loadFashionMnist,
+  loadMnist,
+  mnistDataDir,
+} from './mnist.js';
 import { existsSync } from 'node:fs';
 
 const mean = (bytes: Uint8Array) => bytes.reduce((a, b) => a + b, 0) / bytes.length / 255;
@@ -67,6 +75,40 @@ describe.runIf(existsSync(FASHION_MNIST_DIR))(
       expect(() => loadFashionMnist('test', '/nonexistent/fashion')).toThrow(
         /apt-get install dataset-fashion-mnist/,
       );
+    });
+    test('downloadFashionMnist fetches, verifies and writes what the loader reads', async () => {
+      // A local server standing in for Zalando's: the Debian files, and a tampered copy.
+      const files = new Map<string, Buffer>();
+      for (const name of readdirSync(FASHION_MNIST_DIR))
+        files.set(`/real/${name}`, readFileSync(join(FASHION_MNIST_DIR, name)));
+      for (const [path, body] of [...files])
+        files.set(
+          path.replace('/real/', '/tampered/'),
+          path.includes('t10k-labels') ? gzipSync(Buffer.alloc(10008)) : body,
+        );
+      const server = createServer((request, response) => {
+        const body = files.get(request.url ?? '');
+        response.writeHead(body === undefined ? 404 : 200).end(body);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      try {
+        const dir = await downloadFashionMnist(
+          mkdtempSync(join(tmpdir(), 'fmnist-dl-')),
+          `${base}/real`,
+        );
+        expect(loadFashionMnist('test', dir).count).toBe(10000);
+        const tampered = mkdtempSync(join(tmpdir(), 'fmnist-dl-'));
+        await expect(downloadFashionMnist(tampered, `${base}/tampered`)).rejects.toThrow(
+          /t10k-labels-idx1-ubyte\.gz: sha256 [0-9a-f]{64}, expected 0402a96d[0-9a-f]{56}; nothing was written/,
+        );
+        expect(readdirSync(tampered)).toEqual([]);
+        await expect(downloadFashionMnist(tampered, `${base}/absent`)).rejects.toThrow(
+          /download failed \(HTTP 404\)/,
+        );
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     });
     test('MNIST files are not Fashion-MNIST', () => {
       const dir = mkdtempSync(join(tmpdir(), 'fmnist-'));

@@ -7,11 +7,13 @@
  *   or not, works.
  */
 
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { InvalidArgumentError } from '../core/errors.js';
 import { makeDataset, type ImageDataset } from './dataset.js';
-import { DatasetFileError, readChecked, requireDirectory } from './files.js';
+import { DatasetFileError, readChecked, requireDirectory, sha256 } from './files.js';
 
 export type Split = 'train' | 'test';
 
@@ -49,7 +51,7 @@ const FASHION_MNIST: IdxSet = {
   name: 'fashion-mnist',
   howToObtain:
     "Install Debian's package (apt-get install dataset-fashion-mnist, into /usr/share/datasets/fashion-mnist) " +
-    'or download the four files from github.com/zalandoresearch/fashion-mnist into the directory',
+    'or run `cyclesparse download fashion-mnist --dir DIR` (sha256 checked) where the network allows',
   files: {
     train: {
       images: 'train-images-idx3-ubyte',
@@ -138,4 +140,63 @@ export function loadMnist(split: Split, dir: string = mnistDataDir()): ImageData
 
 export function loadFashionMnist(split: Split, dir: string = FASHION_MNIST_DIR): ImageDataset {
   return loadIdx(FASHION_MNIST, split, dir);
+}
+
+/** Where Zalando's README points for the gzipped IDX files. */
+export const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com';
+
+/**
+ * Downloads the four gzipped Fashion-MNIST files into `dir`, checking each against the pinned
+ * sha256 of its uncompressed content before it is written (atomically), so a failed or tampered
+ * download leaves nothing behind that the loader would accept. Returns `dir`.
+ */
+export async function downloadFashionMnist(
+  dir: string,
+  baseUrl: string = FASHION_MNIST_URL,
+): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const files = Object.values(FASHION_MNIST.files).flatMap((split) => [
+    { name: split.images, sha256: split.imagesSha256 },
+    { name: split.labels, sha256: split.labelsSha256 },
+  ]);
+  const checked: { name: string; gz: Uint8Array }[] = [];
+  for (const file of files) {
+    const url = `${baseUrl}/${file.name}.gz`;
+    let gz: Uint8Array;
+    try {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      gz = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      throw new DatasetFileError(
+        url,
+        `download failed (${(error as Error).message})`,
+        FASHION_MNIST.howToObtain,
+      );
+    }
+    let actual: string;
+    try {
+      actual = sha256(gunzipSync(gz));
+    } catch (error) {
+      throw new DatasetFileError(
+        url,
+        `not gzip (${(error as Error).message})`,
+        FASHION_MNIST.howToObtain,
+      );
+    }
+    if (actual !== file.sha256)
+      throw new DatasetFileError(
+        url,
+        `sha256 ${actual}, expected ${file.sha256}; nothing was written`,
+        FASHION_MNIST.howToObtain,
+      );
+    checked.push({ name: file.name, gz });
+  }
+  // Written only once all four are verified, each by rename.
+  for (const { name, gz } of checked) {
+    const path = join(dir, `${name}.gz`);
+    writeFileSync(`${path}.partial`, gz);
+    renameSync(`${path}.partial`, path);
+  }
+  return dir;
 }
