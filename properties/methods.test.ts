@@ -15,7 +15,7 @@ import { Batcher, NO_AUGMENTATION } from '../src/data/batches.js';
 import { syntheticDataset, withLabelNoise } from '../src/data/dataset.js';
 import { useBackend } from '../src/engine/backend.js';
 import { Network } from '../src/engine/network.js';
-import { parameters, prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
+import { prunableLayers, type ModelSpec } from '../src/models/spec.js';
 import * as methods from '../src/methods/pipelines.js';
 import {
   runPipeline,
@@ -26,8 +26,8 @@ import {
 } from '../src/methods/runner.js';
 import { snipScores } from '../src/prune/snip.js';
 import { synflowMask, synflowScores } from '../src/prune/synflow.js';
-import { smallModel } from './models.js';
-import { snipReference, synflowReference, type ReferenceMlp } from './reference-mlp.js';
+import { mlpCase, mlpSpec, reference, smallModel } from './models.js';
+import { snipReference, synflowReference } from './reference-mlp.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -342,43 +342,6 @@ describe('cost accounting', () => {
     },
   );
 });
-
-/** A ReLU MLP spec and its weights as a float64 reference. */
-const mlpCase = fc.record({
-  inputs: fc.integer({ min: 2, max: 12 }),
-  hidden: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 }),
-  classes: fc.integer({ min: 2, max: 4 }),
-  bias: fc.boolean(),
-  seed,
-});
-
-function mlpSpec(c: {
-  inputs: number;
-  hidden: number[];
-  classes: number;
-  bias: boolean;
-}): ModelSpec {
-  const widths = [c.inputs, ...c.hidden, c.classes];
-  const nodes: Node[] = [{ op: 'flatten' }];
-  widths.slice(1).forEach((out, l) => {
-    nodes.push({ op: 'dense', name: `fc${l + 1}`, in: widths[l]!, out, bias: c.bias });
-    if (l < widths.length - 2) nodes.push({ op: 'relu' });
-  });
-  return { name: 'mlp', input: [1, 1, c.inputs], classes: c.classes, nodes };
-}
-
-function reference(network: Network): ReferenceMlp {
-  const values = network.snapshot();
-  const dense = parameters(network.spec).filter((p) => p.role === 'weight');
-  return {
-    weights: dense.map((p) => Float64Array.from(values.get(p.name)!)),
-    biases: dense.map((p) => {
-      const bias = values.get(p.name.replace('.weight', '.bias'));
-      return bias === undefined ? null : Float64Array.from(bias);
-    }),
-    sizes: [dense[0]!.shape[0]!, ...dense.map((p) => p.shape[1]!)],
-  };
-}
 
 function expectProportional(
   actual: readonly Float32Array[],

@@ -5,8 +5,10 @@
  */
 
 import { fc } from '@fast-check/vitest';
-import { inferShape, type ModelSpec, type Node } from '../src/models/spec.js';
+import type { Network } from '../src/engine/network.js';
+import { inferShape, parameters, type ModelSpec, type Node } from '../src/models/spec.js';
 import { conv as zooConv } from '../src/models/zoo.js';
+import type { ReferenceMlp } from './reference-mlp.js';
 
 export const smallModel = fc
   .record({
@@ -80,3 +82,40 @@ export const smallModel = fc
     }
     return { name: `small-${m.family}`, input, classes: m.classes, nodes };
   });
+
+/** A ReLU MLP spec and its weights as a float64 reference. */
+export const mlpCase = fc.record({
+  inputs: fc.integer({ min: 2, max: 12 }),
+  hidden: fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 }),
+  classes: fc.integer({ min: 2, max: 4 }),
+  bias: fc.boolean(),
+  seed: fc.integer({ min: 0, max: 500 }),
+});
+
+export function mlpSpec(c: {
+  inputs: number;
+  hidden: number[];
+  classes: number;
+  bias: boolean;
+}): ModelSpec {
+  const widths = [c.inputs, ...c.hidden, c.classes];
+  const nodes: Node[] = [{ op: 'flatten' }];
+  widths.slice(1).forEach((out, l) => {
+    nodes.push({ op: 'dense', name: `fc${l + 1}`, in: widths[l]!, out, bias: c.bias });
+    if (l < widths.length - 2) nodes.push({ op: 'relu' });
+  });
+  return { name: 'mlp', input: [1, 1, c.inputs], classes: c.classes, nodes };
+}
+
+export function reference(network: Network): ReferenceMlp {
+  const values = network.snapshot();
+  const dense = parameters(network.spec).filter((p) => p.role === 'weight');
+  return {
+    weights: dense.map((p) => Float64Array.from(values.get(p.name)!)),
+    biases: dense.map((p) => {
+      const bias = values.get(p.name.replace('.weight', '.bias'));
+      return bias === undefined ? null : Float64Array.from(bias);
+    }),
+    sizes: [dense[0]!.shape[0]!, ...dense.map((p) => p.shape[1]!)],
+  };
+}

@@ -27,14 +27,16 @@ function layer(mlp: ReferenceMlp, l: number, input: Float64Array, positive: bool
   return out;
 }
 
-/** |∂L/∂W ⊙ W| per layer, L = mean softmax cross-entropy over the batch. */
-export function snipReference(
+/** ∂L/∂W and ∂L/∂b per layer, L = mean softmax cross-entropy over the batch; also L. */
+export function lossGradientReference(
   mlp: ReferenceMlp,
   images: readonly Float64Array[],
   labels: readonly number[],
-): Float64Array[] {
+): { loss: number; weights: Float64Array[]; biases: (Float64Array | null)[] } {
   const layers = mlp.weights.length;
-  const grads = mlp.weights.map((w) => new Float64Array(w.length));
+  const weights = mlp.weights.map((w) => new Float64Array(w.length));
+  const biases = mlp.biases.map((b) => (b === null ? null : new Float64Array(b.length)));
+  let loss = 0;
   images.forEach((x, n) => {
     const activations: Float64Array[] = [x];
     const preactivations: Float64Array[] = [];
@@ -47,13 +49,16 @@ export function snipReference(
     const top = Math.max(...logits);
     const exp = logits.map((v) => Math.exp(v - top));
     const total = exp.reduce((a, b) => a + b, 0);
+    loss += (Math.log(total) + top - logits[labels[n]!]!) / images.length;
     let dz = exp.map((v, j) => (v / total - (j === labels[n] ? 1 : 0)) / images.length);
     for (let l = layers - 1; l >= 0; l--) {
       const inputs = mlp.sizes[l]!;
       const outputs = mlp.sizes[l + 1]!;
       const a = activations[l]!;
       for (let i = 0; i < inputs; i++)
-        for (let j = 0; j < outputs; j++) grads[l]![i * outputs + j]! += a[i]! * dz[j]!;
+        for (let j = 0; j < outputs; j++) weights[l]![i * outputs + j]! += a[i]! * dz[j]!;
+      const bias = biases[l];
+      if (bias) for (let j = 0; j < outputs; j++) bias[j]! += dz[j]!;
       if (l > 0) {
         const da = new Float64Array(inputs);
         for (let i = 0; i < inputs; i++) {
@@ -65,7 +70,17 @@ export function snipReference(
       }
     }
   });
-  return grads.map((g, l) => g.map((v, i) => Math.abs(v * mlp.weights[l]![i]!)));
+  return { loss, weights, biases };
+}
+
+/** |∂L/∂W ⊙ W| per layer, L = mean softmax cross-entropy over the batch. */
+export function snipReference(
+  mlp: ReferenceMlp,
+  images: readonly Float64Array[],
+  labels: readonly number[],
+): Float64Array[] {
+  const { weights } = lossGradientReference(mlp, images, labels);
+  return weights.map((g, l) => g.map((v, i) => Math.abs(v * mlp.weights[l]![i]!)));
 }
 
 /**

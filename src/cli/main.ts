@@ -14,6 +14,20 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import {
+  cycleSeries,
+  storedLmc,
+  storedOverlap,
+  storedSharpness,
+  storedSignFlips,
+} from '../analysis/stored.js';
+import {
+  cycleTable,
+  lmcTable,
+  overlapTable,
+  sharpnessTable,
+  signsTable,
+} from '../analysis/tables.js';
 import { ConfigError } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
 import { configJsonSchema } from '../config/json-schema.js';
@@ -302,6 +316,113 @@ program
     );
     const missing = verdict.claims.filter((c) => c.verdict === 'missing').length;
     print(`report: ${files[0]!}${missing > 0 ? ` (${missing} claims missing results)` : ''}`);
+  });
+
+function parseAlphas(text: string): number[] {
+  const values = text.split(',').map((t) => Number(t.trim()));
+  if (values.length === 0 || values.some((v) => !(v >= 0 && v <= 1)))
+    throw new InvalidArgumentError(
+      'expected comma-separated numbers in [0, 1], such as 0,0.25,0.5,0.75,1.',
+    );
+  return values;
+}
+
+function parsePositive(text: string): number {
+  const value = Number(text);
+  if (!(value > 0) || !Number.isFinite(value))
+    throw new InvalidArgumentError('expected a positive number.');
+  return value;
+}
+
+program
+  .command('analyze')
+  .description(
+    'compare stored networks: lmc (error barrier), signs (sign flips), overlap (masks), sharpness (top Hessian eigenvalues), cycles (consecutive cycles of one run)',
+  )
+  .addArgument(
+    new Argument('<analysis>', 'what to compute').choices([
+      'lmc',
+      'signs',
+      'overlap',
+      'sharpness',
+      'cycles',
+    ] as const),
+  )
+  .argument('<runA>', 'a run id: <id> or <id>@final (final network) or <id>@<k> (end of cycle k)')
+  .argument('[runB]', 'the second network (lmc, signs, overlap; optional for sharpness)')
+  .option('--store <dir>', 'results store', 'runs')
+  .option('--alphas <list>', 'lmc: interpolation points (0 and 1 are always added)', parseAlphas)
+  .addOption(
+    new Option('--batch-norm <mode>', 'lmc: BatchNorm statistics at each α').choices([
+      're-estimate',
+      'interpolate',
+    ] as const),
+  )
+  .option(
+    '--bn-batches <n>',
+    'lmc: training batches to re-estimate BatchNorm statistics on',
+    parseCount,
+  )
+  .option('--k <n>', 'sharpness: eigenvalues to compute', parseCount)
+  .option('--samples <n>', 'sharpness: training images the loss is taken over', parseCount)
+  .option(
+    '--epsilon <e>',
+    'sharpness: finite-difference step of Hessian-vector products',
+    parsePositive,
+  )
+  .option('--iterations <n>', 'sharpness: power-iteration limit per eigenvalue', parseCount)
+  .option('--json', 'print the result as JSON')
+  .action(async (analysis, runA, runB, options) => {
+    const store = new Store(options.store);
+    const needsB = analysis === 'lmc' || analysis === 'signs' || analysis === 'overlap';
+    if (needsB && runB === undefined)
+      throw new ConfigError(`analyze ${analysis}`, ['runB: expected a second run to compare with']);
+    const lmcOptions = {
+      ...(options.alphas === undefined ? {} : { alphas: options.alphas }),
+      ...(options.batchNorm === undefined ? {} : { batchNorm: options.batchNorm }),
+      ...(options.bnBatches === undefined ? {} : { batchNormBatches: options.bnBatches }),
+    };
+    const sharpnessOptions = {
+      ...(options.k === undefined ? {} : { k: options.k }),
+      ...(options.samples === undefined ? {} : { samples: options.samples }),
+      ...(options.epsilon === undefined ? {} : { epsilon: options.epsilon }),
+      ...(options.iterations === undefined ? {} : { maxIterations: options.iterations }),
+    };
+    const show = (text: string, json: unknown) =>
+      print(options.json ? JSON.stringify(json, null, 1) : text);
+    switch (analysis) {
+      case 'lmc': {
+        const record = await storedLmc(store, runA, runB!, lmcOptions);
+        show(lmcTable(record.result, record.networks[0]!, record.networks[1]!), record);
+        break;
+      }
+      case 'signs': {
+        const record = storedSignFlips(store, runA, runB!);
+        show(signsTable(record.result), record);
+        break;
+      }
+      case 'overlap': {
+        const record = storedOverlap(store, runA, runB!);
+        show(overlapTable(record.result), record);
+        break;
+      }
+      case 'sharpness': {
+        const records = [];
+        for (const ref of runB === undefined ? [runA] : [runA, runB])
+          records.push(await storedSharpness(store, ref, sharpnessOptions));
+        show(records.map((r) => sharpnessTable(r.networks[0]!, r.result)).join('\n\n'), records);
+        break;
+      }
+      case 'cycles': {
+        const series = await cycleSeries(store, runA, {
+          lmc: lmcOptions,
+          sharpness: sharpnessOptions,
+        });
+        show(cycleTable(series), series);
+        break;
+      }
+    }
+    if (!options.json) print(`(cached as JSON under ${store.dir(runA.split('@')[0]!)}/analyses/)`);
   });
 
 program

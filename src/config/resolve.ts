@@ -25,7 +25,7 @@ export class ConfigError extends CyclesparseError {
   }
 }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Input = Record<string, unknown>;
 
 function path(segments: readonly PropertyKey[]): string {

@@ -222,6 +222,21 @@ export interface RunHooks {
   readonly checkpoint?: (state: ResumeState) => void;
   /** Continue from a saved state (same setup and pipeline; bit-identical on the same backend). */
   readonly resume?: ResumeState;
+  /**
+   * At the end of every training cycle, before that epoch's checkpoint (so a crash in between
+   * repeats it with the same network): stores keep the cycle's weights, analyses compare
+   * consecutive cycles. Must not change the network, mask or optimizer.
+   */
+  readonly onCycleEnd?: (event: CycleEndEvent) => void;
+}
+
+export interface CycleEndEvent {
+  /** 1-based over the whole pipeline, the index of the cycle's entry in `result.cycles` + 1. */
+  readonly cycle: number;
+  readonly phase: string;
+  readonly level: number;
+  readonly network: Network;
+  readonly mask: Mask;
 }
 
 function summarise(values: readonly number[], better: 'higher' | 'lower'): Summary {
@@ -347,6 +362,10 @@ export function runPipeline(
             phase: `phase${index}`,
           });
           const partial: EpochRecord[] = index === first ? resumePartial : [];
+          const cyclesBefore = cycles.length;
+          const cycleEnds = schedule.spec.cycleEpochs.map((_, c) =>
+            schedule.spec.cycleEpochs.slice(0, c + 1).reduce((a, b) => a + b, 0),
+          );
           if (index === first && resumeTrainer !== null) {
             trainer.seek(resumeTrainer);
           } else {
@@ -374,6 +393,14 @@ export function runPipeline(
               }
               hooks.onEpoch?.(record);
               emitted++;
+              if (metrics.epoch + 1 === cycleEnds[metrics.cycle])
+                hooks.onCycleEnd?.({
+                  cycle: cyclesBefore + metrics.cycle + 1,
+                  phase: phase.label,
+                  level: phase.level,
+                  network,
+                  mask,
+                });
               checkpoint(index, trainer.position, partial);
             },
           });

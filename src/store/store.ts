@@ -4,7 +4,9 @@
  *
  *   <root>/<run id>/config.json    the resolved configuration, its id and canonical form
  *                   metrics.jsonl  one JSON line per trained epoch (metrics and test evaluation)
- *                   checkpoint/    the latest resumable state (state.json + tensors.bin)
+ *                   checkpoint/    the latest resumable state (state.json + tensors.bin); for a
+ *                                  finished run, its final network
+ *                   cycles/<k>/    the network (and mask) at the end of cycle k
  *                   result.json    the final result (status completed or diverged)
  *                   failed.json    the error of a run that failed
  *                   lock           {pid, host, started} while a process runs it
@@ -41,7 +43,9 @@ import {
   type PipelineProgress,
   type PipelineResult,
 } from '../methods/runner.js';
-import { warnOnBackendChange } from '../train/checkpoint.js';
+import { splitTrainingTensors, warnOnBackendChange } from '../train/checkpoint.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { Mask } from '../core/mask.js';
 import { readState, writeState } from './state-files.js';
 
 export const RUN_STATES = [
@@ -103,6 +107,17 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+export interface StoredNetwork {
+  /** `<id>@final` or `<id>@<cycle>`. */
+  readonly ref: string;
+  readonly id: string;
+  readonly cycle: number | null;
+  readonly config: RunConfig;
+  /** Parameters and BatchNorm buffers by name. */
+  readonly values: ReadonlyMap<string, Float32Array>;
+  readonly mask: Mask;
 }
 
 export interface StoredConfig {
@@ -229,6 +244,19 @@ export class Store {
         },
         checkpoint: (state) =>
           writeState(checkpointDir, { progress: state.progress, backend }, state.tensors),
+        // Every cycle's network, for analyses between cycles (linear mode connectivity, sharpness).
+        onCycleEnd: (event) =>
+          writeState(
+            join(dir, 'cycles', String(event.cycle)),
+            {
+              cycle: event.cycle,
+              phase: event.phase,
+              level: event.level,
+              mask: event.mask.toJSON(),
+              backend,
+            },
+            event.network.snapshot(),
+          ),
       });
       writeJsonAtomic(join(dir, 'result.json'), result);
       return {
@@ -283,6 +311,80 @@ export class Store {
       )
       .map((entry) => this.status(entry.name))
       .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * A stored network: `<id>` (or `<id>@final`) is a finished run's final network, `<id>@<k>` the
+   * network at the end of its k-th cycle (1-based, as in result.cycles).
+   */
+  network(ref: string): StoredNetwork {
+    const match = /^([a-z0-9-]+?)(?:@(final|\d+))?$/.exec(ref);
+    if (match === null)
+      throw new InvalidArgumentError('run', 'a run id, optionally @final or @<cycle>', ref);
+    const id = match[1]!;
+    const which = match[2] ?? 'final';
+    const stored = readJson<StoredConfig>(join(this.dir(id), 'config.json'));
+    if (stored === undefined)
+      throw new InvalidArgumentError(
+        'run',
+        `a run of the store ${this.root} (see \`cyclesparse status\`)`,
+        id,
+      );
+    if (which === 'final') {
+      if (this.result(id) === undefined)
+        throw new InvalidArgumentError(
+          'run',
+          'a finished run (its final network)',
+          `${id} (${this.status(id).state})`,
+        );
+      const state = readState(
+        join(this.dir(id), 'checkpoint'),
+        (meta) => meta as { progress: PipelineProgress },
+      );
+      return {
+        ref: `${id}@final`,
+        id,
+        cycle: null,
+        config: stored.config,
+        values: splitTrainingTensors(state.tensors).params,
+        mask: Mask.fromJSON(state.meta.progress.mask),
+      };
+    }
+    const cycle = Number(which);
+    const cycleDir = join(this.dir(id), 'cycles', String(cycle));
+    if (!existsSync(join(cycleDir, 'state.json'))) {
+      const kept = existsSync(join(this.dir(id), 'cycles'))
+        ? readdirSync(join(this.dir(id), 'cycles'))
+            .filter((n) => /^\d+$/.test(n))
+            .sort((a, b) => Number(a) - Number(b))
+        : [];
+      throw new InvalidArgumentError(
+        'run',
+        kept.length > 0
+          ? `a stored cycle of ${id}: ${kept.map((k) => `@${k}`).join(', ')}`
+          : `a stored cycle, but ${id} kept no cycle networks (trained before they were kept): compare its final network (@final) or train it again`,
+        ref,
+      );
+    }
+    const state = readState(cycleDir, (meta) => meta as { mask: unknown });
+    return {
+      ref: `${id}@${cycle}`,
+      id,
+      cycle,
+      config: stored.config,
+      values: state.tensors,
+      mask: Mask.fromJSON(state.meta.mask),
+    };
+  }
+
+  /** Cycles whose networks are stored for `id` (1-based), in order. */
+  storedCycles(id: string): number[] {
+    const dir = join(this.dir(id), 'cycles');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((n) => /^\d+$/.test(n) && existsSync(join(dir, n, 'state.json')))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   result(id: string): PipelineResult | undefined {

@@ -1,0 +1,205 @@
+/**
+ * Linear mode connectivity: evaluate θ(α) = α·θA + (1 − α)·θB along a grid of α (both ends
+ * always included) on the training and test sets, and the barrier
+ *   max over α of value(θ(α)) − (value(θA) + value(θB)) / 2
+ * for the loss and for the error. Pruned weights are 0 in each network, so two masks interpolate
+ * on the union of their supports.
+ *
+ * BatchNorm running statistics are not weights: by default they are re-estimated at every α on a
+ * fixed set of training batches (the cumulative average of batch statistics, as PyTorch's
+ * `momentum=None`); `interpolate` mixes the stored ones like weights instead.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError, requireInteger } from '../core/errors.js';
+import { randomStream } from '../core/random.js';
+import { Batcher, type Normalization } from '../data/batches.js';
+import { select, type ImageDataset } from '../data/dataset.js';
+import { disposeStatistics, Network, type BatchStatistics } from '../engine/network.js';
+import type { ModelSpec } from '../models/spec.js';
+import { evaluate } from '../train/trainer.js';
+
+export const BATCH_NORM_MODES = ['re-estimate', 'interpolate'] as const;
+export type BatchNormMode = (typeof BATCH_NORM_MODES)[number];
+
+export interface LmcOptions {
+  /** α values in [0, 1]; 0 and 1 are added when missing; sorted, duplicates removed. */
+  readonly alphas: readonly number[];
+  readonly batchNorm: BatchNormMode;
+  /** Training batches the BatchNorm statistics are re-estimated on. */
+  readonly batchNormBatches: number;
+  readonly batchSize: number;
+  /** Draws the re-estimation batches. */
+  readonly seed: number;
+}
+
+export const LMC_DEFAULTS = {
+  alphas: Array.from({ length: 11 }, (_, i) => i / 10),
+  batchNorm: 're-estimate',
+  batchNormBatches: 10,
+  batchSize: 256,
+  seed: 0,
+} as const satisfies LmcOptions;
+
+export interface LmcPoint {
+  readonly alpha: number;
+  readonly train: { readonly loss: number; readonly error: number };
+  readonly test: { readonly loss: number; readonly error: number };
+}
+
+export interface Barrier {
+  readonly loss: number;
+  readonly error: number;
+  /** The α where the error is highest. */
+  readonly at: number;
+}
+
+export interface Lmc {
+  readonly curve: readonly LmcPoint[];
+  readonly barrier: { readonly train: Barrier; readonly test: Barrier };
+  readonly options: LmcOptions;
+  /** Whether the model has BatchNorm (otherwise `batchNorm` changes nothing). */
+  readonly hasBatchNorm: boolean;
+}
+
+export function alphaGrid(alphas: readonly number[]): number[] {
+  alphas.forEach((a, i) => {
+    if (!(a >= 0 && a <= 1))
+      throw new InvalidArgumentError(`alphas[${i}]`, 'a number in [0, 1]', a);
+  });
+  return [...new Set([0, ...alphas, 1])].sort((a, b) => a - b);
+}
+
+/** The barrier of a curve: max over α minus the mean of the two ends, for loss and error. */
+export function barrierOf(curve: readonly LmcPoint[], split: 'train' | 'test'): Barrier {
+  const ends = [curve[0]!, curve.at(-1)!];
+  const meanLoss = (ends[0]![split].loss + ends[1]![split].loss) / 2;
+  const meanError = (ends[0]![split].error + ends[1]![split].error) / 2;
+  let worst = curve[0]!;
+  for (const point of curve) if (point[split].error > worst[split].error) worst = point;
+  return {
+    loss: Math.max(...curve.map((p) => p[split].loss)) - meanLoss,
+    error: worst[split].error - meanError,
+    at: worst.alpha,
+  };
+}
+
+export interface Endpoint {
+  /** Parameters and buffers by name (Network.snapshot() or a stored state). */
+  readonly values: ReadonlyMap<string, Float32Array>;
+}
+
+export function linearModeConnectivity(
+  spec: ModelSpec,
+  a: Endpoint,
+  b: Endpoint,
+  data: { train: ImageDataset; test: ImageDataset; normalization: Normalization },
+  options: Partial<LmcOptions> = {},
+): Lmc {
+  const resolved: LmcOptions = { ...LMC_DEFAULTS, ...options };
+  requireInteger('batchNormBatches', resolved.batchNormBatches, 1);
+  requireInteger('batchSize', resolved.batchSize, 1);
+  const alphas = alphaGrid(resolved.alphas);
+  const network = Network.initialize(spec, 0, 'analysis/lmc-scratch');
+  const hasBatchNorm = network.buffers.size > 0;
+  const trainBatches = new Batcher(data.train, resolved.batchSize, data.normalization);
+  const testBatches = new Batcher(data.test, resolved.batchSize, data.normalization);
+  // The re-estimation batches: a fixed draw of training images, the same at every α.
+  const count = Math.min(data.train.count, resolved.batchNormBatches * resolved.batchSize);
+  const drawn = randomStream(resolved.seed, 'analysis/lmc-batchnorm').permutation(data.train.count);
+  const statisticsBatches = new Batcher(
+    select(data.train, drawn.subarray(0, count), `${count} images for BatchNorm statistics`),
+    resolved.batchSize,
+    data.normalization,
+  );
+  try {
+    const curve = alphas.map((alpha) => {
+      const values = new Map<string, Float32Array>();
+      for (const name of [...network.params.keys(), ...network.buffers.keys()]) {
+        const va = requireValues(a, 'a', name, network);
+        const vb = requireValues(b, 'b', name, network);
+        const mixed = new Float32Array(va.length);
+        for (let i = 0; i < va.length; i++) mixed[i] = alpha * va[i]! + (1 - alpha) * vb[i]!;
+        values.set(name, mixed);
+      }
+      network.restore(values);
+      if (hasBatchNorm && resolved.batchNorm === 're-estimate')
+        reestimate(network, statisticsBatches);
+      const train = evaluate(network, data.train, trainBatches);
+      const test = evaluate(network, data.test, testBatches);
+      return {
+        alpha,
+        train: { loss: train.loss, error: 1 - train.accuracy },
+        test: { loss: test.loss, error: 1 - test.accuracy },
+      };
+    });
+    return {
+      curve,
+      barrier: { train: barrierOf(curve, 'train'), test: barrierOf(curve, 'test') },
+      options: { ...resolved, alphas },
+      hasBatchNorm,
+    };
+  } finally {
+    network.dispose();
+  }
+}
+
+function requireValues(
+  endpoint: Endpoint,
+  which: string,
+  name: string,
+  network: Network,
+): Float32Array {
+  const values = endpoint.values.get(name);
+  const size = (network.params.get(name) ?? network.buffers.get(name))!.size;
+  if (values === undefined || values.length !== size)
+    throw new InvalidArgumentError(
+      `${which}.${name}`,
+      `${size} values (the same model on both sides)`,
+      values?.length,
+    );
+  return values;
+}
+
+/** Running statistics := the average over the batches of each batch's mean and unbiased variance. */
+export function reestimate(network: Network, batches: Batcher): void {
+  const [h, w, c] = network.spec.input;
+  const sums = new Map<string, { mean: Float64Array; variance: Float64Array }>();
+  for (let index = 0; index < batches.batchesPerEpoch; index++) {
+    const batch = batches.fill(index, undefined);
+    // Statistics are kept by the network outside any tidy; the logits are not needed.
+    let statistics: BatchStatistics[] = [];
+    tf.tidy(() => {
+      statistics = network.forward(
+        tf.tensor4d(batch.images, [batch.size, h, w, c]),
+        'train',
+      ).statistics;
+    });
+    for (const { layer, mean, variance, count } of statistics) {
+      const m = mean.dataSync();
+      const v = variance.dataSync();
+      const sum = sums.get(layer) ?? {
+        mean: new Float64Array(m.length),
+        variance: new Float64Array(m.length),
+      };
+      const unbiased = count / Math.max(1, count - 1);
+      for (let i = 0; i < m.length; i++) {
+        sum.mean[i]! += m[i]!;
+        sum.variance[i]! += v[i]! * unbiased;
+      }
+      sums.set(layer, sum);
+    }
+    disposeStatistics(statistics);
+  }
+  const n = batches.batchesPerEpoch;
+  tf.tidy(() => {
+    for (const [layer, sum] of sums) {
+      network.buffers
+        .get(`${layer}.mean`)!
+        .assign(tf.tensor1d(Float32Array.from(sum.mean, (x) => x / n)));
+      network.buffers
+        .get(`${layer}.variance`)!
+        .assign(tf.tensor1d(Float32Array.from(sum.variance, (x) => x / n)));
+    }
+  });
+}
