@@ -6,6 +6,7 @@
  */
 
 import { fc, test } from '@fast-check/vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect } from 'vitest';
 import { lanczos, powerIteration } from '../src/analysis/eigen.js';
 import { finiteDifferenceHvp, LossSurface, sharpness } from '../src/analysis/hessian.js';
@@ -249,12 +250,14 @@ describe('sharpness', () => {
       fc2: new Uint8Array(15).fill(1),
     });
     try {
+      const tensors = tf.memory().numTensors;
       const dense = sharpness(
         network,
         Mask.dense(layers),
         { train, normalization },
         { samples: 40, k: 2 },
       );
+      expect(tf.memory().numTensors).toBe(tensors);
       expect(dense.dimension).toBe(30 + 5 + 15 + 3);
       expect(dense.eigenvalues).toHaveLength(2);
       expect(dense.eigenvalues.every((e) => e.converged)).toBe(true);
@@ -306,6 +309,7 @@ describe('linear mode connectivity', () => {
         batchSize: 8,
       } as const;
       try {
+        const tensors = tf.memory().numTensors;
         const self = linearModeConnectivity(
           spec,
           { values: a.snapshot() },
@@ -313,6 +317,7 @@ describe('linear mode connectivity', () => {
           sets,
           options,
         );
+        expect(tf.memory().numTensors).toBe(tensors); // the scratch network is disposed
         expect(self.barrier.train.error).toBe(0);
         expect(self.barrier.test.error).toBe(0);
         expect(Math.abs(self.barrier.test.loss)).toBeLessThan(1e-5);
