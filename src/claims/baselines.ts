@@ -42,7 +42,7 @@ export const measuredCellSchema = z
     n: z.number().int().positive(),
     ci: z.tuple([z.number(), z.number()]).nullable(),
     level: z.number().gt(0).lt(1),
-    metric: z.enum(['best', 'final']),
+    metric: z.enum(['best', 'final', 'barrier', 'sharpness']),
     values: z.array(z.number()),
     runIds: z.array(z.string()),
   })

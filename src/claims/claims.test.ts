@@ -69,6 +69,35 @@ describe('claims', () => {
     const [together] = claims(true);
     expect(together!.pAdjusted).toBeCloseTo(Math.min(1, 3 * together!.test!.p), 12);
   });
+  test('a claim can be judged on another metric than the suite', () => {
+    const loaded = loadSuite(
+      suiteFile(`${header}  - { id: flatter, description: x, kind: greater, metric: sharpness, a: ${lrr}, b: ${pai} }
+  - { id: accurate, description: x, kind: greater, a: ${lrr}, b: ${pai} }
+`),
+    );
+    const runs = suiteRuns(loaded.suite);
+    const asked: string[] = [];
+    const verdict = evaluateSuite(loaded, (id, metric) => {
+      asked.push(metric);
+      const config = runs.get(id)!;
+      // Sharper for pai, more accurate for lrr.
+      return metric === 'sharpness'
+        ? (config.method.name === 'lrr' ? 3 : 1) + config.seed / 10
+        : accuracy(config);
+    });
+    expect(verdict.claims.map((c) => c.metric)).toEqual(['sharpness', 'best']);
+    expect(verdict.claims[0]!.test!.difference).toBeCloseTo(2, 12);
+    expect(new Set(asked)).toEqual(new Set(['sharpness', 'best']));
+    expect(() =>
+      loadSuite(
+        suiteFile(
+          `${header}  - { id: x, description: x, kind: greater, metric: loss, a: ${lrr}, b: ${pai} }\n`,
+        ),
+      ),
+    ).toThrow(
+      /claims\[0\]\.metric: Invalid option: expected one of "best"\|"final"\|"barrier"\|"sharpness"/,
+    );
+  });
   test('equivalence needs the interval inside ±δ; at-least compares with a value', () => {
     const verdict = evaluate(
       suiteFile(`${header}  - { id: close, description: x, kind: equivalent, delta: 0.03, a: ${lrr}, b: ${pai} }

@@ -38,8 +38,19 @@ const side = z.union([
   z.object({ external: z.string().min(1) }).strict(),
   z.record(z.string(), z.unknown()),
 ]);
+/**
+ * What a run contributes to a claim: `best` / `final` test accuracy of the last cycle, or an
+ * analysis of its stored networks — `barrier` (test-error barrier between consecutive cycles,
+ * averaged over the pairs) or `sharpness` (top Hessian eigenvalue at the end of the last cycle).
+ */
+export const METRICS = ['best', 'final', 'barrier', 'sharpness'] as const;
+export type Metric = (typeof METRICS)[number];
+export const ANALYSIS_METRICS: ReadonlySet<Metric> = new Set(['barrier', 'sharpness']);
+
 const common = {
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
+  /** Overrides the suite's metric for this claim. */
+  metric: z.enum(METRICS).optional(),
   paper: z.string().optional(),
   description: z.string(),
   gate: z.boolean().default(true),
@@ -203,6 +214,7 @@ export interface ClaimVerdict {
   /** within-baseline: the interval mean(A) must lie in; null for other kinds. */
   readonly allowed: readonly [number, number] | null;
   readonly runIds: readonly string[];
+  readonly metric: Metric;
 }
 
 export interface SuiteVerdict {
@@ -218,11 +230,12 @@ export interface SuiteVerdict {
 function valuesOf(
   side: SideRuns,
   suite: Suite,
-  value: (id: string) => number | undefined,
+  metric: Metric,
+  value: RunValue,
   external: readonly ExternalRow[],
 ): number[] | undefined {
   if (side.kind === 'runs') {
-    const values = side.ids.map(value);
+    const values = side.ids.map((id) => value(id, metric));
     return values.every((v) => v !== undefined) ? values : undefined;
   }
   const rows = suite.seeds.map(
@@ -231,9 +244,15 @@ function valuesOf(
   return rows.every((v) => v !== undefined) ? rows : undefined;
 }
 
+/** A run's value under a metric, or undefined when it is not available (yet). */
+export type RunValue = (id: string, metric: Metric) => number | undefined;
+
+/** The metric a claim is judged on. */
+export const metricOfClaim = (suite: Suite, claim: Claim): Metric => claim.metric ?? suite.metric;
+
 export function evaluateSuite(
   loaded: LoadedSuite,
-  value: (id: string) => number | undefined,
+  value: RunValue,
   external: readonly ExternalRow[] = [],
   /** `checkBaselines: false` leaves within-baseline claims missing (while writing the baseline). */
   options: { readonly checkBaselines?: boolean } = {},
@@ -244,8 +263,9 @@ export function evaluateSuite(
     const a = sideRuns(suite, claim.a, `claims[${i}].a`);
     const b = 'b' in claim ? sideRuns(suite, claim.b, `claims[${i}].b`) : undefined;
     const runIds = [...(a.kind === 'runs' ? a.ids : []), ...(b?.kind === 'runs' ? b.ids : [])];
-    const va = valuesOf(a, suite, value, external);
-    const vb = b === undefined ? undefined : valuesOf(b, suite, value, external);
+    const metric = metricOfClaim(suite, claim);
+    const va = valuesOf(a, suite, metric, value, external);
+    const vb = b === undefined ? undefined : valuesOf(b, suite, metric, value, external);
     const base = {
       id: claim.id,
       kind: claim.kind,
@@ -253,6 +273,7 @@ export function evaluateSuite(
       description: claim.description,
       gate: claim.gate,
       runIds,
+      metric,
       allowed: null as readonly [number, number] | null,
     };
     if (claim.kind === 'within-baseline' && options.checkBaselines === false) {

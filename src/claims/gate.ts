@@ -5,6 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { cycleSeries, storedSharpness } from '../analysis/stored.js';
 import { planConfigs } from '../harness/plan.js';
 import { runSweep, type SweepOptions } from '../harness/sweep.js';
 import type { RunConfig } from '../config/schema.js';
@@ -13,7 +14,9 @@ import { Store } from '../store/store.js';
 import { estimate } from '../stats/tests.js';
 import type { MeasuredBaselines } from './baselines.js';
 import {
+  ANALYSIS_METRICS,
   evaluateSuite,
+  type RunValue,
   suiteRuns,
   type ExternalRow,
   type LoadedSuite,
@@ -28,10 +31,10 @@ export interface GateOptions {
   readonly progress: SweepOptions['progress'];
   readonly external?: readonly ExternalRow[];
   /** Called once the runs are in the store, before the claims are evaluated (to write a baseline). */
-  readonly beforeEvaluate?: (store: Store) => void;
+  readonly beforeEvaluate?: (store: Store, value: RunValue) => void;
 }
 
-/** The suite's metric of a stored result: best or final test accuracy of the last cycle. */
+/** Best or final test accuracy of a stored result's last cycle. */
 export function metricOf(
   result: PipelineResult | undefined,
   metric: 'best' | 'final',
@@ -39,6 +42,44 @@ export function metricOf(
   const last = result?.cycles.at(-1);
   if (last === undefined || result?.status !== 'completed') return undefined;
   return metric === 'best' ? last.testAccuracy.best : last.testAccuracy.final;
+}
+
+/**
+ * The value of every run under every metric the suite's claims use. Accuracies are read from
+ * results; analysis metrics are computed from the runs' stored cycle networks (cached beside the
+ * runs, so only the first gate pays): `barrier` is the mean test-error barrier between
+ * consecutive cycles, `sharpness` the top Hessian eigenvalue at the end of the last cycle.
+ */
+export async function suiteValues(
+  loaded: LoadedSuite,
+  store: Store,
+  log: (line: string) => void = () => {},
+): Promise<RunValue> {
+  const analysis = new Map<string, number>();
+  const wanted = evaluateSuite(loaded, () => undefined, [], { checkBaselines: false })
+    .claims.filter((c) => ANALYSIS_METRICS.has(c.metric))
+    .flatMap((c) => c.runIds.map((id) => ({ id, metric: c.metric })));
+  const ids = [...new Set(wanted.map((w) => w.id))].filter(
+    (id) => store.result(id)?.status === 'completed',
+  );
+  for (const [n, id] of ids.entries()) {
+    log(`analysing ${id} (${n + 1}/${ids.length})`);
+    const series = await cycleSeries(store, id);
+    if (series.pairs.length > 0)
+      analysis.set(
+        `${id}:barrier`,
+        series.pairs.reduce((s, p) => s + p.testErrorBarrier, 0) / series.pairs.length,
+      );
+    const last = series.cycles.at(-1);
+    analysis.set(
+      `${id}:sharpness`,
+      last?.sharpness ?? (await storedSharpness(store, id)).result.eigenvalues[0]!.value,
+    );
+  }
+  return (id, metric) =>
+    metric === 'best' || metric === 'final'
+      ? metricOf(store.result(id), metric)
+      : analysis.get(`${id}:${metric}`);
 }
 
 /** Configurations the suite needs that have no result in the store yet. */
@@ -65,12 +106,13 @@ export async function gate(
     seconds = summary.seconds;
     interrupted = summary.interrupted;
   }
-  if (!interrupted) options.beforeEvaluate?.(store); // never write a baseline from half a suite
-  const verdict = evaluateSuite(
-    loaded,
-    (id) => metricOf(store.result(id), loaded.suite.metric),
-    options.external ?? [],
-  );
+  const value = interrupted
+    ? () => undefined
+    : await suiteValues(loaded, store, (line) => {
+        if (options.progress !== 'none') process.stderr.write(`${line}\n`);
+      });
+  if (!interrupted) options.beforeEvaluate?.(store, value); // never from half a suite
+  const verdict = evaluateSuite(loaded, value, options.external ?? []);
   return { verdict, seconds, ran: options.run ? missing.length : 0, interrupted };
 }
 
@@ -81,14 +123,13 @@ export async function gate(
 export function measuredBaseline(
   loaded: LoadedSuite,
   store: Store,
+  value: RunValue,
   version: string,
 ): MeasuredBaselines {
   const { suite } = loaded;
   const cells: MeasuredBaselines['cells'] = {};
   let backend: MeasuredBaselines['backend'] | undefined;
-  const verdict = evaluateSuite(loaded, (id) => metricOf(store.result(id), suite.metric), [], {
-    checkBaselines: false,
-  });
+  const verdict = evaluateSuite(loaded, value, [], { checkBaselines: false });
   for (const claim of verdict.claims) {
     if (claim.kind === 'within-baseline') continue; // it reads a cell, it does not define one
     const ids = claim.runIds;
@@ -99,7 +140,7 @@ export function measuredBaseline(
     for (const [key, runIds] of sides) {
       if (runIds.length === 0) continue;
       const results = runIds.map((id) => store.result(id));
-      const values = results.map((r) => metricOf(r, suite.metric));
+      const values = runIds.map((id) => value(id, claim.metric));
       if (values.some((v) => v === undefined)) continue;
       backend ??= { ...results[0]!.backend };
       const e = estimate(values as number[]);
@@ -109,7 +150,7 @@ export function measuredBaseline(
         n: e.n,
         ci: e.ci === null ? null : [e.ci[0], e.ci[1]],
         level: e.level,
-        metric: suite.metric,
+        metric: claim.metric,
         values: values as number[],
         runIds: [...runIds],
       };

@@ -43,9 +43,16 @@ import {
   loadExternalResults,
   loadSuite,
   type LoadedSuite,
+  type RunValue,
   type SuiteVerdict,
 } from '../claims/claims.js';
-import { gate, measuredBaseline, metricOf, missingRuns, packageVersion } from '../claims/gate.js';
+import {
+  gate,
+  measuredBaseline,
+  missingRuns,
+  packageVersion,
+  suiteValues,
+} from '../claims/gate.js';
 import { writeReport } from '../report/report.js';
 import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
@@ -167,7 +174,7 @@ async function gateAndReport(
     results?: string;
     json?: boolean;
     report?: string;
-    beforeEvaluate?: (store: Store) => void;
+    beforeEvaluate?: (store: Store, value: RunValue) => void;
     dryRun?: boolean;
   },
 ): Promise<SuiteVerdict | undefined> {
@@ -281,8 +288,8 @@ program
       ...(writeBaseline === undefined
         ? {}
         : {
-            beforeEvaluate: (store: Store) => {
-              const baseline = measuredBaseline(loaded, store, packageVersion());
+            beforeEvaluate: (store: Store, value: RunValue) => {
+              const baseline = measuredBaseline(loaded, store, value, packageVersion());
               writeFileSync(writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
               print(`baseline: ${writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
             },
@@ -303,11 +310,8 @@ program
     const loaded = loadSuite(options.claims);
     const external = options.results === undefined ? [] : loadExternalResults(options.results);
     const store = new Store(options.store);
-    const verdict = evaluateSuite(
-      loaded,
-      (id) => metricOf(store.result(id), loaded.suite.metric),
-      external,
-    );
+    const value = await suiteValues(loaded, store, (line) => process.stderr.write(`${line}\n`));
+    const verdict = evaluateSuite(loaded, value, external);
     const files = await writeReport(
       loaded,
       verdict,
@@ -370,7 +374,17 @@ program
     'sharpness: finite-difference step of Hessian-vector products',
     parsePositive,
   )
-  .option('--iterations <n>', 'sharpness: power-iteration limit per eigenvalue', parseCount)
+  .option(
+    '--iterations <n>',
+    'sharpness: iteration limit (Lanczos steps, or per eigenvalue)',
+    parseCount,
+  )
+  .addOption(
+    new Option(
+      '--solver <solver>',
+      'sharpness: lanczos (algebraically largest) or power (largest magnitude, constant memory)',
+    ).choices(['lanczos', 'power'] as const),
+  )
   .option('--json', 'print the result as JSON')
   .action(async (analysis, runA, runB, options) => {
     const store = new Store(options.store);
@@ -387,6 +401,7 @@ program
       ...(options.samples === undefined ? {} : { samples: options.samples }),
       ...(options.epsilon === undefined ? {} : { epsilon: options.epsilon }),
       ...(options.iterations === undefined ? {} : { maxIterations: options.iterations }),
+      ...(options.solver === undefined ? {} : { solver: options.solver }),
     };
     const show = (text: string, json: unknown) =>
       print(options.json ? JSON.stringify(json, null, 1) : text);

@@ -6,7 +6,7 @@
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import type { RunStatus } from '../store/store.js';
-import type { SuiteVerdict } from '../claims/claims.js';
+import type { Metric, SuiteVerdict } from '../claims/claims.js';
 import type { PlannedRun } from './plan.js';
 
 /** The sparsity a configuration targets, or '-' for dense methods. */
@@ -112,22 +112,44 @@ export function statusTable(runs: readonly RunStatus[]): string {
   ]);
 }
 
-const percent = (value: number | undefined | null) =>
-  value === undefined || value === null ? '-' : (100 * value).toFixed(2);
-const signed = (value: number) => `${value >= 0 ? '+' : ''}${(100 * value).toFixed(2)}`;
+/** Accuracies and error barriers are fractions, shown in percent; eigenvalues as they are. */
+export function formatValue(metric: Metric, value: number | undefined | null): string {
+  if (value === undefined || value === null) return '-';
+  return metric === 'sharpness' ? value.toPrecision(4) : `${(100 * value).toFixed(2)}%`;
+}
+
+/** A difference (or interval end) of two values of `metric`, signed: points for percentages. */
+export function formatDifference(metric: Metric, value: number): string {
+  const sign = value >= 0 ? '+' : '';
+  return metric === 'sharpness'
+    ? `${sign}${value.toPrecision(4)}`
+    : `${sign}${(100 * value).toFixed(2)}`;
+}
+
+export const METRIC_NAMES: Readonly<Record<Metric, string>> = {
+  best: 'best acc.',
+  final: 'final acc.',
+  barrier: 'barrier',
+  sharpness: 'top eig.',
+};
 
 /** The gate's table: one line per claim with its estimate, interval, adjusted p and verdict. */
 export function verdictTable(verdict: SuiteVerdict): string {
   const rows = verdict.claims.map((c) => [
     c.id,
     c.paper ?? '',
-    percent(c.a?.mean),
-    percent(c.b?.mean),
-    c.test ? signed(c.test.difference) : c.kind === 'within-baseline' ? '' : '-',
+    METRIC_NAMES[c.metric],
+    formatValue(c.metric, c.a?.mean),
+    formatValue(c.metric, c.b?.mean),
     c.test
-      ? `[${signed(c.test.ci[0])}, ${signed(c.test.ci[1])}]`
+      ? formatDifference(c.metric, c.test.difference)
+      : c.kind === 'within-baseline'
+        ? ''
+        : '-',
+    c.test
+      ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
       : c.allowed
-        ? `A in [${percent(c.allowed[0])}, ${percent(c.allowed[1])}]`
+        ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
         : '-',
     c.pAdjusted === null ? '-' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4),
     c.verdict,
@@ -136,9 +158,10 @@ export function verdictTable(verdict: SuiteVerdict): string {
   const header = [
     'claim',
     'paper',
-    'A %',
-    'B %',
-    'A − B (pts)',
+    'metric',
+    'A',
+    'B',
+    'A − B',
     `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%)`,
     'p (adj.)',
     'verdict',

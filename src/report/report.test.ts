@@ -117,7 +117,7 @@ describe('reports', () => {
       './__snapshots__/golden-accuracy-vs-sparsity.svg',
     );
     expect(markdown).toMatch(
-      /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| 95\.10 \| 93\.60 \| 1\.50 \|/,
+      /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| best acc\. \| 95\.10% \| 93\.60% \| \+1\.50 \|/,
     );
   });
 });

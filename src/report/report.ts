@@ -19,11 +19,24 @@ import { SCHEDULE_SHAPES } from '../config/build.js';
 import { resolveRun } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
-import { methodLabel, siUnits, targetOf } from '../harness/report-lines.js';
+import {
+  formatDifference,
+  formatValue,
+  METRIC_NAMES,
+  methodLabel,
+  siUnits,
+  targetOf,
+} from '../harness/report-lines.js';
 import type { Store } from '../store/store.js';
 import { estimate } from '../stats/tests.js';
 import { metricOf } from '../claims/gate.js';
-import { suiteRuns, type LoadedSuite, type SuiteVerdict } from '../claims/claims.js';
+import {
+  ANALYSIS_METRICS,
+  suiteRuns,
+  type LoadedSuite,
+  type SuiteVerdict,
+} from '../claims/claims.js';
+import { cycleSeries } from '../analysis/stored.js';
 
 export interface Cell {
   readonly method: string;
@@ -210,6 +223,104 @@ function plots(
   };
 }
 
+/** Per-cycle analyses of the runs behind analysis claims, averaged over seeds per method. */
+async function analysisPlots(
+  verdict: SuiteVerdict,
+  configs: ReadonlyMap<string, RunConfig>,
+  store: Store,
+  baseEpochs: number,
+): Promise<Record<string, Spec>> {
+  const ids = [
+    ...new Set(
+      verdict.claims.filter((c) => ANALYSIS_METRICS.has(c.metric)).flatMap((c) => c.runIds),
+    ),
+  ].filter((id) => store.storedCycles(id).length > 0 && store.result(id)?.status === 'completed');
+  if (ids.length === 0) return {};
+  const labelOf = (config: RunConfig) =>
+    config.training.epochsPerCycle === baseEpochs
+      ? methodLabel(config)
+      : `${methodLabel(config)} (${config.training.epochsPerCycle}-epoch cycle)`;
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const group = new Map<string, number[]>();
+  const add = (key: string, value: number) => group.set(key, [...(group.get(key) ?? []), value]);
+  for (const id of ids.sort()) {
+    const label = labelOf(configs.get(id)!);
+    const series = await cycleSeries(store, id);
+    for (const c of series.cycles) add(JSON.stringify(['sharpness', label, c.cycle]), c.sharpness);
+    for (const p of series.pairs) {
+      add(JSON.stringify(['barrier', label, p.to]), 100 * p.testErrorBarrier);
+      add(JSON.stringify(['signs', label, p.to]), 100 * p.signFlipFraction);
+      for (const point of p.curve) {
+        add(
+          JSON.stringify(['lmc', `${label} ${p.from}→${p.to}`, point.alpha, 'test']),
+          100 * point.test.error,
+        );
+        add(
+          JSON.stringify(['lmc', `${label} ${p.from}→${p.to}`, point.alpha, 'train']),
+          100 * point.train.error,
+        );
+      }
+    }
+  }
+  const rows = (kind: string) =>
+    [...group]
+      .map(([key, values]) => [JSON.parse(key) as (string | number)[], mean(values)] as const)
+      .filter(([key]) => key[0] === kind);
+  const perCycle = (kind: string, title: string) =>
+    ({
+      width: 170,
+      height: 220,
+      title,
+      data: {
+        values: rows(kind).map(([key, value]) => ({ method: key[1], cycle: key[2], value })),
+      },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'cycle', type: 'quantitative', title: 'cycle', axis: { tickMinStep: 1 } },
+        y: { field: 'value', type: 'quantitative', title, scale: { zero: false } },
+        color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400 } },
+      },
+    }) as const;
+  return {
+    'lmc-curves': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: 'Error along the line between consecutive cycles (mean over seeds)',
+      width: 520,
+      height: 300,
+      data: {
+        values: rows('lmc').map(([key, error]) => ({
+          pair: key[1],
+          alpha: key[2],
+          split: key[3],
+          error,
+        })),
+      },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'alpha', type: 'quantitative', title: 'α (1 = later cycle)' },
+        y: { field: 'error', type: 'quantitative', title: 'error (%)', scale: { zero: false } },
+        color: { field: 'pair', type: 'nominal', title: 'cycles', legend: { labelLimit: 400 } },
+        strokeDash: {
+          field: 'split',
+          type: 'nominal',
+          title: 'split',
+          legend: { symbolType: 'stroke' },
+        },
+      },
+    },
+    'cycle-analyses': {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title:
+        'Per cycle: test-error barrier to the previous cycle, sign flips, top Hessian eigenvalue',
+      hconcat: [
+        perCycle('barrier', 'barrier (test error, pts)'),
+        perCycle('signs', 'sign flips (%)'),
+        perCycle('sharpness', 'top eigenvalue'),
+      ],
+    },
+  };
+}
+
 /** SVG of a vega-lite spec, rendered without a browser; deterministic. */
 export async function renderSvg(spec: Spec): Promise<string> {
   // vega's typings omit its seeded random source (present at run time since vega 5).
@@ -231,20 +342,19 @@ export function svgToPng(svg: string): Buffer {
 }
 
 function markdownTable(verdict: SuiteVerdict): string {
-  const percent = (v: number | undefined) => (v === undefined ? '–' : (100 * v).toFixed(2));
   const lines = verdict.claims.map((c) => {
     const interval = c.test
-      ? `[${(100 * c.test.ci[0]).toFixed(2)}, ${(100 * c.test.ci[1]).toFixed(2)}]`
+      ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
       : c.allowed
-        ? `A in [${percent(c.allowed[0])}, ${percent(c.allowed[1])}]`
+        ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
         : c.detail;
     const p =
       c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
-    return `| ${c.id} | ${c.paper ?? ''} | ${c.description} | ${percent(c.a?.mean)} | ${percent(c.b?.mean ?? undefined)} | ${c.test ? (100 * c.test.difference).toFixed(2) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
+    return `| ${c.id} | ${c.paper ?? ''} | ${c.description} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
   });
   return [
-    '| claim | paper | statement | A (%) | B (%) | A − B (pts) | interval | p (Holm) | verdict |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| claim | paper | statement | metric | A | B | A − B | interval | p (Holm) | verdict |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...lines,
   ].join('\n');
 }
@@ -271,10 +381,13 @@ export async function writeReport(
     });
     return Array.from({ length: schedule.totalSteps }, (_, e) => schedule.learningRateAt(e));
   };
-  const specs = plots(cells, {
-    cyclic: scheduleOf(cyclicEpochs(base.training.epochsPerCycle, 3)),
-    control: scheduleOf([3 * base.training.epochsPerCycle]),
-  });
+  const specs = {
+    ...plots(cells, {
+      cyclic: scheduleOf(cyclicEpochs(base.training.epochsPerCycle, 3)),
+      control: scheduleOf([3 * base.training.epochsPerCycle]),
+    }),
+    ...(await analysisPlots(verdict, configs, store, base.training.epochsPerCycle)),
+  };
   const written: string[] = [];
   const svgs: Record<string, string> = {};
   for (const [name, spec] of Object.entries(specs)) {
