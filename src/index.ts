@@ -26,3 +26,20 @@ export {
   type SelfCheckOptions,
   type SelfCheckReport,
 } from './self-check.js';
+export * from './config/schema.js';
+export * from './config/presets.js';
+export * from './config/resolve.js';
+export * from './config/build.js';
+export * from './store/store.js';
+export * from './stats/tests.js';
+export * from './claims/baselines.js';
+export * from './claims/claims.js';
+export * from './claims/gate.js';
+export { writeReport, renderSvg, svgToPng } from './report/report.js';
+export * from './analysis/eigen.js';
+export * from './analysis/hessian.js';
+export * from './analysis/lmc.js';
+export * from './analysis/overlap.js';
+export * from './analysis/signs.js';
+export * from './analysis/stored.js';
+export * from './analysis/hooks.js';

@@ -1,0 +1,71 @@
+/**
+ * Analyses inside a pipeline: an `onCycleEnd` hook that compares each cycle's network with the
+ * previous cycle's (kept in memory) while the run trains — the barrier between them, sign flips
+ * and the mask overlap, and optionally the sharpness. It reads the network, never changes it.
+ * For stored runs, `cycleSeries` (stored.ts) gives the same numbers after the fact.
+ */
+
+import type { Mask } from '../core/mask.js';
+import type { Normalization } from '../data/batches.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { CycleEndEvent } from '../methods/runner.js';
+import { sharpness, type Sharpness, type SharpnessOptions } from './hessian.js';
+import { linearModeConnectivity, type Lmc, type LmcOptions } from './lmc.js';
+import { maskOverlap, type MaskOverlap } from './overlap.js';
+import { signFlips, type SignFlips } from './signs.js';
+
+export interface CycleComparison {
+  readonly cycle: number;
+  readonly phase: string;
+  /** Null for the first cycle (nothing to compare with). */
+  readonly previous: {
+    readonly cycle: number;
+    readonly lmc: Lmc;
+    readonly signs: SignFlips;
+    readonly overlap: MaskOverlap;
+  } | null;
+  readonly sharpness: Sharpness | null;
+}
+
+export function compareWithPreviousCycle(options: {
+  readonly data: { train: ImageDataset; test: ImageDataset; normalization: Normalization };
+  readonly lmc?: Partial<LmcOptions>;
+  /** Also the sharpness at every cycle end (costs ~2 gradients of the subset per iteration). */
+  readonly sharpness?: Partial<SharpnessOptions> | false;
+  readonly onResult: (comparison: CycleComparison) => void;
+}): (event: CycleEndEvent) => void {
+  let previous: { cycle: number; values: Map<string, Float32Array>; mask: Mask } | undefined;
+  return (event) => {
+    const values = event.network.snapshot();
+    const comparison: CycleComparison = {
+      cycle: event.cycle,
+      phase: event.phase,
+      previous:
+        previous === undefined
+          ? null
+          : {
+              cycle: previous.cycle,
+              lmc: linearModeConnectivity(
+                event.network.spec,
+                { values },
+                { values: previous.values },
+                options.data,
+                options.lmc,
+              ),
+              signs: signFlips(
+                event.mask,
+                (layer) => values.get(`${layer}.weight`)!,
+                previous.mask,
+                (layer) => previous!.values.get(`${layer}.weight`)!,
+              ),
+              overlap: maskOverlap(event.mask, previous.mask),
+            },
+      sharpness:
+        options.sharpness === undefined || options.sharpness === false
+          ? null
+          : sharpness(event.network, event.mask, options.data, options.sharpness),
+    };
+    previous = { cycle: event.cycle, values, mask: event.mask };
+    options.onResult(comparison);
+  };
+}
