@@ -11,13 +11,15 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import os from 'node:os';
 // tfjs-core's Node build registers no gradients; the @tensorflow/tfjs bundle registers them all
 // (into tfjs-core's global registry) and is the only Node-loadable copy of them.
 import '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../core/errors.js';
-import { installKernels } from './kernels.js';
+import { installKernels, setNativeKernels } from './kernels.js';
+import { loadNative, nativeKernels } from './native.js';
 
-export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'webgpu'] as const;
+export const BACKENDS = ['wasm', 'native', 'cpu', 'tensorflow', 'webgpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** What every stored result records about the backend that produced it. */
@@ -120,8 +122,21 @@ export async function useBackend(name: BackendName = 'wasm'): Promise<BackendInf
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       await activate(name);
+      setNativeKernels(undefined);
       threads = wasm.getThreadsCount();
       simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+      break;
+    }
+    case 'native': {
+      const { addon, reason } = loadNative();
+      if (addon === undefined) throw new BackendUnavailableError(name, reason);
+      await import('@tensorflow/tfjs-backend-wasm');
+      await activate(name);
+      setNativeKernels(nativeKernels(addon));
+      threads = nativeThreads();
+      addon.setThreads(threads);
+      simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+      provider = `cyclesparse native kernels (${addon.version()}) on wasm`;
       break;
     }
     case 'cpu':
@@ -145,7 +160,7 @@ let active: BackendInfo | undefined;
 
 /** The backend {@link useBackend} last started, as results record it. */
 export function activeBackend(): BackendInfo {
-  if (active === undefined || tf.getBackend() !== active.name) {
+  if (active === undefined || tf.getBackend() !== engineName(active.name)) {
     throw new Error(
       `no backend started by useBackend is active (TF.js has ${tf.getBackend()}): call useBackend first`,
     );
@@ -153,10 +168,25 @@ export function activeBackend(): BackendInfo {
   return active;
 }
 
+/** The TF.js backend a cyclesparse backend runs on: `native` is wasm with native kernels. */
+export function engineName(name: BackendName): string {
+  return name === 'native' ? 'wasm' : name;
+}
+
+/**
+ * Threads of the native kernels: CYCLESPARSE_THREADS, else every core the process may use
+ * (the sweep pool sets CYCLESPARSE_THREADS so parallel runs share the cores).
+ */
+export function nativeThreads(): number {
+  const fromEnv = Number(process.env.CYCLESPARSE_THREADS);
+  return Number.isSafeInteger(fromEnv) && fromEnv >= 1 ? fromEnv : os.availableParallelism();
+}
+
 async function activate(name: BackendName): Promise<void> {
+  const engine = engineName(name);
   let ok = false;
   try {
-    ok = await tf.setBackend(name);
+    ok = await tf.setBackend(engine);
   } catch (error) {
     throw new BackendUnavailableError(name, `failed to start: ${(error as Error).message}`);
   }
@@ -168,5 +198,5 @@ async function activate(name: BackendName): Promise<void> {
         : 'failed to start',
     );
   }
-  installKernels(name);
+  installKernels(engine);
 }

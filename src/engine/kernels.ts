@@ -256,3 +256,33 @@ export function installKernels(backendName: string): void {
     installed.add(key);
   }
 }
+
+const nativeInstalled = new Set<string>();
+
+/**
+ * Puts native kernels (engine/native.ts) in place on the wasm backend, or, given undefined,
+ * takes them out again: each kernel returns to cyclesparse's replacement or to the stock one.
+ */
+export function setNativeKernels(kernels: Record<string, tf.KernelFunc> | undefined): void {
+  const backendName = 'wasm';
+  installKernels(backendName);
+  const names = new Set([...nativeInstalled, ...Object.keys(kernels ?? {})]);
+  for (const name of names) {
+    const key = `${name}/${backendName}`;
+    if (!stock.has(key) && !installed.has(key)) {
+      const existing = tf.getKernel(name, backendName);
+      if (existing !== undefined) stock.set(key, existing);
+    }
+    if (tf.getKernel(name, backendName) !== undefined) tf.unregisterKernel(name, backendName);
+    const native = kernels?.[name];
+    if (native !== undefined) {
+      tf.registerKernel({ kernelName: name, backendName, kernelFunc: native });
+      nativeInstalled.add(name);
+      continue;
+    }
+    nativeInstalled.delete(name);
+    const replacement = (REPLACEMENTS[backendName] ?? []).find((r) => r.name === name);
+    const kernelFunc = replacement?.make(backendName) ?? stock.get(key)?.kernelFunc;
+    if (kernelFunc !== undefined) tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+  }
+}

@@ -14,6 +14,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './native.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { randomStream } from '../core/random.js';
 import { buffers, parameters, type ModelSpec, type Node } from '../models/spec.js';
@@ -203,6 +204,8 @@ export class Network {
   #batchNormTrain(layer: string, input: tf.Tensor, statistics: BatchStatistics[]): tf.Tensor {
     const axes = input.rank === 4 ? [0, 1, 2] : [0];
     const count = axes.reduce((n, axis) => n * input.shape[axis]!, 1);
+    if (tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend()) !== undefined)
+      return this.#batchNormTrainFused(layer, input, statistics, count);
     const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
       const { mean, variance } = tf.moments(x, axes);
@@ -225,6 +228,43 @@ export class Network {
           const centred = tf.sub(tf.sub(tf.mul(grad, count), sumDy), tf.mul(xh, sumDyXhat));
           const dx = tf.mul(tf.div(tf.mul(g, r), count), centred);
           return [dx, sumDyXhat, sumDy];
+        },
+      };
+    });
+    return normalise(input, this.#value(`${layer}.gamma`), this.#value(`${layer}.beta`));
+  }
+
+  /** The same computation as two fused kernels (engine/native.ts), one call each way. */
+  #batchNormTrainFused(
+    layer: string,
+    input: tf.Tensor,
+    statistics: BatchStatistics[],
+    count: number,
+  ): tf.Tensor {
+    const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+      const attrs: tf.NamedAttrMap = { epsilon: BATCH_NORM_EPSILON };
+      const [y, mean, variance, rstd] = tf
+        .engine()
+        .runKernel<tf.Tensor[]>(BATCH_NORM_TRAIN, { x, gamma, beta }, attrs);
+      save([x, mean!, rstd!, gamma]);
+      statistics.push({
+        layer,
+        mean: tf.keep(mean!) as tf.Tensor1D,
+        variance: tf.keep(variance!) as tf.Tensor1D,
+        count,
+      });
+      return {
+        value: y!,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [xs, m, r, g] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+          return tf
+            .engine()
+            .runKernel<tf.Tensor[]>(
+              BATCH_NORM_GRAD,
+              { dy: dy as tf.Tensor, x: xs, mean: m, rstd: r, gamma: g },
+              {},
+            );
         },
       };
     });

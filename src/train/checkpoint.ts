@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { InvalidArgumentError, schemaError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
-import { activeBackend } from '../engine/backend.js';
+import { activeBackend, BACKENDS } from '../engine/backend.js';
 import type { Network } from '../engine/network.js';
 import type { MaskedSgd } from '../engine/sgd.js';
 import { readState, writeState } from '../store/state-files.js';
@@ -17,7 +17,7 @@ import type { Trainer, TrainerPosition } from './trainer.js';
 const uint32 = z.number().int().min(0).max(0xffffffff);
 
 export const backendSchema = z.object({
-  name: z.enum(['wasm', 'cpu', 'tensorflow', 'webgpu']),
+  name: z.enum(BACKENDS),
   tfjsVersion: z.string(),
   threads: z.number(),
   simd: z.boolean().nullable(),

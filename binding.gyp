@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "cyclesparse_native",
+      "sources": ["native/kernels.cc"],
+      "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-std=c++17"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

@@ -1,0 +1,556 @@
+// Native CPU kernels for the TF.js wasm backend: matrix products on oneDNN's sgemm, and 2-D
+// convolutions (forward, filter gradient, input gradient) as oneDNN convolution primitives,
+// multithreaded with OpenMP.
+//
+// The kernels read and write the wasm backend's own memory: JavaScript passes the
+// WebAssembly.Memory's ArrayBuffer and float offsets into it, so no tensor is copied in or out.
+// Layouts are TF.js's: NHWC activations, HWIO filters, row-major matrices, which oneDNN takes
+// as they are (format tags nhwc and hwio). Primitives are built once per shape and cached. When
+// oneDNN declines a shape, convolutions fall back to im2col + GEMM (the HWIO filter flattened to
+// [KH·KW·C, O] is already the GEMM's right operand), in batch chunks so the column buffer stays
+// small; `setConvolution("im2col")` forces that path, which the tests use as a second reference.
+//
+// Every entry point checks that what it touches lies inside the buffer and throws otherwise.
+
+#include <node_api.h>
+#include <dnnl.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace {
+
+constexpr size_t kMaxColumnFloats = size_t(16) << 20;  // 64 MB of im2col buffer at most
+
+struct Error {
+  std::string message;
+};
+
+napi_value Throw(napi_env env, const std::string& message) {
+  napi_throw_error(env, "ERR_CYCLESPARSE_NATIVE", message.c_str());
+  return nullptr;
+}
+
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, size_t expected) : env_(env) {
+    size_t count = 32;
+    napi_value values[32];
+    napi_get_cb_info(env, info, &count, values, nullptr, nullptr);
+    if (count != expected) throw Error{"expected " + std::to_string(expected) + " arguments, got " + std::to_string(count)};
+    values_.assign(values, values + count);
+  }
+  // The float view of an ArrayBuffer (argument 0 by convention).
+  float* Floats(size_t index, size_t* length) {
+    void* data = nullptr;
+    size_t bytes = 0;
+    bool is_buffer = false;
+    napi_is_arraybuffer(env_, values_[index], &is_buffer);
+    if (!is_buffer) throw Error{"argument " + std::to_string(index) + ": expected an ArrayBuffer"};
+    napi_get_arraybuffer_info(env_, values_[index], &data, &bytes);
+    *length = bytes / sizeof(float);
+    return static_cast<float*>(data);
+  }
+  int64_t Int(size_t index) {
+    int64_t value = 0;
+    if (napi_get_value_int64(env_, values_[index], &value) != napi_ok)
+      throw Error{"argument " + std::to_string(index) + ": expected an integer"};
+    return value;
+  }
+  bool Bool(size_t index) {
+    bool value = false;
+    if (napi_get_value_bool(env_, values_[index], &value) != napi_ok)
+      throw Error{"argument " + std::to_string(index) + ": expected a boolean"};
+    return value;
+  }
+
+ private:
+  napi_env env_;
+  std::vector<napi_value> values_;
+};
+
+void RequireRange(const char* what, int64_t offset, int64_t count, size_t length) {
+  if (offset < 0 || count < 0 || size_t(offset) + size_t(count) > length)
+    throw Error{std::string(what) + ": [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+                ") is outside the memory of " + std::to_string(length) + " floats"};
+}
+
+void Gemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.f)
+      for (int64_t i = 0; i < m; i++) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return;
+  }
+  if (dnnl_sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
+    throw Error{"dnnl_sgemm failed"};
+}
+
+// matmul(memory, batchA, batchB, m, n, k, transposeA, transposeB, aOffset, bOffset, cOffset)
+// C[i] = op(A[i or 0]) · op(B[i or 0]) for i < max(batchA, batchB); a batch of 1 broadcasts.
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 11);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t batch_a = args.Int(1), batch_b = args.Int(2), m = args.Int(3), n = args.Int(4),
+                  k = args.Int(5);
+    const bool ta = args.Bool(6), tb = args.Bool(7);
+    const int64_t a = args.Int(8), b = args.Int(9), c = args.Int(10);
+    if (m < 0 || n < 0 || k < 0 || batch_a < 1 || batch_b < 1 ||
+        (batch_a != batch_b && batch_a != 1 && batch_b != 1))
+      throw Error{"matmul: bad dimensions"};
+    const int64_t batch = std::max(batch_a, batch_b);
+    RequireRange("matmul a", a, batch_a * m * k, length);
+    RequireRange("matmul b", b, batch_b * k * n, length);
+    RequireRange("matmul c", c, batch * m * n, length);
+    for (int64_t i = 0; i < batch; i++) {
+      const float* ai = memory + a + (batch_a == 1 ? 0 : i) * m * k;
+      const float* bi = memory + b + (batch_b == 1 ? 0 : i) * k * n;
+      Gemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, ai, ta ? m : k, bi, tb ? k : n, 0.f,
+           memory + c + i * m * n, n);
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+struct Conv {
+  int64_t n, h, w, c, kh, kw, o, sh, sw, dh, dw, top, left, oh, ow;
+  int64_t K() const { return kh * kw * c; }
+  int64_t Rows() const { return oh * ow; }  // GEMM rows per image
+  bool Pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && top == 0 && left == 0 && oh == h && ow == w;
+  }
+  int64_t Chunk() const {
+    const int64_t per_image = std::max<int64_t>(1, Rows() * K());
+    return std::max<int64_t>(1, std::min<int64_t>(n, int64_t(kMaxColumnFloats) / per_image));
+  }
+};
+
+Conv ReadConv(Args& args, size_t first) {
+  Conv v{};
+  int64_t* fields[] = {&v.n, &v.h, &v.w, &v.c, &v.kh, &v.kw, &v.o, &v.sh, &v.sw, &v.dh, &v.dw,
+                       &v.top, &v.left, &v.oh, &v.ow};
+  for (size_t i = 0; i < 15; i++) *fields[i] = args.Int(first + i);
+  if (v.n < 1 || v.h < 1 || v.w < 1 || v.c < 1 || v.kh < 1 || v.kw < 1 || v.o < 1 || v.sh < 1 ||
+      v.sw < 1 || v.dh < 1 || v.dw < 1 || v.oh < 1 || v.ow < 1)
+    throw Error{"conv: bad dimensions"};
+  return v;
+}
+
+// Columns of images [first, first + count): row (b, y, x), column (ky, kx, ci).
+void Im2col(const Conv& v, const float* x, int64_t first, int64_t count, float* col) {
+  const int64_t K = v.K();
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < count; b++)
+    for (int64_t y = 0; y < v.oh; y++) {
+      const float* image = x + (first + b) * v.h * v.w * v.c;
+      for (int64_t xo = 0; xo < v.ow; xo++) {
+        float* row = col + ((b * v.oh + y) * v.ow + xo) * K;
+        for (int64_t ky = 0; ky < v.kh; ky++) {
+          const int64_t iy = y * v.sh - v.top + ky * v.dh;
+          for (int64_t kx = 0; kx < v.kw; kx++) {
+            const int64_t ix = xo * v.sw - v.left + kx * v.dw;
+            float* out = row + (ky * v.kw + kx) * v.c;
+            if (iy < 0 || iy >= v.h || ix < 0 || ix >= v.w)
+              std::fill(out, out + v.c, 0.f);
+            else
+              std::memcpy(out, image + (iy * v.w + ix) * v.c, v.c * sizeof(float));
+          }
+        }
+      }
+    }
+}
+
+// The adjoint of Im2col: adds column entries back into the images they came from.
+void Col2im(const Conv& v, const float* col, int64_t first, int64_t count, float* dx) {
+  const int64_t K = v.K();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < count; b++) {
+    float* image = dx + (first + b) * v.h * v.w * v.c;
+    for (int64_t y = 0; y < v.oh; y++)
+      for (int64_t xo = 0; xo < v.ow; xo++) {
+        const float* row = col + ((b * v.oh + y) * v.ow + xo) * K;
+        for (int64_t ky = 0; ky < v.kh; ky++) {
+          const int64_t iy = y * v.sh - v.top + ky * v.dh;
+          if (iy < 0 || iy >= v.h) continue;
+          for (int64_t kx = 0; kx < v.kw; kx++) {
+            const int64_t ix = xo * v.sw - v.left + kx * v.dw;
+            if (ix < 0 || ix >= v.w) continue;
+            const float* in = row + (ky * v.kw + kx) * v.c;
+            float* out = image + (iy * v.w + ix) * v.c;
+            for (int64_t ci = 0; ci < v.c; ci++) out[ci] += in[ci];
+          }
+        }
+      }
+  }
+}
+
+// ---- oneDNN convolution primitives -------------------------------------------------------
+
+bool use_primitives = true;
+
+struct Primitives {
+  dnnl::memory::desc src, weights, dst;
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+};
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// The primitives of a convolution shape, or null when oneDNN has none for it.
+Primitives* PrimitivesFor(const Conv& v) {
+  static std::map<std::vector<int64_t>, std::unique_ptr<Primitives>> cache;
+  static std::mutex lock;
+  const std::vector<int64_t> key = {v.n, v.h, v.w, v.c, v.kh, v.kw, v.o, v.sh, v.sw,
+                                    v.dh, v.dw, v.top, v.left, v.oh, v.ow};
+  std::lock_guard<std::mutex> guard(lock);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second.get();
+  std::unique_ptr<Primitives> made;
+  try {
+    using dims = dnnl::memory::dims;
+    using tag = dnnl::memory::format_tag;
+    const auto f32 = dnnl::memory::data_type::f32;
+    dnnl::memory::desc src({v.n, v.c, v.h, v.w}, f32, tag::nhwc);
+    dnnl::memory::desc weights({v.o, v.c, v.kh, v.kw}, f32, tag::hwio);
+    dnnl::memory::desc dst({v.n, v.o, v.oh, v.ow}, f32, tag::nhwc);
+    // oneDNN's right padding makes (in + left + right − effective kernel) / stride + 1 = out.
+    const int64_t bottom = (v.oh - 1) * v.sh + (v.kh - 1) * v.dh + 1 - v.h - v.top;
+    const int64_t right = (v.ow - 1) * v.sw + (v.kw - 1) * v.dw + 1 - v.w - v.left;
+    const dims strides = {v.sh, v.sw}, dilates = {v.dh - 1, v.dw - 1};
+    const dims pad_l = {v.top, v.left}, pad_r = {bottom, right};
+    const auto algorithm = dnnl::algorithm::convolution_direct;
+    dnnl::convolution_forward::primitive_desc forward(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
+                                        dst, strides, dilates, pad_l, pad_r),
+        Engine());
+    dnnl::convolution_backward_data::primitive_desc backward_data(
+        dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, strides, dilates, pad_l,
+                                              pad_r),
+        Engine(), forward);
+    dnnl::convolution_backward_weights::primitive_desc backward_weights(
+        dnnl::convolution_backward_weights::desc(algorithm, src, weights, dst, strides, dilates,
+                                                 pad_l, pad_r),
+        Engine(), forward);
+    // Only plain layouts are fed in place; anything else would need reorders.
+    if (forward.src_desc() == src && forward.weights_desc() == weights && forward.dst_desc() == dst &&
+        backward_data.diff_src_desc() == src && backward_data.weights_desc() == weights &&
+        backward_weights.diff_weights_desc() == weights && backward_weights.src_desc() == src)
+      made.reset(new Primitives{src, weights, dst, dnnl::convolution_forward(forward),
+                                dnnl::convolution_backward_data(backward_data),
+                                dnnl::convolution_backward_weights(backward_weights)});
+  } catch (const dnnl::error&) {
+    made.reset();
+  }
+  Primitives* out = made.get();
+  cache[key] = std::move(made);
+  return out;
+}
+
+// Runs one primitive on buffers inside the wasm memory; false when there is none for the shape.
+bool RunPrimitive(const Conv& v, int which, float* src, float* weights, float* dst) {
+  if (!use_primitives) return false;
+  Primitives* p = PrimitivesFor(v);
+  if (p == nullptr) return false;
+  dnnl::stream stream(Engine());
+  dnnl::memory s(p->src, Engine(), src), w(p->weights, Engine(), weights), d(p->dst, Engine(), dst);
+  if (which == 0)
+    p->forward.execute(stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
+  else if (which == 1)
+    p->backward_data.execute(stream,
+                             {{DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, s}});
+  else
+    p->backward_weights.execute(stream,
+                                {{DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_DIFF_WEIGHTS, w}});
+  stream.wait();
+  return true;
+}
+
+// conv2d(memory, xOffset, filterOffset, yOffset, ...15 conv dims)
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 19);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t x = args.Int(1), f = args.Int(2), y = args.Int(3);
+    const Conv v = ReadConv(args, 4);
+    RequireRange("conv2d x", x, v.n * v.h * v.w * v.c, length);
+    RequireRange("conv2d filter", f, v.K() * v.o, length);
+    RequireRange("conv2d y", y, v.n * v.Rows() * v.o, length);
+    if (RunPrimitive(v, 0, memory + x, memory + f, memory + y)) return nullptr;
+    if (v.Pointwise()) {
+      Gemm('N', 'N', v.n * v.Rows(), v.o, v.c, memory + x, v.c, memory + f, v.o, 0.f, memory + y, v.o);
+      return nullptr;
+    }
+    const int64_t chunk = v.Chunk();
+    std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
+    for (int64_t first = 0; first < v.n; first += chunk) {
+      const int64_t count = std::min(chunk, v.n - first);
+      Im2col(v, memory + x, first, count, col.data());
+      Gemm('N', 'N', count * v.Rows(), v.o, v.K(), col.data(), v.K(), memory + f, v.o, 0.f,
+           memory + y + first * v.Rows() * v.o, v.o);
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// conv2dBackpropFilter(memory, xOffset, dyOffset, dwOffset, ...15 conv dims)
+napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 19);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t x = args.Int(1), dy = args.Int(2), dw = args.Int(3);
+    const Conv v = ReadConv(args, 4);
+    RequireRange("conv2dBackpropFilter x", x, v.n * v.h * v.w * v.c, length);
+    RequireRange("conv2dBackpropFilter dy", dy, v.n * v.Rows() * v.o, length);
+    RequireRange("conv2dBackpropFilter dw", dw, v.K() * v.o, length);
+    if (RunPrimitive(v, 2, memory + x, memory + dw, memory + dy)) return nullptr;
+    if (v.Pointwise()) {
+      Gemm('T', 'N', v.c, v.o, v.n * v.Rows(), memory + x, v.c, memory + dy, v.o, 0.f, memory + dw, v.o);
+      return nullptr;
+    }
+    const int64_t chunk = v.Chunk();
+    std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
+    for (int64_t first = 0; first < v.n; first += chunk) {
+      const int64_t count = std::min(chunk, v.n - first);
+      Im2col(v, memory + x, first, count, col.data());
+      Gemm('T', 'N', v.K(), v.o, count * v.Rows(), col.data(), v.K(),
+           memory + dy + first * v.Rows() * v.o, v.o, first == 0 ? 0.f : 1.f, memory + dw, v.o);
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// conv2dBackpropInput(memory, dyOffset, filterOffset, dxOffset, ...15 conv dims)
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 19);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t dy = args.Int(1), f = args.Int(2), dx = args.Int(3);
+    const Conv v = ReadConv(args, 4);
+    RequireRange("conv2dBackpropInput dy", dy, v.n * v.Rows() * v.o, length);
+    RequireRange("conv2dBackpropInput filter", f, v.K() * v.o, length);
+    RequireRange("conv2dBackpropInput dx", dx, v.n * v.h * v.w * v.c, length);
+    if (RunPrimitive(v, 1, memory + dx, memory + f, memory + dy)) return nullptr;
+    if (v.Pointwise()) {
+      Gemm('N', 'T', v.n * v.Rows(), v.c, v.o, memory + dy, v.o, memory + f, v.o, 0.f, memory + dx, v.c);
+      return nullptr;
+    }
+    std::fill(memory + dx, memory + dx + v.n * v.h * v.w * v.c, 0.f);
+    const int64_t chunk = v.Chunk();
+    std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
+    for (int64_t first = 0; first < v.n; first += chunk) {
+      const int64_t count = std::min(chunk, v.n - first);
+      Gemm('N', 'T', count * v.Rows(), v.K(), v.o, memory + dy + first * v.Rows() * v.o, v.o,
+           memory + f, v.o, 0.f, col.data(), v.K());
+      Col2im(v, col.data(), first, count, memory + dx);
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// setThreads(n): threads of every kernel from now on; returns the previous count.
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 1);
+    const int64_t threads = args.Int(0);
+    if (threads < 1 || threads > 1024) throw Error{"setThreads: expected 1 to 1024 threads"};
+    const int previous = omp_get_max_threads();
+    omp_set_num_threads(int(threads));
+    napi_value out;
+    napi_create_int32(env, previous, &out);
+    return out;
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+}
+
+// ---- Batch normalisation in training mode ---------------------------------------------------
+// Rows are every position of every image (N·H·W for NHWC, N for a dense layer), columns the C
+// channels; statistics are per channel over the rows, summed in double per thread.
+
+// Per-channel sums of f(row, channel) over all rows, in double.
+template <typename F>
+std::vector<double> ChannelSums(int64_t rows, int64_t channels, F f) {
+  const int threads = omp_get_max_threads();
+  std::vector<double> partial(size_t(threads) * channels, 0.0);
+#pragma omp parallel
+  {
+    double* mine = partial.data() + size_t(omp_get_thread_num()) * channels;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < channels; c++) mine[c] += f(r, c);
+  }
+  std::vector<double> total(channels, 0.0);
+  for (int t = 0; t < threads; t++)
+    for (int64_t c = 0; c < channels; c++) total[c] += partial[size_t(t) * channels + c];
+  return total;
+}
+
+// batchNormTrain(memory, x, gamma, beta, y, mean, variance, rstd, rows, channels, epsilon)
+// y = (x − mean) · rstd · gamma + beta with the batch's mean and biased variance;
+// rstd = 1 / sqrt(variance + epsilon).
+napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 11);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t x = args.Int(1), gamma = args.Int(2), beta = args.Int(3), y = args.Int(4),
+                  mean = args.Int(5), variance = args.Int(6), rstd = args.Int(7), rows = args.Int(8),
+                  channels = args.Int(9);
+    double epsilon = 0;
+    {
+      size_t count = 11;
+      napi_value values[11];
+      napi_get_cb_info(env, info, &count, values, nullptr, nullptr);
+      if (napi_get_value_double(env, values[10], &epsilon) != napi_ok) throw Error{"epsilon: expected a number"};
+    }
+    if (rows < 1 || channels < 1) throw Error{"batchNormTrain: bad dimensions"};
+    RequireRange("batchNormTrain x", x, rows * channels, length);
+    RequireRange("batchNormTrain y", y, rows * channels, length);
+    for (int64_t o : {gamma, beta, mean, variance, rstd}) RequireRange("batchNormTrain channel vector", o, channels, length);
+    const float* in = memory + x;
+    const std::vector<double> sums = ChannelSums(rows, channels, [&](int64_t r, int64_t c) { return double(in[r * channels + c]); });
+    std::vector<double> mu(channels);
+    for (int64_t c = 0; c < channels; c++) mu[c] = sums[c] / double(rows);
+    const std::vector<double> squares = ChannelSums(rows, channels, [&](int64_t r, int64_t c) {
+      const double d = double(in[r * channels + c]) - mu[c];
+      return d * d;
+    });
+    std::vector<float> scale(channels), shift(channels);
+    for (int64_t c = 0; c < channels; c++) {
+      const double var = squares[c] / double(rows);
+      const double r = 1.0 / std::sqrt(var + epsilon);
+      memory[mean + c] = float(mu[c]);
+      memory[variance + c] = float(var);
+      memory[rstd + c] = float(r);
+      scale[c] = float(r * memory[gamma + c]);
+      shift[c] = float(memory[beta + c] - mu[c] * r * memory[gamma + c]);
+    }
+    float* out = memory + y;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < channels; c++) out[r * channels + c] = in[r * channels + c] * scale[c] + shift[c];
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// batchNormGrad(memory, dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, channels)
+// With x̂ = (x − mean)·rstd: dβ = Σ dy, dγ = Σ dy·x̂,
+// dx = γ·rstd/N · (N·dy − Σdy − x̂·Σ(dy·x̂)).
+napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 11);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t dy = args.Int(1), x = args.Int(2), mean = args.Int(3), rstd = args.Int(4),
+                  gamma = args.Int(5), dx = args.Int(6), dgamma = args.Int(7), dbeta = args.Int(8),
+                  rows = args.Int(9), channels = args.Int(10);
+    if (rows < 1 || channels < 1) throw Error{"batchNormGrad: bad dimensions"};
+    for (int64_t o : {dy, x, dx}) RequireRange("batchNormGrad rows", o, rows * channels, length);
+    for (int64_t o : {mean, rstd, gamma, dgamma, dbeta}) RequireRange("batchNormGrad channel vector", o, channels, length);
+    const float* g = memory + dy;
+    const float* in = memory + x;
+    const float* mu = memory + mean;
+    const float* r = memory + rstd;
+    const std::vector<double> sum_dy = ChannelSums(rows, channels, [&](int64_t i, int64_t c) { return double(g[i * channels + c]); });
+    const std::vector<double> sum_dy_xhat = ChannelSums(rows, channels, [&](int64_t i, int64_t c) {
+      return double(g[i * channels + c]) * (double(in[i * channels + c]) - mu[c]) * r[c];
+    });
+    std::vector<float> a(channels), b(channels), k(channels);
+    const double n = double(rows);
+    for (int64_t c = 0; c < channels; c++) {
+      memory[dbeta + c] = float(sum_dy[c]);
+      memory[dgamma + c] = float(sum_dy_xhat[c]);
+      // dx = γ·rstd·dy − γ·rstd/N·Σdy − γ·rstd/N·x̂·Σ(dy·x̂), with x̂ = (x − mean)·rstd.
+      const double factor = double(memory[gamma + c]) * r[c];
+      a[c] = float(factor);
+      b[c] = float(factor * sum_dy[c] / n);
+      k[c] = float(factor * sum_dy_xhat[c] / n * r[c]);
+    }
+    float* out = memory + dx;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t c = 0; c < channels; c++) {
+        const int64_t at = i * channels + c;
+        out[at] = a[c] * g[at] - b[c] - k[c] * (in[at] - mu[c]);
+      }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// setConvolution("primitives" | "im2col"): how convolutions are computed from now on.
+napi_value SetConvolution(napi_env env, napi_callback_info info) {
+  size_t count = 1;
+  napi_value value;
+  napi_get_cb_info(env, info, &count, &value, nullptr, nullptr);
+  char text[16] = {0};
+  size_t written = 0;
+  if (count != 1 || napi_get_value_string_utf8(env, value, text, sizeof(text), &written) != napi_ok)
+    return Throw(env, "setConvolution: expected \"primitives\" or \"im2col\"");
+  const std::string mode(text, written);
+  if (mode != "primitives" && mode != "im2col")
+    return Throw(env, "setConvolution: expected \"primitives\" or \"im2col\", got \"" + mode + "\"");
+  use_primitives = mode == "primitives";
+  return nullptr;
+}
+
+napi_value Version(napi_env env, napi_callback_info) {
+  const dnnl_version_t* v = dnnl_version();
+  const std::string text = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                           std::to_string(v->patch);
+  napi_value out;
+  napi_create_string_utf8(env, text.c_str(), text.size(), &out);
+  return out;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor functions[] = {
+      {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setConvolution", nullptr, SetConvolution, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormGrad", nullptr, BatchNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

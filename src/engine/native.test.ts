@@ -1,0 +1,261 @@
+/**
+ * The native kernels against TF.js's stock cpu kernels, over random shapes, strides, paddings
+ * and dilations, in both convolution modes (oneDNN primitives and im2col + GEMM); the fused
+ * batch norm against the tf-ops formula; and a whole training step on `native` against `wasm`.
+ * Skipped, with the reason in the test name, where the addon is not built.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { useBackend } from './backend.js';
+import { stockKernel } from './kernels.js';
+import { convCase, expectClose, run, values } from './kernel-testing.js';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, loadNative, nativeKernels } from './native.js';
+import { Network } from './network.js';
+import { modelSpec } from '../models/zoo.js';
+
+const { addon, reason } = loadNative();
+
+test.skipIf(addon !== undefined || process.env.CYCLESPARSE_NATIVE_REQUIRED === '1')(
+  `native kernels are not available here (${reason})`,
+  () => {},
+);
+
+// CI builds the addon strictly; a missing addon there is a failure, not a skip.
+test.runIf(process.env.CYCLESPARSE_NATIVE_REQUIRED === '1')(
+  'the native addon loads (required here)',
+  () => {
+    expect(reason).toBeUndefined();
+  },
+);
+
+describe.runIf(addon !== undefined)('native kernels', () => {
+  const kernels = nativeKernels(addon!);
+  beforeAll(async () => {
+    await useBackend('cpu');
+    await useBackend('wasm');
+  });
+
+  const convolution = ['primitives', 'im2col'] as const;
+
+  test.each(convolution)('Conv2D (%s), with dilations, against stock cpu', async (mode) => {
+    addon!.setConvolution(mode);
+    const reference = stockKernel('Conv2D', 'cpu')!.kernelFunc;
+    await fc.assert(
+      fc.asyncProperty(convCase, fc.integer({ min: 1, max: 2 }), async (c, dilation) => {
+        // TF.js allows dilations only with stride 1.
+        const dilations = c.strideH === 1 && c.strideW === 1 ? dilation : 1;
+        const info = tf.backend_util.computeConv2DInfo(
+          c.xShape,
+          c.filterShape,
+          [c.strideH, c.strideW],
+          dilations,
+          c.pad,
+        );
+        fc.pre(info.outHeight >= 1 && info.outWidth >= 1);
+        const inputs = {
+          x: {
+            values: values(
+              c.xShape.reduce((a, b) => a * b),
+              c.seed,
+            ),
+            shape: c.xShape,
+          },
+          filter: {
+            values: values(
+              c.filterShape.reduce((a, b) => a * b),
+              c.seed + 2,
+            ),
+            shape: c.filterShape,
+          },
+        };
+        const attrs = {
+          strides: [c.strideH, c.strideW],
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          dilations,
+        } as unknown as tf.NamedAttrMap;
+        expectClose(
+          await run('wasm', kernels.Conv2D!, inputs, attrs),
+          await run('cpu', reference, inputs, attrs),
+        );
+      }),
+      { numRuns: 60 },
+    );
+    addon!.setConvolution('primitives');
+  });
+
+  test.each(convolution)(
+    'Conv2DBackpropFilter and Conv2DBackpropInput (%s) against stock cpu',
+    async (mode) => {
+      addon!.setConvolution(mode);
+      await fc.assert(
+        fc.asyncProperty(convCase, async (c) => {
+          const x = {
+            values: values(
+              c.xShape.reduce((a, b) => a * b),
+              c.seed,
+            ),
+            shape: c.xShape,
+          };
+          const dy = {
+            values: values(
+              c.outShape.reduce((a, b) => a * b),
+              c.seed + 1,
+            ),
+            shape: c.outShape,
+          };
+          const filter = {
+            values: values(
+              c.filterShape.reduce((a, b) => a * b),
+              c.seed + 2,
+            ),
+            shape: c.filterShape,
+          };
+          const common = { strides: [c.strideH, c.strideW], pad: c.pad, dataFormat: 'NHWC' };
+          const filterAttrs = {
+            ...common,
+            filterShape: c.filterShape,
+          } as unknown as tf.NamedAttrMap;
+          expectClose(
+            await run('wasm', kernels.Conv2DBackpropFilter!, { x, dy }, filterAttrs),
+            await run(
+              'cpu',
+              stockKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc,
+              { x, dy },
+              filterAttrs,
+            ),
+          );
+          const inputAttrs = { ...common, inputShape: c.xShape } as unknown as tf.NamedAttrMap;
+          expectClose(
+            await run('wasm', kernels.Conv2DBackpropInput!, { dy, filter }, inputAttrs),
+            await run(
+              'cpu',
+              stockKernel('Conv2DBackpropInput', 'cpu')!.kernelFunc,
+              { dy, filter },
+              inputAttrs,
+            ),
+          );
+        }),
+        { numRuns: 60 },
+      );
+      addon!.setConvolution('primitives');
+    },
+  );
+
+  test('BatchMatMul with transposes and broadcast batches against stock cpu', async () => {
+    const reference = stockKernel('BatchMatMul', 'cpu')!.kernelFunc;
+    const matmulCase = fc.record({
+      batch: fc.integer({ min: 1, max: 3 }),
+      broadcast: fc.constantFrom('none', 'a', 'b'),
+      m: fc.integer({ min: 1, max: 9 }),
+      k: fc.integer({ min: 1, max: 9 }),
+      n: fc.integer({ min: 1, max: 9 }),
+      transposeA: fc.boolean(),
+      transposeB: fc.boolean(),
+      seed: fc.nat(),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        matmulCase,
+        async ({ batch, broadcast, m, k, n, transposeA, transposeB, seed }) => {
+          const batchA = broadcast === 'a' ? 1 : batch;
+          const batchB = broadcast === 'b' ? 1 : batch;
+          const inputs = {
+            a: {
+              values: values(batchA * m * k, seed),
+              shape: transposeA ? [batchA, k, m] : [batchA, m, k],
+            },
+            b: {
+              values: values(batchB * k * n, seed + 3),
+              shape: transposeB ? [batchB, n, k] : [batchB, k, n],
+            },
+          };
+          const attrs = { transposeA, transposeB } as unknown as tf.NamedAttrMap;
+          expectClose(
+            await run('wasm', kernels.BatchMatMul!, inputs, attrs),
+            await run('cpu', reference, inputs, attrs),
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  test('the fused batch norm equals the tf-ops formula, forward and backward', async () => {
+    await useBackend('native');
+    const x = tf.randomNormal([6, 5, 3, 7], 1, 2, 'float32', 1);
+    const gamma = tf.randomNormal([7], 1, 0.3, 'float32', 2);
+    const beta = tf.randomNormal([7], 0, 1, 'float32', 3);
+    const dy = tf.randomNormal([6, 5, 3, 7], 0, 1, 'float32', 4);
+    const formula = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      return tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+    };
+    const attrs: tf.NamedAttrMap = { epsilon: 1e-5 };
+    const [y, mean, variance, rstd] = tf
+      .engine()
+      .runKernel<tf.Tensor[]>(BATCH_NORM_TRAIN, { x, gamma, beta }, attrs);
+    const moments = tf.moments(x, [0, 1, 2]);
+    const close = (a: tf.Tensor, b: tf.Tensor, tolerance: number) =>
+      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(tolerance);
+    close(y!, formula(x, gamma, beta), 1e-5);
+    close(mean!, moments.mean, 1e-6);
+    close(variance!, moments.variance, 1e-5);
+    close(rstd!, tf.rsqrt(tf.add(moments.variance, 1e-5)), 1e-5);
+    const [dx, dgamma, dbeta] = tf
+      .engine()
+      .runKernel<tf.Tensor[]>(BATCH_NORM_GRAD, { dy, x, mean: mean!, rstd: rstd!, gamma }, {});
+    const [gx, gg, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(formula(a, b, c), dy)),
+    )([x, gamma, beta]);
+    close(dx!, gx!, 1e-5);
+    close(dgamma!, gg!, 1e-4);
+    close(dbeta!, gb!, 1e-4);
+    await useBackend('wasm');
+  });
+
+  test.each(['resnet-20', 'lenet-5', 'lenet-300-100'] as const)(
+    'a training step of %s on native equals wasm (loss and every gradient)',
+    async (model) => {
+      const spec = modelSpec(model);
+      const step = async (backend: 'wasm' | 'native') => {
+        await useBackend(backend);
+        const network = Network.initialize(spec, 0);
+        const [h, w, c] = spec.input;
+        const x = tf.randomNormal<tf.Rank.R4>([8, h, w, c], 0, 1, 'float32', 1);
+        const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), spec.classes);
+        const variables = [...network.params.values()];
+        const tensors = tf.memory().numTensors;
+        const { value, grads } = tf.variableGrads(() => {
+          const { logits, statistics } = network.forward(x, 'train');
+          for (const s of statistics) tf.dispose([s.mean, s.variance]);
+          return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, logits);
+        }, variables);
+        const out = {
+          loss: value.dataSync()[0]!,
+          grads: variables.map((v) => Float32Array.from(grads[v.name]!.dataSync())),
+        };
+        tf.dispose([value, ...Object.values(grads)]);
+        expect(tf.memory().numTensors).toBe(tensors);
+        tf.dispose([x, labels]);
+        network.dispose();
+        return out;
+      };
+      const wasm = await step('wasm');
+      const native = await step('native');
+      expect(native.loss).toBeCloseTo(wasm.loss, 5);
+      // Gradients to within 1e-4 of the largest gradient entry: some entries (biases in front of a
+      // batch norm) are mathematically zero and differ only by rounding.
+      const scale = Math.max(
+        ...wasm.grads.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)),
+      );
+      wasm.grads.forEach((g, n) =>
+        g.forEach((v, i) => expect(Math.abs(v - native.grads[n]![i]!)).toBeLessThan(1e-4 * scale)),
+      );
+      await useBackend('wasm');
+    },
+    60_000,
+  );
+});

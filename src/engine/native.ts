@@ -1,0 +1,318 @@
+/**
+ * Native CPU kernels (native/kernels.cc, built by `npm ci` when oneDNN's headers are installed):
+ * `MatMul`/`BatchMatMul` and the three 2-D convolution kernels on oneDNN's sgemm with OpenMP
+ * threads, registered on the wasm backend. They read and write the wasm heap in place — the
+ * addon receives the heap's ArrayBuffer and float offsets — so tensors never leave the backend.
+ *
+ * Optional by design: `loadNative()` returns undefined when the addon was not built or cannot
+ * load (no oneDNN, another platform) or when CYCLESPARSE_NATIVE=0, and everything runs on wasm.
+ * The `native` backend is wasm plus these kernels; `kernels.test.ts` and
+ * `native.test.ts` check every kernel against the stock implementations.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  matmul(
+    memory: ArrayBufferLike,
+    batchA: number,
+    batchB: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    a: number,
+    b: number,
+    c: number,
+  ): void;
+  conv2d(memory: ArrayBufferLike, x: number, filter: number, y: number, ...dims: number[]): void;
+  conv2dBackpropFilter(
+    memory: ArrayBufferLike,
+    x: number,
+    dy: number,
+    dw: number,
+    ...dims: number[]
+  ): void;
+  conv2dBackpropInput(
+    memory: ArrayBufferLike,
+    dy: number,
+    filter: number,
+    dx: number,
+    ...dims: number[]
+  ): void;
+  batchNormTrain(
+    memory: ArrayBufferLike,
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    mean: number,
+    variance: number,
+    rstd: number,
+    rows: number,
+    channels: number,
+    epsilon: number,
+  ): void;
+  batchNormGrad(
+    memory: ArrayBufferLike,
+    dy: number,
+    x: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    rows: number,
+    channels: number,
+  ): void;
+  setThreads(threads: number): number;
+  setConvolution(mode: 'primitives' | 'im2col'): void;
+  version(): string;
+}
+
+const ADDON = fileURLToPath(
+  new URL('../../build/Release/cyclesparse_native.node', import.meta.url),
+);
+
+let cached: { addon: NativeAddon | undefined; reason: string } | undefined;
+
+/** The addon, or undefined with the reason it is not available. */
+export function loadNative(): { addon: NativeAddon | undefined; reason: string } {
+  if (cached !== undefined) return cached;
+  if (process.env.CYCLESPARSE_NATIVE === '0') {
+    cached = { addon: undefined, reason: 'disabled by CYCLESPARSE_NATIVE=0' };
+  } else if (!existsSync(ADDON)) {
+    cached = {
+      addon: undefined,
+      reason: `not built (${ADDON} is missing: install oneDNN's headers, e.g. apt-get install libdnnl-dev, then npm run build:native)`,
+    };
+  } else {
+    try {
+      cached = { addon: createRequire(import.meta.url)(ADDON) as NativeAddon, reason: 'loaded' };
+    } catch (error) {
+      cached = { addon: undefined, reason: `cannot load ${ADDON}: ${(error as Error).message}` };
+    }
+  }
+  return cached;
+}
+
+/** The wasm backend's internals the kernels need (public fields of BackendWasm, untyped here). */
+interface WasmBackend {
+  readonly wasm: { readonly HEAPU8: Uint8Array };
+  readonly dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+}
+
+const floatOffset = (backend: WasmBackend, tensor: TensorInfo) => {
+  const bytes = backend.dataIdMap.get(tensor.dataId).memoryOffset;
+  return bytes / 4;
+};
+
+function requireFloat32(name: string, ...tensors: TensorInfo[]): void {
+  for (const t of tensors)
+    if (t.dtype !== 'float32') throw new Error(`${name} (native): float32 only, got ${t.dtype}`);
+}
+
+function convDims(info: tf.backend_util.Conv2DInfo): number[] {
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.outHeight,
+    info.outWidth,
+  ];
+}
+
+function requireNhwc(dataFormat: string, name: string): void {
+  if (dataFormat !== 'NHWC') throw new Error(`${name}: only NHWC is supported, got ${dataFormat}`);
+}
+
+/**
+ * Training-mode batch normalisation as two fused kernels (engine/network.ts uses them when they
+ * are registered on the active backend): forward → [y, mean, biased variance, 1/sqrt(var + ε)],
+ * gradient → [dx, dγ, dβ].
+ */
+export const BATCH_NORM_TRAIN = 'CyclesparseBatchNormTrain';
+export const BATCH_NORM_GRAD = 'CyclesparseBatchNormGrad';
+
+/** Kernel functions for the wasm backend, calling `addon`. */
+export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc> {
+  return {
+    [BATCH_NORM_TRAIN]: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+      const { epsilon } = attrs as { epsilon: number };
+      requireFloat32(BATCH_NORM_TRAIN, x, gamma, beta);
+      const channels = x.shape.at(-1)!;
+      const rows = x.shape.reduce((p, d) => p * d, 1) / channels;
+      const y = wasm.makeOutput([...x.shape], 'float32');
+      const [mean, variance, rstd] = [0, 1, 2].map(() => wasm.makeOutput([channels], 'float32'));
+      addon.batchNormTrain(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, x),
+        floatOffset(wasm, gamma),
+        floatOffset(wasm, beta),
+        floatOffset(wasm, y),
+        floatOffset(wasm, mean!),
+        floatOffset(wasm, variance!),
+        floatOffset(wasm, rstd!),
+        rows,
+        channels,
+        epsilon,
+      );
+      return [y, mean!, variance!, rstd!];
+    },
+    [BATCH_NORM_GRAD]: ({ inputs, backend }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { dy, x, mean, rstd, gamma } = inputs as Record<string, TensorInfo>;
+      requireFloat32(BATCH_NORM_GRAD, dy!, x!, mean!, rstd!, gamma!);
+      const channels = x!.shape.at(-1)!;
+      const rows = x!.shape.reduce((p, d) => p * d, 1) / channels;
+      const dx = wasm.makeOutput([...x!.shape], 'float32');
+      const dgamma = wasm.makeOutput([channels], 'float32');
+      const dbeta = wasm.makeOutput([channels], 'float32');
+      addon.batchNormGrad(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, dy!),
+        floatOffset(wasm, x!),
+        floatOffset(wasm, mean!),
+        floatOffset(wasm, rstd!),
+        floatOffset(wasm, gamma!),
+        floatOffset(wasm, dx),
+        floatOffset(wasm, dgamma),
+        floatOffset(wasm, dbeta),
+        rows,
+        channels,
+      );
+      return [dx, dgamma, dbeta];
+    },
+    BatchMatMul: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+      const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+      requireFloat32('BatchMatMul', a, b);
+      const rankA = a.shape.length;
+      const rankB = b.shape.length;
+      const m = transposeA ? a.shape[rankA - 1]! : a.shape[rankA - 2]!;
+      const k = transposeA ? a.shape[rankA - 2]! : a.shape[rankA - 1]!;
+      const n = transposeB ? b.shape[rankB - 2]! : b.shape[rankB - 1]!;
+      const kB = transposeB ? b.shape[rankB - 1]! : b.shape[rankB - 2]!;
+      if (k !== kB) throw new Error(`BatchMatMul (native): inner sizes ${k} and ${kB} differ`);
+      const outerA = a.shape.slice(0, -2);
+      const outerB = b.shape.slice(0, -2);
+      const batchA = outerA.reduce((x, y) => x * y, 1);
+      const batchB = outerB.reduce((x, y) => x * y, 1);
+      if (batchA !== batchB && batchA !== 1 && batchB !== 1)
+        throw new Error(
+          `BatchMatMul (native): batch shapes [${outerA.join(', ')}] and [${outerB.join(', ')}] do not broadcast`,
+        );
+      const outer = batchA >= batchB ? outerA : outerB;
+      const out = wasm.makeOutput([...outer, m, n], 'float32');
+      addon.matmul(
+        wasm.wasm.HEAPU8.buffer,
+        batchA,
+        batchB,
+        m,
+        n,
+        k,
+        transposeA,
+        transposeB,
+        floatOffset(wasm, a),
+        floatOffset(wasm, b),
+        floatOffset(wasm, out),
+      );
+      return out;
+    },
+    Conv2D: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+      const { strides, pad, dataFormat, dilations, dimRoundingMode } =
+        attrs as unknown as tf.Conv2DAttrs;
+      requireNhwc(dataFormat, 'Conv2D');
+      requireFloat32('Conv2D', x, filter);
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filter.shape as [number, number, number, number],
+        strides,
+        dilations,
+        pad,
+        dimRoundingMode,
+      );
+      const out = wasm.makeOutput([...info.outShape], 'float32');
+      addon.conv2d(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, x),
+        floatOffset(wasm, filter),
+        floatOffset(wasm, out),
+        ...convDims(info),
+      );
+      return out;
+    },
+    Conv2DBackpropFilter: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+        attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      requireNhwc(dataFormat, 'Conv2DBackpropFilter');
+      requireFloat32('Conv2DBackpropFilter', x, dy);
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filterShape,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      const out = wasm.makeOutput([...filterShape], 'float32');
+      addon.conv2dBackpropFilter(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, x),
+        floatOffset(wasm, dy),
+        floatOffset(wasm, out),
+        ...convDims(info),
+      );
+      return out;
+    },
+    Conv2DBackpropInput: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+        attrs as unknown as tf.Conv2DBackpropInputAttrs;
+      requireNhwc(dataFormat, 'Conv2DBackpropInput');
+      requireFloat32('Conv2DBackpropInput', dy, filter);
+      const info = tf.backend_util.computeConv2DInfo(
+        inputShape,
+        filter.shape as [number, number, number, number],
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      const out = wasm.makeOutput([...inputShape], 'float32');
+      addon.conv2dBackpropInput(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, dy),
+        floatOffset(wasm, filter),
+        floatOffset(wasm, out),
+        ...convDims(info),
+      );
+      return out;
+    },
+  };
+}
