@@ -510,6 +510,63 @@ napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// maxPoolGrad(memory, dy, x, dx, batch, inH, inW, channels, filterH, filterW, strideH, strideW,
+//             padTop, padLeft, outH, outW): each output's gradient goes to the first maximum of
+// its window in row-major order (strict >, as TF.js's cpu kernel and PyTorch choose), padding
+// excluded; a window with no value above −∞ passes nothing. Images are independent, so the batch
+// is split across threads and no two threads write the same dx element.
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 16);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t dy = args.Int(1), x = args.Int(2), dx = args.Int(3), n = args.Int(4), ih = args.Int(5),
+                  iw = args.Int(6), c = args.Int(7), fh = args.Int(8), fw = args.Int(9), sh = args.Int(10),
+                  sw = args.Int(11), pt = args.Int(12), pl = args.Int(13), oh = args.Int(14), ow = args.Int(15);
+    if (n < 1 || ih < 1 || iw < 1 || c < 1 || fh < 1 || fw < 1 || sh < 1 || sw < 1 || oh < 1 || ow < 1)
+      throw Error{"maxPoolGrad: bad dimensions"};
+    RequireRange("maxPoolGrad dy", dy, n * oh * ow * c, length);
+    RequireRange("maxPoolGrad x", x, n * ih * iw * c, length);
+    RequireRange("maxPoolGrad dx", dx, n * ih * iw * c, length);
+    const float* g = memory + dy;
+    const float* in = memory + x;
+    float* out = memory + dx;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+      const float* image = in + b * ih * iw * c;
+      float* grad = out + b * ih * iw * c;
+      std::fill(grad, grad + ih * iw * c, 0.f);
+      std::vector<float> best(c);
+      std::vector<int64_t> where(c);
+      for (int64_t yr = 0; yr < oh; yr++) {
+        const int64_t r0 = yr * sh - pt;
+        const int64_t r_min = std::max<int64_t>(r0, 0), r_max = std::min(ih, r0 + fh);
+        for (int64_t yc = 0; yc < ow; yc++) {
+          const int64_t c0 = yc * sw - pl;
+          const int64_t c_min = std::max<int64_t>(c0, 0), c_max = std::min(iw, c0 + fw);
+          std::fill(best.begin(), best.end(), -INFINITY);
+          std::fill(where.begin(), where.end(), int64_t(-1));
+          for (int64_t r = r_min; r < r_max; r++)
+            for (int64_t col = c_min; col < c_max; col++) {
+              const int64_t base = (r * iw + col) * c;
+              for (int64_t d = 0; d < c; d++)
+                if (image[base + d] > best[d]) {
+                  best[d] = image[base + d];
+                  where[d] = base + d;
+                }
+            }
+          const float* gy = g + ((b * oh + yr) * ow + yc) * c;
+          for (int64_t d = 0; d < c; d++)
+            if (where[d] >= 0) grad[where[d]] += gy[d];
+        }
+      }
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
 // setConvolution("primitives" | "im2col"): how convolutions are computed from now on.
 napi_value SetConvolution(napi_env env, napi_callback_info info) {
   size_t count = 1;
@@ -545,6 +602,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setConvolution", nullptr, SetConvolution, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormGrad", nullptr, BatchNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);

@@ -144,6 +144,55 @@ describe.runIf(addon !== undefined)('native kernels', () => {
     },
   );
 
+  test('MaxPoolGrad against stock cpu, with ties (first maximum wins) and every padding', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          batch: fc.integer({ min: 1, max: 3 }),
+          height: fc.integer({ min: 1, max: 9 }),
+          width: fc.integer({ min: 1, max: 9 }),
+          channels: fc.integer({ min: 1, max: 5 }),
+          filter: fc.integer({ min: 1, max: 3 }),
+          stride: fc.integer({ min: 1, max: 3 }),
+          pad: fc.constantFrom('valid' as const, 'same' as const),
+          ties: fc.boolean(),
+          seed: fc.nat(),
+        }),
+        async (c) => {
+          const xShape = [c.batch, c.height, c.width, c.channels] as [
+            number,
+            number,
+            number,
+            number,
+          ];
+          const info = tf.backend_util.computePool2DInfo(xShape, c.filter, c.stride, 1, c.pad);
+          fc.pre(info.outHeight >= 1 && info.outWidth >= 1);
+          const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+          const raw = values(size(xShape), c.seed);
+          // Rounded values make many windows hold several equal maxima.
+          const x = c.ties ? raw.map(Math.round) : raw;
+          const outShape = [...info.outShape];
+          const inputs = {
+            dy: { values: values(size(outShape), c.seed + 1), shape: outShape },
+            input: { values: x, shape: xShape },
+            // The stock kernel requires the forward output but reads only the input.
+            output: { values: new Float32Array(size(outShape)), shape: outShape },
+          };
+          const attrs = {
+            filterSize: c.filter,
+            strides: c.stride,
+            pad: c.pad,
+          } as unknown as tf.NamedAttrMap;
+          expectClose(
+            await run('wasm', kernels.MaxPoolGrad!, inputs, attrs),
+            await run('cpu', stockKernel('MaxPoolGrad', 'cpu')!.kernelFunc, inputs, attrs),
+          );
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
   test('BatchMatMul with transposes and broadcast batches against stock cpu', async () => {
     const reference = stockKernel('BatchMatMul', 'cpu')!.kernelFunc;
     const matmulCase = fc.record({

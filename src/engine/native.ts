@@ -71,6 +71,7 @@ export interface NativeAddon {
     rows: number,
     channels: number,
   ): void;
+  maxPoolGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, ...dims: number[]): void;
   setThreads(threads: number): number;
   setConvolution(mode: 'primitives' | 'im2col'): void;
   version(): string;
@@ -236,6 +237,40 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         floatOffset(wasm, a),
         floatOffset(wasm, b),
         floatOffset(wasm, out),
+      );
+      return out;
+    },
+    MaxPoolGrad: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+      const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
+      requireFloat32('MaxPoolGrad', dy, input);
+      const info = tf.backend_util.computePool2DInfo(
+        input.shape as [number, number, number, number],
+        filterSize,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      const out = wasm.makeOutput([...input.shape], 'float32');
+      addon.maxPoolGrad(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, dy),
+        floatOffset(wasm, input),
+        floatOffset(wasm, out),
+        info.batchSize,
+        info.inHeight,
+        info.inWidth,
+        info.inChannels,
+        info.filterHeight,
+        info.filterWidth,
+        info.strideHeight,
+        info.strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+        info.outHeight,
+        info.outWidth,
       );
       return out;
     },
