@@ -9,6 +9,7 @@
  */
 
 import cliProgress from 'cli-progress';
+import os from 'node:os';
 import { Tinypool } from 'tinypool';
 import { Store } from '../store/store.js';
 import type { PlannedRun } from './plan.js';
@@ -51,6 +52,14 @@ export async function runSweep(
     maxThreads: options.concurrency,
     minThreads: 0,
     isolateWorkers: true,
+    // Tinypool forks children with only the env given here. Pass ours on, and split the cores
+    // between parallel runs so native kernels do not oversubscribe them (wasm is 1 thread anyway).
+    env: {
+      ...process.env,
+      CYCLESPARSE_THREADS:
+        process.env.CYCLESPARSE_THREADS ??
+        String(Math.max(1, Math.floor(os.availableParallelism() / options.concurrency))),
+    },
   });
   const bars =
     options.progress === 'bars'

@@ -6,12 +6,13 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import type { EpochRecord, PipelineResult } from '../methods/runner.js';
 import { parseConfigText, resolveRun } from '../config/resolve.js';
+import { loadNative } from '../engine/native.js';
 import { Store } from './store.js';
 
 const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
@@ -119,6 +120,36 @@ sweep:
     expect(again.status).toBe(0);
     expect(again.stderr.match(/already in the store/g)).toHaveLength(6);
   });
+
+  test.runIf(loadNative().addon !== undefined)(
+    'sweep workers get the environment and share the cores between parallel native runs',
+    () => {
+      const { dir, file } = workspace(`${runConfig
+        .replace('method: { name: lrr, levels: 3 }', 'method: { name: dense }')
+        .replace('batchSize: 50 }', 'batchSize: 50, backend: native }')}
+sweep:
+  seeds: [0, 1]
+`);
+      const threadsOf = (store: string) =>
+        new Store(store).list().map((r) => r.result!.backend.threads);
+      const shared = join(dir, 'shared');
+      const sweep = (store: string, concurrency: string, env: NodeJS.ProcessEnv) =>
+        spawnSync(
+          process.execPath,
+          ['--import', 'tsx', main, 'sweep', file, '--store', store, '--concurrency', concurrency],
+          { encoding: 'utf8', env: { ...env, CI: 'true' } },
+        );
+      const withoutThreads = { ...process.env };
+      delete withoutThreads.CYCLESPARSE_THREADS;
+      expect(sweep(shared, '2', withoutThreads).status).toBe(0);
+      const perRun = Math.max(1, Math.floor(availableParallelism() / 2));
+      expect(threadsOf(shared)).toEqual([perRun, perRun]);
+      // A user's setting reaches the workers unchanged.
+      const pinned = join(dir, 'pinned');
+      expect(sweep(pinned, '1', { ...withoutThreads, CYCLESPARSE_THREADS: '3' }).status).toBe(0);
+      expect(threadsOf(pinned)).toEqual([3, 3]);
+    },
+  );
 
   test('Ctrl-C stops a sweep with exit 130; the same command then finishes it, resuming', async () => {
     const { dir, file } = workspace(`${runConfig.replace('epochsPerCycle: 3', 'epochsPerCycle: 6')}
