@@ -1,15 +1,16 @@
 """The same training step in PyTorch, for the side-by-side ratio in `npm run bench -- --torch`.
 
-    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch_step.py <model> <batch> <steps> <threads>
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch_step.py <model> <batch> <steps> <threads> [sparsity]
 
-Prints one JSON line with the median step time. Models mirror src/models/zoo.ts (same layers,
+Prints one JSON line with the median, min and max step time and the process's peak RSS. Models mirror src/models/zoo.ts (same layers,
 padding and shortcuts); the step mirrors cyclesparse's: forward in train mode, cross-entropy,
-backward, gradients multiplied by a 90%-sparse mask, SGD with momentum 0.9 and weight decay 5e-4.
+backward, gradients multiplied by a random mask (90% sparse by default), SGD with momentum 0.9 and weight decay 5e-4.
 Debian's python3-torch needs libopenblas0-pthread and OPENBLAS_NUM_THREADS=1, or it runs on the
 reference BLAS (research/feasibility.md section 3.1).
 """
 
 import json
+import resource
 import statistics
 import sys
 import time
@@ -71,11 +72,12 @@ MODELS = {
 
 def main():
     name, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    sparsity = float(sys.argv[5]) if len(sys.argv) > 5 else 0.9
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     shape, build = MODELS[name]
     model = build().train()
-    masks = {p: (torch.rand_like(p) < 0.1).float() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1}
+    masks = {p: (torch.rand_like(p) < 1 - sparsity).float() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1}
     for p, m in masks.items():
         p.data.mul_(m)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -94,7 +96,9 @@ def main():
         if step >= 2:
             times.append((time.perf_counter() - start) * 1000)
     print(json.dumps({"model": name, "batch": batch, "threads": threads, "torch": torch.__version__,
-                      "steps": len(times), "medianMs": statistics.median(times)}))
+                      "sparsity": sparsity, "steps": len(times), "medianMs": statistics.median(times),
+                      "minMs": min(times), "maxMs": max(times), "samplesMs": times,
+                      "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 /**
  * One training-step benchmark in its own process (so peak RSS belongs to one model and one
- * backend): `tsx benchmarks/train-step.ts <backend> <model> <stem|-> <batch> <steps>`.
+ * backend): `tsx benchmarks/train-step.ts <backend> <model> <stem|-> <batch> <steps> [sparsity]`.
  * Prints one JSON line: step latency statistics (tinybench), images/s, peak RSS, and the share
  * of a step spent enforcing the mask (the gradient × mask products MaskedSgd does).
  */
@@ -10,7 +10,7 @@ import { Bench } from 'tinybench';
 import { CONSTANT, LrSchedule } from '../src/core/lr-schedule.js';
 import { Mask } from '../src/core/mask.js';
 import { randomStream } from '../src/core/random.js';
-import { Batcher } from '../src/data/batches.js';
+import { Batcher, CIFAR_AUGMENTATION, NO_AUGMENTATION } from '../src/data/batches.js';
 import { syntheticDataset } from '../src/data/dataset.js';
 import { useBackend, type BackendName } from '../src/engine/backend.js';
 import { Network } from '../src/engine/network.js';
@@ -19,9 +19,10 @@ import { prunableLayers } from '../src/models/spec.js';
 import { modelSpec, type ModelName } from '../src/models/zoo.js';
 import { Trainer } from '../src/train/trainer.js';
 
-const [backendName, model, stem, batchText, stepsText] = process.argv.slice(2);
+const [backendName, model, stem, batchText, stepsText, sparsityText] = process.argv.slice(2);
 const batch = Number(batchText);
 const steps = Number(stepsText);
+const sparsity = sparsityText === undefined ? 0.9 : Number(sparsityText);
 const backend = await useBackend(backendName as BackendName);
 const spec = modelSpec(
   model as ModelName,
@@ -29,7 +30,8 @@ const spec = modelSpec(
 );
 const network = Network.initialize(spec, 0);
 const sgd = new MaskedSgd(network);
-// 90% sparse random mask: the work of a sparse run (TF.js computes densely either way).
+// A random mask at `sparsity` (default 90%): the work of a sparse run. Every backend here
+// computes densely, so the step time should not depend on it; the peer benchmark measures that.
 const stream = randomStream(0, 'maskSampling');
 const layers = prunableLayers(spec);
 const mask = Mask.fromArrays(
@@ -38,7 +40,7 @@ const mask = Mask.fromArrays(
     layers.map((l) => [
       l.name,
       Array.from({ length: l.shape.reduce((a, b) => a * b, 1) }, () =>
-        stream.float() < 0.1 ? 1 : 0,
+        stream.float() < 1 - sparsity ? 1 : 0,
       ),
     ]),
   ),
@@ -54,7 +56,9 @@ const normalization = {
   mean: new Array<number>(spec.input[2]).fill(0.5),
   std: new Array<number>(spec.input[2]).fill(0.25),
 };
-const batcher = new Batcher(data, batch, normalization);
+// CIFAR-shaped models train with crop + flip, as their presets do; the data share below includes it.
+const augmentation = spec.input[2] === 3 ? CIFAR_AUGMENTATION : NO_AUGMENTATION;
+const batcher = new Batcher(data, batch, normalization, augmentation);
 const schedule = new LrSchedule({
   peak: 0.01,
   shape: CONSTANT,
@@ -70,6 +74,7 @@ const bench = new Bench({
   time: 0,
   warmupIterations: 2,
   warmupTime: 0,
+  retainSamples: true,
 });
 bench.add('step', () => {
   trainer.trainStep();
@@ -90,18 +95,32 @@ await enforce.run();
 const enforcement = enforce.tasks[0]!.result;
 if (enforcement.state !== 'completed') throw new Error(`mask benchmark ${enforcement.state}`);
 
+// Data loading: filling one batch (normalisation lookup, augmentation) as trainStep does.
+const order = Array.from({ length: batch }, (_, i) => i);
+const augmentationStream = randomStream(0, 'augmentation');
+const loading = new Bench({ iterations: 20, time: 0 });
+loading.add('fill', () => {
+  batcher.fill(0, order, augmentationStream);
+});
+await loading.run();
+const fill = loading.tasks[0]!.result;
+if (fill.state !== 'completed') throw new Error(`data benchmark ${fill.state}`);
+
 console.log(
   JSON.stringify({
     backend: backend.name,
     threads: backend.threads,
     model: spec.name,
     batch,
+    sparsity,
     steps: result.latency.samplesCount,
+    samplesMs: [...(result.latency.samples ?? [])],
     medianMs: result.latency.p50,
     minMs: result.latency.min,
     maxMs: result.latency.max,
     imagesPerSecond: (batch * 1000) / result.latency.p50,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     maskShare: enforcement.latency.p50 / result.latency.p50,
+    dataShare: fill.latency.p50 / result.latency.p50,
   }),
 );
