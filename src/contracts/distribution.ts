@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { DISTRIBUTIONS, distributionWeight, type Distribution } from '../core/densities.js';
 import { layerSize, type LayerSpec } from '../core/mask.js';
 import { layerListArbitrary, sparsityArbitrary, type LayerListConstraints } from './arbitraries.js';
+import type { Violation } from './checks.js';
 import { prunedCountBy, type CountingRule } from './counting.js';
 import { expectThat, law, type Law } from './law.js';
 
@@ -80,6 +81,38 @@ function checkCounts(request: DistributionRequest, kept: KeptCounts): void {
   }
 }
 
+/**
+ * Counts proportional to the distribution's weights w_l: one share λ with |kept_l − λ·w_l| ≤
+ * `tolerance` for every layer not forced dense, where a full layer only needs λ·w_l ≥ its size.
+ * Shared by the contract's law and `cyclesparse verify`.
+ */
+export function proportionalityViolation(
+  request: Pick<DistributionRequest, 'layers' | 'distribution' | 'denseLayers'>,
+  kept: KeptCounts,
+  tolerance: number,
+): Violation | undefined {
+  let lower = 0;
+  let upper = Infinity;
+  let lowerLayer = '';
+  let upperLayer = '';
+  for (const layer of request.layers) {
+    if (request.denseLayers.includes(layer.name)) continue;
+    const w = distributionWeight(request.distribution, layer);
+    const count = kept[layer.name]!;
+    const lo = (count - tolerance) / w;
+    const hi = count === layerSize(layer) ? Infinity : (count + tolerance) / w;
+    if (lo > lower) [lower, lowerLayer] = [lo, layer.name];
+    if (hi < upper) [upper, upperLayer] = [hi, layer.name];
+  }
+  if (lower <= upper * (1 + 1e-12)) return undefined;
+  return {
+    message:
+      `no common share λ: ${lowerLayer} needs λ >= ${lower}, ${upperLayer} needs λ <= ${upper} ` +
+      `(${request.distribution}, counts ${JSON.stringify(kept)})`,
+    layer: lowerLayer,
+  };
+}
+
 export function distributionContract(
   densities: DistributionUnderTest,
   options: DistributionContractOptions = {},
@@ -118,25 +151,8 @@ export function distributionContract(
       requests,
       async (request) => {
         const kept = await run(request);
-        let lower = 0;
-        let upper = Infinity;
-        let lowerLayer = '';
-        let upperLayer = '';
-        for (const layer of request.layers) {
-          if (request.denseLayers.includes(layer.name)) continue;
-          const w = distributionWeight(request.distribution, layer);
-          const count = kept[layer.name]!;
-          const lo = (count - tolerance) / w;
-          const hi = count === layerSize(layer) ? Infinity : (count + tolerance) / w;
-          if (lo > lower) [lower, lowerLayer] = [lo, layer.name];
-          if (hi < upper) [upper, upperLayer] = [hi, layer.name];
-        }
-        expectThat(
-          lower <= upper * (1 + 1e-12),
-          () =>
-            `no common share λ: ${lowerLayer} needs λ >= ${lower}, ${upperLayer} needs λ <= ${upper} ` +
-            `(${request.distribution}, counts ${JSON.stringify(kept)})`,
-        );
+        const violation = proportionalityViolation(request, kept, tolerance);
+        expectThat(violation === undefined, () => violation!.message);
       },
     ),
   ];

@@ -39,3 +39,17 @@ export {
   type ScheduleUnderTest,
 } from './schedule.js';
 export { cyclesparseDensities, cyclesparsePruner, cyclesparseSchedule } from './reference.js';
+export {
+  countingRulesMatching,
+  maskValuesViolation,
+  prunedIn,
+  rankingUnits,
+  revivalViolation,
+  scoreOrderViolation,
+  tieBreakViolation,
+  tieResolution,
+  type PruningStep,
+  type TieResolution,
+  type Violation,
+} from './checks.js';
+export { proportionalityViolation } from './distribution.js';

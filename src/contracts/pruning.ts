@@ -23,6 +23,14 @@ import {
   sparsityArbitrary,
   type LayerListConstraints,
 } from './arbitraries.js';
+import {
+  maskValuesViolation,
+  prunedIn,
+  revivalViolation,
+  scoreOrderViolation,
+  tieBreakViolation,
+  type Violation,
+} from './checks.js';
 import { prunedCountBy, type CountingRule } from './counting.js';
 import { expectThat, law, type Law } from './law.js';
 
@@ -70,11 +78,7 @@ function cloneRequest(request: PruneRequest): PruneRequest {
   };
 }
 
-const pruned = (mask: ArrayLike<number>): number => {
-  let zeros = 0;
-  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) zeros++;
-  return zeros;
-};
+const pruned = prunedIn;
 
 /**
  * Requests the contract generates: a (partly pruned) mask whose pruned count never exceeds what
@@ -154,72 +158,13 @@ export function pruneRequestArbitrary(
     });
 }
 
-/** The ranking units of a request: one for global scope, one per layer for layerwise. */
-function rankingUnits(request: PruneRequest): string[][] {
-  const candidates = request.layers.map((l) => l.name).filter((n) => !request.exclude.includes(n));
-  return request.scope === 'global' ? [candidates] : candidates.map((n) => [n]);
-}
-
-interface Candidate {
-  readonly layer: string;
-  readonly index: number;
-  readonly flat: number;
-  readonly score: number;
-  readonly kept: boolean;
-}
-
-/** Candidates of one ranking unit (alive before pruning), with their fate in `result`. */
-function candidatesOf(
-  request: PruneRequest,
-  unit: readonly string[],
-  result: PrunedMask,
-): Candidate[] {
-  const out: Candidate[] = [];
-  let flat = 0;
-  for (const name of unit) {
-    const before = request.mask[name]!;
-    const after = result[name]!;
-    const scores = request.scores[name]!;
-    for (let i = 0; i < before.length; i++) {
-      if (before[i] === 1)
-        out.push({
-          layer: name,
-          index: i,
-          flat: flat + i,
-          score: scores[i]!,
-          kept: after[i] === 1,
-        });
-    }
-    flat += before.length;
-  }
-  return out;
-}
-
-function describeWeight(c: Candidate): string {
-  return `${c.layer}[${c.index}] (score ${Object.is(c.score, -0) ? '-0' : c.score})`;
+/** Fails the law with a violation's message, if there is one. */
+function expectNone(violation: Violation | undefined): void {
+  expectThat(violation === undefined, () => violation!.message);
 }
 
 function checkShape(request: PruneRequest, result: PrunedMask): void {
-  const names = request.layers.map((l) => l.name);
-  const got = Object.keys(result);
-  expectThat(
-    got.length === names.length && names.every((n) => got.includes(n)),
-    () => `mask layers [${got.join(', ')}] differ from the request's [${names.join(', ')}]`,
-  );
-  for (const layer of request.layers) {
-    const values = result[layer.name]!;
-    const size = layerSize(layer);
-    expectThat(
-      values.length === size,
-      () => `${layer.name}: ${values.length} values for ${size} weights`,
-    );
-    for (let i = 0; i < size; i++) {
-      expectThat(
-        values[i] === 0 || values[i] === 1,
-        () => `${layer.name}[${i}] is ${values[i]}, not 0 or 1`,
-      );
-    }
-  }
+  expectNone(maskValuesViolation(request.layers, result));
 }
 
 async function run(pruner: PrunerUnderTest, request: PruneRequest): Promise<PrunedMask> {
@@ -241,16 +186,7 @@ export function pruningContract(
     }),
     law('never revives a pruned weight (masks only shrink)', requests, async (request) => {
       const result = await run(pruner, request);
-      for (const layer of request.layers) {
-        const before = request.mask[layer.name]!;
-        const after = result[layer.name]!;
-        for (let i = 0; i < before.length; i++) {
-          expectThat(
-            before[i] === 1 || after[i] === 0,
-            () => `${layer.name}[${i}] was pruned and came back`,
-          );
-        }
-      }
+      expectNone(revivalViolation(request.layers, request.mask, result));
     }),
     law('leaves excluded layers exactly as they were', requests, async (request) => {
       const result = await run(pruner, request);
@@ -289,18 +225,7 @@ export function pruningContract(
     }),
     law('prunes no weight whose score is above a kept one', requests, async (request) => {
       const result = await run(pruner, request);
-      for (const unit of rankingUnits(request)) {
-        const candidates = candidatesOf(request, unit, result);
-        const kept = candidates.filter((c) => c.kept);
-        const gone = candidates.filter((c) => !c.kept);
-        if (kept.length === 0 || gone.length === 0) continue;
-        const lowestKept = kept.reduce((a, b) => (b.score < a.score ? b : a));
-        const highestPruned = gone.reduce((a, b) => (b.score > a.score ? b : a));
-        expectThat(
-          highestPruned.score <= lowestKept.score,
-          () => `pruned ${describeWeight(highestPruned)} but kept ${describeWeight(lowestKept)}`,
-        );
-      }
+      expectNone(scoreOrderViolation(request, result));
     }),
     law('is deterministic: the same request gives the same mask', requests, async (request) => {
       const first = await run(pruner, request);
@@ -387,20 +312,7 @@ export function pruningContract(
     laws.push(
       law('breaks ties by pruning the lowest flat index first', requests, async (request) => {
         const result = await run(pruner, request);
-        for (const unit of rankingUnits(request)) {
-          const candidates = candidatesOf(request, unit, result);
-          const lastPrunedByScore = new Map<number, Candidate>();
-          for (const c of candidates)
-            if (!c.kept) lastPrunedByScore.set(c.score === 0 ? 0 : c.score, c);
-          for (const c of candidates) {
-            const tied = lastPrunedByScore.get(c.score === 0 ? 0 : c.score);
-            expectThat(
-              !c.kept || tied === undefined || tied.flat < c.flat,
-              () =>
-                `kept ${describeWeight(c)} but pruned ${describeWeight(tied!)}, which comes later`,
-            );
-          }
-        }
+        expectNone(tieBreakViolation(request, result));
       }),
     );
   }
