@@ -58,6 +58,8 @@ import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
 import { Store } from '../store/store.js';
+import { verifyText } from '../verify/report.js';
+import { verifyArtifact } from '../verify/verify.js';
 
 export const EXIT = {
   ok: 0,
@@ -491,6 +493,22 @@ program
   .description('list the named presets a configuration can extend')
   .action(() => {
     print(YAML.stringify(PRESETS));
+  });
+
+program
+  .command('verify')
+  .description(
+    'check a pruning run saved by any framework (masks, weights, scores as .npz/.npy/safetensors + manifest) against the pruning invariants; exit 1 if one fails',
+  )
+  .argument(
+    '<path>',
+    'manifest file (YAML/JSON), or a directory holding one or laid out as level-<k>/',
+  )
+  .option('--json', 'print the report as JSON')
+  .action((path, options) => {
+    const report = verifyArtifact(path);
+    print(options.json ? JSON.stringify(report, null, 2) : verifyText(report));
+    process.exitCode = report.passed ? EXIT.ok : EXIT.claimsNotMet;
   });
 
 program
