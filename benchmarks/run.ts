@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --skip-slow] [-- --only selection|training]`: runs the benchmarks and
+ * `npm run bench [-- --skip-slow] [-- --only selection|training|verify]`: runs the benchmarks and
  * prints one table per group. Numbers are machine-dependent and never asserted in tests; quote
  * them with the machine they came from.
  * - selection: global "prune k of n" on ResNet-20 and ResNet-50 layer lists, fast vs reference;
  * - training: step time, images/s, peak RSS and mask-enforcement share per model at batch 128 on
- *   wasm and cpu, and the ratio to PyTorch on the same CPU when python3-torch is installed.
+ *   wasm and cpu, and the ratio to PyTorch on the same CPU when python3-torch is installed;
+ * - verify: `cyclesparse verify` on a ResNet-50-sized artifact (3 levels, 0.93 GiB of .npz; 3.9 s median here).
+ * The side-by-side comparison with PyTorch is `npm run bench:peer`.
  * `--skip-slow` leaves out runs that take minutes (the 25.6M-weight reference sort, VGG-16 and
  * ResNet-18 on wasm, ResNet-20 on cpu).
  */
@@ -14,8 +16,9 @@ import { parseArgs } from 'node:util';
 import type { Bench } from 'tinybench';
 import { selectionBenches } from './selection.js';
 import { BATCH, torchAvailable, torchSteps, trainingSteps } from './training.js';
+import { verifyBench } from './verify.js';
 
-const GROUPS = ['selection', 'training'] as const;
+const GROUPS = ['selection', 'training', 'verify'] as const;
 const { values } = parseArgs({
   options: {
     'skip-slow': { type: 'boolean', default: false },
@@ -102,3 +105,4 @@ if (only === undefined || only === 'training') {
     );
   }
 }
+if (only === undefined || only === 'verify') report(await verifyBench());
