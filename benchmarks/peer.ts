@@ -100,6 +100,16 @@ function stepsFor(model: ModelName, backend: Backend | 'torch'): number {
   return values.quick ? Math.max(2, Math.floor(steps / 4)) : steps;
 }
 
+/**
+ * Untimed steps before measuring, the same for both sides. Small models need tens: V8 tiers
+ * TF.js's per-op engine code up over the first ~50 steps, and a training run is thousands of
+ * steps.
+ */
+function warmupFor(model: ModelName): number {
+  const heavy = model === 'conv-4' || model.startsWith('resnet') || model.startsWith('vgg');
+  return heavy || values.quick ? 2 : 60;
+}
+
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 interface Sample {
@@ -133,6 +143,7 @@ function ours(backend: Backend, model: ModelName, sparsity: number): Sample {
       String(batch),
       String(stepsFor(model, backend)),
       String(sparsity),
+      String(warmupFor(model)),
     ],
     { ...process.env, CYCLESPARSE_THREADS: String(threads) },
   );
@@ -148,6 +159,7 @@ function torch(model: ModelName, sparsity: number): Sample {
       String(stepsFor(model, 'torch')),
       String(threads),
       String(sparsity),
+      String(warmupFor(model)),
     ],
     // Debian's torch needs OpenBLAS's pthread build held at one thread (research/feasibility.md 3.1).
     { ...process.env, OPENBLAS_NUM_THREADS: '1' },

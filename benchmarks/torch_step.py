@@ -1,6 +1,6 @@
 """The same training step in PyTorch, for the side-by-side ratio in `npm run bench -- --torch`.
 
-    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch_step.py <model> <batch> <steps> <threads> [sparsity]
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch_step.py <model> <batch> <steps> <threads> [sparsity] [warmup]
 
 Prints one JSON line with the median, min and max step time and the process's peak RSS. Models mirror src/models/zoo.ts (same layers,
 padding and shortcuts); the step mirrors cyclesparse's: forward in train mode, cross-entropy,
@@ -73,6 +73,7 @@ MODELS = {
 def main():
     name, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     sparsity = float(sys.argv[5]) if len(sys.argv) > 5 else 0.9
+    warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 2
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     shape, build = MODELS[name]
@@ -85,7 +86,7 @@ def main():
     y = torch.randint(0, 10, (batch,))
     loss_fn = nn.CrossEntropyLoss()
     times = []
-    for step in range(steps + 2):
+    for step in range(steps + warmup):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
@@ -93,7 +94,7 @@ def main():
         for p, m in masks.items():
             p.grad.mul_(m)
         optimizer.step()
-        if step >= 2:
+        if step >= warmup:
             times.append((time.perf_counter() - start) * 1000)
     print(json.dumps({"model": name, "batch": batch, "threads": threads, "torch": torch.__version__,
                       "sparsity": sparsity, "steps": len(times), "medianMs": statistics.median(times),

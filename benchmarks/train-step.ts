@@ -1,6 +1,6 @@
 /**
  * One training-step benchmark in its own process (so peak RSS belongs to one model and one
- * backend): `tsx benchmarks/train-step.ts <backend> <model> <stem|-> <batch> <steps> [sparsity]`.
+ * backend): `tsx benchmarks/train-step.ts <backend> <model> <stem|-> <batch> <steps> [sparsity] [warmup]`.
  * Prints one JSON line: step latency statistics (tinybench), images/s, peak RSS, and the share
  * of a step spent enforcing the mask (the gradient × mask products MaskedSgd does).
  */
@@ -19,10 +19,13 @@ import { prunableLayers } from '../src/models/spec.js';
 import { modelSpec, type ModelName } from '../src/models/zoo.js';
 import { Trainer } from '../src/train/trainer.js';
 
-const [backendName, model, stem, batchText, stepsText, sparsityText] = process.argv.slice(2);
+const [backendName, model, stem, batchText, stepsText, sparsityText, warmupText] =
+  process.argv.slice(2);
 const batch = Number(batchText);
 const steps = Number(stepsText);
 const sparsity = sparsityText === undefined ? 0.9 : Number(sparsityText);
+// Untimed steps first: V8 tiers TF.js's engine code up over the first tens of small steps.
+const warmup = warmupText === undefined ? 2 : Number(warmupText);
 const backend = await useBackend(backendName as BackendName);
 const spec = modelSpec(
   model as ModelName,
@@ -64,7 +67,7 @@ const schedule = new LrSchedule({
   shape: CONSTANT,
   granularity: 'step',
   stepsPerEpoch: 1,
-  cycleEpochs: [steps + 10],
+  cycleEpochs: [steps + warmup + 10],
 });
 const trainer = new Trainer(network, sgd, batcher, schedule, { seed: 0 });
 
@@ -72,7 +75,7 @@ const bench = new Bench({
   name: 'step',
   iterations: steps,
   time: 0,
-  warmupIterations: 2,
+  warmupIterations: warmup,
   warmupTime: 0,
   retainSamples: true,
 });
