@@ -43,7 +43,7 @@ describe('useBackend', () => {
       /backend webgpu: not installed\. Install webgpu and @tensorflow\/tfjs-backend-webgpu@4\.22\.0/,
     );
     await expect(useBackend('webgl' as never)).rejects.toThrow(
-      /^backend: expected one of wasm, cpu, tensorflow, webgpu, got "webgl"/,
+      /^backend: expected one of wasm, native, cpu, tensorflow, webgpu, got "webgl"/,
     );
     expect(tf.getBackend()).toBe('wasm');
   });

@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { canonicalJson, runId, withoutDefaults } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { buildExperiment } from '../config/build.js';
-import { activeBackend, useBackend } from '../engine/backend.js';
+import { activeBackend, BackendUnavailableError, useBackend } from '../engine/backend.js';
 import {
   runPipeline,
   type EpochRecord,
@@ -44,7 +44,8 @@ import {
   type PipelineResult,
 } from '../methods/runner.js';
 import { splitTrainingTensors, warnOnBackendChange } from '../train/checkpoint.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import { CyclesparseError, InvalidArgumentError } from '../core/errors.js';
+import { DatasetFileError } from '../data/files.js';
 import { Mask } from '../core/mask.js';
 import { readState, writeState } from './state-files.js';
 
@@ -77,7 +78,19 @@ export type ExecuteOutcome =
       readonly skipped: boolean;
     }
   | { readonly state: 'running-elsewhere'; readonly id: string }
-  | { readonly state: 'failed'; readonly id: string; readonly error: string };
+  | {
+      readonly state: 'failed';
+      readonly id: string;
+      readonly error: string;
+      /**
+       * `input`: the configuration, data or backend is wrong — running it again fails the same
+       * way (a queue must not retry it). `runtime`: anything else.
+       */
+      readonly kind: 'input' | 'runtime';
+    };
+
+/** How {@link Store.importRun} ended. */
+export type ImportOutcome = 'imported' | 'already-finished' | 'busy';
 
 interface Lock {
   readonly pid: number;
@@ -273,7 +286,47 @@ export class Store {
         stack: (error as Error).stack ?? null,
         at: new Date().toISOString(),
       });
-      return { state: 'failed', id, error: message };
+      const input =
+        error instanceof CyclesparseError ||
+        error instanceof DatasetFileError ||
+        error instanceof BackendUnavailableError;
+      return { state: 'failed', id, error: message, kind: input ? 'input' : 'runtime' };
+    } finally {
+      this.#release(id);
+    }
+  }
+
+  /**
+   * Stores a run finished elsewhere (a queue worker on another machine): config, metrics and
+   * result, result.json last, under the run's lock. Exactly once: a run already finished here is
+   * left untouched, and a concurrent import or execution of the same run gets `busy`.
+   */
+  importRun(
+    config: RunConfig,
+    result: PipelineResult,
+    metrics: readonly EpochRecord[],
+  ): ImportOutcome {
+    const id = runId(config);
+    const dir = this.dir(id);
+    mkdirSync(dir, { recursive: true });
+    if (!this.#acquire(id)) return 'busy';
+    try {
+      if (existsSync(join(dir, 'result.json'))) return 'already-finished';
+      const canonical = canonicalJson(withoutDefaults(config));
+      const stored = readJson<StoredConfig>(join(dir, 'config.json'));
+      if (stored !== undefined && stored.canonical !== canonical) {
+        throw new Error(
+          `${dir}/config.json describes another run: refusing to import ${id} over it`,
+        );
+      }
+      if (stored === undefined)
+        writeJsonAtomic(join(dir, 'config.json'), { id, canonical, config } satisfies StoredConfig);
+      const staging = join(dir, `metrics.jsonl.partial-${process.pid}`);
+      writeFileSync(staging, metrics.map((record) => `${JSON.stringify(record)}\n`).join(''));
+      renameSync(staging, join(dir, 'metrics.jsonl'));
+      rmSync(join(dir, 'failed.json'), { force: true });
+      writeJsonAtomic(join(dir, 'result.json'), result);
+      return 'imported';
     } finally {
       this.#release(id);
     }
