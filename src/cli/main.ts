@@ -35,9 +35,15 @@ import { CyclesparseError } from '../core/errors.js';
 import { downloadCifar } from '../data/cifar.js';
 import { DatasetFileError } from '../data/files.js';
 import { downloadFashionMnist } from '../data/mnist.js';
-import { BackendUnavailableError } from '../engine/backend.js';
-import { estimateTime, planConfigs, planFile } from '../harness/plan.js';
-import { planTable, resultLine, statusTable, verdictTable } from '../harness/report-lines.js';
+import { BACKENDS, BackendUnavailableError } from '../engine/backend.js';
+import { estimateTime, planConfigs, planFile, type PlannedRun } from '../harness/plan.js';
+import {
+  planTable,
+  resultLine,
+  statusTable,
+  table,
+  verdictTable,
+} from '../harness/report-lines.js';
 import {
   evaluateSuite,
   loadExternalResults,
@@ -58,6 +64,15 @@ import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
 import { Store } from '../store/store.js';
+import { DEFAULT_QUEUE_NAME, redactUrl } from '../queue/connection.js';
+import {
+  collectResults,
+  enqueueSweep,
+  openQueue,
+  queueStatus,
+  startWorker,
+  waitForSweep,
+} from '../queue/queue.js';
 import { verifyText } from '../verify/report.js';
 import { verifyArtifact } from '../verify/verify.js';
 
@@ -139,10 +154,34 @@ program
   .option('--store <dir>', 'results store', 'runs')
   .option('--concurrency <n>', 'cells run at once (default: available cores)', parseCount)
   .option('--dry-run', 'print the cells, their run ids and a cost estimate; train nothing')
+  .option(
+    '--queue <url>',
+    'enqueue the cells on BullMQ workers over Redis (redis://[user:password@]host:port[/db], rediss:// for TLS) instead of running them here',
+  )
+  .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+  .option(
+    '--priority <n>',
+    'with --queue: job priority, 1 = highest (default: none, FIFO)',
+    parseCount,
+  )
+  .option('--attempts <n>', 'with --queue: tries per cell before it fails', parseCount, 3)
+  .option(
+    '--timeout <minutes>',
+    'with --queue: kill and retry a cell after this long (resumes from its checkpoint)',
+    parsePositive,
+  )
+  .option(
+    '--no-wait',
+    'with --queue: enqueue and exit; collect later with `status --queue … --collect`',
+  )
   .action(async (file, options) => {
     const plan = planFile(file);
     if (options.dryRun) {
       print(planTable(await estimateTime(plan)));
+      return;
+    }
+    if (options.queue !== undefined) {
+      await sweepOnQueue(plan, { ...options, queue: options.queue });
       return;
     }
     const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
@@ -461,12 +500,132 @@ program
     print(`${dataset}: ${dir} (checksums verified); set data.dir to it`);
   });
 
+async function sweepOnQueue(
+  plan: PlannedRun[],
+  options: {
+    queue: string;
+    queueName: string;
+    store: string;
+    priority?: number;
+    attempts: number;
+    timeout?: number;
+    wait: boolean;
+  },
+): Promise<void> {
+  const address = { url: options.queue, name: options.queueName };
+  const queue = openQueue(address);
+  try {
+    const summary = await enqueueSweep(queue, plan, {
+      attempts: Math.max(1, options.attempts),
+      store: options.store,
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout * 60_000 }),
+    });
+    print(
+      `${redactUrl(options.queue)} ${options.queueName}: ${summary.added.length} cells enqueued, ` +
+        `${summary.alreadyQueued.length} already queued, ${summary.alreadyStored.length} already in ${options.store}`,
+    );
+    if (!options.wait) return;
+    const ids = [...summary.added, ...summary.alreadyQueued];
+    let done = 0;
+    const { completed, failed } = await waitForSweep(address, queue, ids, {
+      store: options.store,
+      onCell: (id, state, detail) => {
+        done++;
+        process.stderr.write(`[${done}/${ids.length}] ${id} ${state}: ${detail}\n`);
+      },
+    });
+    print(
+      `${completed.length}/${ids.length} cells completed and stored in ${options.store}; ${failed.length} failed`,
+    );
+    failed.forEach((f) => print(`  ${f.id} failed: ${f.error}`));
+    if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
+  } finally {
+    await queue.close();
+  }
+}
+
+program
+  .command('worker')
+  .description('process sweep cells from a BullMQ queue on Redis until stopped (Ctrl-C or SIGTERM)')
+  .requiredOption('--queue <url>', 'redis://[user:password@]host:port[/db], or rediss:// for TLS')
+  .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+  .option('--concurrency <n>', 'jobs run at once', parseCount, 1)
+  .addOption(new Option('--backend <name>', 'run every job on this backend').choices(BACKENDS))
+  .option('--store <dir>', "this worker's results store (checkpoints for resumed retries)", 'runs')
+  .option(
+    '--lock-duration <seconds>',
+    'a killed worker’s job is handed on after this long',
+    parsePositive,
+    30,
+  )
+  .action(async (options) => {
+    const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    const running = startWorker({
+      url: options.queue,
+      name: options.queueName,
+      store: options.store,
+      concurrency: Math.max(1, options.concurrency),
+      lockDurationMs: options.lockDuration * 1000,
+      stalledIntervalMs: Math.max(500, (options.lockDuration * 1000) / 2),
+      ...(options.backend === undefined ? {} : { backend: options.backend }),
+      log,
+    });
+    log(
+      `worker on ${redactUrl(options.queue)} ${options.queueName}, concurrency ${options.concurrency}, store ${options.store}`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log(`${signal}: stopping; running jobs are killed and retried elsewhere`);
+        void running.close(true).then(resolve, resolve);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    process.exitCode = EXIT.interrupted;
+  });
+
 program
   .command('status')
-  .description('list the runs of a store with their state and key metrics')
+  .description('list the runs of a store with their state and key metrics, or a queue’s cells')
   .argument('[store]', 'results store', 'runs')
   .option('--json', 'print the statuses as JSON')
-  .action((storeDir, options) => {
+  .option('--queue <url>', 'show the BullMQ queue on this Redis instead: counts and per-cell state')
+  .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+  .option('--collect', 'with --queue: write completed cells into the store (each once)')
+  .action(async (storeDir, options) => {
+    if (options.queue !== undefined) {
+      const queue = openQueue({ url: options.queue, name: options.queueName });
+      try {
+        const collected = options.collect ? await collectResults(queue, storeDir) : undefined;
+        const status = await queueStatus(queue);
+        if (options.json) {
+          print(JSON.stringify({ ...status, ...(collected ? { collected } : {}) }, null, 1));
+          return;
+        }
+        print(
+          `${redactUrl(options.queue)} ${options.queueName}: ` +
+            Object.entries(status.counts)
+              .map(([state, n]) => `${n} ${state}`)
+              .join(', '),
+        );
+        if (status.cells.length > 0)
+          print(
+            table([
+              ['cell', 'state', 'attempts', 'error'],
+              ...status.cells.map((c) => [c.id, c.state, String(c.attempts), c.error ?? '']),
+            ]),
+          );
+        if (collected)
+          print(
+            `collected into ${storeDir}: ${collected.imported.length} new, ${collected.alreadyStored.length} already there` +
+              (collected.busy.length > 0 ? `, ${collected.busy.length} busy (run again)` : ''),
+          );
+      } finally {
+        await queue.close();
+      }
+      return;
+    }
     const runs = new Store(storeDir).list();
     print(
       options.json

@@ -1,0 +1,51 @@
+/**
+ * One queue job's training, in a child process of the worker (forked with an IPC channel): a
+ * timed-out job can be killed without taking the worker down, and each run has its own wasm
+ * heap. The run goes through the worker's store, so a retried job resumes from its checkpoint.
+ * If the worker dies (SIGKILL), the IPC channel closes and this process exits with it: no
+ * orphan keeps training a job that the queue will hand to another worker.
+ */
+
+import type { RunConfig } from '../config/schema.js';
+import { Store, type ExecuteOutcome } from '../store/store.js';
+import type { EpochRecord } from '../methods/runner.js';
+
+export interface CellRequest {
+  readonly config: RunConfig;
+  readonly store: string;
+}
+
+export type CellReply =
+  | (Extract<ExecuteOutcome, { state: 'finished' | 'diverged' }> & {
+      readonly metrics: EpochRecord[];
+    })
+  | Exclude<ExecuteOutcome, { state: 'finished' | 'diverged' }>;
+
+process.on('disconnect', () => process.exit(1));
+process.once('message', (message) => {
+  const request = message as CellRequest;
+  const store = new Store(request.store);
+  void store.execute(request.config).then(
+    (outcome) => {
+      let reply: CellReply;
+      if (outcome.state === 'finished' || outcome.state === 'diverged') {
+        reply = { ...outcome, metrics: store.metrics(outcome.id) };
+      } else {
+        // Not finished or diverged (TS cannot narrow a union discriminant in the else branch).
+        reply = outcome as Exclude<ExecuteOutcome, { state: 'finished' | 'diverged' }>;
+      }
+      process.send!(reply, () => process.exit(0));
+    },
+    (error: unknown) => {
+      process.send!(
+        {
+          state: 'failed',
+          id: '',
+          error: (error as Error).message,
+          kind: 'runtime',
+        } satisfies CellReply,
+        () => process.exit(0),
+      );
+    },
+  );
+});

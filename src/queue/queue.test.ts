@@ -1,0 +1,335 @@
+/**
+ * Sweeps on BullMQ against a real redis-server (Debian's), started by the tests on a free
+ * loopback port and stopped after; nothing leaves 127.0.0.1. Faults: a worker killed with
+ * SIGKILL mid-job (its job is found stalled and finished by the other worker, stored once);
+ * Redis restarted mid-sweep (workers reconnect, the sweep completes); jobs that fail
+ * deterministically (bad config, missing data) end failed after one attempt. Re-submitting a
+ * sweep enqueues nothing twice.
+ */
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { planFile } from '../harness/plan.js';
+import { Store } from '../store/store.js';
+import { enqueueSweep, openQueue, queueStatus, startWorker } from './queue.js';
+
+const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const redisInstalled = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
+
+test.skipIf(redisInstalled)(
+  'redis-server is not installed (apt-get install redis-server): queue tests skipped',
+  () => {},
+);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+class Redis {
+  process: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  /** Starts redis-server with an append-only file, so a restart keeps the queue. */
+  async start(): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--dir',
+        this.dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.process = child;
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output}`)));
+    });
+  }
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const cellConfig = (epochs: number, seeds: number[]) => `
+extends: mini-mnist-lenet300
+data: { trainPerClass: 40, testPerClass: 10 }
+training: { epochsPerCycle: ${epochs}, batchSize: 20 }
+method: { name: pai, criterion: random, sparsity: 0.5 }
+sweep:
+  seeds: [${seeds.join(', ')}]
+`;
+
+function workspace(config: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'queue-'));
+  const file = join(dir, 'sweep.yaml');
+  writeFileSync(file, config);
+  return { dir, file };
+}
+
+const cli = (args: string[]) =>
+  spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: 'true' },
+  });
+
+function exitOf(
+  child: ChildProcess,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+async function waitFor(
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Runs in the store, each with exactly one result and one metrics line per epoch. */
+function storedOnce(store: string): string[] {
+  const s = new Store(store);
+  const runs = s.list();
+  for (const run of runs) {
+    expect(run.state).toBe('finished');
+    expect(run.epochs).toBe(run.result!.cost.epochs);
+    expect(
+      readdirSync(s.dir(run.id)).filter((f) => f.includes('.partial-') || f === 'lock'),
+    ).toEqual([]);
+  }
+  return runs.map((r) => r.id);
+}
+
+describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
+  let redis: Redis;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    redis = new Redis(await freePort(), mkdtempSync(join(tmpdir(), 'redis-')));
+    await redis.start();
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await redis.stop();
+  });
+
+  test('re-submitting a sweep enqueues nothing twice; cells already stored are not enqueued', async () => {
+    const { dir, file } = workspace(cellConfig(1, [0, 1, 2]));
+    const plan = planFile(file);
+    const queue = openQueue({ url: redis.url, name: 'resubmit' });
+    try {
+      const first = await enqueueSweep(queue, plan, { store: join(dir, 'store') });
+      expect(first.added).toEqual(plan.map((p) => p.id));
+      const second = await enqueueSweep(queue, plan, { store: join(dir, 'store') });
+      expect(second.added).toEqual([]);
+      expect(second.alreadyQueued).toEqual(plan.map((p) => p.id));
+      expect((await queueStatus(queue)).counts.waiting).toBe(3);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  test('jobs that fail deterministically end failed with their error after one attempt', async () => {
+    const { dir, file } = workspace(cellConfig(1, [0]));
+    const [cell] = planFile(file);
+    const name = 'deterministic';
+    const queue = openQueue({ url: redis.url, name });
+    const worker = startWorker({ url: redis.url, name, store: join(dir, 'worker-store') });
+    try {
+      const options = { attempts: 3, backoff: { type: 'fixed', delay: 10 } };
+      const missingData = {
+        ...cell!.config,
+        data: { ...cell!.config.data, dataset: 'cifar10', dir: join(dir, 'no-cifar-here') },
+        model: { ...cell!.config.model, name: 'conv-2' },
+      };
+      await queue.add(
+        'cell',
+        { id: 'bad-config', config: { nonsense: true } as never, timeoutMs: 0 },
+        { ...options, jobId: 'bad-config' },
+      );
+      await queue.add(
+        'cell',
+        { id: 'no-data', config: missingData as never, timeoutMs: 0 },
+        { ...options, jobId: 'no-data' },
+      );
+      await waitFor(
+        async () => (await queue.getJobCounts('failed')).failed === 2,
+        60_000,
+        'two failed jobs',
+      );
+      const badConfig = (await queue.getJob('bad-config'))!;
+      expect(badConfig.attemptsMade).toBe(1);
+      expect(badConfig.failedReason).toMatch(/^invalid configuration: /);
+      const noData = (await queue.getJob('no-data'))!;
+      expect(noData.attemptsMade).toBe(1);
+      expect(noData.failedReason).toMatch(/no-cifar-here/);
+    } finally {
+      await worker.close(true);
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  test('a worker killed with SIGKILL mid-job: its job is retried on the other worker and stored once', async () => {
+    const { dir, file } = workspace(cellConfig(4, [0, 1, 2, 3, 4, 5]));
+    const name = 'kill';
+    const sharedStore = join(dir, 'worker-store');
+    const startWorkerProcess = () => {
+      const child = cli([
+        'worker',
+        '--queue',
+        redis.url,
+        '--queue-name',
+        name,
+        '--store',
+        sharedStore,
+        '--lock-duration',
+        '2',
+      ]);
+      children.push(child);
+      void exitOf(child);
+      return child;
+    };
+    const victim = startWorkerProcess();
+    const sweep = exitOf(
+      cli([
+        'sweep',
+        file,
+        '--queue',
+        redis.url,
+        '--queue-name',
+        name,
+        '--store',
+        join(dir, 'store'),
+      ]),
+    );
+    const queue = openQueue({ url: redis.url, name });
+    try {
+      // Kill the first worker while it has a job, then start the one that must finish it.
+      let victimJob: string | undefined;
+      await waitFor(
+        async () => {
+          const active = await queue.getJobs(['active']);
+          victimJob = active.find((job) => job.processedBy?.endsWith(`:${victim.pid}`))?.id;
+          return victimJob !== undefined;
+        },
+        60_000,
+        'a job active on the first worker',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 800)); // mid-training
+      victim.kill('SIGKILL');
+      const survivor = startWorkerProcess();
+      const { code, stdout } = await sweep;
+      expect(code, stdout).toBe(0);
+      expect(stdout).toMatch(/6\/6 cells completed and stored/);
+      expect(storedOnce(join(dir, 'store'))).toHaveLength(6);
+      const retried = (await queue.getJob(victimJob!))!;
+      expect(retried.returnvalue.worker).toMatch(new RegExp(`:${survivor.pid}$`));
+      // Collecting again changes nothing.
+      const again = await exitOf(
+        cli([
+          'status',
+          join(dir, 'store'),
+          '--queue',
+          redis.url,
+          '--queue-name',
+          name,
+          '--collect',
+        ]),
+      );
+      expect(again.stdout).toMatch(/collected into .*: 0 new, 6 already there/);
+      expect(storedOnce(join(dir, 'store'))).toHaveLength(6);
+      survivor.kill('SIGTERM');
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  test('Redis restarted mid-sweep: the worker and the coordinator reconnect and the sweep completes', async () => {
+    const { dir, file } = workspace(cellConfig(2, [10, 11, 12, 13]));
+    const name = 'restart';
+    const worker = cli([
+      'worker',
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+      '--store',
+      join(dir, 'worker-store'),
+      '--lock-duration',
+      '5',
+    ]);
+    children.push(worker);
+    void exitOf(worker);
+    const sweep = exitOf(
+      cli([
+        'sweep',
+        file,
+        '--queue',
+        redis.url,
+        '--queue-name',
+        name,
+        '--store',
+        join(dir, 'store'),
+      ]),
+    );
+    await waitFor(
+      () => existsSync(join(dir, 'store')) && readdirSync(join(dir, 'store')).length >= 1,
+      60_000,
+      'a first stored cell',
+    );
+    await redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await redis.start();
+    const { code, stdout } = await sweep;
+    expect(code, stdout).toBe(0);
+    expect(stdout).toMatch(/4\/4 cells completed/);
+    expect(storedOnce(join(dir, 'store'))).toHaveLength(4);
+    worker.kill('SIGTERM');
+  });
+});
