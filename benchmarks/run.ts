@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- --skip-slow] [-- --only selection|training|verify]`: runs the benchmarks and
+ * `npm run bench [-- --skip-slow] [-- --only selection|training|verify|queue]`: runs the benchmarks and
  * prints one table per group. Numbers are machine-dependent and never asserted in tests; quote
  * them with the machine they came from.
  * - selection: global "prune k of n" on ResNet-20 and ResNet-50 layer lists, fast vs reference;
  * - training: step time, images/s, peak RSS and mask-enforcement share per model at batch 128 on
  *   wasm and cpu, and the ratio to PyTorch on the same CPU when python3-torch is installed;
  * - verify: `cyclesparse verify` on a ResNet-50-sized artifact (3 levels, 0.93 GiB of .npz; 3.9 s median here).
+ * - queue: BullMQ overhead per job and tiny cells per minute with 1 and 2 workers (needs
+ *   redis-server), beside the local pool.
  * The side-by-side comparison with PyTorch is `npm run bench:peer`.
  * `--skip-slow` leaves out runs that take minutes (the 25.6M-weight reference sort, VGG-16 and
  * ResNet-18 on wasm, ResNet-20 on cpu).
@@ -17,8 +19,9 @@ import type { Bench } from 'tinybench';
 import { selectionBenches } from './selection.js';
 import { BATCH, torchAvailable, torchSteps, trainingSteps } from './training.js';
 import { verifyBench } from './verify.js';
+import { queueBench } from './queue.js';
 
-const GROUPS = ['selection', 'training', 'verify'] as const;
+const GROUPS = ['selection', 'training', 'verify', 'queue'] as const;
 const { values } = parseArgs({
   options: {
     'skip-slow': { type: 'boolean', default: false },
@@ -106,3 +109,10 @@ if (only === undefined || only === 'training') {
   }
 }
 if (only === undefined || only === 'verify') report(await verifyBench());
+if (only === undefined || only === 'queue') {
+  const rows = await queueBench();
+  if (rows.length > 0) {
+    console.log('\nqueue (BullMQ on a local redis-server)');
+    console.table(rows);
+  }
+}
