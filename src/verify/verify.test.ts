@@ -7,7 +7,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,45 @@ describe('verify on PyTorch artifacts', () => {
       const run = spawnSync('/usr/bin/python3', [script, out], { encoding: 'utf8' });
       expect(run.status, run.stderr).toBe(0);
       expectTorchArtifacts(out);
+    },
+  );
+
+  test.runIf(torch.status === 0)(
+    'the export snippet in docs/VERIFY.md, run as written, produces an artifact that verifies',
+    () => {
+      const doc = readFileSync(
+        fileURLToPath(new URL('../../docs/VERIFY.md', import.meta.url)),
+        'utf8',
+      );
+      const snippet = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
+      const out = mkdtempSync(join(tmpdir(), 'snippet-'));
+      const loop = `
+import torch.nn as nn, torch.nn.utils.prune as prune
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
+names = ["0.weight", "2.weight"]
+manifest = {"method": "lrr", "scope": "global", "countingRule": "round-half-even"}
+x, y = torch.randn(64, 16), torch.randint(0, 4, (64,))
+for k in range(3):
+    if k:
+        prune.global_unstructured([(model[0], "weight"), (model[2], "weight")], pruning_method=prune.L1Unstructured, amount=0.2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(5):
+        optimizer.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); optimizer.step()
+    model(x)
+    export_level(model, ${JSON.stringify(out)}, k, 0.2 if k else 0.0, names, manifest)
+`;
+      const run = spawnSync('/usr/bin/python3', ['-c', snippet + loop], { encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+      const report = verifyArtifact(out);
+      expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(statusOf(report)).toMatchObject({
+        counts: 'pass',
+        monotone: 'pass',
+        'stored-zero': 'pass',
+        'score-order': 'pass',
+      });
+      expect(report.sparsities[2]).toBeCloseTo(0.36, 2);
     },
   );
 
