@@ -215,7 +215,7 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
   });
 
   test('a worker killed with SIGKILL mid-job: its job is retried on the other worker and stored once', async () => {
-    const { dir, file } = workspace(cellConfig(4, [0, 1, 2, 3, 4, 5]));
+    const { dir, file } = workspace(cellConfig(6, [0, 1, 2, 3, 4, 5]));
     const name = 'kill';
     const sharedStore = join(dir, 'worker-store');
     const startWorkerProcess = () => {
@@ -260,7 +260,12 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
         60_000,
         'a job active on the first worker',
       );
-      await new Promise((resolve) => setTimeout(resolve, 800)); // mid-training
+      // Mid-training: at least one epoch (and its checkpoint) is in the shared worker store.
+      await waitFor(
+        () => new Store(sharedStore).status(victimJob!).epochs >= 1,
+        60_000,
+        'a first epoch of the job on the first worker',
+      );
       victim.kill('SIGKILL');
       const survivor = startWorkerProcess();
       const { code, stdout } = await sweep;
@@ -268,6 +273,9 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
       expect(stdout).toMatch(/6\/6 cells completed and stored/);
       expect(storedOnce(join(dir, 'store'))).toHaveLength(6);
       const retried = (await queue.getJob(victimJob!))!;
+      // Finished by the survivor, resuming the killed attempt's checkpoint: the killed worker's
+      // training process died with it (an orphan would have finished the run itself).
+      expect(retried.returnvalue).toMatchObject({ resumed: true, skipped: false });
       expect(retried.returnvalue.worker).toMatch(new RegExp(`:${survivor.pid}$`));
       // Collecting again changes nothing.
       const again = await exitOf(

@@ -41,7 +41,10 @@ export interface CellJobResult {
   readonly result: PipelineResult;
   readonly metrics: EpochRecord[];
   readonly worker: string;
+  /** Continued from a checkpoint an earlier attempt left in the worker's store. */
   readonly resumed: boolean;
+  /** Found already finished in the worker's store (an earlier attempt completed it). */
+  readonly skipped: boolean;
 }
 
 export interface QueueAddress {
@@ -220,6 +223,7 @@ export function startWorker(options: WorkerOptions): RunningWorker {
             metrics: reply.metrics,
             worker: name,
             resumed: reply.resumed,
+            skipped: reply.skipped,
           };
         case 'running-elsewhere':
           // The run's lock in the worker store is held (e.g. by a process that has not yet
