@@ -1,5 +1,6 @@
 // Native CPU kernels for the TF.js wasm backend: matrix products on oneDNN's sgemm, and 2-D
-// convolutions (forward, filter gradient, input gradient) as oneDNN convolution primitives,
+// convolutions (forward, filter gradient, input gradient) as oneDNN convolution primitives
+// (in oneDNN's preferred blocked layouts, reordered from and to TF.js's on the way),
 // multithreaded with OpenMP.
 //
 // The kernels read and write the wasm backend's own memory: JavaScript passes the
@@ -204,17 +205,67 @@ void Col2im(const Conv& v, const float* col, int64_t first, int64_t count, float
 
 bool use_primitives = true;
 
-struct Primitives {
-  dnnl::memory::desc src, weights, dst;
-  dnnl::convolution_forward forward;
-  dnnl::convolution_backward_data backward_data;
-  dnnl::convolution_backward_weights backward_weights;
-};
-
 dnnl::engine& Engine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
 }
+
+// A plain (TF.js-layout) buffer as the primitive wants it: the buffer itself when the layouts
+// agree, else a cached blocked copy reached through a reorder. oneDNN's direct convolutions run
+// on blocked layouts (nChw16c, OIhw16i16o) and are 2–5× faster here than its GEMM-based ones on
+// the plain NHWC/HWIO layouts for the channel counts of CIFAR ResNets, reorders included.
+struct Operand {
+  dnnl::memory::desc plain, wanted;
+  // Shared by the operands of the same role (source, destination, weights) across the three
+  // primitives of a shape when their layouts agree: one blocked copy per role, not per use.
+  std::shared_ptr<dnnl::memory> blocked;
+  dnnl::reorder to_wanted, to_plain;
+  bool ready = false;
+
+  Operand(const dnnl::memory::desc& plain_desc, const dnnl::memory::desc& wanted_desc)
+      : plain(plain_desc), wanted(wanted_desc) {}
+  bool Same() const { return plain == wanted; }
+  dnnl::memory Prepare(dnnl::stream& stream, float* data, bool read) {
+    dnnl::memory user(plain, Engine(), data);
+    if (Same()) return user;
+    if (!*blocked) *blocked = dnnl::memory(wanted, Engine());
+    if (!ready) {
+      to_wanted = dnnl::reorder(user, *blocked);
+      to_plain = dnnl::reorder(*blocked, user);
+      ready = true;
+    }
+    if (read) to_wanted.execute(stream, user, *blocked);
+    return *blocked;
+  }
+  void Finish(dnnl::stream& stream, float* data) {
+    if (Same()) return;
+    dnnl::memory user(plain, Engine(), data);
+    to_plain.execute(stream, *blocked, user);
+  }
+};
+
+// Gives operands of one role a common blocked buffer where their layouts agree.
+void ShareBuffers(std::vector<Operand>& operands, std::initializer_list<size_t> role) {
+  for (size_t i : role) {
+    for (size_t j : role) {
+      if (j >= i) break;
+      if (operands[j].wanted == operands[i].wanted) {
+        operands[i].blocked = operands[j].blocked;
+        break;
+      }
+    }
+    if (!operands[i].blocked) operands[i].blocked = std::make_shared<dnnl::memory>();
+  }
+}
+
+struct Primitives {
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  // Operands of each primitive: forward (src, weights, dst), backward data (diff dst, weights,
+  // diff src), backward weights (src, diff dst, diff weights).
+  std::vector<Operand> operands;
+};
 
 // The primitives of a convolution shape, or null when oneDNN has none for it.
 Primitives* PrimitivesFor(const Conv& v) {
@@ -230,9 +281,12 @@ Primitives* PrimitivesFor(const Conv& v) {
     using dims = dnnl::memory::dims;
     using tag = dnnl::memory::format_tag;
     const auto f32 = dnnl::memory::data_type::f32;
-    dnnl::memory::desc src({v.n, v.c, v.h, v.w}, f32, tag::nhwc);
-    dnnl::memory::desc weights({v.o, v.c, v.kh, v.kw}, f32, tag::hwio);
-    dnnl::memory::desc dst({v.n, v.o, v.oh, v.ow}, f32, tag::nhwc);
+    const dims src_dims = {v.n, v.c, v.h, v.w}, weight_dims = {v.o, v.c, v.kh, v.kw},
+               dst_dims = {v.n, v.o, v.oh, v.ow};
+    dnnl::memory::desc src(src_dims, f32, tag::nhwc), weights(weight_dims, f32, tag::hwio),
+        dst(dst_dims, f32, tag::nhwc);
+    dnnl::memory::desc src_any(src_dims, f32, tag::any), weights_any(weight_dims, f32, tag::any),
+        dst_any(dst_dims, f32, tag::any);
     // oneDNN's right padding makes (in + left + right − effective kernel) / stride + 1 = out.
     const int64_t bottom = (v.oh - 1) * v.sh + (v.kh - 1) * v.dh + 1 - v.h - v.top;
     const int64_t right = (v.ow - 1) * v.sw + (v.kw - 1) * v.dw + 1 - v.w - v.left;
@@ -240,24 +294,35 @@ Primitives* PrimitivesFor(const Conv& v) {
     const dims pad_l = {v.top, v.left}, pad_r = {bottom, right};
     const auto algorithm = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc forward(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src, weights,
-                                        dst, strides, dilates, pad_l, pad_r),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algorithm, src_any,
+                                        weights_any, dst_any, strides, dilates, pad_l, pad_r),
         Engine());
     dnnl::convolution_backward_data::primitive_desc backward_data(
-        dnnl::convolution_backward_data::desc(algorithm, src, weights, dst, strides, dilates, pad_l,
-                                              pad_r),
+        dnnl::convolution_backward_data::desc(algorithm, src_any, weights_any, dst_any, strides,
+                                              dilates, pad_l, pad_r),
         Engine(), forward);
     dnnl::convolution_backward_weights::primitive_desc backward_weights(
-        dnnl::convolution_backward_weights::desc(algorithm, src, weights, dst, strides, dilates,
-                                                 pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(algorithm, src_any, weights_any, dst_any, strides,
+                                                 dilates, pad_l, pad_r),
         Engine(), forward);
-    // Only plain layouts are fed in place; anything else would need reorders.
-    if (forward.src_desc() == src && forward.weights_desc() == weights && forward.dst_desc() == dst &&
-        backward_data.diff_src_desc() == src && backward_data.weights_desc() == weights &&
-        backward_weights.diff_weights_desc() == weights && backward_weights.src_desc() == src)
-      made.reset(new Primitives{src, weights, dst, dnnl::convolution_forward(forward),
-                                dnnl::convolution_backward_data(backward_data),
-                                dnnl::convolution_backward_weights(backward_weights)});
+    made.reset(new Primitives{dnnl::convolution_forward(forward),
+                              dnnl::convolution_backward_data(backward_data),
+                              dnnl::convolution_backward_weights(backward_weights),
+                              {}});
+    made->operands = {
+        Operand(src, forward.src_desc()),
+        Operand(weights, forward.weights_desc()),
+        Operand(dst, forward.dst_desc()),
+        Operand(dst, backward_data.diff_dst_desc()),
+        Operand(weights, backward_data.weights_desc()),
+        Operand(src, backward_data.diff_src_desc()),
+        Operand(src, backward_weights.src_desc()),
+        Operand(dst, backward_weights.diff_dst_desc()),
+        Operand(weights, backward_weights.diff_weights_desc()),
+    };
+    ShareBuffers(made->operands, {0, 5, 6});  // sources
+    ShareBuffers(made->operands, {2, 3, 7});  // destinations
+    ShareBuffers(made->operands, {1, 4, 8});  // weights
   } catch (const dnnl::error&) {
     made.reset();
   }
@@ -267,20 +332,30 @@ Primitives* PrimitivesFor(const Conv& v) {
 }
 
 // Runs one primitive on buffers inside the wasm memory; false when there is none for the shape.
+// which: 0 forward (reads src, weights; writes dst), 1 backward data (reads dst = dy, weights;
+// writes src = dx), 2 backward weights (reads src, dst = dy; writes weights = dw).
 bool RunPrimitive(const Conv& v, int which, float* src, float* weights, float* dst) {
   if (!use_primitives) return false;
   Primitives* p = PrimitivesFor(v);
   if (p == nullptr) return false;
   dnnl::stream stream(Engine());
-  dnnl::memory s(p->src, Engine(), src), w(p->weights, Engine(), weights), d(p->dst, Engine(), dst);
-  if (which == 0)
+  auto& o = p->operands;
+  if (which == 0) {
+    dnnl::memory s = o[0].Prepare(stream, src, true), w = o[1].Prepare(stream, weights, true),
+                 d = o[2].Prepare(stream, dst, false);
     p->forward.execute(stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
-  else if (which == 1)
-    p->backward_data.execute(stream,
-                             {{DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, s}});
-  else
-    p->backward_weights.execute(stream,
-                                {{DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_DIFF_WEIGHTS, w}});
+    o[2].Finish(stream, dst);
+  } else if (which == 1) {
+    dnnl::memory d = o[3].Prepare(stream, dst, true), w = o[4].Prepare(stream, weights, true),
+                 s = o[5].Prepare(stream, src, false);
+    p->backward_data.execute(stream, {{DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, s}});
+    o[5].Finish(stream, src);
+  } else {
+    dnnl::memory s = o[6].Prepare(stream, src, true), d = o[7].Prepare(stream, dst, true),
+                 w = o[8].Prepare(stream, weights, false);
+    p->backward_weights.execute(stream, {{DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_DST, d}, {DNNL_ARG_DIFF_WEIGHTS, w}});
+    o[8].Finish(stream, weights);
+  }
   stream.wait();
   return true;
 }
@@ -567,6 +642,30 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// reluGrad(memory, dy, x, dx, n): dx = dy · step(x), step(x) = 1 where x > 0, NaN where x is NaN,
+// 0 elsewhere — TF.js's own formula (mul(dy, step(x))) in one pass instead of three kernels.
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 5);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t dy = args.Int(1), x = args.Int(2), dx = args.Int(3), n = args.Int(4);
+    if (n < 0) throw Error{"reluGrad: bad size"};
+    for (int64_t o : {dy, x, dx}) RequireRange("reluGrad", o, n, length);
+    const float* g = memory + dy;
+    const float* in = memory + x;
+    float* out = memory + dx;
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+      const float step = in[i] > 0.f ? 1.f : (std::isnan(in[i]) ? in[i] : 0.f);
+      out[i] = g[i] * step;
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
 // setConvolution("primitives" | "im2col"): how convolutions are computed from now on.
 napi_value SetConvolution(napi_env env, napi_callback_info info) {
   size_t count = 1;
@@ -603,6 +702,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormGrad", nullptr, BatchNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);

@@ -16,9 +16,26 @@ describe('replacement kernels agree with the stock cpu kernels', () => {
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
       'BatchMatMul',
+      'Identity',
     ]);
     expect(replacedKernels('cpu')).toEqual(['Conv2DBackpropFilter']);
     expect(stockKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined(); // TF.js ships none
+  });
+
+  test('Identity on wasm shares its input buffer: same values, no copy, and no leak or early free', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor([1.5, -2, 3, 4], [2, 2]);
+    const tensors = tf.memory().numTensors;
+    const buffers = tf.memory().numDataBuffers;
+    const y = tf.engine().runKernel<tf.Tensor>('Identity', { x });
+    expect(tf.memory().numDataBuffers).toBe(buffers); // shared, not copied
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1.5, -2, 3, 4]); // still alive after x is gone
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(tensors - 1);
+    // Through a gradient that passes dy on by Identity (add's): values as before.
+    const g = tf.grad((a: tf.Tensor) => tf.add(a, tf.scalar(1)).sum())(tf.tensor([1, 2, 3]));
+    expect(Array.from(g.dataSync())).toEqual([1, 1, 1]);
   });
 
   test('Conv2DBackpropFilter on wasm and cpu, over shapes, strides and paddings', async () => {

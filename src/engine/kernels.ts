@@ -8,6 +8,9 @@
  *   `Conv2D` of the stride-dilated output gradient with the 180°-rotated, transposed filter.
  * - `BatchMatMul` with `transposeA/B` is ~10× slower on wasm than transposing first; the wrapper
  *   transposes explicitly and calls the stock kernel.
+ * - `Identity` copies its input on wasm (gradients of adds pass through it: 6% of a ResNet-20
+ *   step). Here it shares the input's buffer, counted by reference, as wasm's own `Reshape` does
+ *   (no kernel writes into its inputs, so sharing is safe).
  * Every kernel is built from other kernels of the same backend (so tensors never cross backends)
  * and frees its intermediates. `kernels.test.ts` checks values against the stock cpu kernels on
  * many shapes, strides and paddings.
@@ -221,6 +224,16 @@ function batchMatMulExplicitTranspose(backendName: string): tf.KernelFunc {
   };
 }
 
+function identitySharingBuffer(backendName: string): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    if (x.dtype === 'string')
+      return kernel('Identity', backendName)({ inputs, backend, attrs: attrs ?? {} });
+    (backend as Backend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
 /** Which replacement each backend gets. */
 const REPLACEMENTS: Record<
   string,
@@ -230,6 +243,7 @@ const REPLACEMENTS: Record<
     { name: 'Conv2DBackpropFilter', make: conv2dBackpropFilter },
     { name: 'Conv2DBackpropInput', make: conv2dBackpropInput },
     { name: 'BatchMatMul', make: batchMatMulExplicitTranspose },
+    { name: 'Identity', make: identitySharingBuffer },
   ],
   // cpu's stock filter gradient reads one element at a time through TensorBuffer.get.
   cpu: [{ name: 'Conv2DBackpropFilter', make: conv2dBackpropFilter }],
@@ -259,6 +273,32 @@ export function installKernels(backendName: string): void {
 
 const nativeInstalled = new Set<string>();
 
+/** The fused ReLU gradient kernel's name (engine/native.ts registers it on wasm). */
+const RELU_GRAD = 'CyclesparseReluGrad';
+let reluGradientRouted = false;
+
+/**
+ * Relu's gradient as TF.js defines it (mul(dy, cast(step(x)))), computed by the fused kernel
+ * where the active backend has one: three activation-sized kernels become one.
+ */
+function routeReluGradient(): void {
+  if (reluGradientRouted) return;
+  tf.registerGradient({
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [tf.Tensor];
+      return {
+        x: () =>
+          tf.getKernel(RELU_GRAD, tf.getBackend()) !== undefined
+            ? tf.engine().runKernel<tf.Tensor>(RELU_GRAD, { dy: dy as tf.Tensor, x })
+            : tf.mul(dy as tf.Tensor, tf.cast(tf.step(x), 'float32')),
+      };
+    },
+  });
+  reluGradientRouted = true;
+}
+
 /**
  * Puts native kernels (engine/native.ts) in place on the wasm backend, or, given undefined,
  * takes them out again: each kernel returns to cyclesparse's replacement or to the stock one.
@@ -266,6 +306,7 @@ const nativeInstalled = new Set<string>();
 export function setNativeKernels(kernels: Record<string, tf.KernelFunc> | undefined): void {
   const backendName = 'wasm';
   installKernels(backendName);
+  if (kernels?.[RELU_GRAD] !== undefined) routeReluGradient();
   const names = new Set([...nativeInstalled, ...Object.keys(kernels ?? {})]);
   for (const name of names) {
     const key = `${name}/${backendName}`;

@@ -11,7 +11,13 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from './backend.js';
 import { stockKernel } from './kernels.js';
 import { convCase, expectClose, run, values } from './kernel-testing.js';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, loadNative, nativeKernels } from './native.js';
+import {
+  BATCH_NORM_GRAD,
+  BATCH_NORM_TRAIN,
+  RELU_GRAD,
+  loadNative,
+  nativeKernels,
+} from './native.js';
 import { Network } from './network.js';
 import { modelSpec } from '../models/zoo.js';
 
@@ -191,6 +197,38 @@ describe.runIf(addon !== undefined)('native kernels', () => {
       ),
       { numRuns: 80 },
     );
+  });
+
+  test('the fused ReLU gradient equals TF.js formula mul(dy, step(x)) bit for bit, NaN and ±0 included', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.float({ noDefaultInfinity: true }), { minLength: 1, maxLength: 300 }),
+        fc.nat(),
+        async (xs, seed) => {
+          const x = { values: Float32Array.from(xs), shape: [xs.length] };
+          const dy = { values: values(xs.length, seed), shape: [xs.length] };
+          const fused = await run('wasm', kernels[RELU_GRAD]!, { dy, x }, {});
+          await tf.setBackend('wasm');
+          const formula = tf.tidy(() => {
+            const [xt, dyt] = [tf.tensor(x.values), tf.tensor(dy.values)];
+            return tf.mul(dyt, tf.cast(tf.step(xt), 'float32')).dataSync() as Float32Array;
+          });
+          expect(Array.from(fused.values)).toEqual(Array.from(formula));
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // And Relu's gradient is routed to it: the same numbers through tf.grad.
+    await useBackend('native');
+    const xs = tf.tensor([-1, 0, 2, Number.NaN, 3]);
+    const g = tf.grad((a: tf.Tensor) =>
+      tf
+        .relu(a)
+        .mul(tf.tensor([1, 2, 3, 4, 5]))
+        .sum(),
+    )(xs);
+    expect(Array.from(g.dataSync())).toEqual([0, 0, 3, Number.NaN, 5]);
+    await useBackend('wasm');
   });
 
   test('BatchMatMul with transposes and broadcast batches against stock cpu', async () => {

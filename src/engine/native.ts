@@ -72,6 +72,7 @@ export interface NativeAddon {
     channels: number,
   ): void;
   maxPoolGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, ...dims: number[]): void;
+  reluGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, n: number): void;
   setThreads(threads: number): number;
   setConvolution(mode: 'primitives' | 'im2col'): void;
   version(): string;
@@ -150,6 +151,8 @@ function requireNhwc(dataFormat: string, name: string): void {
  * gradient → [dx, dγ, dβ].
  */
 export const BATCH_NORM_TRAIN = 'CyclesparseBatchNormTrain';
+/** dy · step(x) in one kernel: the ReLU gradient (kernels.ts routes Relu's gradient to it). */
+export const RELU_GRAD = 'CyclesparseReluGrad';
 export const BATCH_NORM_GRAD = 'CyclesparseBatchNormGrad';
 
 /** Kernel functions for the wasm backend, calling `addon`. */
@@ -202,6 +205,20 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         channels,
       );
       return [dx, dgamma, dbeta];
+    },
+    [RELU_GRAD]: ({ inputs, backend }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
+      requireFloat32(RELU_GRAD, dy, x);
+      const out = wasm.makeOutput([...x.shape], 'float32');
+      addon.reluGrad(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, dy),
+        floatOffset(wasm, x),
+        floatOffset(wasm, out),
+        x.shape.reduce((a, b) => a * b, 1),
+      );
+      return out;
     },
     BatchMatMul: ({ inputs, backend, attrs }) => {
       const wasm = backend as unknown as WasmBackend;
