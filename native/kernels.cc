@@ -666,6 +666,67 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// addRows(memory, a, b, out, rows, cols, broadcast): out = a + b, where b has rows × cols values
+// (broadcast false) or cols values added to every row (true) — the bias add of every layer.
+napi_value AddRows(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 7);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t a = args.Int(1), b = args.Int(2), out = args.Int(3), rows = args.Int(4), cols = args.Int(5);
+    const bool broadcast = args.Bool(6);
+    if (rows < 0 || cols < 1) throw Error{"addRows: bad dimensions"};
+    RequireRange("addRows a", a, rows * cols, length);
+    RequireRange("addRows b", b, broadcast ? cols : rows * cols, length);
+    RequireRange("addRows out", out, rows * cols, length);
+    const float* x = memory + a;
+    const float* y = memory + b;
+    float* z = memory + out;
+    const int64_t stride = broadcast ? 0 : cols;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < cols; c++) z[r * cols + c] = x[r * cols + c] + y[r * stride + c];
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// sumRows(memory, x, out, rows, cols): out[c] = Σ_r x[r·cols + c] — a bias gradient. Each thread
+// sums a fixed block of rows in float, and the blocks are added in order: the same thread count
+// gives the same bits.
+napi_value SumRows(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 5);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t x = args.Int(1), out = args.Int(2), rows = args.Int(3), cols = args.Int(4);
+    if (rows < 0 || cols < 1) throw Error{"sumRows: bad dimensions"};
+    RequireRange("sumRows x", x, rows * cols, length);
+    RequireRange("sumRows out", out, cols, length);
+    const float* in = memory + x;
+    const int threads = rows * cols > 32768 ? omp_get_max_threads() : 1;
+    std::vector<float> partial(size_t(threads) * cols, 0.f);
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num();
+      const int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
+      float* acc = partial.data() + size_t(t) * cols;
+      for (int64_t r = begin; r < end; r++)
+        for (int64_t c = 0; c < cols; c++) acc[c] += in[r * cols + c];
+    }
+    float* result = memory + out;
+    for (int64_t c = 0; c < cols; c++) {
+      float total = 0.f;
+      for (int t = 0; t < threads; t++) total += partial[size_t(t) * cols + c];
+      result[c] = total;
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
 // setConvolution("primitives" | "im2col"): how convolutions are computed from now on.
 napi_value SetConvolution(napi_env env, napi_callback_info info) {
   size_t count = 1;
@@ -703,6 +764,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormGrad", nullptr, BatchNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"addRows", nullptr, AddRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumRows", nullptr, SumRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);

@@ -38,6 +38,17 @@ export function stockKernel(name: string, backendName: string): tf.KernelConfig 
   return installed.has(key) ? stock.get(key) : tf.getKernel(name, backendName);
 }
 
+/**
+ * The kernel TF.js registered before cyclesparse replaced it (by a replacement here or a native
+ * kernel): what a native kernel delegates the cases it does not handle to.
+ */
+export function originalKernel(name: string, backendName: string): tf.KernelConfig {
+  const found = stock.get(`${name}/${backendName}`) ?? tf.getKernel(name, backendName);
+  if (found === undefined)
+    throw new Error(`kernel ${name} is not registered for backend ${backendName}`);
+  return found;
+}
+
 /** Runs kernels of one backend and frees every intermediate it made when `release` is called. */
 class KernelCalls {
   readonly #made: TensorInfo[] = [];

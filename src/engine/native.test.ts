@@ -231,6 +231,55 @@ describe.runIf(addon !== undefined)('native kernels', () => {
     await useBackend('wasm');
   });
 
+  test('Add (equal shapes, last-axis vectors, and every other broadcast via the fallback) and Sum against stock cpu', async () => {
+    const shapeCase = fc
+      .array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 4 })
+      .chain((shape) =>
+        fc.record({
+          shape: fc.constant(shape),
+          other: fc.constantFrom<'same' | 'vector' | 'scalar' | 'leading'>(
+            'same',
+            'vector',
+            'scalar',
+            'leading',
+          ),
+          swap: fc.boolean(),
+          seed: fc.nat(),
+        }),
+      );
+    await fc.assert(
+      fc.asyncProperty(shapeCase, async ({ shape, other, swap, seed }) => {
+        const otherShape =
+          other === 'same'
+            ? shape
+            : other === 'vector'
+              ? [shape.at(-1)!]
+              : other === 'scalar'
+                ? []
+                : [shape[0]!, ...shape.slice(1).map(() => 1)];
+        const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+        const x = { values: values(size(shape), seed), shape };
+        const y = { values: values(size(otherShape), seed + 1), shape: otherShape };
+        const inputs = swap ? { a: y, b: x } : { a: x, b: y };
+        expectClose(
+          await run('wasm', kernels.Add!, inputs, {}),
+          await run('cpu', stockKernel('Add', 'cpu')!.kernelFunc, inputs, {}),
+        );
+        for (const axis of [[...shape.keys()].slice(0, -1), [0], [...shape.keys()]]) {
+          if (axis.length === 0) continue;
+          for (const keepDims of [false, true]) {
+            const attrs = { axis, keepDims } as unknown as tf.NamedAttrMap;
+            expectClose(
+              await run('wasm', kernels.Sum!, { x }, attrs),
+              await run('cpu', stockKernel('Sum', 'cpu')!.kernelFunc, { x }, attrs),
+            );
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   test('BatchMatMul with transposes and broadcast batches against stock cpu', async () => {
     const reference = stockKernel('BatchMatMul', 'cpu')!.kernelFunc;
     const matmulCase = fc.record({

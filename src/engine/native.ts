@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
+import { originalKernel } from './kernels.js';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +74,16 @@ export interface NativeAddon {
   ): void;
   maxPoolGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, ...dims: number[]): void;
   reluGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, n: number): void;
+  addRows(
+    memory: ArrayBufferLike,
+    a: number,
+    b: number,
+    out: number,
+    rows: number,
+    cols: number,
+    broadcast: boolean,
+  ): void;
+  sumRows(memory: ArrayBufferLike, x: number, out: number, rows: number, cols: number): void;
   setThreads(threads: number): number;
   setConvolution(mode: 'primitives' | 'im2col'): void;
   version(): string;
@@ -217,6 +228,59 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         floatOffset(wasm, x),
         floatOffset(wasm, out),
         x.shape.reduce((a, b) => a * b, 1),
+      );
+      return out;
+    },
+    // Float adds of equal shapes or of a last-axis vector (bias adds, gradient sums); every
+    // other case goes to TF.js's own kernel.
+    Add: (args) => {
+      const wasm = args.backend as unknown as WasmBackend;
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const size = (t: TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
+      const same = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+      const [big, small] = size(a) >= size(b) ? [a, b] : [b, a];
+      const cols = big.shape.at(-1) ?? 1;
+      const lastAxisVector =
+        small.shape.length === 1 && small.shape[0] === cols && big.shape.length >= 2;
+      if (
+        a.dtype !== 'float32' ||
+        b.dtype !== 'float32' ||
+        (!same && !lastAxisVector) ||
+        size(big) === 0
+      ) {
+        return originalKernel('Add', 'wasm').kernelFunc(args);
+      }
+      const out = wasm.makeOutput([...big.shape], 'float32');
+      addon.addRows(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, big),
+        floatOffset(wasm, small),
+        floatOffset(wasm, out),
+        size(big) / cols,
+        cols,
+        !same,
+      );
+      return out;
+    },
+    // Sums over every axis but the last (bias gradients); other reductions go to TF.js's kernel.
+    Sum: (args) => {
+      const wasm = args.backend as unknown as WasmBackend;
+      const { x } = args.inputs as { x: TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      const rank = x.shape.length;
+      const axes = tf.util.parseAxisParam(axis, x.shape);
+      const leading = rank >= 2 && axes.length === rank - 1 && axes.every((a, i) => a === i);
+      if (x.dtype !== 'float32' || keepDims || !leading || x.shape.some((d) => d === 0)) {
+        return originalKernel('Sum', 'wasm').kernelFunc(args);
+      }
+      const cols = x.shape[rank - 1]!;
+      const out = wasm.makeOutput([cols], 'float32');
+      addon.sumRows(
+        wasm.wasm.HEAPU8.buffer,
+        floatOffset(wasm, x),
+        floatOffset(wasm, out),
+        x.shape.reduce((p, d) => p * d, 1) / cols,
+        cols,
       );
       return out;
     },
