@@ -101,7 +101,8 @@ if (enforcement.state !== 'completed') throw new Error(`mask benchmark ${enforce
 // Data loading: filling one batch (normalisation lookup, augmentation) as trainStep does.
 const order = Array.from({ length: batch }, (_, i) => i);
 const augmentationStream = randomStream(0, 'augmentation');
-const loading = new Bench({ iterations: 20, time: 0 });
+// Steady state, as in training: V8 optimises the per-pixel loop after some calls.
+const loading = new Bench({ iterations: 200, time: 0, warmupIterations: 50, warmupTime: 0 });
 loading.add('fill', () => {
   batcher.fill(0, order, augmentationStream);
 });

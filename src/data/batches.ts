@@ -48,6 +48,9 @@ export interface Batch {
   readonly size: number;
 }
 
+/** Largest data set (as float32 values) a batcher normalises once up front: 256 MiB. */
+export const NORMALISED_CACHE_BYTES = 256 * 2 ** 20;
+
 export class Batcher {
   readonly dataset: ImageDataset;
   readonly batchSize: number;
@@ -55,12 +58,16 @@ export class Batcher {
   readonly #table: Float32Array[];
   readonly #images: Float32Array;
   readonly #labels: Int32Array;
+  /** Every image normalised once, when it is not augmented and fits the budget (see fill). */
+  #normalised: Float32Array | undefined;
 
   constructor(
     dataset: ImageDataset,
     batchSize: number,
     normalization: Normalization,
     augmentation: Augmentation = NO_AUGMENTATION,
+    /** Normalise a fitting, unaugmented data set once (default true); its images must not change. */
+    readonly normaliseOnce = true,
   ) {
     requireInteger('batchSize', batchSize, 1);
     requireInteger(
@@ -91,6 +98,29 @@ export class Batcher {
     this.#labels = new Int32Array(batchSize);
   }
 
+  /**
+   * Without augmentation every epoch normalises the same pixels again; a data set whose floats
+   * fit {@link NORMALISED_CACHE_BYTES} is normalised once (same table, same values) and batches
+   * are copied out of it. For LeNet-300-100 on the native backend this takes data loading from
+   * ~12% of a step to a copy.
+   */
+  #normalisedImages(): Float32Array | undefined {
+    if (this.#normalised !== undefined) return this.#normalised;
+    if (!this.normaliseOnce) return undefined;
+    const pixels = imageSize(this.dataset);
+    const values = this.dataset.count * pixels;
+    if (values * 4 > NORMALISED_CACHE_BYTES) return undefined;
+    const c = this.dataset.shape[2];
+    const source = this.dataset.images;
+    const normalised = new Float32Array(values);
+    for (let ch = 0; ch < c; ch++) {
+      const table = this.#table[ch]!;
+      for (let i = ch; i < values; i += c) normalised[i] = table[source[i]!]!;
+    }
+    this.#normalised = normalised;
+    return normalised;
+  }
+
   /** Number of batches in an epoch (the last one may be smaller). */
   get batchesPerEpoch(): number {
     return Math.ceil(this.dataset.count / this.batchSize);
@@ -116,13 +146,25 @@ export class Batcher {
     const [h, w, c] = this.dataset.shape;
     const pixels = imageSize(this.dataset);
     const pad = this.augmentation.cropPadding;
+    // Locals, not private fields, in the per-pixel loops: this is a measurable share of a small
+    // model's step (LeNet-300-100 on the native backend).
+    const images = this.#images;
+    const tables = this.#table;
     for (let n = 0; n < size; n++) {
       const source = order === undefined ? start + n : order[start + n]!;
       this.#labels[n] = this.dataset.labels[source]!;
       const image = this.dataset.images.subarray(source * pixels, (source + 1) * pixels);
       const out = n * pixels;
       if (!augments) {
-        for (let i = 0; i < pixels; i++) this.#images[out + i] = this.#table[i % c]![image[i]!]!;
+        const normalised = this.#normalisedImages();
+        if (normalised !== undefined) {
+          images.set(normalised.subarray(source * pixels, (source + 1) * pixels), out);
+          continue;
+        }
+        for (let ch = 0; ch < c; ch++) {
+          const table = tables[ch]!;
+          for (let i = ch; i < pixels; i += c) images[out + i] = table[image[i]!]!;
+        }
         continue;
       }
       const dy = pad > 0 ? augmentation!.int(0, 2 * pad) - pad : 0;

@@ -84,6 +84,19 @@ describe('Batcher', () => {
     expect(batch.images[1]).toBeCloseTo((28 / 255 - 0.5) / 0.5, 6);
     expect(batch.images[2]).toBeCloseTo((29 / 255 - 1) / 0.25, 6);
   });
+  test('normalising the data set once gives the same batches, bit for bit, as per batch', () => {
+    const once = new Batcher(mnist, 512, NORMALIZATIONS.mnist);
+    const perBatch = new Batcher(mnist, 512, NORMALIZATIONS.mnist, undefined, false);
+    const order = Array.from({ length: mnist.count }, (_, i) => (i * 7919) % mnist.count);
+    for (const index of [0, 5, once.batchesPerEpoch - 1]) {
+      const a = once.fill(index, order);
+      const b = perBatch.fill(index, order);
+      expect(Array.from(a.labels)).toEqual(Array.from(b.labels));
+      expect(Buffer.from(a.images.buffer, a.images.byteOffset, a.images.byteLength)).toEqual(
+        Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength),
+      );
+    }
+  });
   test('reuses one buffer for every batch; the last batch may be short', () => {
     const batcher = new Batcher(mnist, 4096, NORMALIZATIONS.mnist);
     const first = batcher.fill(0, undefined);
