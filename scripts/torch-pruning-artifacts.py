@@ -166,10 +166,10 @@ def run(build, method, out, levels, broken=None):
         # Evaluate, as a real loop does before pruning. It also matters: global_unstructured ranks
         # `module.weight`, which prune's hook refreshes only in a forward pass; without one it
         # ranks the weights from before the last optimizer step (verify's score-order check fails).
-        with torch.no_grad():
-            model(x)
         if broken == "threshold-ties":
             quantise(model)
+        with torch.no_grad():
+            model(x)
         end = effective(model)
         directory = os.path.join(out, f"level-{level}")
         save(directory, "masks.npz", masks, compressed=True)
