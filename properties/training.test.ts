@@ -253,7 +253,19 @@ describe('backends', () => {
     async (spec, s) => {
       const onCpu = await forwardAndGradients('cpu', spec, s);
       const onWasm = await forwardAndGradients('wasm', spec, s);
+      // A 1×1 convolution of one input channel straight into BatchNorm: each output channel is
+      // w·x, normalised, so the loss does not depend on w at all and its gradient is 0 in exact
+      // arithmetic. What float32 computes there is cancellation noise (seen at 0.015 with batch
+      // 4), which no two backends need to share.
+      const exactlyZero = new Set(
+        spec.nodes.flatMap((node, i) =>
+          node.op === 'conv' && node.kernel === 1 && node.in === 1 && spec.nodes[i + 1]?.op === 'bn'
+            ? [`${node.name}.weight`]
+            : [],
+        ),
+      );
       for (const [name, expected] of onCpu) {
+        if (exactlyZero.has(name)) continue;
         const actual = onWasm.get(name)!;
         // Relative to the tensor's largest value, plus an absolute floor for gradients that are 0
         // in exact arithmetic (a 1×1 conv on one channel before BatchNorm) and float noise here.
