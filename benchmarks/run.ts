@@ -76,7 +76,7 @@ if (only === undefined || only === 'training') {
   const torchMs = (model: string, threads: number) =>
     torch.find((r) => r.model === model && r.threads === threads)?.medianMs;
   console.log(
-    `\ntraining step (90%-sparse mask; wasm on one core; PyTorch at batch ${BATCH}, 1 and 2 threads)`,
+    `\ntraining step (90%-sparse mask; wasm on one core, native on all; PyTorch at batch ${BATCH}, 1 and 2 threads)`,
   );
   console.table(
     steps.map((row) => {

@@ -6,6 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { loadNative } from '../src/engine/native.js';
 
 export interface StepRow {
   readonly backend: string;
@@ -18,7 +19,7 @@ export interface StepRow {
 }
 
 interface Plan {
-  readonly backend: 'wasm' | 'cpu';
+  readonly backend: 'wasm' | 'cpu' | 'native';
   readonly model: string;
   readonly stem?: 'cifar' | 'imagenet';
   readonly steps: number;
@@ -36,6 +37,13 @@ const PLAN: readonly Plan[] = [
   { backend: 'wasm', model: 'vgg-16', steps: 3, slow: true },
   // ResNet-18 at batch 128 needs more than wasm's 4 GB heap (peak ≈ 4.1 GB): measured at 32.
   { backend: 'wasm', model: 'resnet-18', stem: 'cifar', steps: 3, batch: 32, slow: true },
+  // The native kernels (when built), on every core: CYCLESPARSE_THREADS or all of them.
+  { backend: 'native', model: 'lenet-300-100', steps: 40 },
+  { backend: 'native', model: 'lenet-5', steps: 20 },
+  { backend: 'native', model: 'conv-4', steps: 8 },
+  { backend: 'native', model: 'resnet-20', steps: 8 },
+  { backend: 'native', model: 'vgg-16', steps: 3, slow: true },
+  { backend: 'native', model: 'resnet-18', stem: 'cifar', steps: 3, batch: 32, slow: true },
   { backend: 'cpu', model: 'lenet-300-100', steps: 10 },
   { backend: 'cpu', model: 'lenet-5', steps: 5 },
   { backend: 'cpu', model: 'resnet-20', steps: 2, batch: 32, slow: true },
@@ -58,7 +66,10 @@ function runJson<T>(command: string, args: string[], env: NodeJS.ProcessEnv = pr
 }
 
 export function trainingSteps(options: { skipSlow: boolean }): StepRow[] {
-  return PLAN.filter((p) => !(options.skipSlow && p.slow)).map((p) =>
+  const native = loadNative().addon !== undefined;
+  return PLAN.filter(
+    (p) => !(options.skipSlow && p.slow) && (native || p.backend !== 'native'),
+  ).map((p) =>
     runJson<StepRow>(process.execPath, [
       '--import',
       'tsx',
