@@ -6,9 +6,10 @@
  * Each measurement is its own process (train-step.ts / torch_step.py), so peak RSS belongs to
  * one model. Ratios are cyclesparse ÷ PyTorch of median step times over all repetitions' samples.
  * PyTorch runs only when Debian's python3-torch imports; the benchmark installs nothing and says
- * what is missing. The native backend runs when its addon is built (scripts/build-native.mjs).
+ * what is missing. The native backend runs when its addon is built (scripts/build-native.mjs);
+ * `tensorflow` (@tensorflow/tfjs-node, TF.js's official fast path) whenever it is installed.
  *
- *   --models lenet-300-100,lenet-5,conv-4,resnet-20   --backends native,wasm   --reps 3
+ *   --models lenet-300-100,lenet-5,conv-4,resnet-20   --backends native,wasm[,tensorflow]   --reps 3
  *   --threads <cores>   --batch 128   --sparse-models lenet-300-100,resnet-20   --quick
  *   --out reports/benchmarks/peer.json
  */
@@ -69,7 +70,7 @@ const TORCH_MODELS = new Set([
   'resnet-20',
   'resnet-56',
 ]);
-const BACKEND_CHOICES = ['native', 'wasm'] as const;
+const BACKEND_CHOICES = ['native', 'wasm', 'tensorflow'] as const;
 type Backend = (typeof BACKEND_CHOICES)[number];
 
 const reps = positiveInteger('reps', values.reps);
@@ -78,19 +79,40 @@ const batch = positiveInteger('batch', values.batch);
 const models = modelList('models', values.models);
 const sparseModels = modelList('sparse-models', values['sparse-models']);
 const native = loadNative();
-const backends: Backend[] = (values.backends ?? (native.addon ? 'native,wasm' : 'wasm'))
-  .split(',')
-  .map((name) => {
-    if (!(BACKEND_CHOICES as readonly string[]).includes(name)) {
-      fail(
-        `--backends: expected some of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(name)}`,
-      );
+/** TF.js's own fast path (libtensorflow), compared against whenever it is installed. */
+function tfjsNodeInstalled(): boolean {
+  for (const name of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
+    try {
+      import.meta.resolve(name);
+      return true;
+    } catch {
+      // not installed
     }
-    if (name === 'native' && native.addon === undefined) {
-      fail(`--backends native: the native addon is not available (${native.reason})`);
-    }
-    return name as Backend;
-  });
+  }
+  return false;
+}
+const defaultBackends = [
+  ...(native.addon ? ['native'] : []),
+  'wasm',
+  ...(tfjsNodeInstalled() ? ['tensorflow'] : []),
+].join(',');
+if (!tfjsNodeInstalled()) {
+  console.log('tensorflow (@tensorflow/tfjs-node): not installed; not compared');
+}
+const backends: Backend[] = (values.backends ?? defaultBackends).split(',').map((name) => {
+  if (!(BACKEND_CHOICES as readonly string[]).includes(name)) {
+    fail(`--backends: expected some of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(name)}`);
+  }
+  if (name === 'tensorflow' && !tfjsNodeInstalled()) {
+    fail(
+      '--backends tensorflow: @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
+    );
+  }
+  if (name === 'native' && native.addon === undefined) {
+    fail(`--backends native: the native addon is not available (${native.reason})`);
+  }
+  return name as Backend;
+});
 if (native.addon === undefined) console.log(`native kernels: not available (${native.reason})`);
 
 /** Steps per measurement: enough samples for a median, few enough that slow models stay minutes. */
