@@ -20,7 +20,13 @@ export type CellOutcome =
       readonly skipped: boolean;
     }
   | { readonly state: 'running-elsewhere'; readonly id: string }
-  | { readonly state: 'failed'; readonly id: string; readonly error: string }
+  | {
+      readonly state: 'failed';
+      readonly id: string;
+      readonly error: string;
+      /** `input` errors fail the same way every time; `runtime` ones may have broken the process. */
+      readonly kind?: 'input' | 'runtime';
+    }
   /** Stopped by Ctrl-C (set by the pool, never by a worker): the store resumes it next time. */
   | { readonly state: 'interrupted'; readonly id: string };
 

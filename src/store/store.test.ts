@@ -151,6 +151,46 @@ sweep:
     },
   );
 
+  test('cells run one after another in a reused pool process end exactly as in fresh processes', () => {
+    // Different methods back to back in one process (concurrency 1): nothing a run leaves behind
+    // (backend state, kernel caches, wasm heap) may change the next run's numbers.
+    const configs = [
+      'method: { name: lrr, levels: 2 }',
+      'method: { name: pai, criterion: snip, sparsity: 0.8 }',
+      'method: { name: dense }',
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'reuse-'));
+    const sweepFile = join(dir, 'sweep.yaml');
+    // On the native backend where it is built: its kernels keep per-shape caches.
+    const base =
+      loadNative().addon === undefined
+        ? runConfig
+        : runConfig.replace('batchSize: 50 }', 'batchSize: 50, backend: native }');
+    writeFileSync(
+      sweepFile,
+      `${base.replace('method: { name: lrr, levels: 3 }', 'method: { name: imp, levels: 2 }')}
+sweep:
+  methods:
+${configs.map((c) => `    - ${c.replace('method: ', '')}`).join('\n')}
+`,
+    );
+    const reused = join(dir, 'reused');
+    expect(cli('sweep', sweepFile, '--store', reused, '--concurrency', '1').status).toBe(0);
+    const fresh = join(dir, 'fresh');
+    configs.forEach((method, i) => {
+      const file = join(dir, `cell-${i}.yaml`);
+      writeFileSync(file, base.replace('method: { name: lrr, levels: 3 }', method));
+      expect(cli('run', file, '--store', fresh).status).toBe(0);
+    });
+    const reusedRuns = new Store(reused).list();
+    expect(reusedRuns.map((r) => r.id)).toEqual(new Store(fresh).list().map((r) => r.id));
+    for (const run of reusedRuns) {
+      expect(withoutTime(new Store(reused).metrics(run.id))).toEqual(
+        withoutTime(new Store(fresh).metrics(run.id)),
+      );
+    }
+  });
+
   test('Ctrl-C stops a sweep with exit 130; the same command then finishes it, resuming', async () => {
     const { dir, file } = workspace(`${runConfig.replace('epochsPerCycle: 3', 'epochsPerCycle: 6')}
 sweep:
