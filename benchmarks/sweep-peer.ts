@@ -1,5 +1,5 @@
 /**
- * `npm run bench:sweep [-- --cells 8 --concurrency 2]`: sweep throughput, cyclesparse against
+ * `npm run bench:sweep [-- --cells 16 --concurrency 2 --reps 3]`: sweep throughput, cyclesparse against
  * the same cells run as PyTorch processes, on all cores. A cell is the mini preset's dense
  * cyclic run (LeNet-300-100, MNIST, 5,000 images, 3 cycles of 4 epochs, test accuracy every
  * epoch). cyclesparse runs `cyclesparse sweep` (its process pool, one process per cell) on wasm
@@ -18,15 +18,18 @@ import { loadNative } from '../src/engine/native.js';
 
 const { values } = parseArgs({
   options: {
-    cells: { type: 'string', default: '8' },
+    cells: { type: 'string', default: '16' },
+    reps: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: String(os.availableParallelism()) },
     out: { type: 'string', default: 'reports/benchmarks/sweep-peer.json' },
   },
 });
 const cells = Number(values.cells);
 const concurrency = Number(values.concurrency);
+const reps = Number(values.reps);
 for (const [flag, value] of [
   ['cells', cells],
+  ['reps', reps],
   ['concurrency', concurrency],
 ] as const) {
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -104,40 +107,49 @@ async function torchSweep(): Promise<number> {
 
 const torchOk =
   spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
-const rows: {
-  runner: string;
-  seconds: number;
-  cellsPerHour: number;
-  ratioToTorch: number | null;
-}[] = [];
-const torchSeconds = torchOk ? await torchSweep() : undefined;
 if (!torchOk)
   console.log('PyTorch: python3 cannot import torch (apt-get install python3-torch); no ratio');
-for (const backend of ['wasm', ...(loadNative().addon ? (['native'] as const) : [])] as const) {
-  const seconds = await cyclesparseSweep(backend);
-  rows.push({
-    runner: `cyclesparse sweep (${backend})`,
+const runners: { name: string; sweep: () => Promise<number> }[] = [
+  ...(torchOk ? [{ name: 'PyTorch processes', sweep: torchSweep }] : []),
+  { name: 'cyclesparse sweep (wasm)', sweep: () => cyclesparseSweep('wasm') },
+  ...(loadNative().addon
+    ? [{ name: 'cyclesparse sweep (native)', sweep: () => cyclesparseSweep('native') }]
+    : []),
+];
+// Repetitions alternate the order, so drift on this shared machine hits every runner alike.
+const times = new Map<string, number[]>(runners.map((r) => [r.name, []]));
+for (let rep = 0; rep < reps; rep++) {
+  const order = rep % 2 === 0 ? runners : [...runners].reverse();
+  for (const runner of order) {
+    process.stderr.write(`  ${runner.name} (repetition ${rep + 1}/${reps})\n`);
+    times.get(runner.name)!.push(await runner.sweep());
+  }
+}
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const torchSeconds = torchOk ? median(times.get('PyTorch processes')!) : undefined;
+const rows = runners.map((runner) => {
+  const seconds = median(times.get(runner.name)!);
+  return {
+    runner: runner.name,
     seconds,
+    allSeconds: times.get(runner.name)!,
     cellsPerHour: (cells * 3600) / seconds,
-    // Ratio of times: ≤ 1 means cyclesparse gets through the cells at least as fast.
+    // Ratio of median times: ≤ 1 means cyclesparse gets through the cells at least as fast.
     ratioToTorch: torchSeconds === undefined ? null : seconds / torchSeconds,
-  });
-}
-if (torchSeconds !== undefined) {
-  rows.push({
-    runner: 'PyTorch processes',
-    seconds: torchSeconds,
-    cellsPerHour: (cells * 3600) / torchSeconds,
-    ratioToTorch: 1,
-  });
-}
+  };
+});
 console.log(
   `${cells} cells (mini dense cyclic: LeNet-300-100, 5,000 MNIST images, 3 × 4 epochs), ${concurrency} at a time`,
 );
 console.table(
   rows.map((r) => ({
     runner: r.runner,
-    'wall s': r.seconds.toFixed(1),
+    'median wall s': r.seconds.toFixed(1),
+    'all s': r.allSeconds.map((x) => x.toFixed(1)).join(' / '),
     'cells/hour': r.cellsPerHour.toFixed(0),
     'time ÷ PyTorch': r.ratioToTorch === null ? '-' : r.ratioToTorch.toFixed(2),
   })),
@@ -145,6 +157,6 @@ console.table(
 mkdirSync(dirname(values.out), { recursive: true });
 writeFileSync(
   values.out,
-  `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), cells, concurrency, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), cells, concurrency, reps, rows }, null, 2)}\n`,
 );
 console.log(`wrote ${values.out}`);
