@@ -153,6 +153,29 @@ Conv ReadConv(Args& args, size_t first) {
   return v;
 }
 
+// The buffers of one convolution call, checked to lie in the memory: the activation (x or dx),
+// the filter (filter or dw) and the output-shaped one (y or dy). Each entry point passes them in
+// its own argument order (TF.js's), after the memory and before the 15 dimensions.
+struct ConvCall {
+  Conv v;
+  float* activation;
+  float* filter;
+  float* output;
+};
+
+ConvCall ReadConvCall(Args& args, const std::string& name, size_t activation_arg, size_t filter_arg,
+                      size_t output_arg) {
+  size_t length = 0;
+  float* memory = args.Floats(0, &length);
+  const Conv v = ReadConv(args, 4);
+  const int64_t activation = args.Int(activation_arg), filter = args.Int(filter_arg),
+                output = args.Int(output_arg);
+  RequireRange((name + " activation").c_str(), activation, v.n * v.h * v.w * v.c, length);
+  RequireRange((name + " filter").c_str(), filter, v.K() * v.o, length);
+  RequireRange((name + " output").c_str(), output, v.n * v.Rows() * v.o, length);
+  return {v, memory + activation, memory + filter, memory + output};
+}
+
 // Columns of images [first, first + count): row (b, y, x), column (ky, kx, ci).
 void Im2col(const Conv& v, const float* x, int64_t first, int64_t count, float* col) {
   const int64_t K = v.K();
@@ -334,8 +357,10 @@ Primitives* PrimitivesFor(const Conv& v) {
 // Runs one primitive on buffers inside the wasm memory; false when there is none for the shape.
 // which: 0 forward (reads src, weights; writes dst), 1 backward data (reads dst = dy, weights;
 // writes src = dx), 2 backward weights (reads src, dst = dy; writes weights = dw).
-bool RunPrimitive(const Conv& v, int which, float* src, float* weights, float* dst) {
+bool RunPrimitive(const ConvCall& call, int which) {
   if (!use_primitives) return false;
+  const Conv& v = call.v;
+  float *src = call.activation, *weights = call.filter, *dst = call.output;
   Primitives* p = PrimitivesFor(v);
   if (p == nullptr) return false;
   dnnl::stream stream(Engine());
@@ -364,25 +389,20 @@ bool RunPrimitive(const Conv& v, int which, float* src, float* weights, float* d
 napi_value Conv2d(napi_env env, napi_callback_info info) {
   try {
     Args args(env, info, 19);
-    size_t length = 0;
-    float* memory = args.Floats(0, &length);
-    const int64_t x = args.Int(1), f = args.Int(2), y = args.Int(3);
-    const Conv v = ReadConv(args, 4);
-    RequireRange("conv2d x", x, v.n * v.h * v.w * v.c, length);
-    RequireRange("conv2d filter", f, v.K() * v.o, length);
-    RequireRange("conv2d y", y, v.n * v.Rows() * v.o, length);
-    if (RunPrimitive(v, 0, memory + x, memory + f, memory + y)) return nullptr;
+    const ConvCall call = ReadConvCall(args, "conv2d", 1, 2, 3);
+    const Conv& v = call.v;
+    if (RunPrimitive(call, 0)) return nullptr;
     if (v.Pointwise()) {
-      Gemm('N', 'N', v.n * v.Rows(), v.o, v.c, memory + x, v.c, memory + f, v.o, 0.f, memory + y, v.o);
+      Gemm('N', 'N', v.n * v.Rows(), v.o, v.c, call.activation, v.c, call.filter, v.o, 0.f, call.output, v.o);
       return nullptr;
     }
     const int64_t chunk = v.Chunk();
     std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
     for (int64_t first = 0; first < v.n; first += chunk) {
       const int64_t count = std::min(chunk, v.n - first);
-      Im2col(v, memory + x, first, count, col.data());
-      Gemm('N', 'N', count * v.Rows(), v.o, v.K(), col.data(), v.K(), memory + f, v.o, 0.f,
-           memory + y + first * v.Rows() * v.o, v.o);
+      Im2col(v, call.activation, first, count, col.data());
+      Gemm('N', 'N', count * v.Rows(), v.o, v.K(), col.data(), v.K(), call.filter, v.o, 0.f,
+           call.output + first * v.Rows() * v.o, v.o);
     }
   } catch (const Error& e) {
     return Throw(env, e.message);
@@ -394,25 +414,20 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
 napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   try {
     Args args(env, info, 19);
-    size_t length = 0;
-    float* memory = args.Floats(0, &length);
-    const int64_t x = args.Int(1), dy = args.Int(2), dw = args.Int(3);
-    const Conv v = ReadConv(args, 4);
-    RequireRange("conv2dBackpropFilter x", x, v.n * v.h * v.w * v.c, length);
-    RequireRange("conv2dBackpropFilter dy", dy, v.n * v.Rows() * v.o, length);
-    RequireRange("conv2dBackpropFilter dw", dw, v.K() * v.o, length);
-    if (RunPrimitive(v, 2, memory + x, memory + dw, memory + dy)) return nullptr;
+    const ConvCall call = ReadConvCall(args, "conv2dBackpropFilter", 1, 3, 2);
+    const Conv& v = call.v;
+    if (RunPrimitive(call, 2)) return nullptr;
     if (v.Pointwise()) {
-      Gemm('T', 'N', v.c, v.o, v.n * v.Rows(), memory + x, v.c, memory + dy, v.o, 0.f, memory + dw, v.o);
+      Gemm('T', 'N', v.c, v.o, v.n * v.Rows(), call.activation, v.c, call.output, v.o, 0.f, call.filter, v.o);
       return nullptr;
     }
     const int64_t chunk = v.Chunk();
     std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
     for (int64_t first = 0; first < v.n; first += chunk) {
       const int64_t count = std::min(chunk, v.n - first);
-      Im2col(v, memory + x, first, count, col.data());
+      Im2col(v, call.activation, first, count, col.data());
       Gemm('T', 'N', v.K(), v.o, count * v.Rows(), col.data(), v.K(),
-           memory + dy + first * v.Rows() * v.o, v.o, first == 0 ? 0.f : 1.f, memory + dw, v.o);
+           call.output + first * v.Rows() * v.o, v.o, first == 0 ? 0.f : 1.f, call.filter, v.o);
     }
   } catch (const Error& e) {
     return Throw(env, e.message);
@@ -424,26 +439,21 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
 napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
   try {
     Args args(env, info, 19);
-    size_t length = 0;
-    float* memory = args.Floats(0, &length);
-    const int64_t dy = args.Int(1), f = args.Int(2), dx = args.Int(3);
-    const Conv v = ReadConv(args, 4);
-    RequireRange("conv2dBackpropInput dy", dy, v.n * v.Rows() * v.o, length);
-    RequireRange("conv2dBackpropInput filter", f, v.K() * v.o, length);
-    RequireRange("conv2dBackpropInput dx", dx, v.n * v.h * v.w * v.c, length);
-    if (RunPrimitive(v, 1, memory + dx, memory + f, memory + dy)) return nullptr;
+    const ConvCall call = ReadConvCall(args, "conv2dBackpropInput", 3, 2, 1);
+    const Conv& v = call.v;
+    if (RunPrimitive(call, 1)) return nullptr;
     if (v.Pointwise()) {
-      Gemm('N', 'T', v.n * v.Rows(), v.c, v.o, memory + dy, v.o, memory + f, v.o, 0.f, memory + dx, v.c);
+      Gemm('N', 'T', v.n * v.Rows(), v.c, v.o, call.output, v.o, call.filter, v.o, 0.f, call.activation, v.c);
       return nullptr;
     }
-    std::fill(memory + dx, memory + dx + v.n * v.h * v.w * v.c, 0.f);
+    std::fill(call.activation, call.activation + v.n * v.h * v.w * v.c, 0.f);
     const int64_t chunk = v.Chunk();
     std::vector<float> col(size_t(chunk * v.Rows() * v.K()));
     for (int64_t first = 0; first < v.n; first += chunk) {
       const int64_t count = std::min(chunk, v.n - first);
-      Gemm('N', 'T', count * v.Rows(), v.K(), v.o, memory + dy + first * v.Rows() * v.o, v.o,
-           memory + f, v.o, 0.f, col.data(), v.K());
-      Col2im(v, col.data(), first, count, memory + dx);
+      Gemm('N', 'T', count * v.Rows(), v.K(), v.o, call.output + first * v.Rows() * v.o, v.o,
+           call.filter, v.o, 0.f, col.data(), v.K());
+      Col2im(v, col.data(), first, count, call.activation);
     }
   } catch (const Error& e) {
     return Throw(env, e.message);

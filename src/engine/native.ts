@@ -122,6 +122,9 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
 }
 
+/** The wasm memory every native kernel reads and writes (fetched per call: it grows). */
+const heap = (backend: WasmBackend) => backend.wasm.HEAPU8.buffer;
+
 const floatOffset = (backend: WasmBackend, tensor: TensorInfo) => {
   const bytes = backend.dataIdMap.get(tensor.dataId).memoryOffset;
   return bytes / 4;
@@ -156,6 +159,41 @@ function requireNhwc(dataFormat: string, name: string): void {
   if (dataFormat !== 'NHWC') throw new Error(`${name}: only NHWC is supported, got ${dataFormat}`);
 }
 
+/** The addon's convolution entry points, by the TF.js kernel each implements. */
+const CONV_KERNEL_NAMES = {
+  conv2d: 'Conv2D',
+  conv2dBackpropFilter: 'Conv2DBackpropFilter',
+  conv2dBackpropInput: 'Conv2DBackpropInput',
+} as const;
+type ConvEntry = keyof typeof CONV_KERNEL_NAMES;
+
+/**
+ * One convolution kernel's call into the addon: `a` and `b` are its two inputs in TF.js's order,
+ * the output gets `outShape`, and the addon reads the geometry from `info`.
+ */
+function callConv(
+  addon: NativeAddon,
+  entry: ConvEntry,
+  wasm: WasmBackend,
+  [a, b]: [TensorInfo, TensorInfo],
+  dataFormat: string,
+  outShape: readonly number[],
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const name = CONV_KERNEL_NAMES[entry];
+  requireNhwc(dataFormat, name);
+  requireFloat32(name, a, b);
+  const out = wasm.makeOutput([...outShape], 'float32');
+  addon[entry](
+    heap(wasm),
+    floatOffset(wasm, a),
+    floatOffset(wasm, b),
+    floatOffset(wasm, out),
+    ...convDims(info),
+  );
+  return out;
+}
+
 /**
  * Training-mode batch normalisation as two fused kernels (engine/network.ts uses them when they
  * are registered on the active backend): forward → [y, mean, biased variance, 1/sqrt(var + ε)],
@@ -179,7 +217,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       const y = wasm.makeOutput([...x.shape], 'float32');
       const [mean, variance, rstd] = [0, 1, 2].map(() => wasm.makeOutput([channels], 'float32'));
       addon.batchNormTrain(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, x),
         floatOffset(wasm, gamma),
         floatOffset(wasm, beta),
@@ -203,7 +241,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       const dgamma = wasm.makeOutput([channels], 'float32');
       const dbeta = wasm.makeOutput([channels], 'float32');
       addon.batchNormGrad(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, dy!),
         floatOffset(wasm, x!),
         floatOffset(wasm, mean!),
@@ -223,7 +261,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       requireFloat32(RELU_GRAD, dy, x);
       const out = wasm.makeOutput([...x.shape], 'float32');
       addon.reluGrad(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, dy),
         floatOffset(wasm, x),
         floatOffset(wasm, out),
@@ -252,7 +290,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       }
       const out = wasm.makeOutput([...big.shape], 'float32');
       addon.addRows(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, big),
         floatOffset(wasm, small),
         floatOffset(wasm, out),
@@ -276,7 +314,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       const cols = x.shape[rank - 1]!;
       const out = wasm.makeOutput([cols], 'float32');
       addon.sumRows(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, x),
         floatOffset(wasm, out),
         x.shape.reduce((p, d) => p * d, 1) / cols,
@@ -307,7 +345,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       const outer = batchA >= batchB ? outerA : outerB;
       const out = wasm.makeOutput([...outer, m, n], 'float32');
       addon.matmul(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         batchA,
         batchB,
         m,
@@ -336,7 +374,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       );
       const out = wasm.makeOutput([...input.shape], 'float32');
       addon.maxPoolGrad(
-        wasm.wasm.HEAPU8.buffer,
+        heap(wasm),
         floatOffset(wasm, dy),
         floatOffset(wasm, input),
         floatOffset(wasm, out),
@@ -356,12 +394,9 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
       return out;
     },
     Conv2D: ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
       const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
       const { strides, pad, dataFormat, dilations, dimRoundingMode } =
         attrs as unknown as tf.Conv2DAttrs;
-      requireNhwc(dataFormat, 'Conv2D');
-      requireFloat32('Conv2D', x, filter);
       const info = tf.backend_util.computeConv2DInfo(
         x.shape as [number, number, number, number],
         filter.shape as [number, number, number, number],
@@ -370,23 +405,20 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         pad,
         dimRoundingMode,
       );
-      const out = wasm.makeOutput([...info.outShape], 'float32');
-      addon.conv2d(
-        wasm.wasm.HEAPU8.buffer,
-        floatOffset(wasm, x),
-        floatOffset(wasm, filter),
-        floatOffset(wasm, out),
-        ...convDims(info),
+      return callConv(
+        addon,
+        'conv2d',
+        backend as unknown as WasmBackend,
+        [x, filter],
+        dataFormat,
+        info.outShape,
+        info,
       );
-      return out;
     },
     Conv2DBackpropFilter: ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
       const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
       const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
         attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      requireNhwc(dataFormat, 'Conv2DBackpropFilter');
-      requireFloat32('Conv2DBackpropFilter', x, dy);
       const info = tf.backend_util.computeConv2DInfo(
         x.shape as [number, number, number, number],
         filterShape,
@@ -395,23 +427,20 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         pad,
         dimRoundingMode,
       );
-      const out = wasm.makeOutput([...filterShape], 'float32');
-      addon.conv2dBackpropFilter(
-        wasm.wasm.HEAPU8.buffer,
-        floatOffset(wasm, x),
-        floatOffset(wasm, dy),
-        floatOffset(wasm, out),
-        ...convDims(info),
+      return callConv(
+        addon,
+        'conv2dBackpropFilter',
+        backend as unknown as WasmBackend,
+        [x, dy],
+        dataFormat,
+        filterShape,
+        info,
       );
-      return out;
     },
     Conv2DBackpropInput: ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
       const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
       const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
         attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      requireNhwc(dataFormat, 'Conv2DBackpropInput');
-      requireFloat32('Conv2DBackpropInput', dy, filter);
       const info = tf.backend_util.computeConv2DInfo(
         inputShape,
         filter.shape as [number, number, number, number],
@@ -420,15 +449,15 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         pad,
         dimRoundingMode,
       );
-      const out = wasm.makeOutput([...inputShape], 'float32');
-      addon.conv2dBackpropInput(
-        wasm.wasm.HEAPU8.buffer,
-        floatOffset(wasm, dy),
-        floatOffset(wasm, filter),
-        floatOffset(wasm, out),
-        ...convDims(info),
+      return callConv(
+        addon,
+        'conv2dBackpropInput',
+        backend as unknown as WasmBackend,
+        [dy, filter],
+        dataFormat,
+        inputShape,
+        info,
       );
-      return out;
     },
   };
 }
