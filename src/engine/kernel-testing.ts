@@ -103,3 +103,28 @@ export const convCase = fc
     };
   })
   .filter((c) => c.outShape.every((d) => d >= 1));
+
+export type ConvCase = typeof convCase extends fc.Arbitrary<infer T> ? T : never;
+
+/** Seeded values for a case's input, output gradient and filter (seeds +0, +1, +2). */
+export function convTensors(c: ConvCase): { x: Input; dy: Input; filter: Input } {
+  const tensor = (shape: number[], seed: number): Input => ({
+    values: values(
+      shape.reduce((a, b) => a * b),
+      seed,
+    ),
+    shape,
+  });
+  return {
+    x: tensor(c.xShape, c.seed),
+    dy: tensor(c.outShape, c.seed + 1),
+    filter: tensor(c.filterShape, c.seed + 2),
+  };
+}
+
+/** The attributes every convolution kernel of a case shares. */
+export const convAttrs = (c: ConvCase) => ({
+  strides: [c.strideH, c.strideW],
+  pad: c.pad,
+  dataFormat: 'NHWC',
+});

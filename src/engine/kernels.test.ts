@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from './backend.js';
 import { replacedKernels, stockKernel } from './kernels.js';
-import { convCase, expectClose, run, values } from './kernel-testing.js';
+import { convAttrs, convCase, convTensors, expectClose, run, values } from './kernel-testing.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -42,28 +42,9 @@ describe('replacement kernels agree with the stock cpu kernels', () => {
     const reference = stockKernel('Conv2DBackpropFilter', 'cpu')!.kernelFunc;
     await fc.assert(
       fc.asyncProperty(convCase, async (c) => {
-        const inputs = {
-          x: {
-            values: values(
-              c.xShape.reduce((a, b) => a * b),
-              c.seed,
-            ),
-            shape: c.xShape,
-          },
-          dy: {
-            values: values(
-              c.outShape.reduce((a, b) => a * b),
-              c.seed + 1,
-            ),
-            shape: c.outShape,
-          },
-        };
-        const attrs = {
-          strides: [c.strideH, c.strideW],
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          filterShape: c.filterShape,
-        } as unknown as tf.NamedAttrMap;
+        const { x, dy } = convTensors(c);
+        const inputs = { x, dy };
+        const attrs = { ...convAttrs(c), filterShape: c.filterShape } as unknown as tf.NamedAttrMap;
         const expected = await run('cpu', reference, inputs, attrs);
         for (const backendName of ['wasm', 'cpu']) {
           expectClose(
@@ -85,28 +66,9 @@ describe('replacement kernels agree with the stock cpu kernels', () => {
     const reference = stockKernel('Conv2DBackpropInput', 'cpu')!.kernelFunc;
     await fc.assert(
       fc.asyncProperty(convCase, async (c) => {
-        const inputs = {
-          dy: {
-            values: values(
-              c.outShape.reduce((a, b) => a * b),
-              c.seed,
-            ),
-            shape: c.outShape,
-          },
-          filter: {
-            values: values(
-              c.filterShape.reduce((a, b) => a * b),
-              c.seed + 2,
-            ),
-            shape: c.filterShape,
-          },
-        };
-        const attrs = {
-          strides: [c.strideH, c.strideW],
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          inputShape: c.xShape,
-        } as unknown as tf.NamedAttrMap;
+        const { dy, filter } = convTensors(c);
+        const inputs = { dy, filter };
+        const attrs = { ...convAttrs(c), inputShape: c.xShape } as unknown as tf.NamedAttrMap;
         const expected = await run('cpu', reference, inputs, attrs);
         expectClose(
           await run('wasm', tf.getKernel('Conv2DBackpropInput', 'wasm').kernelFunc, inputs, attrs),

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useBackend } from './backend.js';
 import { stockKernel } from './kernels.js';
-import { convCase, expectClose, run, values } from './kernel-testing.js';
+import { convAttrs, convCase, convTensors, expectClose, run, values } from './kernel-testing.js';
 import {
   BATCH_NORM_GRAD,
   BATCH_NORM_TRAIN,
@@ -91,28 +91,9 @@ describe.runIf(addon !== undefined)('native kernels', () => {
           c.pad,
         );
         fc.pre(info.outHeight >= 1 && info.outWidth >= 1);
-        const inputs = {
-          x: {
-            values: values(
-              c.xShape.reduce((a, b) => a * b),
-              c.seed,
-            ),
-            shape: c.xShape,
-          },
-          filter: {
-            values: values(
-              c.filterShape.reduce((a, b) => a * b),
-              c.seed + 2,
-            ),
-            shape: c.filterShape,
-          },
-        };
-        const attrs = {
-          strides: [c.strideH, c.strideW],
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          dilations,
-        } as unknown as tf.NamedAttrMap;
+        const { x, filter } = convTensors(c);
+        const inputs = { x, filter };
+        const attrs = { ...convAttrs(c), dilations } as unknown as tf.NamedAttrMap;
         expectClose(
           await run('wasm', kernels.Conv2D!, inputs, attrs),
           await run('cpu', reference, inputs, attrs),
@@ -129,28 +110,8 @@ describe.runIf(addon !== undefined)('native kernels', () => {
       addon!.setConvolution(mode);
       await fc.assert(
         fc.asyncProperty(convCase, async (c) => {
-          const x = {
-            values: values(
-              c.xShape.reduce((a, b) => a * b),
-              c.seed,
-            ),
-            shape: c.xShape,
-          };
-          const dy = {
-            values: values(
-              c.outShape.reduce((a, b) => a * b),
-              c.seed + 1,
-            ),
-            shape: c.outShape,
-          };
-          const filter = {
-            values: values(
-              c.filterShape.reduce((a, b) => a * b),
-              c.seed + 2,
-            ),
-            shape: c.filterShape,
-          };
-          const common = { strides: [c.strideH, c.strideW], pad: c.pad, dataFormat: 'NHWC' };
+          const { x, dy, filter } = convTensors(c);
+          const common = convAttrs(c);
           const filterAttrs = {
             ...common,
             filterShape: c.filterShape,
