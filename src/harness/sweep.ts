@@ -109,7 +109,8 @@ export async function runSweep(
         } catch (error) {
           outcome = interrupted
             ? { state: 'interrupted', id: run.id }
-            : { state: 'failed', id: run.id, error: (error as Error).message };
+            : // The pool process itself failed (crashed or was killed).
+              { state: 'failed', id: run.id, error: (error as Error).message, kind: 'runtime' };
         }
         done++;
         overall?.update(done);

@@ -19,14 +19,8 @@ export type CellOutcome =
       readonly resumed: boolean;
       readonly skipped: boolean;
     }
-  | { readonly state: 'running-elsewhere'; readonly id: string }
-  | {
-      readonly state: 'failed';
-      readonly id: string;
-      readonly error: string;
-      /** `input` errors fail the same way every time; `runtime` ones may have broken the process. */
-      readonly kind?: 'input' | 'runtime';
-    }
+  /** Running elsewhere, or failed (with whether the input or the runtime was at fault). */
+  | Exclude<ExecuteOutcome, { state: 'finished' | 'diverged' }>
   /** Stopped by Ctrl-C (set by the pool, never by a worker): the store resumes it next time. */
   | { readonly state: 'interrupted'; readonly id: string };
 

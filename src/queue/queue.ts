@@ -18,7 +18,6 @@ import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { runConfigSchema, type RunConfig } from '../config/schema.js';
-import { runId } from '../config/resolve.js';
 import type { PlannedRun } from '../harness/plan.js';
 import type { EpochRecord, PipelineResult } from '../methods/runner.js';
 import { Store, type ImportOutcome } from '../store/store.js';
@@ -263,34 +262,33 @@ export interface CollectSummary {
   readonly busy: string[];
 }
 
-/** Writes completed jobs' runs into `store`, each once; `ids` limits it to those jobs. */
+/**
+ * Stores a completed job's run in `store` (under the job's config, whatever backend the worker
+ * used); undefined when the job has no result (not finished, or failed).
+ */
+function importCompleted(
+  job: Job<CellJobData, CellJobResult>,
+  store: Store,
+): ImportOutcome | undefined {
+  const value = job.returnvalue;
+  if (job.finishedOn === undefined || value === null || value === undefined) return undefined;
+  return store.importRun(job.data.config, value.result, value.metrics);
+}
+
+/** Writes every completed job's run into `store`, each once. */
 export async function collectResults(
   queue: Queue<CellJobData, CellJobResult>,
   store: string,
-  ids?: readonly string[],
 ): Promise<CollectSummary> {
   const target = new Store(store);
-  const jobs =
-    ids === undefined
-      ? await queue.getJobs(['completed'])
-      : (await Promise.all(ids.map((id) => queue.getJob(id)))).filter(
-          (job): job is Job<CellJobData, CellJobResult> =>
-            job !== undefined &&
-            job.finishedOn !== undefined &&
-            job.returnvalue !== null &&
-            job.returnvalue !== undefined,
-        );
   const summary: Record<ImportOutcome, string[]> = {
     imported: [],
     'already-finished': [],
     busy: [],
   };
-  for (const job of jobs) {
-    const value = job.returnvalue;
-    if (value === null || value === undefined) continue;
-    // Stored under the coordinator's config (the job's), whatever backend the worker used.
-    const outcome = target.importRun(job.data.config, value.result, value.metrics);
-    summary[outcome].push(job.data.id);
+  for (const job of await queue.getJobs(['completed'])) {
+    const outcome = importCompleted(job, target);
+    if (outcome !== undefined) summary[outcome].push(job.data.id);
   }
   return {
     imported: summary.imported,
@@ -349,6 +347,7 @@ export async function waitForSweep(
   ids: readonly string[],
   options: WaitOptions,
 ): Promise<{ completed: string[]; failed: { id: string; error: string }[] }> {
+  const store = new Store(options.store);
   const pending = new Set(ids);
   const completed: string[] = [];
   const failed: { id: string; error: string }[] = [];
@@ -369,18 +368,10 @@ export async function waitForSweep(
           break; // Redis is away: try again on the next round
         }
         if (job === undefined) continue;
-        if (
-          job.finishedOn !== undefined &&
-          job.returnvalue !== null &&
-          job.returnvalue !== undefined
-        ) {
+        const outcome = importCompleted(job, store);
+        if (outcome === 'busy') continue;
+        if (outcome !== undefined) {
           const value = job.returnvalue;
-          const outcome = new Store(options.store).importRun(
-            job.data.config,
-            value.result,
-            value.metrics,
-          );
-          if (outcome === 'busy') continue;
           pending.delete(id);
           completed.push(id);
           options.onCell?.(
@@ -408,6 +399,3 @@ export async function waitForSweep(
   }
   return { completed, failed };
 }
-
-/** The job id a config would have: its run id. */
-export const jobIdOf = (config: RunConfig) => runId(config);

@@ -354,6 +354,27 @@ describe('verify on bad input', () => {
     );
   });
 
+  test('an invalid declared initial mask is an error naming its file and tensor', () => {
+    const root = writeArtifact(
+      layers,
+      [{ masks: { w: new Uint8Array(6).fill(1) }, sparsity: 0 }],
+      {},
+    );
+    writeFileSync(
+      join(root, 'initial.npz'),
+      encodeNpz({ w: { values: Float32Array.from([1, 2, 1, 1, 1, 1]), shape: [2, 3] } }),
+    );
+    const manifest = {
+      initialMasks: 'initial.npz',
+      levels: [{ sparsity: 0, masks: 'level-0/masks.npz' }],
+    };
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+    expect(() => verifyArtifact(root)).toThrow(ArtifactError);
+    expect(() => verifyArtifact(root)).toThrow(
+      /initial\.npz \(tensor w\): initial masks: w\[1\] is 2, not 0 or 1/,
+    );
+  });
+
   test('manifest mistakes name the field; unknown fields are refused', () => {
     const root = writeArtifact(
       layers,

@@ -125,14 +125,10 @@ export function verifyArtifact(path: string): VerifyReport {
   const total = layers.reduce((s, l) => s + layerSize(l), 0);
 
   let previous: Masks = manifest.initialMasks
-    ? binaryMasks(
-        readTensors(at(manifest.initialMasks)),
-        at(manifest.initialMasks),
-        layers,
-        -1,
-        tally.masks,
-      )!
+    ? initialMasks(at(manifest.initialMasks), layers)
     : Object.fromEntries(layers.map((l) => [l.name, new Uint8Array(layerSize(l)).fill(1)]));
+  // Pruned weights per layer of `previous`, carried from level to level.
+  let previousPruned = layers.map((l) => prunedIn(previous[l.name]!));
   let previousWeights: Map<string, Tensor> | undefined;
   const rewind = manifest.rewind ? readTensors(at(manifest.rewind.weights)) : undefined;
   if (rewind !== undefined) requireWeights(rewind, at(manifest.rewind!.weights), layers);
@@ -174,7 +170,7 @@ export function verifyArtifact(path: string): VerifyReport {
       });
 
     // Exact counts under a counting rule, globally or per layer.
-    const previousPruned = layers.map((l) => prunedIn(previous[l.name]!));
+    const previousTotal = previousPruned.reduce((a, b) => a + b, 0);
     const target = level.sparsity ?? level.rate;
     if (target !== undefined) {
       tally.counts.checked++;
@@ -183,11 +179,7 @@ export function verifyArtifact(path: string): VerifyReport {
         ofRemaining
           ? countingRulesMatching(target, n - before, pruned - before)
           : countingRulesMatching(target, n, pruned);
-      const globalRules = matches(
-        total,
-        prunedTotal,
-        previousPruned.reduce((a, b) => a + b, 0),
-      );
+      const globalRules = matches(total, prunedTotal, previousTotal);
       const layerRules = COUNTING_RULES.filter((rule) =>
         layers.every((l, i) =>
           matches(layerSize(l), prunedPerLayer[i]!, previousPruned[i]!).includes(rule),
@@ -213,12 +205,7 @@ export function verifyArtifact(path: string): VerifyReport {
                   ),
               )
             : undefined;
-        const all = expectedCounts(
-          target,
-          ofRemaining,
-          total,
-          previousPruned.reduce((a, b) => a + b, 0),
-        );
+        const all = expectedCounts(target, ofRemaining, total, previousTotal);
         tally.counts.fail(
           `level ${k}: pruned ${prunedTotal} of ${total} weights (${scope ?? 'scope unknown'}) at ${asked}; ` +
             (manifest.countingRule
@@ -377,6 +364,7 @@ export function verifyArtifact(path: string): VerifyReport {
     });
 
     previous = masks;
+    previousPruned = prunedPerLayer;
     previousWeights = weights;
   });
 
@@ -504,6 +492,15 @@ function expectedCounts(
   ).join(', ');
 }
 
+/** The declared mask before the first level: it must be valid for anything to be checked. */
+function initialMasks(file: string, layers: readonly LayerSpec[]): Masks {
+  const tally = new Tally();
+  const masks = binaryMasks(readTensors(file), file, layers, -1, tally);
+  if (masks === undefined)
+    throw new ArtifactError(file, tally.failure?.where.layer, tally.failure!.detail);
+  return masks;
+}
+
 /** The level's masks as 0/1 bytes, or undefined after reporting why they are not. */
 function binaryMasks(
   tensors: Map<string, Tensor>,
@@ -513,11 +510,12 @@ function binaryMasks(
   tally: Tally,
 ): Masks | undefined {
   tally.checked++;
+  const at = level < 0 ? 'initial masks' : `level ${level}`;
   const raw: Record<string, ArrayLike<number>> = {};
   for (const layer of layers) {
     const t = tensors.get(layer.name);
     if (t === undefined) {
-      tally.fail(`level ${level}: ${file} has no mask for ${layer.name}`, {
+      tally.fail(`${at}: ${file} has no mask for ${layer.name}`, {
         level,
         file,
         layer: layer.name,
@@ -526,7 +524,7 @@ function binaryMasks(
     }
     if (!sameShape(t.shape, layer.shape)) {
       tally.fail(
-        `level ${level}: ${layer.name} has shape [${t.shape.join(', ')}], expected [${layer.shape.join(', ')}]`,
+        `${at}: ${layer.name} has shape [${t.shape.join(', ')}], expected [${layer.shape.join(', ')}]`,
         {
           level,
           file,
@@ -539,7 +537,7 @@ function binaryMasks(
   }
   const bad = maskValuesViolation(layers, raw);
   if (bad) {
-    tally.fail(`level ${level}: ${bad.message}`, { level, file, ...where(bad) });
+    tally.fail(`${at}: ${bad.message}`, { level, file, ...where(bad) });
     return undefined;
   }
   return Object.fromEntries(layers.map((l) => [l.name, Uint8Array.from(raw[l.name]!)]));
