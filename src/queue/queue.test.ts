@@ -155,6 +155,26 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     for (const child of children) child.kill('SIGKILL');
     await redis.stop();
   });
+  /** A `cyclesparse worker` process on queue `name`, killed after the tests if still running. */
+  const workerProcess = (name: string, store: string, lockSeconds: number) => {
+    const child = cli([
+      'worker',
+      '--queue',
+      redis.url,
+      '--queue-name',
+      name,
+      '--store',
+      store,
+      '--lock-duration',
+      String(lockSeconds),
+    ]);
+    children.push(child);
+    void exitOf(child);
+    return child;
+  };
+  /** `cyclesparse sweep --queue`, resolving with how it exited. */
+  const sweepOnQueue = (file: string, name: string, store: string) =>
+    exitOf(cli(['sweep', file, '--queue', redis.url, '--queue-name', name, '--store', store]));
 
   test('re-submitting a sweep enqueues nothing twice; cells already stored are not enqueued', async () => {
     const { dir, file } = workspace(cellConfig(1, [0, 1, 2]));
@@ -218,35 +238,9 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     const { dir, file } = workspace(cellConfig(6, [0, 1, 2, 3, 4, 5]));
     const name = 'kill';
     const sharedStore = join(dir, 'worker-store');
-    const startWorkerProcess = () => {
-      const child = cli([
-        'worker',
-        '--queue',
-        redis.url,
-        '--queue-name',
-        name,
-        '--store',
-        sharedStore,
-        '--lock-duration',
-        '2',
-      ]);
-      children.push(child);
-      void exitOf(child);
-      return child;
-    };
+    const startWorkerProcess = () => workerProcess(name, sharedStore, 2);
     const victim = startWorkerProcess();
-    const sweep = exitOf(
-      cli([
-        'sweep',
-        file,
-        '--queue',
-        redis.url,
-        '--queue-name',
-        name,
-        '--store',
-        join(dir, 'store'),
-      ]),
-    );
+    const sweep = sweepOnQueue(file, name, join(dir, 'store'));
     const queue = openQueue({ url: redis.url, name });
     try {
       // Kill the first worker while it has a job, then start the one that must finish it.
@@ -301,31 +295,8 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
   test('Redis restarted mid-sweep: the worker and the coordinator reconnect and the sweep completes', async () => {
     const { dir, file } = workspace(cellConfig(2, [10, 11, 12, 13]));
     const name = 'restart';
-    const worker = cli([
-      'worker',
-      '--queue',
-      redis.url,
-      '--queue-name',
-      name,
-      '--store',
-      join(dir, 'worker-store'),
-      '--lock-duration',
-      '5',
-    ]);
-    children.push(worker);
-    void exitOf(worker);
-    const sweep = exitOf(
-      cli([
-        'sweep',
-        file,
-        '--queue',
-        redis.url,
-        '--queue-name',
-        name,
-        '--store',
-        join(dir, 'store'),
-      ]),
-    );
+    const worker = workerProcess(name, join(dir, 'worker-store'), 5);
+    const sweep = sweepOnQueue(file, name, join(dir, 'store'));
     await waitFor(
       () => existsSync(join(dir, 'store')) && readdirSync(join(dir, 'store')).length >= 1,
       60_000,
