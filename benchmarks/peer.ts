@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadNative } from '../src/engine/native.js';
 import { layerMacs } from '../src/models/spec.js';
 import { MODEL_NAMES, modelSpec, type ModelName } from '../src/models/zoo.js';
+import { runJson } from './training.js';
 
 const { values } = parseArgs({
   options: {
@@ -140,20 +141,8 @@ interface Sample {
   readonly dataShare?: number;
 }
 
-function runJson(command: string, args: string[], env: NodeJS.ProcessEnv): Sample {
-  const result = spawnSync(command, args, { encoding: 'utf8', env, maxBuffer: 1 << 26 });
-  const line = result.stdout.trim().split('\n').at(-1) ?? '';
-  if (result.status !== 0 || !line.startsWith('{')) {
-    // tfjs-wasm prints its whole source on an uncaught error: keep only the end of stderr.
-    throw new Error(
-      `${command} ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-800)}`,
-    );
-  }
-  return JSON.parse(line) as Sample;
-}
-
 function ours(backend: Backend, model: ModelName, sparsity: number): Sample {
-  return runJson(
+  return runJson<Sample>(
     process.execPath,
     [
       '--import',
@@ -172,7 +161,7 @@ function ours(backend: Backend, model: ModelName, sparsity: number): Sample {
 }
 
 function torch(model: ModelName, sparsity: number): Sample {
-  return runJson(
+  return runJson<Sample>(
     '/usr/bin/python3',
     [
       here('./torch_step.py'),

@@ -54,12 +54,18 @@ export const BATCH = 128;
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
-function runJson<T>(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): T {
-  const result = spawnSync(command, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+/** Runs a benchmark process and parses the JSON line it prints last. */
+export function runJson<T>(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): T {
+  const result = spawnSync(command, args, { encoding: 'utf8', env, maxBuffer: 1 << 26 });
   const line = result.stdout.trim().split('\n').at(-1) ?? '';
   if (result.status !== 0 || !line.startsWith('{')) {
+    // tfjs-wasm prints its whole source on an uncaught error: keep only the end of stderr.
     throw new Error(
-      `${command} ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-500)}`,
+      `${command} ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-800)}`,
     );
   }
   return JSON.parse(line) as T;

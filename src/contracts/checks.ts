@@ -159,46 +159,69 @@ export function scoreOrderViolation(
 /** How a step resolved ties at its threshold score, per ranking unit taken together. */
 export type TieResolution = 'no-ties' | 'lowest-flat-index' | 'highest-flat-index' | 'mixed';
 
+interface Place {
+  readonly layer: string;
+  readonly index: number;
+  /** Index in the ranking unit's concatenated layers. */
+  readonly flat: number;
+}
+
 /**
- * Ties between a pruned and a kept weight can only sit at the threshold (the highest pruned
- * score) once the score order holds; among the weights with that score, were the pruned ones
- * the lowest flat indices, the highest, or neither?
+ * The weights alive before the step whose score equals the unit's threshold (its highest pruned
+ * score): the first and last kept and pruned ones in flat order. Ties between a pruned and a kept
+ * weight can only sit there once the score order holds.
  */
+function thresholdTies(
+  step: PruningStep,
+  unit: readonly string[],
+  after: PruningStep['mask'],
+):
+  | {
+      threshold: number;
+      firstKept?: Place;
+      lastKept?: Place;
+      firstPruned?: Place;
+      lastPruned?: Place;
+    }
+  | undefined {
+  const { highestPruned } = extremes(step, unit, after);
+  if (highestPruned === undefined) return undefined;
+  const threshold = highestPruned.score;
+  const ties: { firstKept?: Place; lastKept?: Place; firstPruned?: Place; lastPruned?: Place } = {};
+  let flat = 0;
+  for (const name of unit) {
+    const before = step.mask[name]!;
+    const next = after[name]!;
+    const scores = step.scores[name]!;
+    for (let i = 0; i < before.length; i++) {
+      // === treats -0 and 0 as the same score, as every ranking does.
+      if (before[i] !== 1 || scores[i] !== threshold) continue;
+      const place = { layer: name, index: i, flat: flat + i };
+      if (next[i] === 1) {
+        ties.firstKept ??= place;
+        ties.lastKept = place;
+      } else {
+        ties.firstPruned ??= place;
+        ties.lastPruned = place;
+      }
+    }
+    flat += before.length;
+  }
+  return { threshold, ...ties };
+}
+
+/** Among the weights tied at the threshold, were the pruned ones the lowest flat indices, the highest, or neither? */
 export function tieResolution(step: PruningStep, after: PruningStep['mask']): TieResolution {
   let lowest = true;
   let highest = true;
   let tied = false;
   for (const unit of rankingUnits(step)) {
-    const { highestPruned } = extremes(step, unit, after);
-    if (highestPruned === undefined) continue;
-    const threshold = highestPruned.score;
-    let flat = 0;
-    let firstKept = Infinity;
-    let lastKept = -Infinity;
-    let firstPruned = Infinity;
-    let lastPruned = -Infinity;
-    for (const name of unit) {
-      const before = step.mask[name]!;
-      const next = after[name]!;
-      const scores = step.scores[name]!;
-      for (let i = 0; i < before.length; i++) {
-        // === treats -0 and 0 as the same score, as every ranking does.
-        if (before[i] !== 1 || scores[i] !== threshold) continue;
-        const at = flat + i;
-        if (next[i] === 1) {
-          firstKept = Math.min(firstKept, at);
-          lastKept = Math.max(lastKept, at);
-        } else {
-          firstPruned = Math.min(firstPruned, at);
-          lastPruned = Math.max(lastPruned, at);
-        }
-      }
-      flat += before.length;
-    }
-    if (firstKept === Infinity) continue;
+    const ties = thresholdTies(step, unit, after);
+    if (ties?.firstKept === undefined) continue;
     tied = true;
-    if (lastPruned > firstKept) lowest = false;
-    if (firstPruned < lastKept) highest = false;
+    if (ties.lastPruned !== undefined && ties.lastPruned.flat > ties.firstKept.flat) lowest = false;
+    if (ties.firstPruned !== undefined && ties.firstPruned.flat < ties.lastKept!.flat)
+      highest = false;
   }
   if (!tied) return 'no-ties';
   return lowest ? 'lowest-flat-index' : highest ? 'highest-flat-index' : 'mixed';
@@ -210,28 +233,14 @@ export function tieBreakViolation(
   after: PruningStep['mask'],
 ): Violation | undefined {
   for (const unit of rankingUnits(step)) {
-    const { highestPruned } = extremes(step, unit, after);
-    if (highestPruned === undefined) continue;
-    const threshold = highestPruned.score;
-    let flat = 0;
-    let lastPruned: { layer: string; index: number; flat: number } | undefined;
-    let firstKept: { layer: string; index: number; flat: number } | undefined;
-    for (const name of unit) {
-      const before = step.mask[name]!;
-      const next = after[name]!;
-      const scores = step.scores[name]!;
-      for (let i = 0; i < before.length; i++) {
-        if (before[i] !== 1 || scores[i] !== threshold) continue;
-        if (next[i] === 1) firstKept ??= { layer: name, index: i, flat: flat + i };
-        else lastPruned = { layer: name, index: i, flat: flat + i };
-      }
-      flat += before.length;
-    }
+    const ties = thresholdTies(step, unit, after);
+    const { firstKept, lastPruned } = ties ?? {};
     if (firstKept !== undefined && lastPruned !== undefined && firstKept.flat < lastPruned.flat) {
+      const score = describeScore(ties!.threshold);
       return {
         message:
-          `kept ${firstKept.layer}[${firstKept.index}] (score ${describeScore(threshold)}) but pruned ` +
-          `${lastPruned.layer}[${lastPruned.index}] (score ${describeScore(threshold)}), which comes later`,
+          `kept ${firstKept.layer}[${firstKept.index}] (score ${score}) but pruned ` +
+          `${lastPruned.layer}[${lastPruned.index}] (score ${score}), which comes later`,
         layer: firstKept.layer,
         index: firstKept.index,
       };
