@@ -150,13 +150,13 @@ export class Batcher {
     // model's step (LeNet-300-100 on the native backend).
     const images = this.#images;
     const tables = this.#table;
+    const normalised = augments ? undefined : this.#normalisedImages();
     for (let n = 0; n < size; n++) {
       const source = order === undefined ? start + n : order[start + n]!;
       this.#labels[n] = this.dataset.labels[source]!;
       const image = this.dataset.images.subarray(source * pixels, (source + 1) * pixels);
       const out = n * pixels;
       if (!augments) {
-        const normalised = this.#normalisedImages();
         if (normalised !== undefined) {
           images.set(normalised.subarray(source * pixels, (source + 1) * pixels), out);
           continue;
