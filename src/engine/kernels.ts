@@ -35,7 +35,9 @@ function kernel(name: string, backendName: string): tf.KernelFunc {
 /** The kernel `name` of `backendName` as TF.js shipped it, if it shipped one. */
 export function stockKernel(name: string, backendName: string): tf.KernelConfig | undefined {
   const key = `${name}/${backendName}`;
-  return installed.has(key) ? stock.get(key) : tf.getKernel(name, backendName);
+  // Replaced here or by a native kernel: what was registered before (undefined if nothing was).
+  const replaced = installed.has(key) || (backendName === 'wasm' && nativeInstalled.has(name));
+  return replaced ? stock.get(key) : tf.getKernel(name, backendName);
 }
 
 /**
@@ -43,7 +45,7 @@ export function stockKernel(name: string, backendName: string): tf.KernelConfig 
  * kernel): what a native kernel delegates the cases it does not handle to.
  */
 export function originalKernel(name: string, backendName: string): tf.KernelConfig {
-  const found = stock.get(`${name}/${backendName}`) ?? tf.getKernel(name, backendName);
+  const found = stockKernel(name, backendName);
   if (found === undefined)
     throw new Error(`kernel ${name} is not registered for backend ${backendName}`);
   return found;
