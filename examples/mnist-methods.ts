@@ -13,7 +13,7 @@ import { randomStream } from '../src/core/random.js';
 import { NORMALIZATIONS, NO_AUGMENTATION } from '../src/data/batches.js';
 import { subsetPerClass } from '../src/data/dataset.js';
 import { loadMnist } from '../src/data/mnist.js';
-import { useBackend } from '../src/engine/backend.js';
+import { openEngine } from '../src/engine/open.js';
 import { prunableLayers } from '../src/models/spec.js';
 import { modelSpec } from '../src/models/zoo.js';
 import * as methods from '../src/methods/pipelines.js';
@@ -39,7 +39,9 @@ const cycles = number('cycles');
 const sparsity = number('sparsity');
 const seed = number('seed');
 
-const backend = await useBackend('wasm');
+// Any engine: { backend: 'native' }, or { backend: 'torch', device: 'cuda' } on a GPU machine.
+const engine = await openEngine({ backend: 'wasm' });
+const backend = engine.info;
 const spec = modelSpec('lenet-300-100');
 const weights = prunableLayers(spec).reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1), 0);
 const setup: PipelineSetup = {
@@ -86,7 +88,7 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const pipeline of pipelines) {
   const started = performance.now();
-  const result = runPipeline(setup, pipeline);
+  const result = await runPipeline(engine, setup, pipeline);
   const last = result.cycles.at(-1)!;
   const cells = [
     result.method + (result.status === 'diverged' ? ' (diverged)' : ''),

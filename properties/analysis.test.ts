@@ -16,14 +16,16 @@ import { signFlips } from '../src/analysis/signs.js';
 import { Mask } from '../src/core/mask.js';
 import { randomStream } from '../src/core/random.js';
 import { syntheticDataset } from '../src/data/dataset.js';
-import { useBackend } from '../src/engine/backend.js';
-import { Network } from '../src/engine/network.js';
+import type { Engine } from '../src/engine/engine.js';
+import { TfjsEngine } from '../src/engine/tfjs-engine.js';
+import { initialValues } from '../src/models/init.js';
 import { prunableLayers } from '../src/models/spec.js';
 import { mlpCase, mlpSpec, reference, smallModel } from './models.js';
 import { lossGradientReference } from './reference-mlp.js';
 
+let wasm: Engine;
 beforeAll(async () => {
-  await useBackend('wasm');
+  wasm = await TfjsEngine.open('wasm');
 });
 
 /** A symmetric matrix Q diag(λ) Qᵀ with a random orthogonal Q (Gram–Schmidt of a random matrix). */
@@ -68,8 +70,8 @@ const spectrum = fc
 describe('power iteration', () => {
   test.prop([spectrum], { numRuns: 100 })(
     'power iteration recovers the largest-magnitude eigenvalue of a random symmetric matrix',
-    ({ values, seed }) => {
-      const [pair] = powerIteration(times(withSpectrum(values, seed)), values.length, {
+    async ({ values, seed }) => {
+      const [pair] = await powerIteration(times(withSpectrum(values, seed)), values.length, {
         k: 1,
         maxIterations: 2000,
         tolerance: 1e-12,
@@ -79,9 +81,9 @@ describe('power iteration', () => {
       expect(Math.abs(pair!.value - values[0]!)).toBeLessThan(1e-6 * Math.abs(values[0]!));
     },
   );
-  test('deflation finds the next ones in order of magnitude', () => {
+  test('deflation finds the next ones in order of magnitude', async () => {
     const values = [10, -6, 3, 1, 0.5];
-    const pairs = powerIteration(times(withSpectrum(values, 7)), 5, {
+    const pairs = await powerIteration(times(withSpectrum(values, 7)), 5, {
       k: 3,
       maxIterations: 5000,
       tolerance: 1e-13,
@@ -105,9 +107,9 @@ describe('power iteration', () => {
     { numRuns: 100 },
   )(
     'Lanczos recovers the k algebraically largest eigenvalues of a symmetric matrix, signs mixed',
-    (values, seed, k) => {
+    async (values, seed, k) => {
       fc.pre(k <= values.length);
-      const pairs = lanczos(times(withSpectrum(values, seed)), values.length, {
+      const pairs = await lanczos(times(withSpectrum(values, seed)), values.length, {
         k,
         maxIterations: values.length,
         tolerance: 1e-10,
@@ -118,22 +120,22 @@ describe('power iteration', () => {
       pairs.forEach((p, i) => expect(Math.abs(p.value - expected[i]!)).toBeLessThan(1e-8 * scale));
     },
   );
-  test('bad arguments are named', () => {
+  test('bad arguments are named', async () => {
     const identity = (v: Float64Array) => v;
     const stream = randomStream(0, 'x');
-    expect(() =>
+    await expect(
       powerIteration(identity, 3, { k: 4, maxIterations: 10, tolerance: 1e-3, stream }),
-    ).toThrow(/^k: expected an integer in \[1, 3\]/);
-    expect(() =>
+    ).rejects.toThrow(/^k: expected an integer in \[1, 3\]/);
+    await expect(
       powerIteration(identity, 3, { k: 1, maxIterations: 10, tolerance: 0, stream }),
-    ).toThrow(/^tolerance: expected a positive number/);
+    ).rejects.toThrow(/^tolerance: expected a positive number/);
   });
 });
 
 describe('finite-difference Hessian-vector products', () => {
   test.prop([spectrum, fc.double({ min: 1e-4, max: 1, noNaN: true })], { numRuns: 50 })(
     'are exact (to rounding) on a quadratic ½θᵀAθ + bᵀθ, whatever the step',
-    ({ values, seed }, epsilon) => {
+    async ({ values, seed }, epsilon) => {
       const a = withSpectrum(values, seed);
       const n = values.length;
       const stream = randomStream(seed, 'point');
@@ -141,7 +143,7 @@ describe('finite-difference Hessian-vector products', () => {
       const theta = Float64Array.from({ length: n }, () => stream.normal());
       const v = Float64Array.from({ length: n }, () => stream.normal());
       const gradient = (p: Float64Array) => times(a)(p).map((x, i) => x + b[i]!);
-      const hv = finiteDifferenceHvp(gradient, theta, v, epsilon);
+      const hv = await finiteDifferenceHvp(gradient, theta, v, epsilon);
       const exact = times(a)(v);
       const scale =
         (Math.max(...exact.map(Math.abs), 1e-12) * 1e-7) / epsilon + 1e-9 * Math.abs(values[0]!);
@@ -151,9 +153,9 @@ describe('finite-difference Hessian-vector products', () => {
 
   test.prop([mlpCase], { numRuns: 15 })(
     'on a network, match the same product of float64 reference gradients within 0.1%',
-    (c) => {
+    async (c) => {
       const spec = mlpSpec(c);
-      const network = Network.initialize(spec, c.seed);
+      const model = await wasm.model(spec, initialValues(spec, c.seed));
       const train = syntheticDataset({
         shape: spec.input,
         classes: spec.classes,
@@ -167,17 +169,17 @@ describe('finite-difference Hessian-vector products', () => {
       const mask = Mask.dense(prunableLayers(spec));
       try {
         const surface = new LossSurface(
-          network,
+          model,
           mask,
           { train, normalization },
           { samples: 32, batchSize: 8, seed: 0 },
         );
-        const point = surface.point();
+        const point = await surface.point();
         const stream = randomStream(c.seed, 'direction');
         const v = Float64Array.from({ length: surface.dimension }, () => stream.normal());
         const norm = Math.hypot(...v);
         v.forEach((x, i) => (v[i] = x / norm));
-        const actual = surface.hessianTimes(point, v, 1e-2);
+        const actual = await surface.hessianTimes(point, v, 1e-2);
         // The reference: the same loss in float64, its gradient by backpropagation, and the
         // Hessian-vector product by a central difference of that gradient.
         const images = Array.from({ length: 32 }, (_, n) =>
@@ -187,20 +189,19 @@ describe('finite-difference Hessian-vector products', () => {
           ),
         );
         const labels = Array.from(train.labels);
-        const gradientAt = (p: Float64Array) => {
-          network.restore(unflatten(surface, p));
-          const g = lossGradientReference(reference(network), images, labels);
-          network.restore(unflatten(surface, point));
-          return flatten(surface, g);
-        };
+        const gradientAt = (p: Float64Array) =>
+          flatten(
+            surface,
+            lossGradientReference(reference(spec, unflatten(surface, p)), images, labels),
+          );
         // Same step as the network's: a ReLU kink crossed by ±εv is crossed by both, so what is
         // compared is the float32 gradient plumbing (overrides, masks, batch sums), not the step.
-        const expected = finiteDifferenceHvp(gradientAt, point, v, 1e-2);
+        const expected = await finiteDifferenceHvp(gradientAt, point, v, 1e-2);
         const scale = Math.max(Math.hypot(...expected), 1e-3);
         const error = Math.hypot(...actual.map((x, i) => x - expected[i]!));
         expect(error / scale).toBeLessThan(1e-3);
       } finally {
-        network.dispose();
+        await model.dispose();
       }
     },
   );
@@ -231,9 +232,9 @@ function flatten(surface: LossSurface, g: ReturnType<typeof lossGradientReferenc
 }
 
 describe('sharpness', () => {
-  test('reports convergence, the loss and the free parameters; pruned weights are not coordinates', () => {
+  test('reports convergence, the loss and the free parameters; pruned weights are not coordinates', async () => {
     const spec = mlpSpec({ inputs: 6, hidden: [5], classes: 3, bias: true });
-    const network = Network.initialize(spec, 3);
+    const model = await wasm.model(spec, initialValues(spec, 3));
     const train = syntheticDataset({
       shape: spec.input,
       classes: 3,
@@ -251,8 +252,8 @@ describe('sharpness', () => {
     });
     try {
       const tensors = tf.memory().numTensors;
-      const dense = sharpness(
-        network,
+      const dense = await sharpness(
+        model,
         Mask.dense(layers),
         { train, normalization },
         { samples: 40, k: 2 },
@@ -264,11 +265,11 @@ describe('sharpness', () => {
       expect(Math.abs(dense.eigenvalues[0]!.value)).toBeGreaterThanOrEqual(
         Math.abs(dense.eigenvalues[1]!.value) * 0.99,
       );
-      const sparse = sharpness(network, pruned, { train, normalization }, { samples: 40 });
+      const sparse = await sharpness(model, pruned, { train, normalization }, { samples: 40 });
       expect(sparse.dimension).toBe(20 + 5 + 15 + 3);
       expect(sparse.loss).toBeCloseTo(dense.loss, 6);
     } finally {
-      network.dispose();
+      await model.dispose();
     }
   });
 });
@@ -298,9 +299,9 @@ describe('linear mode connectivity', () => {
     { numRuns: 20 },
   )(
     'the barrier of a network with itself is 0, and swapping the ends mirrors the curve',
-    (spec, seed, batchNorm) => {
-      const a = Network.initialize(spec, seed);
-      const b = Network.initialize(spec, seed + 1);
+    async (spec, seed, batchNorm) => {
+      const a = initialValues(spec, seed);
+      const b = initialValues(spec, seed + 1);
       const sets = data(spec, seed);
       const options = {
         alphas: [0.25, 0.5, 0.75],
@@ -308,41 +309,39 @@ describe('linear mode connectivity', () => {
         batchNormBatches: 2,
         batchSize: 8,
       } as const;
-      try {
-        const tensors = tf.memory().numTensors;
-        const self = linearModeConnectivity(
-          spec,
-          { values: a.snapshot() },
-          { values: a.snapshot() },
-          sets,
-          options,
-        );
-        expect(tf.memory().numTensors).toBe(tensors); // the scratch network is disposed
-        expect(self.barrier.train.error).toBe(0);
-        expect(self.barrier.test.error).toBe(0);
-        expect(Math.abs(self.barrier.test.loss)).toBeLessThan(1e-5);
-        const ab = linearModeConnectivity(
-          spec,
-          { values: a.snapshot() },
-          { values: b.snapshot() },
-          sets,
-          options,
-        );
-        const ba = linearModeConnectivity(
-          spec,
-          { values: b.snapshot() },
-          { values: a.snapshot() },
-          sets,
-          options,
-        );
-        expect(ab.curve.map((p) => p.alpha)).toEqual([0, 0.25, 0.5, 0.75, 1]);
-        expect(ba.curve.map((p) => p.test)).toEqual([...ab.curve].reverse().map((p) => p.test));
-        expect(ba.barrier.test.error).toBe(ab.barrier.test.error);
-        expect(ab.barrier.test.error).toBeGreaterThanOrEqual(0);
-      } finally {
-        a.dispose();
-        b.dispose();
-      }
+      const tensors = tf.memory().numTensors;
+      const self = await linearModeConnectivity(
+        wasm,
+        spec,
+        { values: a },
+        { values: a },
+        sets,
+        options,
+      );
+      expect(tf.memory().numTensors).toBe(tensors); // the scratch network is disposed
+      expect(self.barrier.train.error).toBe(0);
+      expect(self.barrier.test.error).toBe(0);
+      expect(Math.abs(self.barrier.test.loss)).toBeLessThan(1e-5);
+      const ab = await linearModeConnectivity(
+        wasm,
+        spec,
+        { values: a },
+        { values: b },
+        sets,
+        options,
+      );
+      const ba = await linearModeConnectivity(
+        wasm,
+        spec,
+        { values: b },
+        { values: a },
+        sets,
+        options,
+      );
+      expect(ab.curve.map((p) => p.alpha)).toEqual([0, 0.25, 0.5, 0.75, 1]);
+      expect(ba.curve.map((p) => p.test)).toEqual([...ab.curve].reverse().map((p) => p.test));
+      expect(ba.barrier.test.error).toBe(ab.barrier.test.error);
+      expect(ab.barrier.test.error).toBeGreaterThanOrEqual(0);
     },
   );
 });

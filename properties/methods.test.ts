@@ -13,8 +13,9 @@ import { randomStream } from '../src/core/random.js';
 import { keptCount } from '../src/core/selection.js';
 import { Batcher, NO_AUGMENTATION } from '../src/data/batches.js';
 import { syntheticDataset, withLabelNoise } from '../src/data/dataset.js';
-import { useBackend } from '../src/engine/backend.js';
-import { Network } from '../src/engine/network.js';
+import type { Engine } from '../src/engine/engine.js';
+import { TfjsEngine } from '../src/engine/tfjs-engine.js';
+import { initialValues } from '../src/models/init.js';
 import { prunableLayers, type ModelSpec } from '../src/models/spec.js';
 import * as methods from '../src/methods/pipelines.js';
 import {
@@ -29,8 +30,9 @@ import { synflowMask, synflowScores } from '../src/prune/synflow.js';
 import { mlpCase, mlpSpec, reference, smallModel } from './models.js';
 import { snipReference, synflowReference } from './reference-mlp.js';
 
+let wasm: Engine;
 beforeAll(async () => {
-  await useBackend('wasm');
+  wasm = await TfjsEngine.open('wasm');
 });
 
 const EPOCHS = 3;
@@ -105,7 +107,7 @@ describe('IMP, WR and LRR', () => {
     { numRuns: 15 },
   )(
     'masks shrink to the iterated rule, and each level starts from its method’s rewind point ⊙ mask',
-    (spec, s, method, levels, r) => {
+    async (spec, s, method, levels, r) => {
       const setup = tinySetup(spec, s);
       const weights = totalWeights(spec);
       const options = { epochsPerCycle: EPOCHS, levels, rate: r, weights };
@@ -120,9 +122,9 @@ describe('IMP, WR and LRR', () => {
       let initial: Map<string, Float32Array> | undefined;
       let lastEnd: Map<string, Float32Array> | undefined;
       const rewindEpoch = pipeline.options.rewindEpoch as number | undefined;
-      runPipeline(setup, pipeline, {
-        observe: (event: PhaseEvent) => {
-          const { phase, when, mask, network } = event;
+      await runPipeline(wasm, setup, pipeline, {
+        observe: async (event: PhaseEvent) => {
+          const { phase, when, mask, model } = event;
           if (phase.kind === 'prune' && when === 'end') {
             expect(mask.isSubsetOf(previous)).toBe(true);
             expect(mask.totalKept).toBe(plan[phase.level]!.kept);
@@ -130,14 +132,14 @@ describe('IMP, WR and LRR', () => {
           }
           if (phase.kind !== 'train') return;
           if (when === 'end') {
-            lastEnd = network.snapshot();
+            lastEnd = await model.read();
             return;
           }
           if (phase.level === 0) {
-            initial = network.snapshot();
+            initial = await model.read();
             return;
           }
-          const now = network.snapshot();
+          const now = await model.read();
           if (method === 'imp') {
             expectMaskedCopy(now, initial!, mask, `IMP level ${phase.level}`);
             expect(event.firstLearningRate).toBe(learningRate(setup, 0));
@@ -145,7 +147,7 @@ describe('IMP, WR and LRR', () => {
             const point = event.snapshots.get('rewind')!;
             expectMaskedCopy(now, point.weights, mask, `WR level ${phase.level}`);
             expectMaskedCopy(
-              event.optimizer.snapshot(),
+              await event.model.readMomentum(),
               point.momentum,
               mask,
               `WR momentum level ${phase.level}`,
@@ -177,7 +179,7 @@ describe('SCULPT', () => {
     },
   )(
     'runs its phases in order, lands on the target exactly, and does not rewind after the coupling prune',
-    (spec, s, start, startSparsity, targetSparsity) => {
+    async (spec, s, start, startSparsity, targetSparsity) => {
       const setup = tinySetup(spec, s);
       const pipeline = methods.sculpt({
         start,
@@ -193,21 +195,21 @@ describe('SCULPT', () => {
         ),
       ).toEqual(['prune:start mask', 'train:cyclic', 'prune:coupling prune', 'train:retrain']);
       let trained: Map<string, Float32Array> | undefined;
-      const result = runPipeline(setup, pipeline, {
-        observe: (event) => {
+      const result = await runPipeline(wasm, setup, pipeline, {
+        observe: async (event) => {
           if (
             event.phase.kind === 'train' &&
             event.phase.label === 'cyclic' &&
             event.when === 'end'
           )
-            trained = event.network.snapshot();
+            trained = await event.model.read();
           if (
             event.phase.kind === 'train' &&
             event.phase.label === 'retrain' &&
             event.when === 'start'
           ) {
             expectMaskedCopy(
-              event.network.snapshot(),
+              await event.model.read(),
               trained!,
               event.mask,
               'SCULPT retrain start',
@@ -225,7 +227,7 @@ describe('SCULPT', () => {
 describe('coupling experiments', () => {
   test.prop([smallModel, seed, fc.constantFrom(...methods.COUPLING_INITS)], { numRuns: 12 })(
     'the coupled network starts from the chosen weights under the LRR mask (signs only: warm-up signs, fresh magnitudes)',
-    (spec, s, init) => {
+    async (spec, s, init) => {
       const setup = tinySetup(spec, s);
       const pipeline = methods.coupling({
         epochsPerCycle: EPOCHS,
@@ -235,18 +237,16 @@ describe('coupling experiments', () => {
         cycles: 1,
         shape: CIFAR_STEP_WARMUP,
       });
-      const fresh = Network.initialize(spec, s, 'init/coupling');
-      const freshValues = fresh.snapshot();
-      fresh.dispose();
-      runPipeline(setup, pipeline, {
-        observe: (event) => {
+      const freshValues = initialValues(spec, s, 'init/coupling');
+      await runPipeline(wasm, setup, pipeline, {
+        observe: async (event) => {
           if (!(
             event.phase.kind === 'train' &&
             event.phase.label === 'coupled' &&
             event.when === 'start'
           ))
             return;
-          const now = event.network.snapshot();
+          const now = await event.model.read();
           const warmup = event.snapshots.get('warmup')!.weights;
           if (init === 'fresh') expectMaskedCopy(now, freshValues, event.mask, 'fresh');
           if (init === 'original')
@@ -263,7 +263,7 @@ describe('coupling experiments', () => {
               });
             }
           }
-          for (const buffer of event.optimizer.snapshot().values())
+          for (const buffer of (await event.model.readMomentum()).values())
             expect(buffer.every((v) => v === 0)).toBe(true);
         },
       });
@@ -282,7 +282,7 @@ describe('resuming', () => {
     { numRuns: 10 },
   )(
     'continuing from any saved state ends with exactly the uninterrupted result',
-    (spec, s, method, pick) => {
+    async (spec, s, method, pick) => {
       const setup = tinySetup(spec, s);
       const weights = totalWeights(spec);
       const pipeline =
@@ -308,13 +308,13 @@ describe('resuming', () => {
                 });
       const states: ResumeState[] = [];
       const emitted: EpochRecord[] = [];
-      const straight = runPipeline(setup, pipeline, {
+      const straight = await runPipeline(wasm, setup, pipeline, {
         checkpoint: (state) => states.push(structuredClone(state)),
         onEpoch: (record) => emitted.push(record),
       });
       const from = states[pick % states.length]!;
       const later: EpochRecord[] = [];
-      const resumed = runPipeline(setup, pipeline, {
+      const resumed = await runPipeline(wasm, setup, pipeline, {
         resume: from,
         onEpoch: (record) => later.push(record),
       });
@@ -333,10 +333,14 @@ describe('cost accounting', () => {
     numRuns: 8,
   })(
     'the one-cycle control and the C-cycle run report the same epochs, steps and FLOPs',
-    (spec, s, cycles, epochsPerCycle) => {
+    async (spec, s, cycles, epochsPerCycle) => {
       const setup = tinySetup(spec, s);
-      const cyclic = runPipeline(setup, methods.cyclic({ cycles, epochsPerCycle }));
-      const control = runPipeline(setup, methods.oneCycleControl({ cycles, epochsPerCycle }));
+      const cyclic = await runPipeline(wasm, setup, methods.cyclic({ cycles, epochsPerCycle }));
+      const control = await runPipeline(
+        wasm,
+        setup,
+        methods.oneCycleControl({ cycles, epochsPerCycle }),
+      );
       expect(control.cost).toEqual(cyclic.cost);
       expect(cyclic.cost.steps).toBe(cycles * epochsPerCycle * Math.ceil(24 / BATCH));
     },
@@ -364,25 +368,36 @@ function expectProportional(
 describe('SNIP and SynFlow scores', () => {
   test.prop([mlpCase], { numRuns: 25 })(
     'SNIP equals |∂L/∂w ⊙ w| computed independently in float64',
-    (c) => {
+    async (c) => {
       const spec = mlpSpec(c);
-      const network = Network.initialize(spec, c.seed);
+      const model = await wasm.model(spec, initialValues(spec, c.seed));
       const data = syntheticDataset({
         shape: spec.input,
         classes: spec.classes,
         count: 6,
         stream: randomStream(c.seed, 'data'),
       });
-      const batch = new Batcher(data, 6, {
+      const normalization = {
         mean: new Array<number>(c.inputs).fill(0.4),
         std: new Array<number>(c.inputs).fill(0.3),
-      }).fill(0, undefined);
+      };
+      const indices = Uint32Array.from([0, 1, 2, 3, 4, 5]);
+      const batch = new Batcher(data, normalization).fill(indices);
       const mask = Mask.dense(prunableLayers(spec));
-      const scores = snipScores(network, mask, batch);
+      const scores = await snipScores(model, mask, {
+        dataset: data,
+        normalization,
+        indices,
+        augmentation: null,
+      });
       const images = Array.from({ length: 6 }, (_, n) =>
         Float64Array.from(batch.images.subarray(n * c.inputs, (n + 1) * c.inputs)),
       );
-      const expected = snipReference(reference(network), images, Array.from(batch.labels));
+      const expected = snipReference(
+        reference(spec, await model.read()),
+        images,
+        Array.from(batch.labels),
+      );
       const scale = Math.max(1e-6, ...expected.map((e) => Math.max(...Array.from(e))));
       mask.names().forEach((name, l) =>
         scores[name]!.forEach((v, i) => {
@@ -390,23 +405,23 @@ describe('SNIP and SynFlow scores', () => {
             throw new Error(`${name}[${i}]: ${v} vs ${expected[l]![i]}`);
         }),
       );
-      network.dispose();
+      await model.dispose();
     },
   );
 
   test.prop([mlpCase], { numRuns: 25 })(
     'one SynFlow pass equals the direct formula, up to one common factor',
-    (c) => {
+    async (c) => {
       const spec = mlpSpec({ ...c, bias: false });
-      const network = Network.initialize(spec, c.seed);
+      const model = await wasm.model(spec, initialValues(spec, c.seed));
       const mask = Mask.dense(prunableLayers(spec));
-      const scores = synflowScores(network, mask);
+      const scores = await synflowScores(model, mask);
       expectProportional(
         mask.names().map((n) => scores[n]!),
-        synflowReference(reference(network)).scores,
+        synflowReference(reference(spec, await model.read())).scores,
         'SynFlow',
       );
-      network.dispose();
+      await model.dispose();
     },
   );
 
@@ -425,18 +440,18 @@ describe('SNIP and SynFlow scores', () => {
     { numRuns: 20 },
   )(
     'SynFlow conserves flow: in a bias-free, BatchNorm-free ReLU chain every layer’s scores sum to the same total',
-    (spec, s) => {
+    async (spec, s) => {
       const bare: ModelSpec = {
         ...spec,
         nodes: spec.nodes.map((n) =>
           n.op === 'dense' || n.op === 'conv' ? { ...n, bias: false } : n,
         ),
       };
-      const network = Network.initialize(bare, s);
-      const scores = synflowScores(network, Mask.dense(prunableLayers(bare)));
+      const model = await wasm.model(bare, initialValues(bare, s));
+      const scores = await synflowScores(model, Mask.dense(prunableLayers(bare)));
       const sums = Object.values(scores).map((a) => a.reduce((x, y) => x + y, 0));
       sums.forEach((sum) => expect(Math.abs(sum - sums[0]!) / sums[0]!).toBeLessThan(1e-3));
-      network.dispose();
+      await model.dispose();
     },
   );
 
@@ -450,13 +465,13 @@ describe('SNIP and SynFlow scores', () => {
     { numRuns: 12 },
   )(
     'iterative SynFlow shrinks the mask round by round to exactly the target count',
-    (spec, s, sparsity, iterations) => {
-      const network = Network.initialize(spec, s);
+    async (spec, s, sparsity, iterations) => {
+      const model = await wasm.model(spec, initialValues(spec, s));
       const start = Mask.dense(prunableLayers(spec));
-      const mask = synflowMask(network, start, { sparsity, iterations });
+      const mask = await synflowMask(model, start, { sparsity, iterations });
       expect(mask.isSubsetOf(start)).toBe(true);
       expect(mask.totalKept).toBe(keptCount(sparsity, start.totalSize));
-      network.dispose();
+      await model.dispose();
     },
   );
 });

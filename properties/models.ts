@@ -5,7 +5,6 @@
  */
 
 import { fc } from '@fast-check/vitest';
-import type { Network } from '../src/engine/network.js';
 import { inferShape, parameters, type ModelSpec, type Node } from '../src/models/spec.js';
 import { conv as zooConv } from '../src/models/zoo.js';
 import type { ReferenceMlp } from './reference-mlp.js';
@@ -107,9 +106,12 @@ export function mlpSpec(c: {
   return { name: 'mlp', input: [1, 1, c.inputs], classes: c.classes, nodes };
 }
 
-export function reference(network: Network): ReferenceMlp {
-  const values = network.snapshot();
-  const dense = parameters(network.spec).filter((p) => p.role === 'weight');
+/** The float64 reference of an MLP with `values` (a model's parameters, EngineModel.read()). */
+export function reference(
+  spec: ModelSpec,
+  values: ReadonlyMap<string, Float32Array>,
+): ReferenceMlp {
+  const dense = parameters(spec).filter((p) => p.role === 'weight');
   return {
     weights: dense.map((p) => Float64Array.from(values.get(p.name)!)),
     biases: dense.map((p) => {

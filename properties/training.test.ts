@@ -1,7 +1,8 @@
 /**
  * Invariants of masked training, over random small models (MLPs, conv nets with or without
  * BatchNorm, residual blocks with identity or projection shortcuts), random masks and seeds.
- * Exact properties are checked bit for bit; backend agreement within a stated tolerance.
+ * Exact properties are checked bit for bit; agreement between backends (wasm, cpu) and between
+ * engines (TF.js, the PyTorch worker) within a stated tolerance.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,23 +10,28 @@ import { fc, test } from '@fast-check/vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { CIFAR_STEP_WARMUP, LrSchedule } from '../src/core/lr-schedule.js';
 import { Mask } from '../src/core/mask.js';
 import { randomStream } from '../src/core/random.js';
-import { Batcher } from '../src/data/batches.js';
+import { Batcher, drawAugmentation } from '../src/data/batches.js';
 import { syntheticDataset } from '../src/data/dataset.js';
-import { useBackend, type BackendName } from '../src/engine/backend.js';
+import { useBackend } from '../src/engine/backend.js';
+import type { Engine, TfjsBackendName } from '../src/engine/engine.js';
 import { Network } from '../src/engine/network.js';
-import { MaskedSgd } from '../src/engine/sgd.js';
-import { prunableLayers, type ModelSpec } from '../src/models/spec.js';
+import { TfjsEngine } from '../src/engine/tfjs-engine.js';
+import type { TorchEngine } from '../src/engine/torch/engine.js';
+import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
+import { initialValues } from '../src/models/init.js';
+import { parameters, prunableLayers, type ModelSpec } from '../src/models/spec.js';
 import { smallModel } from './models.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { Trainer } from '../src/train/trainer.js';
 
+let wasm: Engine;
 beforeAll(async () => {
   await useBackend('cpu');
-  await useBackend('wasm');
+  wasm = await TfjsEngine.open('wasm');
 });
 
 const maskFor = (spec: ModelSpec, seed: number, density: number): Mask => {
@@ -55,51 +61,61 @@ interface RunOptions {
 }
 
 /** A trainer over synthetic data: 10 images, batch 4 (3 steps an epoch), 2 cycles of 2 epochs. */
-function setUp(spec: ModelSpec, options: RunOptions): Trainer {
+async function setUp(
+  spec: ModelSpec,
+  options: RunOptions,
+  engine: Engine = wasm,
+): Promise<Trainer> {
   const data = syntheticDataset({
     shape: spec.input,
     classes: spec.classes,
     count: 10,
     stream: randomStream(options.dataSeed ?? options.seed, 'data'),
   });
-  const network = Network.initialize(spec, options.seed);
-  const sgd = new MaskedSgd(network, {
+  const model = await engine.model(spec, initialValues(spec, options.seed), {
     momentum: 0.9,
     nesterov: options.nesterov ?? false,
     weightDecay: options.weightDecay ?? 5e-4,
   });
-  if (options.mask !== undefined) sgd.setMask(options.mask);
+  if (options.mask !== undefined) await model.setMask(options.mask);
   const normalization = {
     mean: new Array<number>(spec.input[2]).fill(0.5),
     std: new Array<number>(spec.input[2]).fill(0.25),
   };
-  const batcher = new Batcher(
-    data,
-    4,
-    normalization,
-    options.augment ? { cropPadding: 1, horizontalFlip: true } : undefined,
-  );
   const schedule = new LrSchedule({
     peak: 0.05,
     shape: CIFAR_STEP_WARMUP,
     granularity: 'step',
-    stepsPerEpoch: batcher.batchesPerEpoch,
+    stepsPerEpoch: 3,
     cycleEpochs: [2, 2],
   });
-  return new Trainer(network, sgd, batcher, schedule, { seed: options.seed });
+  return new Trainer(
+    model,
+    {
+      dataset: data,
+      normalization,
+      augmentation: options.augment
+        ? { cropPadding: 1, horizontalFlip: true }
+        : { cropPadding: 0, horizontalFlip: false },
+      batchSize: 4,
+    },
+    schedule,
+    { seed: options.seed },
+  );
 }
 
 /** Every parameter, buffer and momentum value of a trainer. */
-function trainingState(trainer: Trainer): Map<string, Float32Array> {
-  const momentum = [...trainer.optimizer.snapshot()].map(([k, v]) => [`momentum:${k}`, v] as const);
-  return new Map([...trainer.network.snapshot(), ...momentum]);
+async function trainingState(trainer: Trainer): Promise<Map<string, Float32Array>> {
+  const momentum = [...(await trainer.model.readMomentum())].map(
+    ([k, v]) => [`momentum:${k}`, v] as const,
+  );
+  return new Map([...(await trainer.model.read()), ...momentum]);
 }
 
 /** The trainer's final state; frees its tensors. */
-function finish(trainer: Trainer): Map<string, Float32Array> {
-  const state = trainingState(trainer);
-  trainer.optimizer.dispose();
-  trainer.network.dispose();
+async function finish(trainer: Trainer): Promise<Map<string, Float32Array>> {
+  const state = await trainingState(trainer);
+  await trainer.model.dispose();
   return state;
 }
 
@@ -118,15 +134,17 @@ describe('masked training', () => {
     { numRuns: 20 },
   )(
     'pruned weights and their momentum stay exactly 0 after every step, with momentum and weight decay',
-    (spec, s, density, nesterov, weightDecay) => {
+    async (spec, s, density, nesterov, weightDecay) => {
       const mask = maskFor(spec, s, density);
-      const trainer = setUp(spec, { seed: s, mask, nesterov, weightDecay });
+      const trainer = await setUp(spec, { seed: s, mask, nesterov, weightDecay });
       for (let step = 0; step < 5; step++) {
-        trainer.trainStep();
+        await trainer.trainStep();
+        const values = await trainer.model.read();
+        const momenta = await trainer.model.readMomentum();
         for (const layer of mask.layers) {
           const kept = mask.toArray(layer.name);
-          const weight = trainer.network.param(`${layer.name}.weight`).dataSync();
-          const momentum = trainer.optimizer.momentum.get(`${layer.name}.weight`)!.dataSync();
+          const weight = values.get(`${layer.name}.weight`)!;
+          const momentum = momenta.get(`${layer.name}.weight`)!;
           kept.forEach((k, i) => {
             if (k === 0 && (weight[i] !== 0 || momentum[i] !== 0)) {
               throw new Error(
@@ -136,32 +154,32 @@ describe('masked training', () => {
           });
         }
       }
-      finish(trainer);
+      await finish(trainer);
     },
   );
 
   test.prop([smallModel, seed, steps], { numRuns: 15 })(
     'an all-ones mask gives the same trajectory as no mask, bit for bit',
-    (spec, s, k) => {
-      const masked = setUp(spec, { seed: s, mask: Mask.dense(prunableLayers(spec)) });
-      const plain = setUp(spec, { seed: s });
+    async (spec, s, k) => {
+      const masked = await setUp(spec, { seed: s, mask: Mask.dense(prunableLayers(spec)) });
+      const plain = await setUp(spec, { seed: s });
       for (let i = 0; i < k; i++) {
-        masked.trainStep();
-        plain.trainStep();
+        await masked.trainStep();
+        await plain.trainStep();
       }
-      expect(finish(masked)).toEqual(finish(plain));
+      expect(await finish(masked)).toEqual(await finish(plain));
     },
   );
 
   test.prop([smallModel, seed, steps, fc.boolean()], { numRuns: 15 })(
     'the same seed gives bit-identical weights after k steps',
-    (spec, s, k, augment) => {
-      const run = () => {
-        const trainer = setUp(spec, { seed: s, augment });
-        for (let i = 0; i < k; i++) trainer.trainStep();
+    async (spec, s, k, augment) => {
+      const run = async () => {
+        const trainer = await setUp(spec, { seed: s, augment });
+        for (let i = 0; i < k; i++) await trainer.trainStep();
         return finish(trainer);
       };
-      expect(run()).toEqual(run());
+      expect(await run()).toEqual(await run());
     },
   );
 
@@ -176,42 +194,42 @@ describe('masked training', () => {
     { numRuns: 15 },
   )(
     'checkpoint and resume continue exactly as the uninterrupted run',
-    (spec, s, before, after, augment) => {
+    async (spec, s, before, after, augment) => {
       const mask = maskFor(spec, s, 0.6);
-      const straight = setUp(spec, { seed: s, mask, augment });
-      for (let i = 0; i < before + after; i++) straight.trainStep();
+      const straight = await setUp(spec, { seed: s, mask, augment });
+      for (let i = 0; i < before + after; i++) await straight.trainStep();
 
-      const first = setUp(spec, { seed: s, mask, augment });
-      for (let i = 0; i < before; i++) first.trainStep();
+      const first = await setUp(spec, { seed: s, mask, augment });
+      for (let i = 0; i < before; i++) await first.trainStep();
       const dir = join(mkdtempSync(join(tmpdir(), 'ckpt-')), 'checkpoint');
-      saveCheckpoint(dir, first);
-      const saved = finish(first);
+      await saveCheckpoint(dir, first);
+      const saved = await finish(first);
       // Another seed for weights, mask and streams: all of it must come from the checkpoint.
-      const resumed = setUp(spec, { seed: s + 1, dataSeed: s, augment });
-      restoreCheckpoint(loadCheckpoint(dir), resumed);
+      const resumed = await setUp(spec, { seed: s + 1, dataSeed: s, augment });
+      await restoreCheckpoint(loadCheckpoint(dir), resumed);
       expect(resumed.position.step).toBe(before);
-      expect(trainingState(resumed)).toEqual(saved);
-      for (let i = 0; i < after; i++) resumed.trainStep();
-      expect(finish(resumed)).toEqual(finish(straight));
+      expect(await trainingState(resumed)).toEqual(saved);
+      for (let i = 0; i < after; i++) await resumed.trainStep();
+      expect(await finish(resumed)).toEqual(await finish(straight));
     },
   );
 
   test.prop([smallModel, seed], { numRuns: 10 })(
     'a training step leaves no tensor behind',
-    (spec, s) => {
-      const trainer = setUp(spec, { seed: s, mask: maskFor(spec, s, 0.5) });
-      trainer.trainStep();
+    async (spec, s) => {
+      const trainer = await setUp(spec, { seed: s, mask: maskFor(spec, s, 0.5) });
+      await trainer.trainStep();
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 3; i++) trainer.trainStep();
+      for (let i = 0; i < 3; i++) await trainer.trainStep();
       expect(tf.memory().numTensors).toBe(before);
-      finish(trainer);
+      await finish(trainer);
     },
   );
 });
 
 /** Logits and gradients of one training-mode forward pass on `backend`, as plain arrays. */
 async function forwardAndGradients(
-  backend: BackendName,
+  backend: TfjsBackendName,
   spec: ModelSpec,
   s: number,
 ): Promise<Map<string, Float32Array>> {
@@ -223,10 +241,10 @@ async function forwardAndGradients(
     count: 4,
     stream: randomStream(s, 'data'),
   });
-  const batch = new Batcher(data, 4, {
+  const batch = new Batcher(data, {
     mean: new Array<number>(spec.input[2]).fill(0.5),
     std: new Array<number>(spec.input[2]).fill(0.25),
-  }).fill(0, undefined);
+  }).fill([0, 1, 2, 3]);
   const out = new Map<string, Float32Array>();
   tf.tidy(() => {
     const images = tf.tensor4d(batch.images, [4, ...spec.input]);
@@ -275,6 +293,145 @@ describe('backends', () => {
             throw new Error(`${name}[${i}]: wasm ${v}, cpu ${expected[i]} (scale ${scale})`);
         });
       }
+    },
+  );
+});
+
+/** Within `relative` of the tensor's largest magnitude plus `absolute`, element by element. */
+function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  relative: number,
+  absolute = 1e-6,
+): void {
+  if (actual.length !== expected.length)
+    throw new Error(`${what}: ${actual.length} values, expected ${expected.length}`);
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
+  for (let i = 0; i < expected.length; i++) {
+    if (Math.abs(actual[i]! - expected[i]!) > relative * scale + absolute)
+      throw new Error(`${what}[${i}]: torch ${actual[i]}, wasm ${expected[i]} (scale ${scale})`);
+  }
+}
+
+/**
+ * A 1×1 convolution of one input channel straight into BatchNorm: its gradient is 0 in exact
+ * arithmetic, and what float32 computes there is cancellation noise no two engines share.
+ */
+function exactlyZeroGradients(spec: ModelSpec): Set<string> {
+  return new Set(
+    spec.nodes.flatMap((node, i) =>
+      node.op === 'conv' && node.kernel === 1 && node.in === 1 && spec.nodes[i + 1]?.op === 'bn'
+        ? [`${node.name}.weight`]
+        : [],
+    ),
+  );
+}
+
+describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine (CPU) against wasm', () => {
+  let torch: TorchEngine;
+  beforeAll(async () => {
+    torch = await openTorchCpu();
+  });
+  afterAll(() => torch.close());
+
+  test.prop([smallModel, seed, fc.boolean()], { numRuns: 15 })(
+    'same init, mask, data order and augmentation: the same loss and every gradient of a step, the same losses for 4 steps',
+    async (spec, s, augment) => {
+      const mask = maskFor(spec, s, 0.7);
+      const onWasm = await setUp(spec, { seed: s, mask, augment });
+      const onTorch = await setUp(spec, { seed: s, mask, augment }, torch);
+      const { dataset, normalization, augmentation } = onWasm.data;
+      const samples = {
+        dataset,
+        normalization,
+        indices: Uint32Array.from([3, 1, 4, 0]),
+        augmentation: drawAugmentation(augmentation, dataset, 4, randomStream(s, 'probe')),
+      };
+      const request = {
+        input: { kind: 'samples', samples, batchSize: 4 },
+        mode: 'train',
+        objective: 'cross-entropy-mean',
+        wrt: parameters(spec).map((p) => p.name),
+      } as const;
+      const [g1, g2] = [
+        await onWasm.model.gradients(request),
+        await onTorch.model.gradients(request),
+      ];
+      expectClose([g2.value], [g1.value], 'loss', 1e-5);
+      // Max pooling over equal values (uint8 pixels and zero padding make them common) routes
+      // the gradient to a different input on each framework: both are valid subgradients, so
+      // gradients and trajectories are compared where no max pooling is.
+      const pools = spec.nodes.some((n) => n.op === 'maxpool');
+      const zero = exactlyZeroGradients(spec);
+      for (const [name, expected] of g1.gradients)
+        if (!zero.has(name) && !pools) expectClose(g2.gradients.get(name)!, expected, name, 1e-4);
+      // Batch statistics and evaluation in both modes of BatchNorm.
+      const stats = [
+        await onWasm.model.batchStatistics(samples),
+        await onTorch.model.batchStatistics(samples),
+      ];
+      expect(stats[1]!.map((l) => [l.layer, l.count])).toEqual(
+        stats[0]!.map((l) => [l.layer, l.count]),
+      );
+      stats[0]!.forEach((l, i) => {
+        expectClose(stats[1]![i]!.mean, l.mean, `${l.layer}.mean`, 1e-5);
+        expectClose(stats[1]![i]!.variance, l.variance, `${l.layer}.variance`, 1e-4);
+      });
+      // Four steps with the same plans: momentum, weight decay, the mask, running statistics.
+      for (let k = 0; k < 4; k++) {
+        const [a, b] = [await onWasm.trainStep(), await onTorch.trainStep()];
+        if (k === 0 || !pools) expectClose([b.loss], [a.loss], `step ${k} loss`, 1e-4);
+      }
+      const [w1, w2] = [await onWasm.model.read(), await onTorch.model.read()];
+      const [m1, m2] = [await onWasm.model.readMomentum(), await onTorch.model.readMomentum()];
+      if (!pools) {
+        for (const [name, expected] of w1) expectClose(w2.get(name)!, expected, name, 1e-4, 1e-5);
+        for (const [name, expected] of m1)
+          if (!zero.has(name)) expectClose(m2.get(name)!, expected, `momentum ${name}`, 1e-3, 1e-5);
+      }
+      // Pruned weights and their momentum are exactly 0 on PyTorch too.
+      for (const layer of mask.layers) {
+        const kept = mask.toArray(layer.name);
+        const weight = w2.get(`${layer.name}.weight`)!;
+        const momentum = m2.get(`${layer.name}.weight`)!;
+        kept.forEach((bit, i) => {
+          if (bit === 0 && (weight[i] !== 0 || momentum[i] !== 0))
+            throw new Error(`${layer.name}[${i}]: weight ${weight[i]}, momentum ${momentum[i]}`);
+        });
+      }
+      if (!pools) {
+        const e = [
+          await onWasm.model.evaluate(dataset, normalization, 3),
+          await onTorch.model.evaluate(dataset, normalization, 3),
+        ];
+        expectClose([e[1]!.loss], [e[0]!.loss], 'evaluation loss', 1e-4);
+      }
+      await onWasm.model.dispose();
+      await onTorch.model.dispose();
+    },
+  );
+
+  test.prop([smallModel, seed, fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 4 })], {
+    numRuns: 8,
+  })(
+    'checkpoint and resume on PyTorch continue exactly as the uninterrupted run (CPU is deterministic)',
+    async (spec, s, before, after) => {
+      const mask = maskFor(spec, s, 0.6);
+      const straight = await setUp(spec, { seed: s, mask, augment: true }, torch);
+      for (let i = 0; i < before + after; i++) await straight.trainStep();
+      const first = await setUp(spec, { seed: s, mask, augment: true }, torch);
+      for (let i = 0; i < before; i++) await first.trainStep();
+      const dir = join(mkdtempSync(join(tmpdir(), 'ckpt-')), 'checkpoint');
+      await saveCheckpoint(dir, first);
+      expect(loadCheckpoint(dir).meta.backend.name).toBe('torch');
+      const saved = await finish(first);
+      const resumed = await setUp(spec, { seed: s + 1, dataSeed: s, augment: true }, torch);
+      await restoreCheckpoint(loadCheckpoint(dir), resumed);
+      expect(await trainingState(resumed)).toEqual(saved);
+      for (let i = 0; i < after; i++) await resumed.trainStep();
+      expect(await finish(resumed)).toEqual(await finish(straight));
     },
   );
 });

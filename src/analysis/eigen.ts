@@ -55,11 +55,11 @@ function normalize(v: Float64Array): number {
   return norm;
 }
 
-export function powerIteration(
-  multiply: (v: Float64Array) => Float64Array,
+export async function powerIteration(
+  multiply: (v: Float64Array) => Float64Array | Promise<Float64Array>,
   dimension: number,
   options: EigenOptions,
-): Eigenpair[] {
+): Promise<Eigenpair[]> {
   requireInteger('dimension', dimension, 1);
   requireInteger('k', options.k, 1, dimension);
   requireInteger('maxIterations', options.maxIterations, 1);
@@ -78,7 +78,7 @@ export function powerIteration(
     let converged = false;
     while (iterations < options.maxIterations) {
       iterations++;
-      const w = multiply(v);
+      const w = await multiply(v);
       if (w.length !== dimension)
         throw new InvalidArgumentError('multiply(v)', `${dimension} values`, w.length);
       orthogonalize(w, basis); // deflation: the operator on the complement of what was found
@@ -112,11 +112,11 @@ function requireOptions(dimension: number, options: EigenOptions): void {
     throw new InvalidArgumentError('tolerance', 'a positive number', options.tolerance);
 }
 
-export function lanczos(
-  multiply: (v: Float64Array) => Float64Array,
+export async function lanczos(
+  multiply: (v: Float64Array) => Float64Array | Promise<Float64Array>,
   dimension: number,
   options: EigenOptions,
-): Eigenpair[] {
+): Promise<Eigenpair[]> {
   requireOptions(dimension, options);
   const basis: Float64Array[] = [];
   const alphas: number[] = [];
@@ -128,7 +128,7 @@ export function lanczos(
   let ritz: { values: number[]; vectors: number[][]; beta: number } | undefined;
   for (let j = 0; j < steps; j++) {
     basis.push(q);
-    const w = multiply(q);
+    const w = await multiply(q);
     if (w.length !== dimension)
       throw new InvalidArgumentError('multiply(v)', `${dimension} values`, w.length);
     alphas.push(dot(q, w));

@@ -11,22 +11,22 @@
  * parameters alone. Pruned weights are not coordinates: v and Hv are zero there.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
-import { Batcher, type Normalization } from '../data/batches.js';
-import { select, type ImageDataset } from '../data/dataset.js';
-import type { Network } from '../engine/network.js';
+import type { Normalization } from '../data/batches.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { EngineModel, Samples } from '../engine/engine.js';
+import { parameters } from '../models/spec.js';
 import { lanczos, powerIteration } from './eigen.js';
 
 /** Central difference of a gradient along v: exact when the gradient is affine (a quadratic). */
-export function finiteDifferenceHvp(
-  gradientAt: (point: Float64Array) => Float64Array,
+export async function finiteDifferenceHvp(
+  gradientAt: (point: Float64Array) => Float64Array | Promise<Float64Array>,
   point: Float64Array,
   v: Float64Array,
   epsilon: number,
-): Float64Array {
+): Promise<Float64Array> {
   if (!(epsilon > 0)) throw new InvalidArgumentError('epsilon', 'a positive step', epsilon);
   const plus = new Float64Array(point.length);
   const minus = new Float64Array(point.length);
@@ -34,20 +34,20 @@ export function finiteDifferenceHvp(
     plus[i] = point[i]! + epsilon * v[i]!;
     minus[i] = point[i]! - epsilon * v[i]!;
   }
-  const gPlus = gradientAt(plus);
-  const gMinus = gradientAt(minus);
+  const gPlus = await gradientAt(plus);
+  const gMinus = await gradientAt(minus);
   const out = new Float64Array(point.length);
   for (let i = 0; i < point.length; i++) out[i] = (gPlus[i]! - gMinus[i]!) / (2 * epsilon);
   return out;
 }
 
 /**
- * The training loss of a network as a function of its flattened parameters (spec order), over
- * a fixed subset of images. It never changes the network: points are passed as forward
- * overrides.
+ * The training loss of a model as a function of its flattened parameters (spec order), over a
+ * fixed subset of images. It never changes the model: points are passed to the engine as
+ * stand-ins for one request.
  */
 export class LossSurface {
-  readonly network: Network;
+  readonly model: EngineModel;
   readonly names: readonly string[];
   readonly shapes: readonly (readonly number[])[];
   readonly offsets: readonly number[];
@@ -55,24 +55,26 @@ export class LossSurface {
   /** 1 where a coordinate is free, 0 for pruned weights. */
   readonly free: Uint8Array;
   readonly samples: number;
-  readonly #batcher: Batcher;
+  readonly batchSize: number;
+  readonly #subset: Samples;
 
   constructor(
-    network: Network,
+    model: EngineModel,
     mask: Mask,
     data: { train: ImageDataset; normalization: Normalization },
     options: { samples: number; batchSize: number; seed: number },
   ) {
     requireInteger('samples', options.samples, 1);
-    requireInteger('batchSize', options.batchSize, 1);
-    this.network = network;
-    this.names = [...network.params.keys()];
-    this.shapes = this.names.map((n) => network.params.get(n)!.shape);
+    this.batchSize = requireInteger('batchSize', options.batchSize, 1);
+    this.model = model;
+    const params = parameters(model.spec);
+    this.names = params.map((p) => p.name);
+    this.shapes = params.map((p) => p.shape);
     const offsets: number[] = [];
     let dimension = 0;
-    for (const n of this.names) {
+    for (const shape of this.shapes) {
       offsets.push(dimension);
-      dimension += network.params.get(n)!.size;
+      dimension += sizeOf(shape);
     }
     this.offsets = offsets;
     this.dimension = dimension;
@@ -85,68 +87,58 @@ export class LossSurface {
     });
     const count = Math.min(options.samples, data.train.count);
     const order = randomStream(options.seed, 'analysis/hessian').permutation(data.train.count);
-    const subset = select(
-      data.train,
-      order.subarray(0, count),
-      `${count} images drawn for the Hessian (seed ${options.seed})`,
-    );
     this.samples = count;
-    this.#batcher = new Batcher(subset, options.batchSize, data.normalization);
+    this.#subset = {
+      dataset: data.train,
+      normalization: data.normalization,
+      indices: order.subarray(0, count),
+      augmentation: null,
+    };
   }
 
-  /** The network's current parameters, flattened (pruned weights are 0 there). */
-  point(): Float64Array {
+  /** The model's current parameters, flattened (pruned weights are 0 there). */
+  async point(): Promise<Float64Array> {
+    const values = await this.model.read();
     const out = new Float64Array(this.dimension);
-    this.names.forEach((name, p) =>
-      out.set(this.network.params.get(name)!.dataSync(), this.offsets[p]),
-    );
+    this.names.forEach((name, p) => out.set(values.get(name)!, this.offsets[p]));
     return out;
   }
 
   /** Mean loss and its gradient at `point` (free coordinates only; 0 elsewhere). */
-  lossAndGradient(point: Float64Array): { loss: number; gradient: Float64Array } {
+  async lossAndGradient(point: Float64Array): Promise<{ loss: number; gradient: Float64Array }> {
     if (point.length !== this.dimension)
       throw new InvalidArgumentError('point', `${this.dimension} values`, point.length);
-    const [h, w, c] = this.network.spec.input;
+    const values = new Map(
+      this.names.map((name, p) => [
+        name,
+        Float32Array.from(
+          point.subarray(this.offsets[p], this.offsets[p]! + sizeOf(this.shapes[p]!)),
+        ),
+      ]),
+    );
+    const { value, gradients } = await this.model.gradients({
+      input: { kind: 'samples', samples: this.#subset, batchSize: this.batchSize },
+      mode: 'eval',
+      objective: 'cross-entropy-sum',
+      values,
+      wrt: this.names,
+    });
     const gradient = new Float64Array(this.dimension);
-    let loss = 0;
-    for (let index = 0; index < this.#batcher.batchesPerEpoch; index++) {
-      const batch = this.#batcher.fill(index, undefined);
-      const parts: Float32Array[] = [];
-      tf.tidy(() => {
-        const values = this.names.map((_, p) =>
-          tf.tensor(
-            Float32Array.from(
-              point.subarray(this.offsets[p], this.offsets[p]! + sizeOf(this.shapes[p]!)),
-            ),
-            [...this.shapes[p]!],
-          ),
-        );
-        const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
-        const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), this.network.spec.classes);
-        const sumLoss = (...xs: tf.Tensor[]) => {
-          const overrides = new Map(this.names.map((n, p) => [n, xs[p]!] as const));
-          const { logits } = this.network.forward(images, 'eval', overrides);
-          return tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, 0, tf.Reduction.SUM);
-        };
-        const { value, grads } = tf.valueAndGrads(sumLoss)(values);
-        loss += value.dataSync()[0]!;
-        for (const g of grads) parts.push(g.dataSync() as Float32Array);
-      });
-      parts.forEach((part, p) => {
-        const offset = this.offsets[p]!;
-        for (let i = 0; i < part.length; i++) gradient[offset + i]! += part[i]!;
-      });
-    }
+    this.names.forEach((name, p) => gradient.set(gradients.get(name)!, this.offsets[p]));
     for (let i = 0; i < this.dimension; i++)
       gradient[i] = this.free[i] ? gradient[i]! / this.samples : 0;
-    return { loss: loss / this.samples, gradient };
+    return { loss: value / this.samples, gradient };
   }
 
-  /** Finite-difference Hessian-vector product at the network's parameters, on free coordinates. */
-  hessianTimes(point: Float64Array, v: Float64Array, epsilon: number): Float64Array {
+  /** Finite-difference Hessian-vector product at the model's parameters, on free coordinates. */
+  hessianTimes(point: Float64Array, v: Float64Array, epsilon: number): Promise<Float64Array> {
     const projected = v.map((x, i) => (this.free[i] ? x : 0));
-    return finiteDifferenceHvp((p) => this.lossAndGradient(p).gradient, point, projected, epsilon);
+    return finiteDifferenceHvp(
+      async (p) => (await this.lossAndGradient(p)).gradient,
+      point,
+      projected,
+      epsilon,
+    );
   }
 }
 
@@ -192,22 +184,26 @@ export interface Sharpness {
   readonly method: string;
 }
 
-export function sharpness(
-  network: Network,
+export async function sharpness(
+  model: EngineModel,
   mask: Mask,
   data: { train: ImageDataset; normalization: Normalization },
   options: Partial<SharpnessOptions> = {},
-): Sharpness {
+): Promise<Sharpness> {
   const resolved: SharpnessOptions = { ...SHARPNESS_DEFAULTS, ...options };
-  const surface = new LossSurface(network, mask, data, resolved);
-  const point = surface.point();
+  const surface = new LossSurface(model, mask, data, resolved);
+  const point = await surface.point();
   const solve = resolved.solver === 'lanczos' ? lanczos : powerIteration;
-  const pairs = solve((v) => surface.hessianTimes(point, v, resolved.epsilon), surface.dimension, {
-    k: resolved.k,
-    maxIterations: resolved.maxIterations,
-    tolerance: resolved.tolerance,
-    stream: randomStream(resolved.seed, 'analysis/power-iteration'),
-  });
+  const pairs = await solve(
+    (v) => surface.hessianTimes(point, v, resolved.epsilon),
+    surface.dimension,
+    {
+      k: resolved.k,
+      maxIterations: resolved.maxIterations,
+      tolerance: resolved.tolerance,
+      stream: randomStream(resolved.seed, 'analysis/power-iteration'),
+    },
+  );
   const free = surface.free.reduce((n, f) => n + f, 0);
   return {
     eigenvalues: pairs.map(({ value, iterations, converged, residual }) => ({
@@ -216,7 +212,7 @@ export function sharpness(
       converged,
       residual,
     })),
-    loss: surface.lossAndGradient(point).loss,
+    loss: (await surface.lossAndGradient(point)).loss,
     dimension: free,
     options: resolved,
     method: `${resolved.solver === 'lanczos' ? 'Lanczos (full reorthogonalisation)' : 'power iteration with deflation'} on central finite-difference Hessian-vector products (ε = ${resolved.epsilon}, ‖v‖ = 1), BatchNorm in eval mode, ${surface.samples} training images`,

@@ -4,14 +4,16 @@ import { CIFAR_STEP_WARMUP } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
 import { NO_AUGMENTATION } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
-import { useBackend } from '../engine/backend.js';
+import type { Engine } from '../engine/engine.js';
+import { TfjsEngine } from '../engine/tfjs-engine.js';
 import * as methods from '../methods/pipelines.js';
 import { runPipeline, type PipelineSetup } from '../methods/runner.js';
 import type { ModelSpec } from '../models/spec.js';
 import { compareWithPreviousCycle, type CycleComparison } from './hooks.js';
 
+let engine: Engine;
 beforeAll(async () => {
-  await useBackend('wasm');
+  engine = await TfjsEngine.open('wasm');
 });
 
 const spec: ModelSpec = {
@@ -40,12 +42,12 @@ const setup: PipelineSetup = {
 };
 
 describe('compareWithPreviousCycle', () => {
-  test('compares every cycle with the one before, without changing the training', () => {
+  test('compares every cycle with the one before, without changing the training', async () => {
     const pipeline = methods.lrr({ epochsPerCycle: 2, levels: 2, weights: 16 * 12 + 12 * 3 });
-    const plain = runPipeline(setup, pipeline);
+    const plain = await runPipeline(engine, setup, pipeline);
     const seen: CycleComparison[] = [];
     const tensors = tf.memory().numTensors;
-    const watched = runPipeline(setup, pipeline, {
+    const watched = await runPipeline(engine, setup, pipeline, {
       onCycleEnd: compareWithPreviousCycle({
         data: setup,
         lmc: { alphas: [0.5] },

@@ -1,7 +1,7 @@
 /**
  * Analyses inside a pipeline: an `onCycleEnd` hook that compares each cycle's network with the
  * previous cycle's (kept in memory) while the run trains — the barrier between them, sign flips
- * and the mask overlap, and optionally the sharpness. It reads the network, never changes it.
+ * and the mask overlap, and optionally the sharpness. It reads the model, never changes it.
  * For stored runs, `cycleSeries` (stored.ts) gives the same numbers after the fact.
  */
 
@@ -33,10 +33,10 @@ export function compareWithPreviousCycle(options: {
   /** Also the sharpness at every cycle end (costs ~2 gradients of the subset per iteration). */
   readonly sharpness?: Partial<SharpnessOptions> | false;
   readonly onResult: (comparison: CycleComparison) => void;
-}): (event: CycleEndEvent) => void {
+}): (event: CycleEndEvent) => Promise<void> {
   let previous: { cycle: number; values: Map<string, Float32Array>; mask: Mask } | undefined;
-  return (event) => {
-    const values = event.network.snapshot();
+  return async (event) => {
+    const values = await event.model.read();
     const comparison: CycleComparison = {
       cycle: event.cycle,
       phase: event.phase,
@@ -45,8 +45,9 @@ export function compareWithPreviousCycle(options: {
           ? null
           : {
               cycle: previous.cycle,
-              lmc: linearModeConnectivity(
-                event.network.spec,
+              lmc: await linearModeConnectivity(
+                event.model.engine,
+                event.model.spec,
                 { values },
                 { values: previous.values },
                 options.data,
@@ -63,7 +64,7 @@ export function compareWithPreviousCycle(options: {
       sharpness:
         options.sharpness === undefined || options.sharpness === false
           ? null
-          : sharpness(event.network, event.mask, options.data, options.sharpness),
+          : await sharpness(event.model, event.mask, options.data, options.sharpness),
     };
     previous = { cycle: event.cycle, values, mask: event.mask };
     options.onResult(comparison);

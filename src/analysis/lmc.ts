@@ -10,14 +10,12 @@
  * `momentum=None`); `interpolate` mixes the stored ones like weights instead.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import { randomStream } from '../core/random.js';
-import { Batcher, type Normalization } from '../data/batches.js';
-import { select, type ImageDataset } from '../data/dataset.js';
-import { disposeStatistics, Network, type BatchStatistics } from '../engine/network.js';
-import type { ModelSpec } from '../models/spec.js';
-import { evaluate } from '../train/trainer.js';
+import { batchesPerEpoch, type Normalization } from '../data/batches.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Engine, EngineModel, Samples } from '../engine/engine.js';
+import { buffers, parameters, type ModelSpec } from '../models/spec.js';
 
 export const BATCH_NORM_MODES = ['re-estimate', 'interpolate'] as const;
 export type BatchNormMode = (typeof BATCH_NORM_MODES)[number];
@@ -85,54 +83,63 @@ export function barrierOf(curve: readonly LmcPoint[], split: 'train' | 'test'): 
 }
 
 export interface Endpoint {
-  /** Parameters and buffers by name (Network.snapshot() or a stored state). */
+  /** Parameters and buffers by name (EngineModel.read() or a stored state). */
   readonly values: ReadonlyMap<string, Float32Array>;
 }
 
-export function linearModeConnectivity(
+export async function linearModeConnectivity(
+  engine: Engine,
   spec: ModelSpec,
   a: Endpoint,
   b: Endpoint,
   data: { train: ImageDataset; test: ImageDataset; normalization: Normalization },
   options: Partial<LmcOptions> = {},
-): Lmc {
+): Promise<Lmc> {
   const resolved: LmcOptions = { ...LMC_DEFAULTS, ...options };
   requireInteger('batchNormBatches', resolved.batchNormBatches, 1);
   requireInteger('batchSize', resolved.batchSize, 1);
   const alphas = alphaGrid(resolved.alphas);
-  const network = Network.initialize(spec, 0, 'analysis/lmc-scratch');
-  const hasBatchNorm = network.buffers.size > 0;
-  const trainBatches = new Batcher(data.train, resolved.batchSize, data.normalization);
-  const testBatches = new Batcher(data.test, resolved.batchSize, data.normalization);
+  const names = [...parameters(spec), ...buffers(spec)];
+  const hasBatchNorm = buffers(spec).length > 0;
+  for (const { name, shape } of names) {
+    const size = shape.reduce((x, y) => x * y, 1);
+    requireValues(a, 'a', name, size);
+    requireValues(b, 'b', name, size);
+  }
   // The re-estimation batches: a fixed draw of training images, the same at every α.
   const count = Math.min(data.train.count, resolved.batchNormBatches * resolved.batchSize);
-  const drawn = randomStream(resolved.seed, 'analysis/lmc-batchnorm').permutation(data.train.count);
-  const statisticsBatches = new Batcher(
-    select(data.train, drawn.subarray(0, count), `${count} images for BatchNorm statistics`),
-    resolved.batchSize,
-    data.normalization,
-  );
+  const drawn = randomStream(resolved.seed, 'analysis/lmc-batchnorm')
+    .permutation(data.train.count)
+    .subarray(0, count);
+  const statisticsSamples = {
+    dataset: data.train,
+    normalization: data.normalization,
+    indices: drawn,
+    augmentation: null,
+  };
+  const model = await engine.model(spec, a.values);
   try {
-    const curve = alphas.map((alpha) => {
+    const curve: LmcPoint[] = [];
+    for (const alpha of alphas) {
       const values = new Map<string, Float32Array>();
-      for (const name of [...network.params.keys(), ...network.buffers.keys()]) {
-        const va = requireValues(a, 'a', name, network);
-        const vb = requireValues(b, 'b', name, network);
+      for (const { name } of names) {
+        const va = a.values.get(name)!;
+        const vb = b.values.get(name)!;
         const mixed = new Float32Array(va.length);
         for (let i = 0; i < va.length; i++) mixed[i] = alpha * va[i]! + (1 - alpha) * vb[i]!;
         values.set(name, mixed);
       }
-      network.restore(values);
+      await model.write(values);
       if (hasBatchNorm && resolved.batchNorm === 're-estimate')
-        reestimate(network, statisticsBatches);
-      const train = evaluate(network, data.train, trainBatches);
-      const test = evaluate(network, data.test, testBatches);
-      return {
+        await reestimate(model, statisticsSamples, resolved.batchSize);
+      const train = await model.evaluate(data.train, data.normalization, resolved.batchSize);
+      const test = await model.evaluate(data.test, data.normalization, resolved.batchSize);
+      curve.push({
         alpha,
         train: { loss: train.loss, error: 1 - train.accuracy },
         test: { loss: test.loss, error: 1 - test.accuracy },
-      };
-    });
+      });
+    }
     return {
       curve,
       barrier: { train: barrierOf(curve, 'train'), test: barrierOf(curve, 'test') },
@@ -140,44 +147,40 @@ export function linearModeConnectivity(
       hasBatchNorm,
     };
   } finally {
-    network.dispose();
+    await model.dispose();
   }
 }
 
-function requireValues(
-  endpoint: Endpoint,
-  which: string,
-  name: string,
-  network: Network,
-): Float32Array {
+function requireValues(endpoint: Endpoint, which: string, name: string, size: number): void {
   const values = endpoint.values.get(name);
-  const size = (network.params.get(name) ?? network.buffers.get(name))!.size;
   if (values === undefined || values.length !== size)
     throw new InvalidArgumentError(
       `${which}.${name}`,
       `${size} values (the same model on both sides)`,
       values?.length,
     );
-  return values;
 }
 
-/** Running statistics := the average over the batches of each batch's mean and unbiased variance. */
-export function reestimate(network: Network, batches: Batcher): void {
-  const [h, w, c] = network.spec.input;
+/**
+ * Running statistics := the average over batches of `samples` (in order, `batchSize` each) of
+ * each batch's mean and unbiased variance.
+ */
+export async function reestimate(
+  model: EngineModel,
+  samples: Samples,
+  batchSize: number,
+): Promise<void> {
   const sums = new Map<string, { mean: Float64Array; variance: Float64Array }>();
-  for (let index = 0; index < batches.batchesPerEpoch; index++) {
-    const batch = batches.fill(index, undefined);
-    // Statistics are kept by the network outside any tidy; the logits are not needed.
-    let statistics: BatchStatistics[] = [];
-    tf.tidy(() => {
-      statistics = network.forward(
-        tf.tensor4d(batch.images, [batch.size, h, w, c]),
-        'train',
-      ).statistics;
+  const n = batchesPerEpoch(samples.indices.length, batchSize);
+  for (let index = 0; index < n; index++) {
+    const from = index * batchSize;
+    const to = Math.min(samples.indices.length, from + batchSize);
+    const statistics = await model.batchStatistics({
+      ...samples,
+      indices: samples.indices.subarray(from, to),
+      augmentation: samples.augmentation?.subarray(3 * from, 3 * to) ?? null,
     });
-    for (const { layer, mean, variance, count } of statistics) {
-      const m = mean.dataSync();
-      const v = variance.dataSync();
+    for (const { layer, mean: m, variance: v, count } of statistics) {
       const sum = sums.get(layer) ?? {
         mean: new Float64Array(m.length),
         variance: new Float64Array(m.length),
@@ -189,17 +192,17 @@ export function reestimate(network: Network, batches: Batcher): void {
       }
       sums.set(layer, sum);
     }
-    disposeStatistics(statistics);
   }
-  const n = batches.batchesPerEpoch;
-  tf.tidy(() => {
-    for (const [layer, sum] of sums) {
-      network.buffers
-        .get(`${layer}.mean`)!
-        .assign(tf.tensor1d(Float32Array.from(sum.mean, (x) => x / n)));
-      network.buffers
-        .get(`${layer}.variance`)!
-        .assign(tf.tensor1d(Float32Array.from(sum.variance, (x) => x / n)));
-    }
-  });
+  const values = await model.read();
+  for (const [layer, sum] of sums) {
+    values.set(
+      `${layer}.mean`,
+      Float32Array.from(sum.mean, (x) => x / n),
+    );
+    values.set(
+      `${layer}.variance`,
+      Float32Array.from(sum.variance, (x) => x / n),
+    );
+  }
+  await model.write(values);
 }

@@ -92,7 +92,7 @@ describe('analyses of stored runs', () => {
     const id = runId(cyclic);
     const self = await storedLmc(store, `${id}@2`, `${id}@2`, { alphas: [0.5] });
     expect(self.result.barrier.test.error).toBe(0);
-    expect(storedSignFlips(store, `${id}@2`, `${id}@2`).result.flipped).toBe(0);
+    expect((await storedSignFlips(store, `${id}@2`, `${id}@2`)).result.flipped).toBe(0);
     expect(() => storedSignFlips(store, id, runId(lenet5))).toThrow(
       /^runs: expected two networks of the same model, got .*: lenet-300-100, .*: lenet-5/,
     );

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { buildExperiment, modelFor } from '../config/build.js';
 import { canonicalJson, type Json } from '../config/resolve.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { useBackend, activeBackend } from '../engine/backend.js';
-import { Network } from '../engine/network.js';
+import type { Engine } from '../engine/engine.js';
+import { openEngine } from '../engine/open.js';
 import type { Store, StoredNetwork } from '../store/store.js';
 import { sharpness, SHARPNESS_DEFAULTS, type Sharpness, type SharpnessOptions } from './hessian.js';
 import { linearModeConnectivity, LMC_DEFAULTS, type Lmc, type LmcOptions } from './lmc.js';
@@ -47,22 +47,23 @@ function cacheFile(
   return join(store.dir(id), 'analyses', `${kind}-${hash}.json`);
 }
 
-function cached<T>(
+async function cached<T>(
   store: Store,
   kind: AnalysisKind,
   networks: readonly string[],
   options: unknown,
-  compute: () => T,
-  computedOn: 'backend' | 'plain arithmetic' = 'backend',
-): AnalysisRecord<T> {
+  /** The engine to compute on, or null for plain arithmetic. */
+  engine: Engine | null,
+  compute: () => T | Promise<T>,
+): Promise<AnalysisRecord<T>> {
   const file = cacheFile(store, kind, networks, options);
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as AnalysisRecord<T>;
   const started = performance.now();
-  const result = compute();
+  const result = await compute();
   const record: AnalysisRecord<T> = {
     kind,
     networks,
-    backend: computedOn === 'backend' ? activeBackend().name : computedOn,
+    backend: engine === null ? 'plain arithmetic' : engine.info.name,
     result,
     seconds: (performance.now() - started) / 1000,
   };
@@ -81,8 +82,9 @@ function requireSameModel(a: StoredNetwork, b: StoredNetwork): void {
     );
 }
 
-async function withBackend(network: StoredNetwork): Promise<void> {
-  await useBackend(network.config.training.backend);
+/** The engine the run was trained on (a stored network is analysed where it was computed). */
+function engineOf(network: StoredNetwork): Promise<Engine> {
+  return openEngine(network.config.training);
 }
 
 export async function storedLmc(
@@ -95,10 +97,10 @@ export async function storedLmc(
   const b = store.network(refB);
   requireSameModel(a, b);
   const resolved = { ...LMC_DEFAULTS, ...options };
-  await withBackend(a);
-  return cached(store, 'lmc', [a.ref, b.ref], resolved, () => {
+  const engine = await engineOf(a);
+  return cached(store, 'lmc', [a.ref, b.ref], resolved, engine, () => {
     const { setup } = buildExperiment(a.config);
-    return linearModeConnectivity(setup.spec, a, b, setup, resolved);
+    return linearModeConnectivity(engine, setup.spec, a, b, setup, resolved);
   });
 }
 
@@ -106,23 +108,17 @@ export function storedSignFlips(
   store: Store,
   refA: string,
   refB: string,
-): AnalysisRecord<SignFlips> {
+): Promise<AnalysisRecord<SignFlips>> {
   const a = store.network(refA);
   const b = store.network(refB);
   requireSameModel(a, b);
-  return cached(
-    store,
-    'signs',
-    [a.ref, b.ref],
-    {},
-    () =>
-      signFlips(
-        a.mask,
-        (layer) => a.values.get(`${layer}.weight`)!,
-        b.mask,
-        (layer) => b.values.get(`${layer}.weight`)!,
-      ),
-    'plain arithmetic',
+  return cached(store, 'signs', [a.ref, b.ref], {}, null, () =>
+    signFlips(
+      a.mask,
+      (layer) => a.values.get(`${layer}.weight`)!,
+      b.mask,
+      (layer) => b.values.get(`${layer}.weight`)!,
+    ),
   );
 }
 
@@ -130,18 +126,11 @@ export function storedOverlap(
   store: Store,
   refA: string,
   refB: string,
-): AnalysisRecord<MaskOverlap> {
+): Promise<AnalysisRecord<MaskOverlap>> {
   const a = store.network(refA);
   const b = store.network(refB);
   requireSameModel(a, b);
-  return cached(
-    store,
-    'overlap',
-    [a.ref, b.ref],
-    {},
-    () => maskOverlap(a.mask, b.mask),
-    'plain arithmetic',
-  );
+  return cached(store, 'overlap', [a.ref, b.ref], {}, null, () => maskOverlap(a.mask, b.mask));
 }
 
 export async function storedSharpness(
@@ -151,15 +140,14 @@ export async function storedSharpness(
 ): Promise<AnalysisRecord<Sharpness>> {
   const stored = store.network(ref);
   const resolved = { ...SHARPNESS_DEFAULTS, ...options };
-  await withBackend(stored);
-  return cached(store, 'sharpness', [stored.ref], resolved, () => {
+  const engine = await engineOf(stored);
+  return cached(store, 'sharpness', [stored.ref], resolved, engine, async () => {
     const { setup } = buildExperiment(stored.config);
-    const network = Network.initialize(modelFor(stored.config), 0, 'analysis/sharpness-scratch');
+    const model = await engine.model(modelFor(stored.config), stored.values);
     try {
-      network.restore(stored.values);
-      return sharpness(network, stored.mask, setup, resolved);
+      return await sharpness(model, stored.mask, setup, resolved);
     } finally {
-      network.dispose();
+      await model.dispose();
     }
   });
 }
@@ -198,7 +186,7 @@ export async function cycleSeries(
   for (let i = 1; i < stored.length; i++) {
     const [from, to] = [stored[i - 1]!, stored[i]!];
     const lmc = (await storedLmc(store, `${id}@${to}`, `${id}@${from}`, options.lmc)).result;
-    const signs = storedSignFlips(store, `${id}@${from}`, `${id}@${to}`).result;
+    const signs = (await storedSignFlips(store, `${id}@${from}`, `${id}@${to}`)).result;
     pairs.push({
       from,
       to,

@@ -53,7 +53,9 @@ export const measuredBaselineSchema = z
     suite: z.string(),
     created: z.string(),
     cyclesparse: z.string(),
-    backend: z.object({ name: z.string(), tfjsVersion: z.string(), threads: z.number() }).loose(),
+    backend: z
+      .object({ name: z.string(), tfjsVersion: z.string().nullable(), threads: z.number() })
+      .loose(),
     cells: z.record(z.string(), measuredCellSchema),
   })
   .strict();

@@ -18,7 +18,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile, merge, resolveRun, runId } from '../config/resolve.js';
+import {
+  loadConfigFile,
+  merge,
+  resolveRun,
+  runId,
+  withEngine,
+  type EngineOverride,
+} from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { schemaError } from '../core/errors.js';
 import { randomStream } from '../core/random.js';
@@ -107,7 +114,10 @@ export const suiteSchema = z
   })
   .strict();
 
-export type Suite = z.infer<typeof suiteSchema>;
+export type Suite = z.infer<typeof suiteSchema> & {
+  /** Runs every run of the suite on this engine instead (the CLI's --backend/--device/--precision). */
+  readonly engine?: EngineOverride;
+};
 export type Claim = z.infer<typeof claimSchema>;
 
 export interface LoadedSuite {
@@ -116,12 +126,17 @@ export interface LoadedSuite {
   readonly dir: string;
 }
 
-export function loadSuite(file: string, overrides: Record<string, unknown> = {}): LoadedSuite {
+export function loadSuite(
+  file: string,
+  overrides: Record<string, unknown> = {},
+  engine: EngineOverride = {},
+): LoadedSuite {
   const parsed = suiteSchema.safeParse(loadConfigFile(file), { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
   const suite = {
     ...parsed.data,
     base: merge(parsed.data.base, overrides) as Record<string, unknown>,
+    engine,
   };
   return { suite, dir: dirname(file) };
 }
@@ -138,7 +153,10 @@ function sideRuns(suite: Suite, value: Claim['a'], where: string): SideRuns {
   if ('external' in value && typeof value.external === 'string')
     return { kind: 'external', label: value.external };
   const configs = suite.seeds.map((seed) =>
-    resolveRun({ ...(merge(suite.base, value) as Record<string, unknown>), seed }, where),
+    withEngine(
+      resolveRun({ ...(merge(suite.base, value) as Record<string, unknown>), seed }, where),
+      suite.engine ?? {},
+    ),
   );
   return { kind: 'runs', configs, ids: configs.map(runId) };
 }

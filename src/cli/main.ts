@@ -28,14 +28,19 @@ import {
   sharpnessTable,
   signsTable,
 } from '../analysis/tables.js';
-import { ConfigError } from '../config/resolve.js';
+import { ConfigError, type EngineOverride } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { CyclesparseError } from '../core/errors.js';
 import { downloadCifar } from '../data/cifar.js';
 import { DatasetFileError } from '../data/files.js';
 import { downloadFashionMnist } from '../data/mnist.js';
-import { BACKENDS, BackendUnavailableError } from '../engine/backend.js';
+import {
+  BACKENDS,
+  BackendUnavailableError,
+  PRECISIONS,
+  TORCH_DEVICE_PATTERN,
+} from '../engine/engine.js';
 import { estimateTime, planConfigs, planFile, type PlannedRun } from '../harness/plan.js';
 import {
   planTable,
@@ -100,6 +105,21 @@ function parseCount(text: string): number {
   return value;
 }
 
+function parseDevice(text: string): string {
+  if (!TORCH_DEVICE_PATTERN.test(text))
+    throw new InvalidArgumentError('expected cpu, cuda, cuda:N or mps.');
+  return text;
+}
+
+/** --backend, --device and --precision as an engine override for every run of a command. */
+function engineOverride(options: {
+  backend?: (typeof BACKENDS)[number];
+  device?: string;
+  precision?: (typeof PRECISIONS)[number];
+}): EngineOverride {
+  return { backend: options.backend, device: options.device, precision: options.precision };
+}
+
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
 const program = new Command()
@@ -138,7 +158,7 @@ program
     const outcome = await new Store(options.store).execute(run.config, print);
     if (outcome.state === 'failed') {
       print(`run ${outcome.id} FAILED: ${outcome.error}`);
-      process.exitCode = EXIT.runtimeFailure;
+      process.exitCode = outcome.kind === 'input' ? EXIT.badInput : EXIT.runtimeFailure;
     } else if (outcome.state === 'running-elsewhere') {
       print(`run ${outcome.id} is running in another process; nothing done`);
     } else {
@@ -274,8 +294,15 @@ program
     '--dry-run',
     'list the runs still missing from the store with a time estimate; train nothing',
   )
+  .addOption(new Option('--backend <name>', 'run every run on this backend').choices(BACKENDS))
+  .option('--device <device>', 'with --backend torch: cpu, cuda, cuda:N or mps', parseDevice)
+  .addOption(
+    new Option('--precision <p>', 'with --backend torch: fp32 (default), tf32 or bf16').choices(
+      PRECISIONS,
+    ),
+  )
   .action(async (options) => {
-    const loaded = loadSuite(options.claims);
+    const loaded = loadSuite(options.claims, {}, engineOverride(options));
     const suite =
       options.alpha === undefined
         ? loaded
@@ -305,6 +332,13 @@ program
     '--dry-run',
     'list the runs still missing from the store with a time estimate; train nothing',
   )
+  .addOption(new Option('--backend <name>', 'run every run on this backend').choices(BACKENDS))
+  .option('--device <device>', 'with --backend torch: cpu, cuda, cuda:N or mps', parseDevice)
+  .addOption(
+    new Option('--precision <p>', 'with --backend torch: fp32 (default), tf32 or bf16').choices(
+      PRECISIONS,
+    ),
+  )
   .action(async (name, options) => {
     if (name !== 'mini' && name !== 'paper')
       throw new ConfigError('reproduce', [
@@ -315,7 +349,11 @@ program
         '--data-dir: expected the directory of the CIFAR-10 binary files',
       ]);
     const file = fileURLToPath(new URL(`../../baselines/${name}.claims.yaml`, import.meta.url));
-    const loaded = loadSuite(file, name === 'paper' ? { data: { dir: options.dataDir } } : {});
+    const loaded = loadSuite(
+      file,
+      name === 'paper' ? { data: { dir: options.dataDir } } : {},
+      engineOverride(options),
+    );
     const writeBaseline = options.writeBaseline;
     await gateAndReport(loaded, {
       store: options.store,
@@ -453,12 +491,12 @@ program
         break;
       }
       case 'signs': {
-        const record = storedSignFlips(store, runA, runB!);
+        const record = await storedSignFlips(store, runA, runB!);
         show(signsTable(record.result), record);
         break;
       }
       case 'overlap': {
-        const record = storedOverlap(store, runA, runB!);
+        const record = await storedOverlap(store, runA, runB!);
         show(overlapTable(record.result), record);
         break;
       }
@@ -552,6 +590,12 @@ program
   .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
   .option('--concurrency <n>', 'jobs run at once', parseCount, 1)
   .addOption(new Option('--backend <name>', 'run every job on this backend').choices(BACKENDS))
+  .option('--device <device>', 'with --backend torch: cpu, cuda, cuda:N or mps', parseDevice)
+  .addOption(
+    new Option('--precision <p>', 'with --backend torch: fp32 (default), tf32 or bf16').choices(
+      PRECISIONS,
+    ),
+  )
   .option('--store <dir>', "this worker's results store (checkpoints for resumed retries)", 'runs')
   .option(
     '--lock-duration <seconds>',
@@ -568,7 +612,7 @@ program
       concurrency: Math.max(1, options.concurrency),
       lockDurationMs: options.lockDuration * 1000,
       stalledIntervalMs: Math.max(500, (options.lockDuration * 1000) / 2),
-      ...(options.backend === undefined ? {} : { backend: options.backend }),
+      engine: engineOverride(options),
       log,
     });
     log(

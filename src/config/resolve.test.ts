@@ -10,6 +10,7 @@ import {
   resolveRun,
   resolveRuns,
   runId,
+  withEngine,
   withoutDefaults,
 } from './resolve.js';
 import { configJsonSchema } from './json-schema.js';
@@ -66,6 +67,46 @@ describe('resolving configurations', () => {
         method: { name: 'dense' },
       }).data.augmentation,
     ).toBe('crop-flip');
+  });
+  test('the PyTorch engine: device cuda and precision fp32 by default, recorded and in the run id', () => {
+    const torch = resolveRun({ ...base, training: { backend: 'torch' } });
+    expect(torch.training).toMatchObject({ backend: 'torch', device: 'cuda', precision: 'fp32' });
+    const cpu = resolveRun({ ...base, training: { backend: 'torch', device: 'cpu' } });
+    const bf16 = resolveRun({ ...base, training: { backend: 'torch', precision: 'bf16' } });
+    const ids = [resolveRun(base), torch, cpu, bf16].map(runId);
+    expect(new Set(ids).size).toBe(4);
+    // Which GPU of a machine ran it is not what was computed: cuda:1 is the run cuda is.
+    expect(runId(resolveRun({ ...base, training: { backend: 'torch', device: 'cuda:1' } }))).toBe(
+      runId(torch),
+    );
+    expect(resolveRun(base).training.device).toBeUndefined();
+  });
+  test('a device or precision for a TF.js backend, or an unknown device, is refused by name', () => {
+    expect(() => resolveRun({ ...base, training: { device: 'cuda' } }, 'x.yaml')).toThrow(
+      /training\.device: expected no device for backend wasm \(only backend torch takes one\)/,
+    );
+    expect(() =>
+      resolveRun({ ...base, training: { backend: 'native', precision: 'bf16' } }, 'x.yaml'),
+    ).toThrow(/training\.precision: expected no precision for backend native/);
+    expect(() =>
+      resolveRun({ ...base, training: { backend: 'torch', device: 'gpu' } }, 'x.yaml'),
+    ).toThrow(/training\.device: expected cpu, cuda, cuda:N or mps/);
+    expect(() =>
+      resolveRun({ ...base, training: { backend: 'torch', precision: 'fp16' } }, 'x.yaml'),
+    ).toThrow(/training\.precision: Invalid option: expected one of "fp32"\|"tf32"\|"bf16"/);
+  });
+  test('an engine override switches backend cleanly and is validated again', () => {
+    const torch = withEngine(resolveRun(base), { backend: 'torch', device: 'cpu' });
+    expect(torch.training).toMatchObject({ backend: 'torch', device: 'cpu', precision: 'fp32' });
+    const back = withEngine(torch, { backend: 'native' });
+    expect(back.training.backend).toBe('native');
+    expect(back.training.device).toBeUndefined();
+    expect(back.training.precision).toBeUndefined();
+    expect(withEngine(torch, {})).toBe(torch);
+    expect(withEngine(torch, { precision: 'tf32' }).training.device).toBe('cpu');
+    expect(() => withEngine(resolveRun(base), { device: 'cpu' })).toThrow(
+      /training\.device: expected no device for backend wasm/,
+    );
   });
   test('every problem is reported with its path', () => {
     const bad = {

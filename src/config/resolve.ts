@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { CyclesparseError } from '../core/errors.js';
+import type { BackendName, Precision } from '../engine/engine.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
 
@@ -105,6 +106,12 @@ function crossChecks(config: RunConfig): string[] {
       `model.stem: expected no stem for ${config.model.name} (only resnet-18 and resnet-50 take one)`,
     );
   }
+  for (const field of ['device', 'precision'] as const) {
+    if (config.training.backend !== 'torch' && config.training[field] !== undefined)
+      problems.push(
+        `training.${field}: expected no ${field} for backend ${config.training.backend} (only backend torch takes one)`,
+      );
+  }
   if (
     (config.data.dataset === 'cifar10' || config.data.dataset === 'cifar100') &&
     config.data.dir === undefined
@@ -125,12 +132,22 @@ function fillDefaults(input: Input, source: string): RunConfig {
       parsed.error.issues.map((i) => `${path(i.path)}: ${i.message}`),
     );
   const config = parsed.data;
-  if (config.data.augmentation !== undefined) return config;
+  const training =
+    config.training.backend === 'torch'
+      ? {
+          ...config.training,
+          device: config.training.device ?? 'cuda',
+          precision: config.training.precision ?? 'fp32',
+        }
+      : config.training;
   return {
     ...config,
+    training,
     data: {
       ...config.data,
-      augmentation: config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none',
+      augmentation:
+        config.data.augmentation ??
+        (config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none'),
     },
   };
 }
@@ -141,6 +158,29 @@ export function resolveRun(input: Input, source = 'config'): RunConfig {
   const problems = crossChecks(resolved);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return resolved;
+}
+
+/** Which engine to run on instead of the one a configuration names (any field may be left out). */
+export interface EngineOverride {
+  readonly backend?: BackendName | undefined;
+  readonly device?: string | undefined;
+  readonly precision?: Precision | undefined;
+}
+
+/**
+ * `config` on another engine: a new backend drops the old one's device and precision, and the
+ * result is validated and resolved again (a device for a TF.js backend is refused, naming it).
+ */
+export function withEngine(config: RunConfig, override: EngineOverride): RunConfig {
+  if (Object.values(override).every((v) => v === undefined)) return config;
+  const { device, precision, ...rest } = config.training;
+  const switched = override.backend !== undefined && override.backend !== config.training.backend;
+  const training = {
+    ...rest,
+    ...(switched ? {} : { device, precision }),
+    ...Object.fromEntries(Object.entries(override).filter(([, v]) => v !== undefined)),
+  };
+  return resolveRun({ ...config, training }, 'engine override (--backend/--device/--precision)');
 }
 
 /** The fields of a method that have no default, from a resolved method. */
@@ -177,9 +217,15 @@ export function withoutDefaults(config: RunConfig): Json {
     }
     return JSON.stringify(value) === JSON.stringify(fallback) ? undefined : (value as Json);
   };
-  const canonical = merge(strip(config, defaults) ?? {}, skeleton) as { data: Input };
-  // Where the data sits is not what was computed: the same run on another machine keeps its id.
+  const canonical = merge(strip(config, defaults) ?? {}, skeleton) as {
+    data: Input;
+    training?: Input;
+  };
+  // Where the data sits, and which of a machine's GPUs runs it, is not what was computed: the
+  // same run elsewhere keeps its id.
   delete canonical.data.dir;
+  if (typeof canonical.training?.device === 'string')
+    canonical.training.device = canonical.training.device.replace(/^cuda:\d+$/, 'cuda');
   return canonical as unknown as Json;
 }
 

@@ -7,7 +7,7 @@
 
 import { z } from 'zod';
 import { DISTRIBUTIONS } from '../core/densities.js';
-import { BACKENDS } from '../engine/backend.js';
+import { BACKENDS, PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 
 const sparsity = z.number().min(0).lt(1);
@@ -57,6 +57,13 @@ export const dataSchema = z
 export const trainingSchema = z
   .object({
     backend: z.enum(BACKENDS).default('wasm'),
+    /** The PyTorch engine's device (backend torch only; default cuda). */
+    device: z
+      .string()
+      .regex(TORCH_DEVICE_PATTERN, { error: 'expected cpu, cuda, cuda:N or mps' })
+      .optional(),
+    /** The PyTorch engine's arithmetic (backend torch only; default fp32, TF32 off). */
+    precision: z.enum(PRECISIONS).optional(),
     batchSize: positiveInt.default(128),
     peak: z.number().positive().max(10).default(0.1),
     shape: z.enum(SHAPES).default('cifar-step-warmup'),

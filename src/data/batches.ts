@@ -1,10 +1,11 @@
 /**
- * Turning uint8 images into normalised float batches without allocating per sample: one
- * preallocated buffer per batch size, a lookup table per channel for `(pixel/255 − mean)/std`,
- * and augmentation (random crop with zero padding, then horizontal flip, as torchvision's
- * `RandomCrop(padding) → RandomHorizontalFlip`) applied while copying. Randomness comes from the
- * streams the caller passes (`dataOrder` for the permutation, `augmentation` per sample, three
- * draws per image in batch order), so a run can be resumed mid-epoch from the streams' states.
+ * Turning uint8 images into normalised float batches without allocating per sample: one buffer
+ * reused for every batch, a lookup table per channel for `(pixel/255 − mean)/std`, and
+ * augmentation (random crop with zero padding, then horizontal flip, as torchvision's
+ * `RandomCrop(padding) → RandomHorizontalFlip`) applied while copying. The augmentation of each
+ * image is drawn first, as plain data ({@link drawAugmentation}: three draws per image in batch
+ * order from the caller's stream), so any engine — this batcher on TF.js, the PyTorch worker on
+ * its device — applies the same choices, and a run resumes mid-epoch from the streams' states.
  */
 
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
@@ -42,60 +43,109 @@ export const CIFAR_AUGMENTATION: Augmentation = Object.freeze({
 });
 
 export interface Batch {
-  /** batch × h × w × c normalised values; a view into the batcher's buffer, valid until the next fill. */
+  /** size × h × w × c normalised values; a view into the batcher's buffer, valid until the next fill. */
   readonly images: Float32Array;
   readonly labels: Int32Array;
   readonly size: number;
 }
 
+/** Number of batches of `batchSize` in an epoch of `count` images (the last may be smaller). */
+export function batchesPerEpoch(count: number, batchSize: number): number {
+  requireInteger('batchSize', batchSize, 1);
+  return Math.ceil(count / batchSize);
+}
+
+/** Whether `augmentation` changes images at all (and so draws from its stream). */
+export function augments(augmentation: Augmentation): boolean {
+  return augmentation.cropPadding > 0 || augmentation.horizontalFlip;
+}
+
+/** The crop padding of `augmentation`, checked against the images it pads. */
+export function checkAugmentation(
+  augmentation: Augmentation,
+  dataset: Pick<ImageDataset, 'shape'>,
+): number {
+  return requireInteger(
+    'augmentation.cropPadding',
+    augmentation.cropPadding,
+    0,
+    Math.min(dataset.shape[0], dataset.shape[1]),
+  );
+}
+
+/**
+ * The augmentation of `count` images, drawn from `stream`: per image the crop offsets dy and dx
+ * in [−padding, padding] and a flip flag (1 or 0), three draws per image in this order. Null when
+ * `augmentation` does nothing (and then nothing is drawn). Every engine applies these choices
+ * the same way (see {@link Batcher.fill}), so they are the one source of a run's augmentation.
+ */
+export function drawAugmentation(
+  augmentation: Augmentation,
+  dataset: Pick<ImageDataset, 'shape'>,
+  count: number,
+  stream: RandomStream | undefined,
+): Int16Array | null {
+  const pad = checkAugmentation(augmentation, dataset);
+  if (!augments(augmentation)) return null;
+  if (stream === undefined) {
+    throw new InvalidArgumentError(
+      'augmentation',
+      'a random stream (this data is augmented)',
+      undefined,
+    );
+  }
+  const choices = new Int16Array(3 * count);
+  for (let n = 0; n < count; n++) {
+    choices[3 * n] = pad > 0 ? stream.int(0, 2 * pad) - pad : 0;
+    choices[3 * n + 1] = pad > 0 ? stream.int(0, 2 * pad) - pad : 0;
+    choices[3 * n + 2] = augmentation.horizontalFlip && stream.float() < 0.5 ? 1 : 0;
+  }
+  return choices;
+}
+
 /** Largest data set (as float32 values) a batcher normalises once up front: 256 MiB. */
 export const NORMALISED_CACHE_BYTES = 256 * 2 ** 20;
 
+/** The per-channel lookup tables of `(pixel/255 − mean)/std`, 256 float32 values per channel. */
+export function normalizationTables(
+  normalization: Normalization,
+  channels: number,
+): Float32Array[] {
+  if (normalization.mean.length !== channels || normalization.std.length !== channels) {
+    throw new InvalidArgumentError(
+      'normalization',
+      `a mean and a std for each of ${channels} channels`,
+      normalization,
+    );
+  }
+  normalization.std.forEach((s, c) => {
+    if (!(s > 0)) throw new InvalidArgumentError(`normalization.std[${c}]`, 'a positive number', s);
+  });
+  return normalization.mean.map((mean, c) =>
+    Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean) / normalization.std[c]!),
+  );
+}
+
 export class Batcher {
   readonly dataset: ImageDataset;
-  readonly batchSize: number;
-  readonly augmentation: Augmentation;
+  readonly normalization: Normalization;
   readonly #table: Float32Array[];
-  readonly #images: Float32Array;
-  readonly #labels: Int32Array;
-  /** Every image normalised once, when it is not augmented and fits the budget (see fill). */
+  #images: Float32Array;
+  #labels: Int32Array;
+  /** Every image normalised once, when it fits the budget (see fill). */
   #normalised: Float32Array | undefined;
 
   constructor(
     dataset: ImageDataset,
-    batchSize: number,
     normalization: Normalization,
-    augmentation: Augmentation = NO_AUGMENTATION,
-    /** Normalise a fitting, unaugmented data set once (default true); its images must not change. */
+    /** Normalise a fitting data set once (default true); its images must not change. */
     readonly normaliseOnce = true,
   ) {
-    requireInteger('batchSize', batchSize, 1);
-    requireInteger(
-      'augmentation.cropPadding',
-      augmentation.cropPadding,
-      0,
-      Math.min(dataset.shape[0], dataset.shape[1]),
-    );
-    const channels = dataset.shape[2];
-    if (normalization.mean.length !== channels || normalization.std.length !== channels) {
-      throw new InvalidArgumentError(
-        'normalization',
-        `a mean and a std for each of ${channels} channels`,
-        normalization,
-      );
-    }
-    normalization.std.forEach((s, c) => {
-      if (!(s > 0))
-        throw new InvalidArgumentError(`normalization.std[${c}]`, 'a positive number', s);
-    });
     this.dataset = dataset;
-    this.batchSize = batchSize;
-    this.augmentation = augmentation;
-    this.#table = normalization.mean.map((mean, c) =>
-      Float32Array.from({ length: 256 }, (_, v) => (v / 255 - mean) / normalization.std[c]!),
-    );
-    this.#images = new Float32Array(batchSize * imageSize(dataset));
-    this.#labels = new Int32Array(batchSize);
+    this.normalization = normalization;
+    this.#table = normalizationTables(normalization, dataset.shape[2]);
+    this.#images = new Float32Array(0);
+    this.#labels = new Int32Array(0);
   }
 
   /**
@@ -121,42 +171,45 @@ export class Batcher {
     return normalised;
   }
 
-  /** Number of batches in an epoch (the last one may be smaller). */
-  get batchesPerEpoch(): number {
-    return Math.ceil(this.dataset.count / this.batchSize);
-  }
-
   /**
-   * Fills the buffer with batch `index` of the epoch whose order is `order` (a permutation of the
-   * data set, or undefined for the stored order), augmented from `augmentation` when the batcher
-   * augments.
+   * Fills the buffer with the images at `indices` (in that order), normalised, and augmented by
+   * `augmentation` ({@link drawAugmentation}: per image a crop offset (dy, dx) into the image
+   * zero-padded on every side, then a horizontal flip) when it is given. Output pixel (y, x)
+   * reads source pixel (y + dy, (flip ? w − 1 − x : x) + dx), and 0 outside the image, as
+   * torchvision's `RandomCrop(padding) → RandomHorizontalFlip`.
    */
-  fill(index: number, order: ArrayLike<number> | undefined, augmentation?: RandomStream): Batch {
-    requireInteger('batch', index, 0, this.batchesPerEpoch - 1);
-    const augments = this.augmentation.cropPadding > 0 || this.augmentation.horizontalFlip;
-    if (augments && augmentation === undefined) {
+  fill(indices: ArrayLike<number>, augmentation: Int16Array | null = null): Batch {
+    const size = indices.length;
+    if (augmentation !== null && augmentation.length !== 3 * size) {
       throw new InvalidArgumentError(
         'augmentation',
-        'a random stream (this batcher augments)',
-        undefined,
+        `${3 * size} choices (three per image)`,
+        augmentation.length,
       );
     }
-    const start = index * this.batchSize;
-    const size = Math.min(this.batchSize, this.dataset.count - start);
     const [h, w, c] = this.dataset.shape;
     const pixels = imageSize(this.dataset);
-    const pad = this.augmentation.cropPadding;
+    if (this.#labels.length < size) {
+      this.#images = new Float32Array(size * pixels);
+      this.#labels = new Int32Array(size);
+    }
     // Locals, not private fields, in the per-pixel loops: this is a measurable share of a small
     // model's step (LeNet-300-100 on the native backend).
     const images = this.#images;
     const tables = this.#table;
-    const normalised = augments ? undefined : this.#normalisedImages();
+    const normalised = augmentation === null ? this.#normalisedImages() : undefined;
     for (let n = 0; n < size; n++) {
-      const source = order === undefined ? start + n : order[start + n]!;
+      const source = indices[n]!;
+      if (!(source >= 0 && source < this.dataset.count && Number.isInteger(source)))
+        throw new InvalidArgumentError(
+          `indices[${n}]`,
+          `an image of ${this.dataset.name} (0 to ${this.dataset.count - 1})`,
+          source,
+        );
       this.#labels[n] = this.dataset.labels[source]!;
       const image = this.dataset.images.subarray(source * pixels, (source + 1) * pixels);
       const out = n * pixels;
-      if (!augments) {
+      if (augmentation === null) {
         if (normalised !== undefined) {
           images.set(normalised.subarray(source * pixels, (source + 1) * pixels), out);
           continue;
@@ -167,9 +220,9 @@ export class Batcher {
         }
         continue;
       }
-      const dy = pad > 0 ? augmentation!.int(0, 2 * pad) - pad : 0;
-      const dx = pad > 0 ? augmentation!.int(0, 2 * pad) - pad : 0;
-      const flip = this.augmentation.horizontalFlip && augmentation!.float() < 0.5;
+      const dy = augmentation[3 * n]!;
+      const dx = augmentation[3 * n + 1]!;
+      const flip = augmentation[3 * n + 2] === 1;
       for (let y = 0; y < h; y++) {
         const sy = y + dy;
         for (let x = 0; x < w; x++) {
@@ -177,16 +230,29 @@ export class Batcher {
           const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
           const target = out + (y * w + x) * c;
           for (let ch = 0; ch < c; ch++) {
-            this.#images[target + ch] =
-              this.#table[ch]![inside ? image[(sy * w + sx) * c + ch]! : 0]!;
+            images[target + ch] = tables[ch]![inside ? image[(sy * w + sx) * c + ch]! : 0]!;
           }
         }
       }
     }
     return {
-      images: this.#images.subarray(0, size * pixels),
+      images: images.subarray(0, size * pixels),
       labels: this.#labels.subarray(0, size),
       size,
     };
   }
+}
+
+/** The indices of batch `index` of an epoch in `order` (or the stored order when undefined). */
+export function batchIndices(
+  count: number,
+  batchSize: number,
+  index: number,
+  order?: Uint32Array,
+): Uint32Array {
+  requireInteger('batch', index, 0, batchesPerEpoch(count, batchSize) - 1);
+  const start = index * batchSize;
+  const end = Math.min(count, start + batchSize);
+  if (order !== undefined) return order.subarray(start, end);
+  return Uint32Array.from({ length: end - start }, (_, i) => start + i);
 }

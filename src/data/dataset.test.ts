@@ -1,6 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { randomStream } from '../core/random.js';
-import { Batcher, CIFAR_AUGMENTATION, NORMALIZATIONS } from './batches.js';
+import {
+  Batcher,
+  batchesPerEpoch,
+  batchIndices,
+  CIFAR_AUGMENTATION,
+  drawAugmentation,
+  NO_AUGMENTATION,
+  NORMALIZATIONS,
+} from './batches.js';
 import {
   classCounts,
   makeDataset,
@@ -74,9 +82,10 @@ describe('Batcher', () => {
     provenance: [],
   });
   const normalization = { mean: [0, 0.5, 1], std: [1, 0.5, 0.25] };
+  const bytes = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 
   test('normalises per channel and keeps labels with their images', () => {
-    const batch = new Batcher(tiny, 2, normalization).fill(0, [1, 0]);
+    const batch = new Batcher(tiny, normalization).fill([1, 0]);
     expect(batch.size).toBe(2);
     expect(Array.from(batch.labels)).toEqual([1, 0]);
     // Image 1's first pixel has bytes 27, 28, 29.
@@ -85,39 +94,39 @@ describe('Batcher', () => {
     expect(batch.images[2]).toBeCloseTo((29 / 255 - 1) / 0.25, 6);
   });
   test('normalising the data set once gives the same batches, bit for bit, as per batch', () => {
-    const once = new Batcher(mnist, 512, NORMALIZATIONS.mnist);
-    const perBatch = new Batcher(mnist, 512, NORMALIZATIONS.mnist, undefined, false);
-    const order = Array.from({ length: mnist.count }, (_, i) => (i * 7919) % mnist.count);
-    for (const index of [0, 5, once.batchesPerEpoch - 1]) {
-      const a = once.fill(index, order);
-      const b = perBatch.fill(index, order);
+    const once = new Batcher(mnist, NORMALIZATIONS.mnist);
+    const perBatch = new Batcher(mnist, NORMALIZATIONS.mnist, false);
+    const order = Uint32Array.from({ length: mnist.count }, (_, i) => (i * 7919) % mnist.count);
+    for (const index of [0, 5, batchesPerEpoch(mnist.count, 512) - 1]) {
+      const indices = batchIndices(mnist.count, 512, index, order);
+      const a = once.fill(indices);
+      const b = perBatch.fill(indices);
       expect(Array.from(a.labels)).toEqual(Array.from(b.labels));
       // Byte equality (Buffer.compare; toEqual on 400k floats takes seconds).
-      const bytes = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
       expect(Buffer.compare(bytes(a.images), bytes(b.images))).toBe(0);
     }
   });
-  test('reuses one buffer for every batch; the last batch may be short', () => {
-    const batcher = new Batcher(mnist, 4096, NORMALIZATIONS.mnist);
-    const first = batcher.fill(0, undefined);
-    const last = batcher.fill(2, undefined);
-    expect(batcher.batchesPerEpoch).toBe(3);
+  test('reuses one buffer for every batch; the last batch of an epoch may be short', () => {
+    const batcher = new Batcher(mnist, NORMALIZATIONS.mnist);
+    expect(batchesPerEpoch(10000, 4096)).toBe(3);
+    const first = batcher.fill(batchIndices(10000, 4096, 0));
+    const last = batcher.fill(batchIndices(10000, 4096, 2));
     expect(last.size).toBe(10000 - 8192);
     expect(last.images.buffer).toBe(first.images.buffer);
+    expect(Array.from(batchIndices(10000, 4096, 2).subarray(0, 2))).toEqual([8192, 8193]);
   });
-  test('crops with zero padding then flips, drawing from the augmentation stream', () => {
-    const batcher = new Batcher(
-      tiny,
-      1,
-      { mean: [0, 0, 0], std: [1, 1, 1] },
-      { cropPadding: 1, horizontalFlip: true },
-    );
+  test('crops with zero padding then flips, as the choices drawn from the stream say', () => {
+    const batcher = new Batcher(tiny, { mean: [0, 0, 0], std: [1, 1, 1] });
+    const augmentation = { cropPadding: 1, horizontalFlip: true };
     const stream = randomStream(0, 'augmentation');
     const probe = stream.clone();
     const dy = probe.int(0, 2) - 1;
     const dx = probe.int(0, 2) - 1;
     const flip = probe.float() < 0.5;
-    const out = batcher.fill(0, undefined, stream).images;
+    const choices = drawAugmentation(augmentation, tiny, 1, stream)!;
+    expect(Array.from(choices)).toEqual([dy, dx, flip ? 1 : 0]);
+    expect(stream.state()).toEqual(probe.state()); // three draws per image, no more
+    const out = batcher.fill([0], choices).images;
     for (let y = 0; y < 3; y++) {
       for (let x = 0; x < 3; x++) {
         const sy = y + dy;
@@ -126,31 +135,40 @@ describe('Batcher', () => {
         expect(out[(y * 3 + x) * 3]).toBeCloseTo(expected < 0 ? 0 : expected / 255, 6);
       }
     }
-    expect(stream.state()).toEqual(probe.state()); // three draws per image, no more
   });
-  test('the same streams give the same augmented batches', () => {
-    const batcher = new Batcher(mnist, 8, NORMALIZATIONS.mnist, CIFAR_AUGMENTATION);
-    const a = Float32Array.from(batcher.fill(0, undefined, randomStream(1, 'augmentation')).images);
-    const b = Float32Array.from(batcher.fill(0, undefined, randomStream(1, 'augmentation')).images);
-    const c = Float32Array.from(batcher.fill(0, undefined, randomStream(2, 'augmentation')).images);
-    expect(b).toEqual(a);
-    expect(c).not.toEqual(a);
+  test('the same streams give the same augmented batches; no augmentation draws nothing', () => {
+    const batcher = new Batcher(mnist, NORMALIZATIONS.mnist);
+    const indices = Uint32Array.from({ length: 8 }, (_, i) => i);
+    const fill = (seed: number) =>
+      Float32Array.from(
+        batcher.fill(
+          indices,
+          drawAugmentation(CIFAR_AUGMENTATION, mnist, 8, randomStream(seed, 'augmentation')),
+        ).images,
+      );
+    expect(Buffer.compare(bytes(fill(1)), bytes(fill(1)))).toBe(0);
+    expect(Buffer.compare(bytes(fill(2)), bytes(fill(1)))).not.toBe(0);
+    const stream = randomStream(0, 'augmentation');
+    const before = stream.state();
+    expect(drawAugmentation(NO_AUGMENTATION, mnist, 8, stream)).toBeNull();
+    expect(stream.state()).toEqual(before);
   });
   test('names bad options', () => {
-    expect(() => new Batcher(tiny, 0, normalization)).toThrow(
-      /^batchSize: expected an integer >= 1/,
-    );
-    expect(() => new Batcher(tiny, 1, NORMALIZATIONS.mnist)).toThrow(
+    expect(() => batchesPerEpoch(10, 0)).toThrow(/^batchSize: expected an integer >= 1/);
+    expect(() => new Batcher(tiny, NORMALIZATIONS.mnist)).toThrow(
       /^normalization: expected a mean and a std for each of 3 channels/,
     );
-    expect(() => new Batcher(tiny, 1, normalization, CIFAR_AUGMENTATION)).toThrow(
+    expect(() => drawAugmentation(CIFAR_AUGMENTATION, tiny, 1, randomStream(0, 'a'))).toThrow(
       /^augmentation\.cropPadding: expected an integer in \[0, 3\], got 4/,
     );
     expect(() =>
-      new Batcher(tiny, 1, normalization, { cropPadding: 1, horizontalFlip: false }).fill(
-        0,
-        undefined,
-      ),
+      drawAugmentation({ cropPadding: 1, horizontalFlip: false }, tiny, 1, undefined),
     ).toThrow(/^augmentation: expected a random stream/);
+    expect(() => new Batcher(tiny, normalization).fill([2])).toThrow(
+      /^indices\[0\]: expected an image of tiny \(0 to 1\), got 2/,
+    );
+    expect(() => new Batcher(tiny, normalization).fill([0], new Int16Array(2))).toThrow(
+      /^augmentation: expected 3 choices \(three per image\), got 2/,
+    );
   });
 });

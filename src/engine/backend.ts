@@ -15,32 +15,18 @@ import os from 'node:os';
 // tfjs-core's Node build registers no gradients; the @tensorflow/tfjs bundle registers them all
 // (into tfjs-core's global registry) and is the only Node-loadable copy of them.
 import '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../core/errors.js';
+import {
+  BackendUnavailableError,
+  TFJS_BACKENDS,
+  type BackendInfo,
+  type TfjsBackendName,
+} from './engine.js';
 import { installKernels, setNativeKernels } from './kernels.js';
 import { loadNative, nativeKernels } from './native.js';
-
-export const BACKENDS = ['wasm', 'native', 'cpu', 'tensorflow', 'webgpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
-
-/** What every stored result records about the backend that produced it. */
-export interface BackendInfo {
-  readonly name: BackendName;
-  readonly tfjsVersion: string;
-  /** Threads one kernel may use (wasm in Node: always 1; see feasibility.md §1.2). */
-  readonly threads: number;
-  readonly simd: boolean | null;
-  /** The package that provided an optional backend, with its version. */
-  readonly provider: string | null;
-}
-
-export class BackendUnavailableError extends Error {
-  readonly backend: BackendName;
-  constructor(backend: BackendName, message: string) {
-    super(`backend ${backend}: ${message}`);
-    this.name = 'BackendUnavailableError';
-    this.backend = backend;
-  }
-}
 
 /** Imports an optional package by name; undefined when it is not installed. */
 async function optionalImport(specifier: string): Promise<Record<string, unknown> | undefined> {
@@ -53,10 +39,28 @@ async function optionalImport(specifier: string): Promise<Record<string, unknown
   }
 }
 
-async function packageVersion(specifier: string): Promise<string | null> {
-  const module = await optionalImport(`${specifier}/package.json`);
-  const json = module?.default as { version?: unknown } | undefined;
-  return typeof json?.version === 'string' ? json.version : null;
+/**
+ * The version of an installed package, read from the package.json found above its entry point
+ * (a bare `import('<pkg>/package.json')` needs a JSON import attribute in Node and is refused by
+ * packages whose `exports` do not list it). Null when it is not installed.
+ */
+export function installedPackageVersion(specifier: string): string | null {
+  let dir: string;
+  try {
+    dir = dirname(fileURLToPath(import.meta.resolve(specifier)));
+  } catch {
+    return null;
+  }
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+      if (json.name === specifier) return typeof json.version === 'string' ? json.version : null;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
 }
 
 async function loadTensorflow(): Promise<string> {
@@ -69,7 +73,7 @@ async function loadTensorflow(): Promise<string> {
           `install the version matching @tensorflow/tfjs-core ${tf.version_core}`,
       );
     }
-    return `${specifier}@${(await packageVersion(specifier)) ?? 'unknown'}`;
+    return `${specifier}@${installedPackageVersion(specifier) ?? 'unknown'}`;
   }
   throw new BackendUnavailableError(
     'tensorflow',
@@ -101,7 +105,7 @@ async function loadWebgpu(): Promise<string> {
       `install @tensorflow/tfjs-backend-webgpu@${tf.version_core}`,
     );
   }
-  return `webgpu@${(await packageVersion('webgpu')) ?? 'unknown'}`;
+  return `webgpu@${installedPackageVersion('webgpu') ?? 'unknown'}`;
 }
 
 /**
@@ -109,9 +113,9 @@ async function loadWebgpu(): Promise<string> {
  * it is. Asking for a backend that is not installed, or that finds no device, throws a
  * {@link BackendUnavailableError} that says what to install.
  */
-export async function useBackend(name: BackendName = 'wasm'): Promise<BackendInfo> {
-  if (!(BACKENDS as readonly string[]).includes(name)) {
-    throw new InvalidArgumentError('backend', `one of ${BACKENDS.join(', ')}`, name);
+export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<BackendInfo> {
+  if (!(TFJS_BACKENDS as readonly string[]).includes(name)) {
+    throw new InvalidArgumentError('backend', `one of ${TFJS_BACKENDS.join(', ')}`, name);
   }
   // Production mode: no per-op debug checks, and no console banners from the backends.
   tf.enableProdMode();
@@ -160,7 +164,7 @@ let active: BackendInfo | undefined;
 
 /** The backend {@link useBackend} last started, as results record it. */
 export function activeBackend(): BackendInfo {
-  if (active === undefined || tf.getBackend() !== engineName(active.name)) {
+  if (active === undefined || tf.getBackend() !== engineName(active.name as TfjsBackendName)) {
     throw new Error(
       `no backend started by useBackend is active (TF.js has ${tf.getBackend()}): call useBackend first`,
     );
@@ -169,7 +173,7 @@ export function activeBackend(): BackendInfo {
 }
 
 /** The TF.js backend a cyclesparse backend runs on: `native` is wasm with native kernels. */
-export function engineName(name: BackendName): string {
+export function engineName(name: TfjsBackendName): string {
   return name === 'native' ? 'wasm' : name;
 }
 
@@ -182,7 +186,7 @@ export function nativeThreads(): number {
   return Number.isSafeInteger(fromEnv) && fromEnv >= 1 ? fromEnv : os.availableParallelism();
 }
 
-async function activate(name: BackendName): Promise<void> {
+async function activate(name: TfjsBackendName): Promise<void> {
   const engine = engineName(name);
   let ok = false;
   try {

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { Mask } from '../core/mask.js';
 import type { ModelSpec } from '../models/spec.js';
 import { prunableLayers } from '../models/spec.js';
-import { BackendUnavailableError, activeBackend, useBackend } from './backend.js';
+import { activeBackend, installedPackageVersion, useBackend } from './backend.js';
+import { BackendUnavailableError } from './engine.js';
 import { BATCH_NORM_EPSILON, Network } from './network.js';
 import { MaskedSgd } from './sgd.js';
 
@@ -46,6 +47,13 @@ describe('useBackend', () => {
       /^backend: expected one of wasm, native, cpu, tensorflow, webgpu, got "webgl"/,
     );
     expect(tf.getBackend()).toBe('wasm');
+  });
+  test("reads an installed package's version from its package.json (how optional backends are recorded)", () => {
+    // A bare import('<pkg>/package.json') fails in Node without a JSON import attribute, and is
+    // refused by packages whose exports do not list it; this lookup needs neither.
+    expect(installedPackageVersion('@tensorflow/tfjs-core')).toBe(tf.version_core);
+    expect(installedPackageVersion('@tensorflow/tfjs-backend-wasm')).toBe('4.22.0');
+    expect(installedPackageVersion('no-such-package-here')).toBeNull();
   });
 });
 

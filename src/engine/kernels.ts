@@ -260,6 +260,11 @@ const REPLACEMENTS: Record<
   ],
   // cpu's stock filter gradient reads one element at a time through TensorBuffer.get.
   cpu: [{ name: 'Conv2DBackpropFilter', make: conv2dBackpropFilter }],
+  // webgpu's stock filter gradient was 95% of a ResNet-20 step on an H200 (research/gpu.md).
+  // The replacement stays within 4-D ops (Transpose, Slice, a dilated Conv2D with explicit
+  // padding), which webgpu compiles; the input gradient's 6-D stride spreading does not
+  // ("cannot index type 'vec6'"), so webgpu keeps its own Conv2DBackpropInput.
+  webgpu: [{ name: 'Conv2DBackpropFilter', make: conv2dBackpropFilter }],
 };
 
 /** The kernel names replaced on `backendName` (empty for backends that need none). */

@@ -1,11 +1,7 @@
 /**
  * A network is a model spec made concrete on the active TF.js backend: one variable per
  * parameter and per BatchNorm buffer, named as in `models/spec.ts`, and a forward pass that
- * interprets the spec's node list.
- *
- * Initialisation follows the authors' code: Kaiming normal with fan_in and ReLU gain for every
- * conv and dense weight (std = √(2 / fan_in)), drawn from the experiment's `init` stream in
- * parameter order; biases 0; BatchNorm weight 1, bias 0, running mean 0 and variance 1.
+ * interprets the spec's node list. Initial values come from `models/init.ts`.
  *
  * Training-mode BatchNorm uses batch statistics and a closed-form backward pass
  * (dx = γ·rstd/N · (N·dy − Σdy − x̂·Σ(dy·x̂))) through `tf.customGrad`: TF.js's own gradient
@@ -16,8 +12,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './native.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { randomStream } from '../core/random.js';
+import { initialValues } from '../models/init.js';
 import { buffers, parameters, type ModelSpec, type Node } from '../models/spec.js';
+import { requireValues } from './engine.js';
 
 export const BATCH_NORM_EPSILON = 1e-5;
 export const BATCH_NORM_MOMENTUM = 0.1;
@@ -57,36 +54,28 @@ export class Network {
     this.buffers = bufferVars;
   }
 
+  /** A network of `spec` holding `values` (every parameter and buffer, see models/init.ts). */
+  static fromValues(spec: ModelSpec, values: ReadonlyMap<string, Float32Array>): Network {
+    requireValues([...parameters(spec), ...buffers(spec)], values);
+    const variables = (
+      list: readonly { name: string; shape: readonly number[] }[],
+      trainable: boolean,
+    ) =>
+      new Map(
+        list.map(({ name, shape }) => [
+          name,
+          tf.tidy(() => tf.variable(tf.tensor(values.get(name)!, [...shape]), trainable)),
+        ]),
+      );
+    return new Network(spec, variables(parameters(spec), true), variables(buffers(spec), false));
+  }
+
   /**
    * A freshly initialised network for `spec`, from the `init` stream of `seed` (or another named
    * stream, for a second independent initialisation in the same experiment).
    */
   static initialize(spec: ModelSpec, seed: number, streamName = 'init'): Network {
-    const stream = randomStream(seed, streamName);
-    const params = new Map<string, tf.Variable>();
-    for (const param of parameters(spec)) {
-      const size = param.shape.reduce((a, b) => a * b, 1);
-      const values = new Float32Array(size);
-      if (param.role === 'weight') {
-        const std = Math.sqrt(2 / param.fanIn!);
-        for (let i = 0; i < size; i++) values[i] = std * stream.normal();
-      } else if (param.role === 'bn-gamma') {
-        values.fill(1);
-      }
-      params.set(
-        param.name,
-        tf.tidy(() => tf.variable(tf.tensor(values, [...param.shape]), true)),
-      );
-    }
-    const bufferVars = new Map<string, tf.Variable>();
-    for (const buffer of buffers(spec)) {
-      const values = new Float32Array(buffer.shape[0]!).fill(buffer.role === 'bn-variance' ? 1 : 0);
-      bufferVars.set(
-        buffer.name,
-        tf.tidy(() => tf.variable(tf.tensor(values, [...buffer.shape]), false)),
-      );
-    }
-    return new Network(spec, params, bufferVars);
+    return Network.fromValues(spec, initialValues(spec, seed, streamName));
   }
 
   #requireBackend(): void {
@@ -292,12 +281,12 @@ export class Network {
     disposeStatistics(statistics);
   }
 
-  /** Every parameter and buffer as plain arrays, in spec order (for checkpoints and analyses). */
-  snapshot(): Map<string, Float32Array> {
+  /** Every parameter and buffer as plain arrays, in spec order (read asynchronously: webgpu). */
+  async read(): Promise<Map<string, Float32Array>> {
     this.#requireBackend();
     const out = new Map<string, Float32Array>();
     for (const [name, variable] of [...this.params, ...this.buffers])
-      out.set(name, variable.dataSync() as Float32Array);
+      out.set(name, (await variable.data()) as Float32Array);
     return out;
   }
 

@@ -16,19 +16,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, requireNumber } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
+import { DEFAULT_SGD, type SgdOptions } from './engine.js';
 import type { Network } from './network.js';
-
-export interface SgdOptions {
-  readonly momentum: number;
-  readonly nesterov: boolean;
-  readonly weightDecay: number;
-}
-
-export const DEFAULT_SGD: SgdOptions = Object.freeze({
-  momentum: 0.9,
-  nesterov: false,
-  weightDecay: 5e-4,
-});
 
 export class MaskedSgd {
   readonly network: Network;
@@ -138,11 +127,12 @@ export class MaskedSgd {
     });
   }
 
-  /** Momentum buffers as plain arrays (for checkpoints). */
-  snapshot(): Map<string, Float32Array> {
-    return new Map(
-      [...this.momentum].map(([name, buffer]) => [name, buffer.dataSync() as Float32Array]),
-    );
+  /** Momentum buffers as plain arrays (for checkpoints; read asynchronously: webgpu). */
+  async read(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, buffer] of this.momentum)
+      out.set(name, (await buffer.data()) as Float32Array);
+    return out;
   }
 
   restore(values: ReadonlyMap<string, Float32Array>): void {

@@ -9,12 +9,11 @@ import { loadConfigFile, resolveRuns, runId } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
-import { Batcher } from '../data/batches.js';
-import { layerMacs } from '../models/spec.js';
+import { NO_AUGMENTATION } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
-import { useBackend } from '../engine/backend.js';
-import { Network } from '../engine/network.js';
-import { MaskedSgd } from '../engine/sgd.js';
+import { openEngine } from '../engine/open.js';
+import { initialValues } from '../models/init.js';
+import { layerMacs } from '../models/spec.js';
 import { Trainer } from '../train/trainer.js';
 
 export interface PlannedRun {
@@ -44,12 +43,14 @@ export function planConfigs(configs: readonly RunConfig[]): PlannedRun[] {
   });
 }
 
-/** Median milliseconds of a training step of `config`'s model and batch on its backend. */
+/**
+ * Median milliseconds of a training step of `config`'s model and batch on its engine (backend,
+ * and device for PyTorch), over 3 steps after one to warm up.
+ */
 export async function measureStep(config: RunConfig): Promise<number> {
-  await useBackend(config.training.backend);
+  const engine = await openEngine(config.training);
   const spec = modelFor(config);
-  const network = Network.initialize(spec, 0);
-  const sgd = new MaskedSgd(network);
+  const model = await engine.model(spec, initialValues(spec, 0));
   const data = syntheticDataset({
     shape: spec.input,
     classes: spec.classes,
@@ -57,14 +58,17 @@ export async function measureStep(config: RunConfig): Promise<number> {
     stream: randomStream(0, 'estimate'),
   });
   const channels = spec.input[2];
-  const batcher = new Batcher(data, config.training.batchSize, {
-    mean: new Array<number>(channels).fill(0.5),
-    std: new Array<number>(channels).fill(0.25),
-  });
   const trainer = new Trainer(
-    network,
-    sgd,
-    batcher,
+    model,
+    {
+      dataset: data,
+      normalization: {
+        mean: new Array<number>(channels).fill(0.5),
+        std: new Array<number>(channels).fill(0.25),
+      },
+      augmentation: NO_AUGMENTATION,
+      batchSize: config.training.batchSize,
+    },
     new LrSchedule({
       peak: 0.01,
       shape: CONSTANT,
@@ -75,13 +79,15 @@ export async function measureStep(config: RunConfig): Promise<number> {
     { seed: 0 },
   );
   const times: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const started = performance.now();
-    trainer.trainStep();
-    if (i > 0) times.push(performance.now() - started);
+  try {
+    for (let i = 0; i < 4; i++) {
+      const started = performance.now();
+      await trainer.trainStep();
+      if (i > 0) times.push(performance.now() - started);
+    }
+  } finally {
+    await model.dispose();
   }
-  sgd.dispose();
-  network.dispose();
   return times.sort((a, b) => a - b)[1]!;
 }
 
@@ -93,7 +99,7 @@ export async function measureStep(config: RunConfig): Promise<number> {
 export async function estimateTime(plan: readonly PlannedRun[]): Promise<PlannedRun[]> {
   const keyOf = (config: RunConfig) => {
     const t = config.training;
-    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${t.batchSize}:${t.backend}`;
+    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${t.batchSize}:${t.backend}:${t.device ?? ''}:${t.precision ?? ''}`;
   };
   const representative = new Map<string, RunConfig>();
   for (const run of plan)

@@ -1,10 +1,10 @@
 /**
  * Every pipeline end to end on a real MNIST subset (1,000 training images, LeNet-300-100,
- * 3-epoch cycles): it completes, learns, lands on the exact sparsity its plan promises, and
- * records options, masks and cost.
+ * 3-epoch cycles), on the wasm engine and on the PyTorch engine (CPU): it completes, learns,
+ * lands on the exact sparsity its plan promises, and records options, masks and cost.
  */
 
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CIFAR_STEP_WARMUP } from '../core/lr-schedule.js';
 import { Mask } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
@@ -12,15 +12,16 @@ import { keptCount } from '../core/selection.js';
 import { NORMALIZATIONS, NO_AUGMENTATION } from '../data/batches.js';
 import { subsetPerClass, withLabelNoise } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { useBackend } from '../engine/backend.js';
+import type { Engine } from '../engine/engine.js';
+import { TfjsEngine } from '../engine/tfjs-engine.js';
+import { TorchEngine } from '../engine/torch/engine.js';
+import { openTorchCpu, TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
 import * as methods from './pipelines.js';
 import { runPipeline, type PipelineResult, type PipelineSetup } from './runner.js';
 
-beforeAll(async () => {
-  await useBackend('wasm');
-});
+const ENGINES = TORCH_PYTHON === undefined ? (['wasm'] as const) : (['wasm', 'torch'] as const);
 
 const spec = modelSpec('lenet-300-100');
 const weights = prunableLayers(spec).reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1), 0);
@@ -37,165 +38,189 @@ const setup: PipelineSetup = {
 };
 const E = 3;
 
-function expectLearned(result: PipelineResult): void {
-  expect(result.status).toBe('completed');
-  expect(result.backend.name).toBe('wasm');
-  expect(result.cycles.at(-1)!.testAccuracy.best).toBeGreaterThan(0.6);
-}
-
 function expectLevelsMonotone(result: PipelineResult): void {
   const masks = result.levels.map((l) => Mask.fromJSON(l.mask));
   masks.slice(1).forEach((m, i) => expect(m.isSubsetOf(masks[i]!)).toBe(true));
 }
 
-describe('dense, cyclic and the one-cycle control', () => {
-  test('cyclic and its control train the same epochs, steps and FLOPs; cycles are recorded apart', () => {
-    const cyclic = runPipeline(setup, methods.cyclic({ cycles: 3, epochsPerCycle: E }));
-    const control = runPipeline(setup, methods.oneCycleControl({ cycles: 3, epochsPerCycle: E }));
-    expectLearned(cyclic);
-    expectLearned(control);
-    expect(cyclic.cycles.map((c) => c.cycle)).toEqual([0, 1, 2]);
-    expect(control.cycles).toHaveLength(1);
-    expect(cyclic.cost).toEqual(control.cost);
-    expect(cyclic.cost).toEqual({
-      epochs: 9,
-      steps: 90,
-      flopsDense: 6 * weights * 9000,
-      flopsSparse: 6 * weights * 9000,
+// Every pipeline on every engine: TF.js (wasm) and, where torch imports, the PyTorch worker on
+// the CPU — the same phases, masks and counts, each engine's own arithmetic.
+describe.each(ENGINES)('on %s', (name) => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = name === 'wasm' ? await TfjsEngine.open('wasm') : await openTorchCpu();
+  });
+  afterAll(() => {
+    if (engine instanceof TorchEngine) engine.close();
+  });
+  function expectLearned(result: PipelineResult): void {
+    expect(result.status).toBe('completed');
+    expect(result.backend.name).toBe(name);
+    expect(result.cycles.at(-1)!.testAccuracy.best).toBeGreaterThan(0.6);
+  }
+
+  describe('dense, cyclic and the one-cycle control', () => {
+    test('cyclic and its control train the same epochs, steps and FLOPs; cycles are recorded apart', async () => {
+      const cyclic = await runPipeline(
+        engine,
+        setup,
+        methods.cyclic({ cycles: 3, epochsPerCycle: E }),
+      );
+      const control = await runPipeline(
+        engine,
+        setup,
+        methods.oneCycleControl({ cycles: 3, epochsPerCycle: E }),
+      );
+      expectLearned(cyclic);
+      expectLearned(control);
+      expect(cyclic.cycles.map((c) => c.cycle)).toEqual([0, 1, 2]);
+      expect(control.cycles).toHaveLength(1);
+      expect(cyclic.cost).toEqual(control.cost);
+      expect(cyclic.cost).toEqual({
+        epochs: 9,
+        steps: 90,
+        flopsDense: 6 * weights * 9000,
+        flopsSparse: 6 * weights * 9000,
+      });
+    });
+    test('dense records its one cycle with final and best of every metric', async () => {
+      const result = await runPipeline(engine, setup, methods.dense({ epochs: E }));
+      expectLearned(result);
+      const [cycle] = result.cycles;
+      expect(cycle!.testAccuracy.best).toBeGreaterThanOrEqual(cycle!.testAccuracy.final);
+      expect(cycle!.trainLoss.best).toBeLessThanOrEqual(cycle!.trainLoss.final);
+      expect(result.options).toEqual({ epochs: E });
     });
   });
-  test('dense records its one cycle with final and best of every metric', () => {
-    const result = runPipeline(setup, methods.dense({ epochs: E }));
-    expectLearned(result);
-    const [cycle] = result.cycles;
-    expect(cycle!.testAccuracy.best).toBeGreaterThanOrEqual(cycle!.testAccuracy.final);
-    expect(cycle!.trainLoss.best).toBeLessThanOrEqual(cycle!.trainLoss.final);
-    expect(result.options).toEqual({ epochs: E });
-  });
-});
 
-describe('iterative pruning', () => {
-  test.each(['imp', 'wr', 'lrr'] as const)(
-    '%s reaches 0.8^k density exactly at every level and learns',
-    (method) => {
-      const pipeline =
-        method === 'imp'
-          ? methods.imp({ epochsPerCycle: E, levels: 3, weights })
-          : method === 'wr'
-            ? methods.wr({ epochsPerCycle: E, levels: 3, weights, shape: CIFAR_STEP_WARMUP })
-            : methods.lrr({ epochsPerCycle: E, levels: 3, weights });
-      const result = runPipeline(setup, pipeline);
-      expectLearned(result);
-      expectLevelsMonotone(result);
-      expect(result.levels.map((l) => Mask.fromJSON(l.mask).totalKept)).toEqual(
-        [1, 2, 3].map((k) => keptCount(1 - 0.8 ** k, weights)),
-      );
-      expect(result.cycles.map((c) => c.level)).toEqual([0, 1, 2, 3]);
-      expect(result.options).toMatchObject({
-        epochsPerCycle: E,
-        rate: 0.2,
-        levels: 3,
-        scope: 'global',
-      });
-      if (method === 'wr') expect(result.cost.epochs).toBe(E + 3 * (E - 1)); // levels train from the rewind point
-    },
-  );
-  test('a target sparsity is met exactly on the last level (clamped by default)', () => {
-    const result = runPipeline(
-      setup,
-      methods.lrr({ epochsPerCycle: 2, targetSparsity: 0.5, weights }),
+  describe('iterative pruning', () => {
+    test.each(['imp', 'wr', 'lrr'] as const)(
+      '%s reaches 0.8^k density exactly at every level and learns',
+      async (method) => {
+        const pipeline =
+          method === 'imp'
+            ? methods.imp({ epochsPerCycle: E, levels: 3, weights })
+            : method === 'wr'
+              ? methods.wr({ epochsPerCycle: E, levels: 3, weights, shape: CIFAR_STEP_WARMUP })
+              : methods.lrr({ epochsPerCycle: E, levels: 3, weights });
+        const result = await runPipeline(engine, setup, pipeline);
+        expectLearned(result);
+        expectLevelsMonotone(result);
+        expect(result.levels.map((l) => Mask.fromJSON(l.mask).totalKept)).toEqual(
+          [1, 2, 3].map((k) => keptCount(1 - 0.8 ** k, weights)),
+        );
+        expect(result.cycles.map((c) => c.level)).toEqual([0, 1, 2, 3]);
+        expect(result.options).toMatchObject({
+          epochsPerCycle: E,
+          rate: 0.2,
+          levels: 3,
+          scope: 'global',
+        });
+        if (method === 'wr') expect(result.cost.epochs).toBe(E + 3 * (E - 1)); // levels train from the rewind point
+      },
     );
-    expect(Mask.fromJSON(result.levels.at(-1)!.mask).totalKept).toBe(keptCount(0.5, weights));
-    expect(result.levels).toHaveLength(4); // 0.8^3 = 0.512 > 0.5 ≥ 0.8^4
-    expect(result.options).toMatchObject({
-      targetSparsity: 0.5,
-      lastLevel: 'clamp',
-      resetMomentum: true,
+    test('a target sparsity is met exactly on the last level (clamped by default)', async () => {
+      const result = await runPipeline(
+        engine,
+        setup,
+        methods.lrr({ epochsPerCycle: 2, targetSparsity: 0.5, weights }),
+      );
+      expect(Mask.fromJSON(result.levels.at(-1)!.mask).totalKept).toBe(keptCount(0.5, weights));
+      expect(result.levels).toHaveLength(4); // 0.8^3 = 0.512 > 0.5 ≥ 0.8^4
+      expect(result.options).toMatchObject({
+        targetSparsity: 0.5,
+        lastLevel: 'clamp',
+        resetMomentum: true,
+      });
     });
   });
-});
 
-describe('pruning at initialisation, coupling and SCULPT', () => {
-  test.each(['snip', 'synflow', 'random'] as const)(
-    'PaI with %s prunes to sparsity 0.9 exactly, then trains cyclically',
-    (criterion) => {
-      const result = runPipeline(
-        setup,
-        methods.pai({
+  describe('pruning at initialisation, coupling and SCULPT', () => {
+    test.each(['snip', 'synflow', 'random'] as const)(
+      'PaI with %s prunes to sparsity 0.9 exactly, then trains cyclically',
+      async (criterion) => {
+        const result = await runPipeline(
+          engine,
+          setup,
+          methods.pai({
+            criterion,
+            sparsity: 0.9,
+            cycles: 2,
+            epochsPerCycle: E,
+            synflowIterations: 10,
+          }),
+        );
+        expectLearned(result);
+        expect(Mask.fromJSON(result.levels[0]!.mask).totalKept).toBe(keptCount(0.9, weights));
+        expect(result.cycles.every((c) => c.sparsity === result.cycles[0]!.sparsity)).toBe(true);
+        expect(result.cost.flopsSparse).toBeLessThan(0.15 * result.cost.flopsDense);
+        expect(result.options).toMatchObject({
           criterion,
-          sparsity: 0.9,
-          cycles: 2,
-          epochsPerCycle: E,
+          scope: 'global',
+          distribution: 'erk',
+          sampling: 'exact',
           synflowIterations: 10,
-        }),
-      );
-      expectLearned(result);
-      expect(Mask.fromJSON(result.levels[0]!.mask).totalKept).toBe(keptCount(0.9, weights));
-      expect(result.cycles.every((c) => c.sparsity === result.cycles[0]!.sparsity)).toBe(true);
-      expect(result.cost.flopsSparse).toBeLessThan(0.15 * result.cost.flopsDense);
-      expect(result.options).toMatchObject({
-        criterion,
-        scope: 'global',
-        distribution: 'erk',
-        sampling: 'exact',
-        synflowIterations: 10,
-      });
-    },
-  );
-  test.each(['fresh', 'original', 'warmup', 'signs-only'] as const)(
-    'coupling: the LRR mask with %s weights trains cyclically',
-    (init) => {
-      const result = runPipeline(
+        });
+      },
+    );
+    test.each(['fresh', 'original', 'warmup', 'signs-only'] as const)(
+      'coupling: the LRR mask with %s weights trains cyclically',
+      async (init) => {
+        const result = await runPipeline(
+          engine,
+          setup,
+          methods.coupling({
+            epochsPerCycle: E,
+            levels: 2,
+            weights,
+            init,
+            cycles: 2,
+            shape: CIFAR_STEP_WARMUP,
+          }),
+        );
+        expectLearned(result);
+        expect(result.method).toBe(`coupling-lrr-${init}`);
+        const coupled = result.cycles.filter((c) => c.phase === 'coupled');
+        expect(coupled).toHaveLength(2);
+        expect(coupled[0]!.sparsity).toBe(Mask.fromJSON(result.levels.at(-1)!.mask).sparsity());
+      },
+    );
+    test('SCULPT: start mask, cycles, one prune to the target, one more cycle', async () => {
+      const result = await runPipeline(
+        engine,
         setup,
-        methods.coupling({
-          epochsPerCycle: E,
-          levels: 2,
-          weights,
-          init,
+        methods.sculpt({
+          start: 'random',
+          startSparsity: 0.5,
+          targetSparsity: 0.9,
           cycles: 2,
-          shape: CIFAR_STEP_WARMUP,
+          epochsPerCycle: E,
         }),
       );
       expectLearned(result);
-      expect(result.method).toBe(`coupling-lrr-${init}`);
-      const coupled = result.cycles.filter((c) => c.phase === 'coupled');
-      expect(coupled).toHaveLength(2);
-      expect(coupled[0]!.sparsity).toBe(Mask.fromJSON(result.levels.at(-1)!.mask).sparsity());
-    },
-  );
-  test('SCULPT: start mask, cycles, one prune to the target, one more cycle', () => {
-    const result = runPipeline(
-      setup,
-      methods.sculpt({
-        start: 'random',
+      expect(result.cycles.map((c) => c.phase)).toEqual(['cyclic', 'cyclic', 'retrain']);
+      expect(result.levels.map((l) => l.label)).toEqual(['start mask', 'coupling prune']);
+      expectLevelsMonotone(result);
+      expect(Mask.fromJSON(result.levels[1]!.mask).totalKept).toBe(keptCount(0.9, weights));
+      expect(result.options).toMatchObject({
+        criterion: 'magnitude',
         startSparsity: 0.5,
         targetSparsity: 0.9,
-        cycles: 2,
-        epochsPerCycle: E,
-      }),
-    );
-    expectLearned(result);
-    expect(result.cycles.map((c) => c.phase)).toEqual(['cyclic', 'cyclic', 'retrain']);
-    expect(result.levels.map((l) => l.label)).toEqual(['start mask', 'coupling prune']);
-    expectLevelsMonotone(result);
-    expect(Mask.fromJSON(result.levels[1]!.mask).totalKept).toBe(keptCount(0.9, weights));
-    expect(result.options).toMatchObject({
-      criterion: 'magnitude',
-      startSparsity: 0.5,
-      targetSparsity: 0.9,
+      });
     });
-  });
-  test('any pipeline runs on labels with noise, and says so in its record', () => {
-    const noisy = {
-      ...setup,
-      train: withLabelNoise(setup.train, 0.15, randomStream(0, 'labelNoise')),
-    };
-    const result = runPipeline(
-      noisy,
-      methods.pai({ criterion: 'random', sparsity: 0.5, cycles: 1, epochsPerCycle: 2 }),
-    );
-    expect(result.status).toBe('completed');
-    expect(result.setup.train.at(-1)).toBe('label noise: 150 of 1000 labels flipped');
+    test('any pipeline runs on labels with noise, and says so in its record', async () => {
+      const noisy = {
+        ...setup,
+        train: withLabelNoise(setup.train, 0.15, randomStream(0, 'labelNoise')),
+      };
+      const result = await runPipeline(
+        engine,
+        noisy,
+        methods.pai({ criterion: 'random', sparsity: 0.5, cycles: 1, epochsPerCycle: 2 }),
+      );
+      expect(result.status).toBe('completed');
+      expect(result.setup.train.at(-1)).toBe('label noise: 150 of 1000 labels flipped');
+    });
   });
 });
 

@@ -24,18 +24,22 @@ import {
 import { Mask, type LayerSparsity, type MaskJson } from '../core/mask.js';
 import { prune, type Scope } from '../core/prune.js';
 import { randomStream } from '../core/random.js';
-import { Batcher, type Augmentation, type Normalization } from '../data/batches.js';
+import {
+  batchesPerEpoch,
+  drawAugmentation,
+  type Augmentation,
+  type Normalization,
+} from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { activeBackend, type BackendInfo } from '../engine/backend.js';
-import { Network } from '../engine/network.js';
-import { MaskedSgd, type SgdOptions } from '../engine/sgd.js';
+import type { BackendInfo, Engine, EngineModel, SgdOptions } from '../engine/engine.js';
+import { initialValues } from '../models/init.js';
 import { prunableLayers, type ModelSpec, type PrunableOptions } from '../models/spec.js';
 import { magnitudeScores } from '../prune/magnitude.js';
 import { randomMask, randomScores, type Sampling } from '../prune/random.js';
 import { snipScores } from '../prune/snip.js';
 import { synflowMask } from '../prune/synflow.js';
 import { splitTrainingTensors, trainingTensors } from '../train/checkpoint.js';
-import { Trainer, evaluate, type EpochMetrics, type TrainerPosition } from '../train/trainer.js';
+import { Trainer, type EpochMetrics, type TrainerPosition } from '../train/trainer.js';
 import { trainingFlops } from './cost.js';
 
 export const CRITERIA = ['magnitude', 'random', 'snip', 'synflow'] as const;
@@ -160,9 +164,9 @@ export interface PhaseEvent {
   readonly index: number;
   readonly phase: Phase;
   readonly when: 'start' | 'end';
-  readonly network: Network;
+  /** The model being trained (read it; do not change it). */
+  readonly model: EngineModel;
   readonly mask: Mask;
-  readonly optimizer: MaskedSgd;
   /** The learning rate of the first step, for `train` phases at their start. */
   readonly firstLearningRate?: number;
   /** Weights saved so far by name (snapshot phases, WR's rewind point, warm-up weights). */
@@ -214,20 +218,20 @@ export interface ResumeState {
 }
 
 export interface RunHooks {
-  /** Sees every phase boundary. */
-  readonly observe?: (event: PhaseEvent) => void;
+  /** Sees every phase boundary (awaited). */
+  readonly observe?: (event: PhaseEvent) => unknown;
   /** Every epoch, as it finishes (stores append it to their metrics). */
-  readonly onEpoch?: (record: EpochRecord) => void;
+  readonly onEpoch?: (record: EpochRecord) => unknown;
   /** After every epoch and every phase: the state to save for a later `resume`. */
-  readonly checkpoint?: (state: ResumeState) => void;
+  readonly checkpoint?: (state: ResumeState) => unknown;
   /** Continue from a saved state (same setup and pipeline; bit-identical on the same backend). */
   readonly resume?: ResumeState;
   /**
    * At the end of every training cycle, before that epoch's checkpoint (so a crash in between
    * repeats it with the same network): stores keep the cycle's weights, analyses compare
-   * consecutive cycles. Must not change the network, mask or optimizer.
+   * consecutive cycles. Must not change the model or mask.
    */
-  readonly onCycleEnd?: (event: CycleEndEvent) => void;
+  readonly onCycleEnd?: (event: CycleEndEvent) => unknown;
 }
 
 export interface CycleEndEvent {
@@ -235,7 +239,7 @@ export interface CycleEndEvent {
   readonly cycle: number;
   readonly phase: string;
   readonly level: number;
-  readonly network: Network;
+  readonly model: EngineModel;
   readonly mask: Mask;
 }
 
@@ -246,26 +250,25 @@ function summarise(values: readonly number[], better: 'higher' | 'lower'): Summa
   };
 }
 
-/** Runs `pipeline` on `setup` on the active backend. */
-export function runPipeline(
+/** Runs `pipeline` on `setup` on `engine`. */
+export async function runPipeline(
+  engine: Engine,
   setup: PipelineSetup,
   pipeline: Pipeline,
   hooks: RunHooks = {},
-): PipelineResult {
-  const backend = activeBackend();
+): Promise<PipelineResult> {
+  const backend = engine.info;
   const prunable = setup.prunable ?? {};
   const layers = prunableLayers(setup.spec, prunable);
-  const network = Network.initialize(setup.spec, setup.seed);
-  const optimizer = new MaskedSgd(network, setup.sgd);
+  const model = await engine.model(setup.spec, initialValues(setup.spec, setup.seed), setup.sgd);
   let mask = Mask.dense(layers);
-  optimizer.setMask(mask);
-  const trainBatches = new Batcher(
-    setup.train,
-    setup.batchSize,
-    setup.normalization,
-    setup.augmentation,
-  );
-  const testBatches = new Batcher(setup.test, Math.max(setup.batchSize, 256), setup.normalization);
+  const trainData = {
+    dataset: setup.train,
+    normalization: setup.normalization,
+    augmentation: setup.augmentation,
+    batchSize: setup.batchSize,
+  };
+  const testBatch = Math.max(setup.batchSize, 256);
   const snapshots = new Map<string, Snapshot>();
   let cycles: CycleRecord[] = [];
   let levels: LevelRecord[] = [];
@@ -276,44 +279,22 @@ export function runPipeline(
   let resumeTrainer: TrainerPosition | null = null;
   let resumePartial: EpochRecord[] = [];
 
-  if (hooks.resume !== undefined) {
-    const { progress, tensors } = hooks.resume;
-    const { params, momentum } = splitTrainingTensors(tensors);
-    network.restore(params);
-    optimizer.restore(momentum);
-    mask = Mask.fromJSON(progress.mask);
-    optimizer.setMask(mask);
-    for (const name of progress.snapshots) {
-      const prefix = `snapshot:${name}:`;
-      const part = new Map(
-        [...tensors]
-          .filter(([k]) => k.startsWith(prefix))
-          .map(([k, v]) => [k.slice(prefix.length), v] as const),
-      );
-      const split = splitTrainingTensors(part);
-      snapshots.set(name, { weights: split.params, momentum: split.momentum });
-    }
-    cycles = [...progress.cycles];
-    levels = [...progress.levels];
-    cost = { ...progress.cost };
-    emitted = progress.emitted;
-    first = progress.phase;
-    resumeTrainer = progress.trainer;
-    resumePartial = [...progress.partial];
-  }
-
-  const checkpoint = (
+  const snapshotNow = async (): Promise<Snapshot> => ({
+    weights: await model.read(),
+    momentum: await model.readMomentum(),
+  });
+  const checkpoint = async (
     phase: number,
     trainer: TrainerPosition | null,
     partial: readonly EpochRecord[],
   ) => {
     if (hooks.checkpoint === undefined) return;
-    const tensors = trainingTensors(network, optimizer);
+    const tensors = await trainingTensors(model);
     for (const [name, snapshot] of snapshots) {
       for (const [k, v] of snapshot.weights) tensors.set(`snapshot:${name}:param:${k}`, v);
       for (const [k, v] of snapshot.momentum) tensors.set(`snapshot:${name}:momentum:${k}`, v);
     }
-    hooks.checkpoint({
+    await hooks.checkpoint({
       progress: {
         phase,
         trainer,
@@ -339,24 +320,52 @@ export function runPipeline(
     }
     return found;
   };
-  const setWeights = (values: ReadonlyMap<string, Float32Array>) => {
-    network.restore(values);
-    optimizer.setMask(mask); // weights ⊙ mask, momentum ⊙ mask
+  const setWeights = async (values: ReadonlyMap<string, Float32Array>) => {
+    await model.write(values);
+    await model.setMask(mask); // weights ⊙ mask, momentum ⊙ mask
   };
 
   try {
+    await model.setMask(mask);
+    if (hooks.resume !== undefined) {
+      const { progress, tensors } = hooks.resume;
+      const { params, momentum } = splitTrainingTensors(tensors);
+      await model.write(params);
+      await model.writeMomentum(momentum);
+      mask = Mask.fromJSON(progress.mask);
+      await model.setMask(mask);
+      for (const name of progress.snapshots) {
+        const prefix = `snapshot:${name}:`;
+        const part = new Map(
+          [...tensors]
+            .filter(([k]) => k.startsWith(prefix))
+            .map(([k, v]) => [k.slice(prefix.length), v] as const),
+        );
+        const split = splitTrainingTensors(part);
+        snapshots.set(name, { weights: split.params, momentum: split.momentum });
+      }
+      cycles = [...progress.cycles];
+      levels = [...progress.levels];
+      cost = { ...progress.cost };
+      emitted = progress.emitted;
+      first = progress.phase;
+      resumeTrainer = progress.trainer;
+      resumePartial = [...progress.partial];
+    }
+
     for (let index = first; index < pipeline.phases.length; index++) {
       const phase = pipeline.phases[index]!;
-      const event = (when: 'start' | 'end', extra: Partial<PhaseEvent> = {}) =>
-        hooks.observe?.({ index, phase, when, network, mask, optimizer, snapshots, ...extra });
+      const event = async (when: 'start' | 'end', extra: Partial<PhaseEvent> = {}) => {
+        await hooks.observe?.({ index, phase, when, model, mask, snapshots, ...extra });
+      };
       switch (phase.kind) {
         case 'train': {
           const schedule = new LrSchedule({
             ...setup.schedule,
-            stepsPerEpoch: trainBatches.batchesPerEpoch,
+            stepsPerEpoch: batchesPerEpoch(setup.train.count, setup.batchSize),
             cycleEpochs: cyclicEpochs(phase.epochsPerCycle, phase.cycles),
           });
-          const trainer = new Trainer(network, optimizer, trainBatches, schedule, {
+          const trainer = new Trainer(model, trainData, schedule, {
             seed: setup.seed,
             resetMomentumEachCycle: phase.resetMomentumEachCycle,
             phase: `phase${index}`,
@@ -370,38 +379,38 @@ export function runPipeline(
             trainer.seek(resumeTrainer);
           } else {
             if (phase.startEpoch !== undefined && phase.startEpoch > 0)
-              trainer.startAt(phase.startEpoch * trainBatches.batchesPerEpoch);
-            event('start', { firstLearningRate: schedule.learningRateAt(trainer.position.step) });
+              trainer.startAt(phase.startEpoch * trainer.batchesPerEpoch);
+            await event('start', {
+              firstLearningRate: schedule.learningRateAt(trainer.position.step),
+            });
           }
-          const outcome = trainer.run({
-            onEpoch: (metrics) => {
+          const outcome = await trainer.run({
+            onEpoch: async (metrics) => {
+              const test = await model.evaluate(setup.test, setup.normalization, testBatch);
               const record: EpochRecord = {
                 phase: phase.label,
                 level: phase.level,
                 metrics,
-                test: evaluate(network, setup.test, testBatches),
+                test: { loss: test.loss, accuracy: test.accuracy },
               };
               partial.push(record);
               if (
                 phase.snapshotAfter !== undefined &&
                 metrics.epoch + 1 === phase.snapshotAfter.epochs
               ) {
-                snapshots.set(phase.snapshotAfter.name, {
-                  weights: network.snapshot(),
-                  momentum: optimizer.snapshot(),
-                });
+                snapshots.set(phase.snapshotAfter.name, await snapshotNow());
               }
-              hooks.onEpoch?.(record);
+              await hooks.onEpoch?.(record);
               emitted++;
               if (metrics.epoch + 1 === cycleEnds[metrics.cycle])
-                hooks.onCycleEnd?.({
+                await hooks.onCycleEnd?.({
                   cycle: cyclesBefore + metrics.cycle + 1,
                   phase: phase.label,
                   level: phase.level,
-                  network,
+                  model,
                   mask,
                 });
-              checkpoint(index, trainer.position, partial);
+              await checkpoint(index, trainer.position, partial);
             },
           });
           const byCycle = new Map<number, EpochRecord[]>();
@@ -450,15 +459,15 @@ export function runPipeline(
           }
           if (outcome.status === 'diverged') {
             status = 'diverged';
-            event('end');
+            await event('end');
             return finish();
           }
           break;
         }
         case 'prune': {
-          event('start');
-          mask = nextMask(phase);
-          optimizer.setMask(mask);
+          await event('start');
+          mask = await nextMask(phase);
+          await model.setMask(mask);
           levels.push({
             level: phase.level,
             label: phase.label,
@@ -468,35 +477,26 @@ export function runPipeline(
           break;
         }
         case 'snapshot':
-          event('start');
-          snapshots.set(phase.name, {
-            weights: network.snapshot(),
-            momentum: optimizer.snapshot(),
-          });
+          await event('start');
+          snapshots.set(phase.name, await snapshotNow());
           break;
         case 'rewind': {
-          event('start');
+          await event('start');
           const snapshot = snapshotOf(phase.to);
-          network.restore(snapshot.weights);
-          if (phase.optimizer === 'snapshot') optimizer.restore(snapshot.momentum);
-          else optimizer.resetMomentum();
-          optimizer.setMask(mask);
+          await model.write(snapshot.weights);
+          if (phase.optimizer === 'snapshot') await model.writeMomentum(snapshot.momentum);
+          else await model.resetMomentum();
+          await model.setMask(mask);
           break;
         }
         case 'reinitialize': {
-          event('start');
-          optimizer.resetMomentum();
+          await event('start');
+          await model.resetMomentum();
           if (phase.weights === 'snapshot') {
-            setWeights(snapshotOf(phase.snapshot ?? 'init').weights);
+            await setWeights(snapshotOf(phase.snapshot ?? 'init').weights);
             break;
           }
-          const fresh = Network.initialize(
-            setup.spec,
-            setup.seed,
-            phase.stream ?? 'init/reinitialize',
-          );
-          const values = fresh.snapshot();
-          fresh.dispose();
+          const values = initialValues(setup.spec, setup.seed, phase.stream ?? 'init/reinitialize');
           if (phase.weights === 'signs-only') {
             const signs = snapshotOf(phase.snapshot ?? 'warmup').weights;
             for (const layer of layers) {
@@ -509,24 +509,23 @@ export function runPipeline(
               );
             }
           }
-          setWeights(values);
+          await setWeights(values);
           break;
         }
       }
-      event('end');
-      checkpoint(index + 1, null, []);
+      await event('end');
+      await checkpoint(index + 1, null, []);
     }
     return finish();
   } finally {
-    optimizer.dispose();
-    network.dispose();
+    await model.dispose();
   }
 
-  function nextMask(phase: Extract<Phase, { kind: 'prune' }>): Mask {
+  async function nextMask(phase: Extract<Phase, { kind: 'prune' }>): Promise<Mask> {
     const stream = randomStream(setup.seed, `maskSampling/${phase.label}`);
     switch (phase.criterion) {
       case 'magnitude':
-        return prune(mask, magnitudeScores(network, mask), {
+        return prune(mask, magnitudeScores(await model.read(), mask), {
           sparsity: phase.sparsity,
           scope: phase.scope,
         });
@@ -546,18 +545,29 @@ export function runPipeline(
               scope: phase.scope,
             });
       case 'snip': {
-        const batch = trainBatches.fill(
-          0,
-          stream.permutation(setup.train.count),
+        // The first batch of a permutation drawn for this prune, augmented as training is.
+        const indices = stream
+          .permutation(setup.train.count)
+          .subarray(0, Math.min(setup.batchSize, setup.train.count));
+        const augmentation = drawAugmentation(
+          setup.augmentation,
+          setup.train,
+          indices.length,
           randomStream(setup.seed, `augmentation/${phase.label}`),
         );
-        return prune(mask, snipScores(network, mask, batch), {
+        const batch = {
+          dataset: setup.train,
+          normalization: setup.normalization,
+          indices,
+          augmentation,
+        };
+        return prune(mask, await snipScores(model, mask, batch), {
           sparsity: phase.sparsity,
           scope: phase.scope,
         });
       }
       case 'synflow':
-        return synflowMask(network, mask, {
+        return synflowMask(model, mask, {
           sparsity: phase.sparsity,
           iterations: phase.synflowIterations,
         });

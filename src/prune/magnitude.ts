@@ -1,11 +1,20 @@
 /** Magnitude: |w|. Pruning by it changes the function least (METHODS.md claim 6). */
 
-import * as tf from '@tensorflow/tfjs-core';
 import type { Mask } from '../core/mask.js';
 import type { LayerScores } from '../core/prune.js';
-import type { Network } from '../engine/network.js';
 import { scoresFor, weightOf } from './scores.js';
 
-export function magnitudeScores(network: Network, mask: Mask): LayerScores {
-  return scoresFor(mask, (layer) => tf.abs(weightOf(network, layer)));
+/** |w| for every layer of `mask`, from a model's values (`EngineModel.read()`). */
+export function magnitudeScores(
+  values: ReadonlyMap<string, Float32Array>,
+  mask: Mask,
+): LayerScores {
+  return scoresFor(
+    mask,
+    (layer) => {
+      const w = weightOf(values, layer);
+      return (i) => Math.abs(w[i]!);
+    },
+    (layer) => weightOf(values, layer).length,
+  );
 }

@@ -4,23 +4,28 @@
  * caller asks for.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
-import type { LayerScores } from '../core/prune.js';
-import type { Network } from '../engine/network.js';
 
-/** The weight tensor of a prunable layer. */
-export function weightOf(network: Network, layer: string): tf.Variable {
-  return network.param(`${layer}.weight`);
+/** The weights of a prunable layer in a model's values (`<layer>.weight`). */
+export function weightOf(values: ReadonlyMap<string, Float32Array>, layer: string): Float32Array {
+  const found = values.get(`${layer}.weight`);
+  if (found === undefined) throw new InvalidArgumentError('mask', `layers of this model`, layer);
+  return found;
 }
 
-/** `values(layer)` for every layer of the mask, as plain arrays (reads tensors back once). */
-export function scoresFor(mask: Mask, values: (layer: string) => tf.Tensor): LayerScores {
+/** Per masked layer, `score(i)` for every weight, rounded to float32 (as a float32 engine would). */
+export function scoresFor(
+  mask: Mask,
+  score: (layer: string) => (i: number) => number,
+  sizeOf: (layer: string) => number,
+): Record<string, Float32Array> {
   const scores: Record<string, Float32Array> = {};
   for (const name of mask.names()) {
-    const tensor = tf.tidy(() => values(name));
-    scores[name] = tensor.dataSync() as Float32Array;
-    tensor.dispose();
+    const at = score(name);
+    const out = new Float32Array(sizeOf(name));
+    for (let i = 0; i < out.length; i++) out[i] = at(i);
+    scores[name] = out;
   }
   return scores;
 }

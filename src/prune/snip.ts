@@ -1,34 +1,34 @@
 /**
  * SNIP (Lee et al. 2019): |∂L/∂w · w| on one mini-batch, for the masked network at
  * initialisation (training-mode BatchNorm, as the network would be trained). Pruned weights are
- * 0 in the network, so they score 0; they stay pruned whatever their score.
+ * 0 in the network, so they score 0; they stay pruned whatever their score. The engine computes
+ * the gradient; the score is computed here, in float32 as an engine would.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
 import type { Mask } from '../core/mask.js';
 import type { LayerScores } from '../core/prune.js';
-import type { Batch } from '../data/batches.js';
-import { disposeStatistics, type Network } from '../engine/network.js';
-import { weightOf } from './scores.js';
+import type { EngineModel, Samples } from '../engine/engine.js';
+import { scoresFor, weightOf } from './scores.js';
 
-export function snipScores(network: Network, mask: Mask, batch: Batch): LayerScores {
-  const [h, w, c] = network.spec.input;
-  const weights = mask.names().map((layer) => weightOf(network, layer));
-  // Scores are collected outside the tidy: tidy walks whatever it returns element by element.
-  const scores: Record<string, Float32Array> = {};
-  tf.tidy(() => {
-    const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
-    const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), network.spec.classes);
-    const { grads } = tf.variableGrads(() => {
-      const { logits, statistics } = network.forward(images, 'train');
-      disposeStatistics(statistics);
-      return tf.losses.softmaxCrossEntropy(oneHot, logits);
-    }, weights);
-    mask.names().forEach((layer, i) => {
-      scores[layer] = tf
-        .abs(tf.mul(grads[weights[i]!.name]!, weights[i]!))
-        .dataSync() as Float32Array;
-    });
+export async function snipScores(
+  model: EngineModel,
+  mask: Mask,
+  batch: Samples,
+): Promise<LayerScores> {
+  const values = await model.read();
+  const { gradients } = await model.gradients({
+    input: { kind: 'samples', samples: batch, batchSize: batch.indices.length },
+    mode: 'train',
+    objective: 'cross-entropy-mean',
+    wrt: mask.names().map((layer) => `${layer}.weight`),
   });
-  return scores;
+  return scoresFor(
+    mask,
+    (layer) => {
+      const w = weightOf(values, layer);
+      const g = gradients.get(`${layer}.weight`)!;
+      return (i) => Math.abs(Math.fround(g[i]! * w[i]!));
+    },
+    (layer) => weightOf(values, layer).length,
+  );
 }

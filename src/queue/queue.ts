@@ -18,10 +18,10 @@ import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { runConfigSchema, type RunConfig } from '../config/schema.js';
+import { withEngine, type EngineOverride } from '../config/resolve.js';
 import type { PlannedRun } from '../harness/plan.js';
 import type { EpochRecord, PipelineResult } from '../methods/runner.js';
 import { Store, type ImportOutcome } from '../store/store.js';
-import type { BackendName } from '../engine/backend.js';
 import type { CellReply, CellRequest } from './cell-process.js';
 import { DEFAULT_QUEUE_NAME, redisOptions } from './connection.js';
 
@@ -118,8 +118,8 @@ export async function enqueueSweep(
 export interface WorkerOptions extends QueueAddress {
   readonly store: string;
   readonly concurrency?: number;
-  /** Run every job on this backend instead of the one its config names. */
-  readonly backend?: BackendName;
+  /** Run every job on this engine instead of the one its config names. */
+  readonly engine?: EngineOverride;
   /** How long a job's lock lasts without renewal: a killed worker's job is retried after it. */
   readonly lockDurationMs?: number;
   /** How often the worker checks for stalled jobs. */
@@ -198,10 +198,12 @@ export function startWorker(options: WorkerOptions): RunningWorker {
           `invalid configuration: ${issue.path.join('.')}: ${issue.message}`,
         );
       }
-      const config: RunConfig =
-        options.backend === undefined
-          ? parsed.data
-          : { ...parsed.data, training: { ...parsed.data.training, backend: options.backend } };
+      let config: RunConfig;
+      try {
+        config = withEngine(parsed.data, options.engine ?? {});
+      } catch (error) {
+        throw new UnrecoverableError((error as Error).message);
+      }
       log(`${job.id}: attempt ${job.attemptsMade + 1} on ${name}`);
       const reply = await runInChild(
         { config, store: options.store },

@@ -36,7 +36,8 @@ import { join } from 'node:path';
 import { canonicalJson, runId, withoutDefaults } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { buildExperiment } from '../config/build.js';
-import { activeBackend, BackendUnavailableError, useBackend } from '../engine/backend.js';
+import { BackendUnavailableError } from '../engine/engine.js';
+import { openEngine } from '../engine/open.js';
 import {
   runPipeline,
   type EpochRecord,
@@ -214,7 +215,7 @@ export class Store {
         writeJsonAtomic(join(dir, 'config.json'), { id, canonical, config } satisfies StoredConfig);
       rmSync(join(dir, 'failed.json'), { force: true });
 
-      if (safeActive()?.name !== config.training.backend) await useBackend(config.training.backend);
+      const engine = await openEngine(config.training);
       const { setup, pipeline } = buildExperiment(config);
       const checkpointDir = join(dir, 'checkpoint');
       const metricsFile = join(dir, 'metrics.jsonl');
@@ -225,7 +226,7 @@ export class Store {
           checkpointDir,
           (meta) => meta as { progress: PipelineProgress; backend: string },
         );
-        warnOnBackendChange(state.meta.backend);
+        warnOnBackendChange(state.meta.backend, engine.info);
         resume = { progress: state.meta.progress, tensors: state.tensors };
         const lines = existsSync(metricsFile)
           ? readFileSync(metricsFile, 'utf8')
@@ -246,8 +247,8 @@ export class Store {
       } else {
         rmSync(metricsFile, { force: true });
       }
-      const backend = activeBackend().name;
-      const result = runPipeline(setup, pipeline, {
+      const backend = engine.info.name;
+      const result = await runPipeline(engine, setup, pipeline, {
         ...(resume === undefined ? {} : { resume }),
         onEpoch: (record: EpochRecord) => {
           writeFileSync(metricsFile, `${JSON.stringify(record)}\n`, { flag: 'a' });
@@ -258,7 +259,7 @@ export class Store {
         checkpoint: (state) =>
           writeState(checkpointDir, { progress: state.progress, backend }, state.tensors),
         // Every cycle's network, for analyses between cycles (linear mode connectivity, sharpness).
-        onCycleEnd: (event) =>
+        onCycleEnd: async (event) =>
           writeState(
             join(dir, 'cycles', String(event.cycle)),
             {
@@ -268,7 +269,7 @@ export class Store {
               mask: event.mask.toJSON(),
               backend,
             },
-            event.network.snapshot(),
+            await event.model.read(),
           ),
       });
       writeJsonAtomic(join(dir, 'result.json'), result);
@@ -451,13 +452,5 @@ export class Store {
       .split('\n')
       .filter((l) => l.length > 0)
       .map((l) => JSON.parse(l) as EpochRecord);
-  }
-}
-
-function safeActive(): ReturnType<typeof activeBackend> | undefined {
-  try {
-    return activeBackend();
-  } catch {
-    return undefined;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Checkpoints of a trainer: everything needed to continue bit-identically on the same backend —
+ * Checkpoints of a trainer: everything needed to continue bit-identically on the same engine —
  * every parameter, BatchNorm buffer and momentum buffer, the mask, the step and position in the
  * epoch, and the states of the random streams still in use. Stored as a state directory
  * (`store/state-files.ts`: atomic, size-checked); the metadata is validated with zod on load.
@@ -8,9 +8,7 @@
 import { z } from 'zod';
 import { InvalidArgumentError, schemaError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
-import { activeBackend, BACKENDS } from '../engine/backend.js';
-import type { Network } from '../engine/network.js';
-import type { MaskedSgd } from '../engine/sgd.js';
+import { BACKENDS, PRECISIONS, type BackendInfo, type EngineModel } from '../engine/engine.js';
 import { readState, writeState } from '../store/state-files.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
 
@@ -18,10 +16,22 @@ const uint32 = z.number().int().min(0).max(0xffffffff);
 
 export const backendSchema = z.object({
   name: z.enum(BACKENDS),
-  tfjsVersion: z.string(),
+  tfjsVersion: z.string().nullable(),
   threads: z.number(),
   simd: z.boolean().nullable(),
   provider: z.string().nullable(),
+  torch: z
+    .object({
+      device: z.string(),
+      deviceName: z.string(),
+      precision: z.enum(PRECISIONS),
+      torchVersion: z.string(),
+      cudaVersion: z.string().nullable(),
+      cudnnVersion: z.number().nullable(),
+      python: z.string(),
+      deterministic: z.boolean(),
+    })
+    .optional(),
 });
 
 export const positionSchema = z.object({
@@ -54,11 +64,11 @@ export interface Checkpoint {
   readonly momentum: ReadonlyMap<string, Float32Array>;
 }
 
-/** A network's and optimizer's values as one flat tensor map (`param:`, `momentum:` prefixes). */
-export function trainingTensors(network: Network, optimizer: MaskedSgd): Map<string, Float32Array> {
+/** A model's values and momentum as one flat tensor map (`param:`, `momentum:` prefixes). */
+export async function trainingTensors(model: EngineModel): Promise<Map<string, Float32Array>> {
   return new Map([
-    ...[...network.snapshot()].map(([name, v]) => [`param:${name}`, v] as const),
-    ...[...optimizer.snapshot()].map(([name, v]) => [`momentum:${name}`, v] as const),
+    ...[...(await model.read())].map(([name, v]) => [`param:${name}`, v] as const),
+    ...[...(await model.readMomentum())].map(([name, v]) => [`momentum:${name}`, v] as const),
   ]);
 }
 
@@ -76,21 +86,21 @@ export function splitTrainingTensors(tensors: ReadonlyMap<string, Float32Array>)
   return { params, momentum };
 }
 
-export function saveCheckpoint(dir: string, trainer: Trainer): void {
-  const { network, optimizer } = trainer;
+export async function saveCheckpoint(dir: string, trainer: Trainer): Promise<void> {
+  const { model } = trainer;
   const meta: CheckpointMeta = {
     format: 'cyclesparse.checkpoint',
     version: 2,
-    model: network.spec.name,
-    backend: { ...activeBackend() },
+    model: model.spec.name,
+    backend: { ...model.engine.info },
     position: {
       ...trainer.position,
       dataOrderAtEpochStart: [...trainer.position.dataOrderAtEpochStart],
       augmentation: [...trainer.position.augmentation],
     },
-    mask: optimizer.mask === null ? null : optimizer.mask.toJSON(),
+    mask: model.mask === null ? null : model.mask.toJSON(),
   };
-  writeState(dir, meta, trainingTensors(network, optimizer));
+  writeState(dir, meta, await trainingTensors(model));
 }
 
 export function loadCheckpoint(dir: string): Checkpoint {
@@ -107,28 +117,24 @@ export function loadCheckpoint(dir: string): Checkpoint {
   };
 }
 
-/** Warns when a state written on one backend is resumed on another: no longer bit-identical. */
-export function warnOnBackendChange(writtenOn: string): void {
-  const backend = activeBackend();
-  if (writtenOn !== backend.name) {
+/** Warns when a state written on one engine is resumed on another: no longer bit-identical. */
+export function warnOnBackendChange(writtenOn: string, now: BackendInfo): void {
+  if (writtenOn !== now.name) {
     process.emitWarning(
-      `state was written on ${writtenOn}, resuming on ${backend.name}: not bit-identical`,
+      `state was written on ${writtenOn}, resuming on ${now.name}: not bit-identical`,
     );
   }
 }
 
 /** Puts a checkpoint's state into `trainer` (built with the same model, data and schedule). */
-export function restoreCheckpoint(checkpoint: Checkpoint, trainer: Trainer): void {
-  if (checkpoint.meta.model !== trainer.network.spec.name) {
-    throw new InvalidArgumentError(
-      'checkpoint.model',
-      trainer.network.spec.name,
-      checkpoint.meta.model,
-    );
+export async function restoreCheckpoint(checkpoint: Checkpoint, trainer: Trainer): Promise<void> {
+  const { model } = trainer;
+  if (checkpoint.meta.model !== model.spec.name) {
+    throw new InvalidArgumentError('checkpoint.model', model.spec.name, checkpoint.meta.model);
   }
-  warnOnBackendChange(checkpoint.meta.backend.name);
-  trainer.network.restore(checkpoint.params);
-  trainer.optimizer.restore(checkpoint.momentum);
-  trainer.optimizer.setMask(checkpoint.mask);
+  warnOnBackendChange(checkpoint.meta.backend.name, model.engine.info);
+  await model.write(checkpoint.params);
+  await model.writeMomentum(checkpoint.momentum);
+  await model.setMask(checkpoint.mask);
   trainer.seek(checkpoint.position);
 }

@@ -5,62 +5,84 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { CONSTANT, CIFAR_STEP_WARMUP, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
-import { Batcher, NORMALIZATIONS } from '../data/batches.js';
+import { NORMALIZATIONS, NO_AUGMENTATION } from '../data/batches.js';
 import { subsetPerClass } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { useBackend, type BackendInfo } from '../engine/backend.js';
-import { Network } from '../engine/network.js';
-import { MaskedSgd } from '../engine/sgd.js';
+import type { BackendInfo, TrainPlan } from '../engine/engine.js';
+import { TfjsEngine, type TfjsModel } from '../engine/tfjs-engine.js';
+import { initialValues } from '../models/init.js';
 import { modelSpec } from '../models/zoo.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { Trainer, evaluate } from './trainer.js';
+import { Trainer } from './trainer.js';
 
+let engine: TfjsEngine;
 let backend: BackendInfo;
 beforeAll(async () => {
-  backend = await useBackend('wasm');
+  engine = await TfjsEngine.open('wasm');
+  backend = engine.info;
 });
 
 const train = subsetPerClass(loadMnist('train'), 100, randomStream(0, 'subset'));
 const test_ = subsetPerClass(loadMnist('test'), 30, randomStream(0, 'subset'));
+const lenetSpec = modelSpec('lenet-300-100');
+const data = (batchSize: number) => ({
+  dataset: train,
+  normalization: NORMALIZATIONS.mnist,
+  augmentation: NO_AUGMENTATION,
+  batchSize,
+});
 
-function lenet(peak: number, cycleEpochs: number[], seed = 0): Trainer {
-  const network = Network.initialize(modelSpec('lenet-300-100'), seed);
-  const sgd = new MaskedSgd(network, { momentum: 0.9, nesterov: false, weightDecay: 1e-4 });
-  const batcher = new Batcher(train, 50, NORMALIZATIONS.mnist);
+async function lenet(peak: number, cycleEpochs: number[], seed = 0): Promise<Trainer> {
+  const model = await engine.model(lenetSpec, initialValues(lenetSpec, seed), {
+    momentum: 0.9,
+    nesterov: false,
+    weightDecay: 1e-4,
+  });
   const schedule = new LrSchedule({
     peak,
     shape: CIFAR_STEP_WARMUP,
     granularity: 'epoch',
-    stepsPerEpoch: batcher.batchesPerEpoch,
+    stepsPerEpoch: 20,
     cycleEpochs,
   });
-  return new Trainer(network, sgd, batcher, schedule, { seed });
+  return new Trainer(model, data(50), schedule, { seed });
 }
 
 describe('Trainer on real MNIST', () => {
-  test('LeNet-300-100 learns: test accuracy far above chance after 3 epochs on 1,000 images', () => {
-    const trainer = lenet(0.05, [3]);
+  test('LeNet-300-100 learns: test accuracy far above chance after 3 epochs on 1,000 images', async () => {
+    const trainer = await lenet(0.05, [3]);
     const epochs: number[] = [];
-    const outcome = trainer.run({ onEpoch: (m) => epochs.push(m.trainLoss) });
+    const outcome = await trainer.run({ onEpoch: (m) => void epochs.push(m.trainLoss) });
     expect(outcome.status).toBe('completed');
     expect(outcome.backend).toEqual(backend);
     expect(outcome.epochs.map((e) => e.epoch)).toEqual([0, 1, 2]);
     expect(epochs[2]).toBeLessThan(epochs[0]!);
-    const result = evaluate(trainer.network, test_, new Batcher(test_, 100, NORMALIZATIONS.mnist));
+    const result = await trainer.model.evaluate(test_, NORMALIZATIONS.mnist, 100);
     expect(result.count).toBe(300);
     expect(result.accuracy).toBeGreaterThan(0.7);
   });
-  test('a learning rate that blows up stops the run as diverged, at the step it happened', () => {
-    const outcome = lenet(1e8, [2]).run();
+  test('a learning rate that blows up stops the run as diverged, at the step it happened', async () => {
+    const trainer = await lenet(1e8, [2]);
+    const losses: number[] = [];
+    const original = trainer.model.train.bind(trainer.model);
+    vi.spyOn(trainer.model, 'train').mockImplementation(async (plan: TrainPlan) => {
+      const steps = await original(plan);
+      losses.push(...steps.losses);
+      return steps;
+    });
+    const outcome = await trainer.run();
     expect(outcome.status).toBe('diverged');
-    if (outcome.status === 'diverged') expect(Number.isFinite(outcome.loss)).toBe(false);
+    if (outcome.status !== 'diverged') return;
+    const first = losses.findIndex((l) => !Number.isFinite(l));
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(outcome.step).toBe(first);
+    expect(Number.isFinite(outcome.loss)).toBe(false);
+    // Epochs completed before the divergence are reported, the one it happened in is not.
+    expect(outcome.epochs.length).toBe(Math.floor(first / 20));
   });
-  test('momentum restarts at the first step of every cycle unless asked to keep it', () => {
+  test('asks the engine to restart momentum at the first step of every cycle unless told to keep it', async () => {
     for (const reset of [true, false]) {
-      const network = Network.initialize(modelSpec('lenet-300-100'), 0);
-      const sgd = new MaskedSgd(network);
-      const resets = vi.spyOn(sgd, 'resetMomentum');
-      const batcher = new Batcher(train, 500, NORMALIZATIONS.mnist);
+      const model = await engine.model(lenetSpec, initialValues(lenetSpec, 0));
       const schedule = new LrSchedule({
         peak: 0.01,
         shape: CONSTANT,
@@ -68,37 +90,58 @@ describe('Trainer on real MNIST', () => {
         stepsPerEpoch: 2,
         cycleEpochs: [1, 1, 1],
       });
-      const trainer = new Trainer(network, sgd, batcher, schedule, {
+      const trainer = new Trainer(model, data(500), schedule, {
         seed: 0,
         resetMomentumEachCycle: reset,
       });
       const stepsAtReset: number[] = [];
-      resets.mockImplementation(function (this: MaskedSgd) {
-        stepsAtReset.push(trainer.position.step);
-        MaskedSgd.prototype.resetMomentum.call(this);
+      const original = model.train.bind(model);
+      vi.spyOn(model, 'train').mockImplementation((plan: TrainPlan) => {
+        plan.resetMomentum.forEach((r, k) => {
+          if (r === 1) stepsAtReset.push(plan.firstStep + k);
+        });
+        return original(plan);
       });
-      trainer.run();
+      await trainer.run();
       expect(stepsAtReset).toEqual(reset ? [0, 2, 4] : []);
     }
-    const network = Network.initialize(modelSpec('lenet-300-100'), 0);
-    const sgd = new MaskedSgd(network);
+    const model = await engine.model(lenetSpec, initialValues(lenetSpec, 0));
+    const sgd = model.optimizer;
     sgd.momentum.get('fc1.bias')!.assign(tf.onesLike(sgd.momentum.get('fc1.bias')!));
-    sgd.resetMomentum();
-    expect(new Set(sgd.momentum.get('fc1.bias')!.dataSync())).toEqual(new Set([0]));
+    await model.resetMomentum();
+    expect(new Set((await model.readMomentum()).get('fc1.bias'))).toEqual(new Set([0]));
   });
-  test('a failure inside a step names the step and backend, and the wasm heap limit', () => {
-    const trainer = lenet(0.05, [1]);
-    trainer.trainStep();
-    vi.spyOn(trainer.network, 'forward').mockImplementation(() => {
+  test('plans an epoch as one request: its batches in the epoch order, each step at its learning rate', async () => {
+    const trainer = await lenet(0.05, [2]);
+    const plans: TrainPlan[] = [];
+    const model = trainer.model;
+    const original = model.train.bind(model);
+    vi.spyOn(model, 'train').mockImplementation((plan: TrainPlan) => {
+      plans.push(plan);
+      return original(plan);
+    });
+    await trainer.run();
+    expect(plans.map((p) => [p.firstStep, p.learningRates.length])).toEqual([
+      [0, 20],
+      [20, 20],
+    ]);
+    const order = randomStream(0, 'dataOrder').permutation(train.count);
+    expect(Array.from(plans[0]!.indices)).toEqual(Array.from(order));
+    expect(Array.from(plans[0]!.offsets.subarray(0, 3))).toEqual([0, 50, 100]);
+    expect(plans[1]!.learningRates[0]).toBe(trainer.schedule.learningRateAt(20));
+  });
+  test('a failure inside a step names the step and backend, and the wasm heap limit', async () => {
+    const trainer = await lenet(0.05, [1]);
+    await trainer.trainStep();
+    vi.spyOn((trainer.model as TfjsModel).network, 'forward').mockImplementation(() => {
       throw new Error('Aborted()');
     });
-    expect(() => trainer.trainStep()).toThrow(
+    await expect(trainer.trainStep()).rejects.toThrow(
       /^training step 1 failed on wasm: Aborted\(\); if the model or batch is large, the wasm heap \(at most 4 GB\) may be exhausted/,
     );
   });
-  test('refuses a schedule whose steps per epoch do not match the data', () => {
-    const network = Network.initialize(modelSpec('lenet-300-100'), 0);
-    const batcher = new Batcher(train, 64, NORMALIZATIONS.mnist);
+  test('refuses a schedule whose steps per epoch do not match the data', async () => {
+    const model = await engine.model(lenetSpec, initialValues(lenetSpec, 0));
     const schedule = new LrSchedule({
       peak: 0.1,
       shape: CONSTANT,
@@ -106,32 +149,32 @@ describe('Trainer on real MNIST', () => {
       stepsPerEpoch: 10,
       cycleEpochs: [1],
     });
-    expect(
-      () => new Trainer(network, new MaskedSgd(network), batcher, schedule, { seed: 0 }),
-    ).toThrow(/^schedule\.stepsPerEpoch: expected 16 \(batches per epoch\), got 10/);
+    expect(() => new Trainer(model, data(64), schedule, { seed: 0 })).toThrow(
+      /^schedule\.stepsPerEpoch: expected 16 \(batches per epoch\), got 10/,
+    );
   });
 });
 
 describe('checkpoints', () => {
-  test('a run stopped mid-epoch and resumed ends exactly where the uninterrupted run does', () => {
-    const straight = lenet(0.05, [2, 1]);
-    straight.run();
-    const first = lenet(0.05, [2, 1]);
-    first.run({ untilStep: 33 }); // inside epoch 1
+  test('a run stopped mid-epoch and resumed ends exactly where the uninterrupted run does', async () => {
+    const straight = await lenet(0.05, [2, 1]);
+    await straight.run();
+    const first = await lenet(0.05, [2, 1]);
+    await first.run({ untilStep: 33 }); // inside epoch 1
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, first);
-    const resumed = lenet(0.05, [2, 1], 99);
-    restoreCheckpoint(loadCheckpoint(dir), resumed);
-    const outcome = resumed.run();
+    await saveCheckpoint(dir, first);
+    const resumed = await lenet(0.05, [2, 1], 99);
+    await restoreCheckpoint(loadCheckpoint(dir), resumed);
+    const outcome = await resumed.run();
     expect(outcome.status).toBe('completed');
-    expect(resumed.network.snapshot()).toEqual(straight.network.snapshot());
+    expect(await resumed.model.read()).toEqual(await straight.model.read());
   });
-  test('rewrites atomically, and rejects truncated or altered checkpoints naming the problem', () => {
-    const trainer = lenet(0.05, [1]);
+  test('rewrites atomically, and rejects truncated or altered checkpoints naming the problem', async () => {
+    const trainer = await lenet(0.05, [1]);
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, trainer);
-    trainer.trainStep();
-    saveCheckpoint(dir, trainer); // over the old one
+    await saveCheckpoint(dir, trainer);
+    await trainer.trainStep();
+    await saveCheckpoint(dir, trainer); // over the old one
     expect(readdirSync(join(dir, '..'))).toEqual(['checkpoint']);
     expect(loadCheckpoint(dir).position.step).toBe(1);
     expect(loadCheckpoint(dir).meta.backend).toEqual(backend);
@@ -154,20 +197,20 @@ describe('checkpoints', () => {
       /^state: expected a directory with state\.json/,
     );
   });
-  test('refuses a checkpoint of another model', () => {
+  test('refuses a checkpoint of another model', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
-    saveCheckpoint(dir, lenet(0.05, [1]));
-    const network = Network.initialize(modelSpec('lenet-5'), 0);
-    const batcher = new Batcher(train, 50, NORMALIZATIONS.mnist);
+    await saveCheckpoint(dir, await lenet(0.05, [1]));
+    const spec = modelSpec('lenet-5');
+    const model = await engine.model(spec, initialValues(spec, 0));
     const schedule = new LrSchedule({
       peak: 0.1,
       shape: CONSTANT,
       granularity: 'epoch',
-      stepsPerEpoch: batcher.batchesPerEpoch,
+      stepsPerEpoch: 20,
       cycleEpochs: [1],
     });
-    const other = new Trainer(network, new MaskedSgd(network), batcher, schedule, { seed: 0 });
-    expect(() => restoreCheckpoint(loadCheckpoint(dir), other)).toThrow(
+    const other = new Trainer(model, data(50), schedule, { seed: 0 });
+    await expect(restoreCheckpoint(loadCheckpoint(dir), other)).rejects.toThrow(
       /^checkpoint\.model: expected lenet-5, got "lenet-300-100"/,
     );
   });

@@ -1,27 +1,33 @@
 /**
- * Training a network with masked SGD over a learning-rate schedule of one or more cycles.
+ * Training a model with masked SGD over a learning-rate schedule of one or more cycles, on any
+ * engine.
  *
- * One step: a batch from the batcher (order from the `dataOrder` stream, augmentation from the
- * `augmentation` stream), a training-mode forward pass, cross-entropy, gradients of every
- * parameter, the SGD update at `schedule.learningRateAt(step)`, then the BatchNorm running
- * statistics. A loss that is NaN or infinite stops training with status `diverged`. At the first
- * step of every cycle the momentum is reset (a fresh optimizer per cycle, as in the authors'
- * cyclic harness); `resetMomentumEachCycle: false` keeps it.
+ * The trainer plans, the engine computes. For every step the trainer decides the batch (order
+ * from the `dataOrder` stream, augmentation choices from the `augmentation` stream), the learning
+ * rate `schedule.learningRateAt(step)`, and whether the momentum restarts (at the first step of
+ * every cycle: a fresh optimizer per cycle, as in the authors' cyclic harness;
+ * `resetMomentumEachCycle: false` keeps it). The engine runs an epoch's steps in one request —
+ * forward, cross-entropy, gradients, the masked SGD update, the BatchNorm running statistics —
+ * and returns each step's loss and correct count. A loss that is NaN or infinite stops training
+ * with status `diverged` at that step.
  *
- * All the state needed to continue a run bit-identically on the same backend — step, position
- * in the epoch, the data-order stream at the start of the epoch, the augmentation stream — is in
+ * All the state needed to continue a run bit-identically on the same engine — step, position in
+ * the epoch, the data-order stream at the start of the epoch, the augmentation stream — is in
  * {@link TrainerPosition}, which checkpoints store.
  */
 
-import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { LrSchedule } from '../core/lr-schedule.js';
 import { RandomStream, randomStream } from '../core/random.js';
-import type { Batcher } from '../data/batches.js';
+import {
+  batchesPerEpoch,
+  checkAugmentation,
+  drawAugmentation,
+  type Augmentation,
+  type Normalization,
+} from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { activeBackend, type BackendInfo } from '../engine/backend.js';
-import type { Network } from '../engine/network.js';
-import type { MaskedSgd } from '../engine/sgd.js';
+import type { BackendInfo, EngineModel, TrainPlan } from '../engine/engine.js';
 
 export interface TrainerPosition {
   /** Global step: index of the next step to run. */
@@ -53,11 +59,7 @@ export interface EpochMetrics {
   readonly seconds: number;
 }
 
-export interface Evaluation {
-  readonly loss: number;
-  readonly accuracy: number;
-  readonly count: number;
-}
+export type { Evaluation } from '../engine/engine.js';
 
 export type TrainingOutcome =
   | {
@@ -73,6 +75,14 @@ export type TrainingOutcome =
       readonly loss: number;
     };
 
+/** The training data: images, their normalisation and augmentation, and the batch size. */
+export interface TrainingData {
+  readonly dataset: ImageDataset;
+  readonly normalization: Normalization;
+  readonly augmentation: Augmentation;
+  readonly batchSize: number;
+}
+
 export interface TrainerOptions {
   readonly seed: number;
   readonly resetMomentumEachCycle?: boolean;
@@ -85,11 +95,11 @@ export interface TrainerOptions {
 }
 
 export class Trainer {
-  readonly network: Network;
-  readonly optimizer: MaskedSgd;
-  readonly batcher: Batcher;
+  readonly model: EngineModel;
+  readonly data: TrainingData;
   readonly schedule: LrSchedule;
   readonly resetMomentumEachCycle: boolean;
+  readonly batchesPerEpoch: number;
   #step = 0;
   #epoch = 0;
   #batch = 0;
@@ -99,35 +109,29 @@ export class Trainer {
   #augmentation: RandomStream;
 
   constructor(
-    network: Network,
-    optimizer: MaskedSgd,
-    batcher: Batcher,
+    model: EngineModel,
+    data: TrainingData,
     schedule: LrSchedule,
     options: TrainerOptions,
   ) {
-    if (optimizer.network !== network)
-      throw new InvalidArgumentError(
-        'optimizer',
-        'an optimizer of this network',
-        'another network',
-      );
-    if (schedule.spec.stepsPerEpoch !== batcher.batchesPerEpoch) {
+    this.batchesPerEpoch = batchesPerEpoch(data.dataset.count, data.batchSize);
+    if (schedule.spec.stepsPerEpoch !== this.batchesPerEpoch) {
       throw new InvalidArgumentError(
         'schedule.stepsPerEpoch',
-        `${batcher.batchesPerEpoch} (batches per epoch)`,
+        `${this.batchesPerEpoch} (batches per epoch)`,
         schedule.spec.stepsPerEpoch,
       );
     }
-    this.network = network;
-    this.optimizer = optimizer;
-    this.batcher = batcher;
+    checkAugmentation(data.augmentation, data.dataset);
+    this.model = model;
+    this.data = data;
     this.schedule = schedule;
     this.resetMomentumEachCycle = options.resetMomentumEachCycle ?? true;
     const suffix = options.phase === undefined ? '' : `/${options.phase}`;
     this.#dataOrder = randomStream(options.seed, `dataOrder${suffix}`);
     this.#augmentation = randomStream(options.seed, `augmentation${suffix}`);
     this.#dataOrderAtEpochStart = this.#dataOrder.state();
-    this.#order = this.#dataOrder.permutation(batcher.dataset.count);
+    this.#order = this.#dataOrder.permutation(data.dataset.count);
   }
 
   get position(): TrainerPosition {
@@ -140,9 +144,9 @@ export class Trainer {
     };
   }
 
-  /** Continues from a saved position (the network and optimizer are restored separately). */
+  /** Continues from a saved position (the model's state is restored separately). */
   seek(position: TrainerPosition): void {
-    const stepsPerEpoch = this.batcher.batchesPerEpoch;
+    const stepsPerEpoch = this.batchesPerEpoch;
     if (
       position.step !== position.epoch * stepsPerEpoch + position.batch ||
       position.batch >= stepsPerEpoch ||
@@ -159,7 +163,7 @@ export class Trainer {
     this.#batch = position.batch;
     this.#dataOrderAtEpochStart = [...position.dataOrderAtEpochStart];
     this.#dataOrder = RandomStream.fromState(position.dataOrderAtEpochStart);
-    this.#order = this.#dataOrder.permutation(this.batcher.dataset.count);
+    this.#order = this.#dataOrder.permutation(this.data.dataset.count);
     this.#augmentation = RandomStream.fromState(position.augmentation);
   }
 
@@ -168,7 +172,7 @@ export class Trainer {
    * from its rewind point), with this trainer's streams from their start.
    */
   startAt(step: number): void {
-    const stepsPerEpoch = this.batcher.batchesPerEpoch;
+    const stepsPerEpoch = this.batchesPerEpoch;
     if (
       !Number.isSafeInteger(step) ||
       step < 0 ||
@@ -190,86 +194,92 @@ export class Trainer {
     return this.#step >= this.schedule.totalSteps;
   }
 
-  /** Runs one step; returns its loss, which may be NaN or infinite (the caller decides). */
-  trainStep(): StepResult {
-    if (this.done) throw new Error(`the schedule's ${this.schedule.totalSteps} steps are done`);
-    const position = this.schedule.positionAt(this.#step);
-    if (position.stepInCycle === 0 && this.resetMomentumEachCycle) this.optimizer.resetMomentum();
-    const learningRate = this.schedule.learningRateAt(this.#step);
-    const batch = this.batcher.fill(this.#batch, this.#order, this.#augmentation);
-    const [h, w, c] = this.batcher.dataset.shape;
-    const classes = this.network.spec.classes;
-    const params = [...this.network.params];
-    let statistics: ReturnType<Network['forward']>['statistics'] = [];
-    const { loss, correct } = this.#guard(() =>
-      tf.tidy(() => {
-        const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
-        const labels = tf.tensor1d(batch.labels, 'int32');
-        const oneHot = tf.oneHot(labels, classes);
-        let logits: tf.Tensor2D | undefined;
-        const { value, grads } = tf.variableGrads(
-          () => {
-            const result = this.network.forward(images, 'train');
-            statistics = result.statistics;
-            logits = tf.keep(result.logits);
-            return tf.losses.softmaxCrossEntropy(oneHot, result.logits);
-          },
-          params.map(([, v]) => v),
-        );
-        this.optimizer.step(
-          Object.fromEntries(params.map(([name, v]) => [name, grads[v.name]!])),
-          learningRate,
-        );
-        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels), 'int32'));
-        logits!.dispose(); // kept out of variableGrads' scope, so no tidy frees it
-        return { loss: value.dataSync()[0]!, correct: hits.dataSync()[0]! };
-      }),
+  /**
+   * The next `count` steps (inside the current epoch), drawing their augmentation: what the
+   * engine runs in one request.
+   */
+  #plan(count: number): TrainPlan {
+    const { batchSize, dataset } = this.data;
+    const first = this.#batch * batchSize;
+    const last = Math.min(dataset.count, (this.#batch + count) * batchSize);
+    const indices = this.#order.subarray(first, last);
+    const offsets = Uint32Array.from({ length: count + 1 }, (_, k) =>
+      Math.min(k * batchSize, last - first),
     );
-    this.network.updateRunningStatistics(statistics);
-    const result = { step: this.#step, loss, correct, size: batch.size, learningRate };
-    this.#advance();
-    return result;
+    const learningRates = new Float64Array(count);
+    const resetMomentum = new Uint8Array(count);
+    for (let k = 0; k < count; k++) {
+      const step = this.#step + k;
+      learningRates[k] = this.schedule.learningRateAt(step);
+      resetMomentum[k] =
+        this.resetMomentumEachCycle && this.schedule.positionAt(step).stepInCycle === 0 ? 1 : 0;
+    }
+    return {
+      dataset,
+      normalization: this.data.normalization,
+      firstStep: this.#step,
+      indices,
+      offsets,
+      augmentation: drawAugmentation(
+        this.data.augmentation,
+        dataset,
+        indices.length,
+        this.#augmentation,
+      ),
+      learningRates,
+      resetMomentum,
+    };
   }
 
-  /**
-   * Runs a step's computation, turning a failure inside the backend into an error that says which
-   * step failed and, on wasm, the likely cause: the WebAssembly heap is at most 4 GB (wasm32),
-   * and a large model at a large batch (ResNet-18/50 at batch 128) needs more.
-   */
-  #guard<T>(compute: () => T): T {
-    try {
-      return compute();
-    } catch (error) {
-      const hint =
-        this.network.backend === 'wasm'
-          ? '; if the model or batch is large, the wasm heap (at most 4 GB) may be exhausted: use a smaller batch'
-          : '';
-      throw new Error(
-        `training step ${this.#step} failed on ${this.network.backend}: ${(error as Error).message}${hint}`,
-        { cause: error },
-      );
+  /** Runs steps up to `until` but not past the end of the current epoch. */
+  async #runSteps(until: number): Promise<StepResult[]> {
+    const count = Math.min(until - this.#step, this.batchesPerEpoch - this.#batch);
+    const plan = this.#plan(count);
+    const trained = await this.model.train(plan);
+    const results: StepResult[] = [];
+    for (let k = 0; k < count; k++) {
+      results.push({
+        step: plan.firstStep + k,
+        loss: trained.losses[k]!,
+        correct: trained.correct[k]!,
+        size: plan.offsets[k + 1]! - plan.offsets[k]!,
+        learningRate: plan.learningRates[k]!,
+      });
     }
+    return results;
+  }
+
+  /** Runs one step; returns its loss, which may be NaN or infinite (the caller decides). */
+  async trainStep(): Promise<StepResult> {
+    if (this.done) throw new Error(`the schedule's ${this.schedule.totalSteps} steps are done`);
+    const [result] = await this.#runSteps(this.#step + 1);
+    this.#advance();
+    return result!;
   }
 
   #advance(): void {
     this.#step++;
     this.#batch++;
-    if (this.#batch === this.batcher.batchesPerEpoch) {
+    if (this.#batch === this.batchesPerEpoch) {
       this.#batch = 0;
       this.#epoch++;
       this.#dataOrderAtEpochStart = this.#dataOrder.state();
-      this.#order = this.#dataOrder.permutation(this.batcher.dataset.count);
+      this.#order = this.#dataOrder.permutation(this.data.dataset.count);
     }
   }
 
   /**
    * Trains to the end of the schedule (or `untilStep`), calling `onEpoch` after each completed
-   * epoch; stops at the first non-finite loss.
+   * epoch (and waiting for it); stops at the first non-finite loss. An epoch is one request to
+   * the engine.
    */
-  run(
-    options: { untilStep?: number; onEpoch?: (metrics: EpochMetrics) => void } = {},
-  ): TrainingOutcome {
-    const backend = activeBackend();
+  async run(
+    options: {
+      untilStep?: number;
+      onEpoch?: (metrics: EpochMetrics) => unknown;
+    } = {},
+  ): Promise<TrainingOutcome> {
+    const backend = this.model.engine.info;
     const until = Math.min(options.untilStep ?? this.schedule.totalSteps, this.schedule.totalSteps);
     const epochs: EpochMetrics[] = [];
     let loss = 0;
@@ -278,62 +288,32 @@ export class Trainer {
     let steps = 0;
     let started = performance.now();
     while (this.#step < until) {
-      const epoch = this.#epoch;
-      const result = this.trainStep();
-      if (!Number.isFinite(result.loss))
-        return { status: 'diverged', backend, epochs, step: result.step, loss: result.loss };
-      loss += result.loss * result.size;
-      correct += result.correct;
-      seen += result.size;
-      steps++;
-      if (this.#epoch !== epoch) {
-        const metrics: EpochMetrics = {
-          epoch,
-          cycle: this.schedule.positionAt(result.step).cycle,
-          trainLoss: loss / seen,
-          trainAccuracy: correct / seen,
-          learningRate: result.learningRate,
-          steps,
-          seconds: (performance.now() - started) / 1000,
-        };
-        epochs.push(metrics);
-        options.onEpoch?.(metrics);
-        loss = correct = seen = steps = 0;
-        started = performance.now();
+      for (const result of await this.#runSteps(until)) {
+        const epoch = this.#epoch;
+        if (!Number.isFinite(result.loss))
+          return { status: 'diverged', backend, epochs, step: result.step, loss: result.loss };
+        loss += result.loss * result.size;
+        correct += result.correct;
+        seen += result.size;
+        steps++;
+        this.#advance();
+        if (this.#epoch !== epoch) {
+          const metrics: EpochMetrics = {
+            epoch,
+            cycle: this.schedule.positionAt(result.step).cycle,
+            trainLoss: loss / seen,
+            trainAccuracy: correct / seen,
+            learningRate: result.learningRate,
+            steps,
+            seconds: (performance.now() - started) / 1000,
+          };
+          epochs.push(metrics);
+          await options.onEpoch?.(metrics);
+          loss = correct = seen = steps = 0;
+          started = performance.now();
+        }
       }
     }
     return { status: 'completed', backend, epochs };
   }
-}
-
-/** Loss and top-1 accuracy of `network` (eval mode) on `dataset`, in batches. */
-export function evaluate(network: Network, dataset: ImageDataset, batcher: Batcher): Evaluation {
-  if (batcher.dataset !== dataset)
-    throw new InvalidArgumentError(
-      'batcher',
-      `a batcher over ${dataset.name}`,
-      batcher.dataset.name,
-    );
-  const [h, w, c] = dataset.shape;
-  let loss = 0;
-  let correct = 0;
-  for (let index = 0; index < batcher.batchesPerEpoch; index++) {
-    const batch = batcher.fill(index, undefined);
-    const [batchLoss, hits] = tf.tidy(() => {
-      const labels = tf.tensor1d(batch.labels, 'int32');
-      const { logits } = network.forward(tf.tensor4d(batch.images, [batch.size, h, w, c]), 'eval');
-      const sum = tf.losses.softmaxCrossEntropy(
-        tf.oneHot(labels, network.spec.classes),
-        logits,
-        undefined,
-        0,
-        tf.Reduction.SUM,
-      );
-      const right = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'));
-      return [sum.dataSync()[0]!, right.dataSync()[0]!];
-    });
-    loss += batchLoss;
-    correct += hits;
-  }
-  return { loss: loss / dataset.count, accuracy: correct / dataset.count, count: dataset.count };
 }

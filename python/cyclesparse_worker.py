@@ -1,0 +1,718 @@
+"""cyclesparse's PyTorch engine: a worker process driven by the TypeScript side (src/engine/torch/).
+
+It needs only an importable `torch` (no numpy). Every decision about a run -- initial weights,
+masks, data order, augmentation choices, learning rates, momentum resets -- arrives as data; the
+worker computes forward and backward passes, the masked SGD update and BatchNorm statistics on
+its device, and returns losses, weights and gradients.
+
+Protocol (stdin -> requests, stdout -> replies, little-endian): a frame is a u32 length, a JSON
+header of that many bytes, then the raw bytes of each tensor the header lists under "tensors" as
+[name, dtype, shape], in order. Replies carry the request's "id"; long requests send
+{"id", "progress"} frames first (the TypeScript side treats silence as a hang). Anything else
+written to file descriptor 1 (a stray print) is redirected to stderr.
+
+Layouts: tensors cross the protocol in the TypeScript layouts (conv kernels [kh, kw, in, out],
+dense weights [in, out] with inputs in HWC order, images NHWC); inside, the worker keeps
+PyTorch's (OIHW, [out, in] with inputs in CHW order, NCHW), converting at the boundary.
+"""
+
+import ctypes
+import faulthandler
+import json
+import os
+import platform
+import struct
+import sys
+import threading
+import time
+import traceback
+
+PROTOCOL = 1
+PROGRESS_SECONDS = 2.0
+
+# The protocol owns file descriptor 1; prints go to stderr.
+_out = os.fdopen(os.dup(1), "wb", buffering=0)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+_in = sys.stdin.buffer
+
+
+class InputError(Exception):
+    """The request is wrong (bad device, sizes): running it again fails the same way."""
+
+
+def read_exact(n):
+    chunks, left = [], n
+    while left > 0:
+        chunk = _in.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+DTYPES = {}  # filled once torch is imported
+SIZES = {"float32": 4, "float64": 8, "uint8": 1, "int16": 2, "int32": 4}
+
+
+def numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def read_into(tensor):
+    """Fills a contiguous CPU tensor with its bytes from stdin. Tensors own their memory (torch's
+    allocator aligns it for its vector kernels): a tensor viewing a Python bytearray crashed
+    oneDNN convolutions here."""
+    size = tensor.numel() * tensor.element_size()
+    view = memoryview((ctypes.c_char * size).from_address(tensor.data_ptr())).cast("B")
+    done = 0
+    while done < size:
+        n = _in.readinto(view[done:])
+        if not n:
+            raise EOFError("stdin closed inside a frame")
+        done += n
+
+
+def read_frame():
+    head = read_exact(4)
+    if head is None:
+        return None, {}
+    (length,) = struct.unpack("<I", head)
+    header = json.loads(read_exact(length).decode("utf-8"))
+    tensors = {}
+    for name, dtype, shape in header.get("tensors", []):
+        t = torch.empty(shape, dtype=DTYPES[dtype])
+        if t.numel() > 0:
+            read_into(t)
+        tensors[name] = t
+    return header, tensors
+
+
+_write_lock = threading.Lock()
+
+
+def write_frame(header, tensors=()):
+    """`tensors`: (name, cpu tensor) pairs; sent as float32/float64/int32/uint8 as they are."""
+    listed, blobs = [], []
+    for name, t in tensors:
+        t = t.detach().to("cpu").contiguous()
+        dtype = {torch.float32: "float32", torch.float64: "float64", torch.int32: "int32", torch.uint8: "uint8"}[t.dtype]
+        listed.append([name, dtype, list(t.shape)])
+        blobs.append(ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()) if t.numel() > 0 else b"")
+    header = dict(header, tensors=listed)
+    body = json.dumps(header).encode("utf-8")
+    with _write_lock:
+        _out.write(struct.pack("<I", len(body)) + body)
+        for blob in blobs:
+            _out.write(blob)
+
+
+class Progress:
+    """Tells the TypeScript side the worker is alive during a long request (at most every 2 s)."""
+
+    def __init__(self, request_id):
+        self.id = request_id
+        self.last = time.monotonic()
+
+    def tick(self, done):
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            write_frame({"id": self.id, "progress": done})
+
+
+# --------------------------------------------------------------------------------------------
+# Layouts
+
+
+def dense(t):
+    """`t` with row-major strides. `contiguous()` is not enough: a permuted tensor with a size-1
+    dimension counts as contiguous with other strides (a one-channel NHWC batch permuted to NCHW
+    has exactly channels_last strides), and PyTorch 1.13's oneDNN convolution backward wrote past
+    its buffers on such an input here (1×1, stride 2)."""
+    return t.clone(memory_format=torch.contiguous_format)
+
+
+def to_torch(layout, t):
+    """A tensor in the TypeScript layout -> PyTorch's."""
+    kind = layout[0]
+    if kind == "hwio":
+        return dense(t.permute(3, 2, 0, 1))
+    if kind == "io":
+        return dense(t.t())
+    if kind == "io-hwc":  # dense after a flatten of an [h, w, c] map: rows from HWC to CHW order
+        h, w, c = layout[1:]
+        out = t.shape[1]
+        return dense(t.reshape(h, w, c, out).permute(3, 2, 0, 1).reshape(out, c * h * w))
+    return t.contiguous()
+
+
+def to_ts(layout, t):
+    """A tensor in PyTorch's layout -> the TypeScript one."""
+    kind = layout[0]
+    if kind == "hwio":
+        return dense(t.permute(2, 3, 1, 0))
+    if kind == "io":
+        return dense(t.t())
+    if kind == "io-hwc":
+        h, w, c = layout[1:]
+        out = t.shape[0]
+        return dense(t.reshape(out, c, h, w).permute(2, 3, 1, 0).reshape(h * w * c, out))
+    return t.contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# Data: a data set on the device, normalised by the TypeScript side's lookup tables
+
+
+class Data:
+    NORMALISE_ONCE_BYTES = 2 << 30
+
+    def __init__(self, images, labels, tables, shape, device):
+        n = labels.shape[0]
+        h, w, c = shape
+        self.device = device
+        self.shape = (h, w, c)
+        self.count = n
+        self.images = images.reshape(n, h, w, c).to(device)
+        self.labels = labels.to(device=device, dtype=torch.long)
+        self.table = tables.reshape(-1).to(device)  # [c * 256]: channel k's value v at k*256 + v
+        self.channel_offsets = torch.arange(c, device=device, dtype=torch.long) * 256
+        self.normalised = None
+
+    def _lookup(self, pixels):
+        return self.table[pixels.long() + self.channel_offsets]
+
+    def _all_normalised(self):
+        if self.normalised is None:
+            h, w, c = self.shape
+            if self.count * h * w * c * 4 > self.NORMALISE_ONCE_BYTES:
+                return None
+            out = torch.empty(self.count, h, w, c, device=self.device)
+            for start in range(0, self.count, 4096):
+                out[start:start + 4096] = self._lookup(self.images[start:start + 4096])
+            self.normalised = out
+        return self.normalised
+
+    def batch(self, idx, aug):
+        """Images at `idx` (NCHW, normalised) and labels; `aug`: [dy, dx, flip] per image or None."""
+        h, w, c = self.shape
+        if aug is None:
+            cache = self._all_normalised()
+            x = cache[idx] if cache is not None else self._lookup(self.images[idx])
+        else:
+            aug = aug.reshape(-1, 3).long()
+            dy, dx, flip = aug[:, 0], aug[:, 1], aug[:, 2].bool()
+            rows = torch.arange(h, device=self.device)
+            cols = torch.arange(w, device=self.device)
+            ys = rows[None, :] + dy[:, None]
+            xs = torch.where(flip[:, None], (w - 1 - cols)[None, :], cols[None, :]) + dx[:, None]
+            inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
+            pixels = self.images[idx[:, None, None], ys.clamp(0, h - 1)[:, :, None], xs.clamp(0, w - 1)[:, None, :]]
+            pixels = torch.where(inside[..., None], pixels, torch.zeros((), dtype=pixels.dtype, device=self.device))
+            x = self._lookup(pixels)
+        return dense(x.permute(0, 3, 1, 2)), self.labels[idx]
+
+
+# --------------------------------------------------------------------------------------------
+# Models: the TypeScript spec's node list, interpreted functionally
+
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.1
+
+
+class Model:
+    def __init__(self, worker, spec, layouts, sgd, values):
+        self.worker = worker
+        self.device = worker.device
+        self.nodes = spec["nodes"]
+        self.input = spec["input"]
+        self.layouts = {name: layout for name, layout in layouts}
+        self.param_names = [p for p, _ in worker_params(spec)]
+        self.buffer_names = [b for b, _ in worker_buffers(spec)]
+        self.params = {}
+        self.buffers = {}
+        for name in self.param_names:
+            self.params[name] = self._convert(name, values[name]).requires_grad_(True)
+        for name in self.buffer_names:
+            self.buffers[name] = self._convert(name, values[name])
+        self.sgd = sgd
+        self.ordered = [self.params[n] for n in self.param_names]
+        self.optimizer = torch.optim.SGD(self.ordered, lr=0.0, momentum=sgd["momentum"],
+                                         weight_decay=sgd["weightDecay"], nesterov=sgd["nesterov"])
+        self.masks = {}
+        self.masked = []
+
+    def _convert(self, name, t):
+        return to_torch(self.layouts.get(name, ["plain"]), t).to(self.device, dtype=torch.float32)
+
+    def _back(self, name, t):
+        return to_ts(self.layouts.get(name, ["plain"]), t.detach())
+
+    # ---- state
+    def read(self):
+        return [(n, self._back(n, self.params[n])) for n in self.param_names] + \
+               [(n, self._back(n, self.buffers[n])) for n in self.buffer_names]
+
+    def write(self, values):
+        with torch.no_grad():
+            for name in self.param_names:
+                self.params[name].copy_(self._convert(name, values[name]))
+            for name in self.buffer_names:
+                self.buffers[name].copy_(self._convert(name, values[name]))
+
+    def momentum(self, name):
+        state = self.optimizer.state.get(self.params[name])
+        buf = None if state is None else state.get("momentum_buffer")
+        return torch.zeros_like(self.params[name]) if buf is None else buf
+
+    def read_momentum(self):
+        return [(n, self._back(n, self.momentum(n))) for n in self.param_names]
+
+    def write_momentum(self, values):
+        if self.sgd["momentum"] == 0:
+            return
+        with torch.no_grad():
+            for name in self.param_names:
+                self.optimizer.state[self.params[name]]["momentum_buffer"] = self._convert(name, values[name]).clone()
+
+    def reset_momentum(self):
+        self.optimizer.state.clear()  # the next step starts the buffer at its gradient: μ·0 + g
+
+    def set_mask(self, masks):
+        self.masks = {name: self._convert(name, m.to(torch.float32)) for name, m in masks.items()}
+        with torch.no_grad():
+            for name, m in self.masks.items():
+                self.params[name].mul_(m)
+                state = self.optimizer.state.get(self.params[name])
+                if state is not None and state.get("momentum_buffer") is not None:
+                    state["momentum_buffer"].mul_(m)
+        self.masked = [(self.params[n], m) for n, m in self.masks.items()]
+
+    # ---- forward
+    def values(self, overrides=None):
+        v = dict(self.params)
+        v.update(self.buffers)
+        if overrides:
+            v.update(overrides)
+        return v
+
+    def forward(self, x, mode, v, statistics=None):
+        """mode: "train" (batch statistics; running ones updated when `update_running`), "train-frozen"
+        (batch statistics, running ones untouched) or "eval" (running statistics)."""
+        return self._run(self.nodes, x, mode, v, statistics)
+
+    def _run(self, nodes, x, mode, v, statistics):
+        for node in nodes:
+            op = node["op"]
+            if op == "conv":
+                x = F.conv2d(x, v[node["name"] + ".weight"], v.get(node["name"] + ".bias") if node["bias"] else None,
+                             node["stride"], node["padding"])
+            elif op == "bn":
+                name = node["name"]
+                gamma, beta = v[name + ".gamma"], v[name + ".beta"]
+                if mode == "eval":
+                    x = F.batch_norm(x, v[name + ".mean"], v[name + ".variance"], gamma, beta, False, 0.0, BN_EPSILON)
+                elif mode == "train":
+                    x = F.batch_norm(x, v[name + ".mean"], v[name + ".variance"], gamma, beta, True, BN_MOMENTUM, BN_EPSILON)
+                else:
+                    if statistics is not None:
+                        dims = [0, 2, 3] if x.dim() == 4 else [0]
+                        var, mean = torch.var_mean(x.detach().float(), dim=dims, unbiased=False)
+                        statistics.append((name, mean, var, x.numel() // x.shape[1]))
+                    x = F.batch_norm(x, None, None, gamma, beta, True, 0.0, BN_EPSILON)
+            elif op == "relu":
+                x = F.relu(x)
+            elif op == "maxpool":
+                x = F.max_pool2d(x, node["size"], node["stride"], node["padding"])
+            elif op == "avgpool":
+                x = F.avg_pool2d(x, node["size"], node["stride"], node["padding"])
+            elif op == "global-avgpool":
+                x = x.mean(dim=(2, 3))
+            elif op == "flatten":
+                x = x.flatten(1)
+            elif op == "dense":
+                x = F.linear(x, v[node["name"] + ".weight"], v.get(node["name"] + ".bias") if node["bias"] else None)
+            elif op == "residual":
+                body = self._run(node["body"], x, mode, v, statistics)
+                shortcut = self._run(node["shortcut"], x, mode, v, statistics) if node["shortcut"] else x
+                x = body + shortcut
+            else:
+                raise InputError("spec: unknown node op %r" % op)
+        return x
+
+    def autocast(self):
+        if self.worker.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.device.type, enabled=False)
+
+    # ---- requests
+    def train(self, data, idx, offsets, aug, lrs, resets, progress):
+        steps = len(lrs)
+        losses, hits = [], []
+        group = self.optimizer.param_groups[0]
+        v = self.values()
+        for k in range(steps):
+            if resets[k]:
+                self.reset_momentum()
+            a, b = offsets[k], offsets[k + 1]
+            x, y = data.batch(idx[a:b], None if aug is None else aug[3 * a:3 * b])
+            with self.autocast():
+                logits = self.forward(x, "train", v)
+            loss = F.cross_entropy(logits.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.masked:  # the gradient is masked before weight decay and momentum see it
+                torch._foreach_mul_([p.grad for p, _ in self.masked], [m for _, m in self.masked])
+            group["lr"] = lrs[k]
+            self.optimizer.step()
+            losses.append(loss.detach())
+            hits.append((logits.detach().argmax(1) == y).sum())
+            progress.tick(k + 1)
+        if steps == 0:
+            return torch.empty(0), torch.empty(0, dtype=torch.int32)
+        return torch.stack(losses).float(), torch.stack(hits).to(torch.int32)
+
+    def evaluate(self, data, batch_size, progress):
+        sums, rights = [], []
+        v = self.values()
+        with torch.no_grad():
+            for start in range(0, data.count, batch_size):
+                idx = torch.arange(start, min(data.count, start + batch_size), device=data.device)
+                x, y = data.batch(idx, None)
+                with self.autocast():
+                    logits = self.forward(x, "eval", v)
+                sums.append(F.cross_entropy(logits.float(), y, reduction="sum"))
+                rights.append((logits.argmax(1) == y).sum())
+                progress.tick(start)
+        # Summed in float64, batch by batch, as each batch's float32 sum was computed.
+        loss = sum(float(s) for s in torch.stack(sums).cpu().tolist())
+        correct = int(torch.stack(rights).sum().item())
+        return loss, correct
+
+    def gradients(self, batches, mode, objective, overrides, wrt, progress):
+        for name in wrt:
+            if name not in self.params:
+                raise InputError("wrt: expected parameters of the model, got %r" % name)
+        given = {}
+        for name, t in overrides.items():
+            if name not in self.params and name not in self.buffers:
+                raise InputError("values.%s: expected a parameter or buffer of the model" % name)
+            given[name] = self._convert(name, t)
+        xs = [given[n].requires_grad_(True) if n in given else self.params[n] for n in wrt]
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        sums = [torch.zeros(x.shape, dtype=torch.float64, device=self.device) for x in xs]
+        forward_mode = "eval" if mode == "eval" else "train-frozen"
+        for i, (x, y) in enumerate(batches):
+            v = self.values(given)
+            for n, t in zip(wrt, xs):
+                v[n] = t
+            with self.autocast():
+                logits = self.forward(x, forward_mode, v).float()
+            if objective == "logit-sum":
+                value = logits.sum()
+            elif objective == "cross-entropy-mean":
+                value = F.cross_entropy(logits, y)
+            else:
+                value = F.cross_entropy(logits, y, reduction="sum")
+            parts = torch.autograd.grad(value, xs, allow_unused=True)
+            total += value.detach().double()
+            for s, g in zip(sums, parts):
+                if g is not None:
+                    s += g.double()
+            progress.tick(i)
+        return float(total), [(n, to_ts(self.layouts.get(n, ["plain"]), s)) for n, s in zip(wrt, sums)]
+
+    def batch_statistics(self, x):
+        statistics = []
+        with torch.no_grad(), self.autocast():
+            self.forward(x, "train-frozen", self.values(), statistics)
+        return statistics
+
+
+def worker_params(spec):
+    out = []
+
+    def visit(nodes):
+        for node in nodes:
+            op = node["op"]
+            if op == "conv":
+                out.append((node["name"] + ".weight", None))
+                if node["bias"]:
+                    out.append((node["name"] + ".bias", None))
+            elif op == "dense":
+                out.append((node["name"] + ".weight", None))
+                if node["bias"]:
+                    out.append((node["name"] + ".bias", None))
+            elif op == "bn":
+                out.append((node["name"] + ".gamma", None))
+                out.append((node["name"] + ".beta", None))
+            elif op == "residual":
+                visit(node["body"])
+                visit(node["shortcut"])
+
+    visit(spec["nodes"])
+    return out
+
+
+def worker_buffers(spec):
+    out = []
+
+    def visit(nodes):
+        for node in nodes:
+            if node["op"] == "bn":
+                out.append((node["name"] + ".mean", None))
+                out.append((node["name"] + ".variance", None))
+            elif node["op"] == "residual":
+                visit(node["body"])
+                visit(node["shortcut"])
+
+    visit(spec["nodes"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The worker
+
+
+class Worker:
+    def __init__(self):
+        self.device = None
+        self.precision = "fp32"
+        self.data = {}
+        self.models = {}
+        self.next_model = 1
+
+    def hello(self, header, tensors):
+        requested = header["device"]
+        self.precision = header.get("precision", "fp32")
+        threads = header.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+        kind = requested.split(":")[0]
+        if kind == "cuda":
+            if not torch.cuda.is_available():
+                raise InputError("training.device: expected cpu (this PyTorch %s sees no CUDA device: %s), got %s"
+                                 % (torch.__version__, "built without CUDA" if torch.version.cuda is None
+                                    else "no GPU or driver found", requested))
+            index = int(requested.split(":")[1]) if ":" in requested else 0
+            count = torch.cuda.device_count()
+            if index >= count:
+                raise InputError("training.device: expected one of %s (%d GPUs), got %s"
+                                 % (", ".join("cuda:%d" % i for i in range(count)), count, requested))
+            self.device = torch.device("cuda", index)
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            tf32 = self.precision == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
+            name = torch.cuda.get_device_name(self.device)
+        elif kind == "mps":
+            if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+                raise InputError("training.device: expected cpu or cuda (this PyTorch %s has no MPS device), got mps"
+                                 % torch.__version__)
+            self.device = torch.device("mps")
+            name = "Apple MPS"
+        elif kind == "cpu":
+            self.device = torch.device("cpu")
+            name = platform.processor() or platform.machine()
+        else:
+            raise InputError("training.device: expected cpu, cuda, cuda:N or mps, got %s" % requested)
+        if self.precision == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+            raise InputError("training.precision: expected fp32 or tf32 (%s has no bfloat16), got bf16" % name)
+        return {
+            "protocol": PROTOCOL,
+            "torchVersion": torch.__version__,
+            "cudaVersion": torch.version.cuda if kind == "cuda" else None,
+            "cudnnVersion": torch.backends.cudnn.version() if kind == "cuda" else None,
+            "deviceName": name,
+            "python": platform.python_version(),
+            "threads": torch.get_num_threads(),
+            "deterministic": kind == "cuda",
+        }, []
+
+    def data_put(self, header, tensors):
+        self.data[header["key"]] = Data(tensors["images"], tensors["labels"], tensors["tables"], header["shape"], self.device)
+        return {}, []
+
+    def data_drop(self, header, tensors):
+        self.data.pop(header["key"], None)
+        return {}, []
+
+    def model_create(self, header, tensors):
+        model_id = self.next_model
+        self.next_model += 1
+        self.models[model_id] = Model(self, header["spec"], header["layouts"], header["sgd"], tensors)
+        return {"model": model_id}, []
+
+    def model(self, header):
+        found = self.models.get(header["model"])
+        if found is None:
+            raise InputError("model: expected a live model, got %r" % header["model"])
+        return found
+
+    def dataset(self, key):
+        found = self.data.get(key)
+        if found is None:
+            raise InputError("data: expected a data set sent before, got %r" % key)
+        return found
+
+    def op_model_free(self, header, tensors):
+        self.models.pop(header["model"], None)
+        if self.device.type == "cuda" and not self.models:
+            torch.cuda.empty_cache()
+        return {}, []
+
+    def op_model_read(self, header, tensors):
+        return {}, self.model(header).read()
+
+    def op_model_write(self, header, tensors):
+        self.model(header).write(tensors)
+        return {}, []
+
+    def op_model_read_momentum(self, header, tensors):
+        return {}, self.model(header).read_momentum()
+
+    def op_model_write_momentum(self, header, tensors):
+        self.model(header).write_momentum(tensors)
+        return {}, []
+
+    def op_model_set_mask(self, header, tensors):
+        self.model(header).set_mask(tensors)
+        return {}, []
+
+    def op_model_reset_momentum(self, header, tensors):
+        self.model(header).reset_momentum()
+        return {}, []
+
+    def _indices(self, tensors, name="indices"):
+        return tensors[name].to(self.device, dtype=torch.long, non_blocking=True)
+
+    def _aug(self, tensors):
+        return tensors["augmentation"].to(self.device) if "augmentation" in tensors else None
+
+    def op_model_train(self, header, tensors, progress):
+        model = self.model(header)
+        data = self.dataset(header["data"])
+        offsets = tensors["offsets"].tolist()
+        lrs = tensors["learningRates"].tolist()
+        resets = tensors["resetMomentum"].tolist()
+        losses, hits = model.train(data, self._indices(tensors), offsets, self._aug(tensors), lrs, resets, progress)
+        return {}, [("losses", losses), ("correct", hits)]
+
+    def op_model_evaluate(self, header, tensors, progress):
+        model = self.model(header)
+        loss, correct = model.evaluate(self.dataset(header["data"]), int(header["batchSize"]), progress)
+        return {"loss": loss, "correct": correct}, []
+
+    def op_model_gradients(self, header, tensors, progress):
+        model = self.model(header)
+        overrides = {k[len("value:"):]: t for k, t in tensors.items() if k.startswith("value:")}
+        if header["input"] == "ones":
+            h, w, c = model.input
+            batches = [(torch.ones(1, c, h, w, device=self.device), None)]  # row-major strides
+        else:
+            data = self.dataset(header["data"])
+            idx = self._indices(tensors)
+            aug = self._aug(tensors)
+            size = int(header["batchSize"])
+            batches = (data.batch(idx[a:a + size], None if aug is None else aug[3 * a:3 * (a + size)])
+                       for a in range(0, idx.shape[0], size))
+        value, grads = model.gradients(batches, header["mode"], header["objective"], overrides, header["wrt"], progress)
+        return {"value": value}, grads
+
+    def op_model_batch_statistics(self, header, tensors, progress):
+        model = self.model(header)
+        x, _ = self.dataset(header["data"]).batch(self._indices(tensors), self._aug(tensors))
+        out, listed = [], []
+        for name, mean, var, count in model.batch_statistics(x):
+            listed.append({"layer": name, "count": count})
+            out += [(name + ":mean", mean), (name + ":variance", var)]
+        return {"layers": listed}, out
+
+    def handle(self, header, tensors):
+        op = header["op"]
+        if op == "hello":
+            return self.hello(header, tensors)
+        if self.device is None:
+            raise InputError("op: expected hello first, got %r" % op)
+        if op == "data.put":
+            return self.data_put(header, tensors)
+        if op == "data.drop":
+            return self.data_drop(header, tensors)
+        if op == "model.create":
+            return self.model_create(header, tensors)
+        handler = getattr(self, "op_" + op.replace(".", "_").replace("-", "_"), None)
+        if handler is None:
+            raise InputError("op: unknown operation %r" % op)
+        if handler.__code__.co_argcount == 4:
+            return handler(header, tensors, Progress(header["id"]))
+        return handler(header, tensors)
+
+
+def watch_parent():
+    """Exit when the process that started the worker is gone (killed with -9, say)."""
+    parent = os.getppid()
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+def main():
+    global torch, F
+    faulthandler.enable()  # a crash inside PyTorch prints where it happened to stderr
+    threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        import torch as _torch
+        import torch.nn.functional as _F
+    except Exception as error:  # report what is missing instead of a bare traceback
+        header, _ = read_frame_without_torch()
+        write_frame_without_torch({"id": header.get("id", 0) if header else 0, "ok": False, "kind": "missing-torch",
+                                   "error": "%s: %s" % (type(error).__name__, error),
+                                   "python": sys.executable})
+        return
+    torch, F = _torch, _F
+    DTYPES.update({"float32": torch.float32, "float64": torch.float64, "uint8": torch.uint8,
+                   "int16": torch.int16, "int32": torch.int32})
+    worker = Worker()
+    while True:
+        header, tensors = read_frame()
+        if header is None:
+            return
+        try:
+            reply, out = worker.handle(header, tensors)
+            write_frame(dict(reply, id=header["id"], ok=True), out)
+        except InputError as error:
+            write_frame({"id": header["id"], "ok": False, "kind": "input", "error": str(error)})
+        except Exception as error:  # a runtime failure: the message and where it happened
+            kind = "runtime"
+            message = "%s: %s" % (type(error).__name__, error)
+            if "out of memory" in str(error).lower():
+                message += " (use a smaller batch or model)"
+            write_frame({"id": header["id"], "ok": False, "kind": kind, "error": message,
+                         "traceback": traceback.format_exc()})
+
+
+def read_frame_without_torch():
+    head = read_exact(4)
+    if head is None:
+        return None, {}
+    (length,) = struct.unpack("<I", head)
+    return json.loads(read_exact(length).decode("utf-8")), {}
+
+
+def write_frame_without_torch(header):
+    body = json.dumps(dict(header, tensors=[])).encode("utf-8")
+    _out.write(struct.pack("<I", len(body)) + body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+/**
+ * The TF.js engine: one {@link Engine} over every TF.js backend (wasm, native, cpu, tensorflow,
+ * webgpu). A model is a {@link Network} with its {@link MaskedSgd}; batches are normalised and
+ * augmented on the CPU by a {@link Batcher} (one per data set and normalisation, kept while the
+ * data set lives, so an unaugmented set is normalised once per process).
+ *
+ * Results are read asynchronously and once per request (a whole plan of steps, an evaluation):
+ * webgpu cannot read synchronously in Node, and every read waits for the device. The arithmetic
+ * is the same whenever it is read, so results are bit-identical to reading every step.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Mask } from '../core/mask.js';
+import { Batcher, batchesPerEpoch, batchIndices, type Normalization } from '../data/batches.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { ModelSpec } from '../models/spec.js';
+import { activeBackend, engineName, useBackend } from './backend.js';
+import {
+  DEFAULT_SGD,
+  type BackendInfo,
+  type Engine,
+  type EngineModel,
+  type Evaluation,
+  type GradientRequest,
+  type Gradients,
+  type LayerStatistics,
+  type Samples,
+  type SgdOptions,
+  type TfjsBackendName,
+  type TrainedSteps,
+  type TrainPlan,
+} from './engine.js';
+import { disposeStatistics, Network, type BatchStatistics } from './network.js';
+import { MaskedSgd } from './sgd.js';
+
+/** One batcher per data set and normalisation, for as long as the data set is referenced. */
+const batchers = new WeakMap<ImageDataset, Map<string, Batcher>>();
+
+export function batcherFor(dataset: ImageDataset, normalization: Normalization): Batcher {
+  let byNormalization = batchers.get(dataset);
+  if (byNormalization === undefined)
+    batchers.set(dataset, (byNormalization = new Map<string, Batcher>()));
+  const key = JSON.stringify(normalization);
+  let batcher = byNormalization.get(key);
+  if (batcher === undefined)
+    byNormalization.set(key, (batcher = new Batcher(dataset, normalization)));
+  return batcher;
+}
+
+export class TfjsEngine implements Engine {
+  readonly info: BackendInfo;
+
+  private constructor(info: BackendInfo) {
+    this.info = info;
+  }
+
+  /** Starts `backend` (engine/backend.ts) and returns the engine on it. */
+  static async open(backend: TfjsBackendName = 'wasm'): Promise<TfjsEngine> {
+    return new TfjsEngine(await useBackend(backend));
+  }
+
+  /** The engine on the backend {@link useBackend} last started. */
+  static active(): TfjsEngine {
+    return new TfjsEngine(activeBackend());
+  }
+
+  model(
+    spec: ModelSpec,
+    values: ReadonlyMap<string, Float32Array>,
+    sgd: SgdOptions = DEFAULT_SGD,
+  ): Promise<TfjsModel> {
+    if (tf.getBackend() !== engineName(this.info.name as TfjsBackendName)) {
+      throw new Error(
+        `the ${this.info.name} engine is no longer active (TF.js runs ${tf.getBackend()}): open it again`,
+      );
+    }
+    const network = Network.fromValues(spec, values);
+    return Promise.resolve(new TfjsModel(this, network, new MaskedSgd(network, sgd)));
+  }
+}
+
+async function readScalars(scalars: readonly tf.Tensor[]): Promise<Float32Array> {
+  if (scalars.length === 0) return new Float32Array(0);
+  const stacked = tf.stack(scalars as tf.Tensor[]);
+  try {
+    return Float32Array.from(await stacked.data());
+  } finally {
+    stacked.dispose();
+  }
+}
+
+export class TfjsModel implements EngineModel {
+  readonly engine: TfjsEngine;
+  readonly network: Network;
+  readonly optimizer: MaskedSgd;
+
+  constructor(engine: TfjsEngine, network: Network, optimizer: MaskedSgd) {
+    this.engine = engine;
+    this.network = network;
+    this.optimizer = optimizer;
+  }
+
+  get spec(): ModelSpec {
+    return this.network.spec;
+  }
+
+  get sgd(): SgdOptions {
+    return this.optimizer.options;
+  }
+
+  get mask(): Mask | null {
+    return this.optimizer.mask;
+  }
+
+  read(): Promise<Map<string, Float32Array>> {
+    return this.network.read();
+  }
+
+  write(values: ReadonlyMap<string, Float32Array>): Promise<void> {
+    this.network.restore(values);
+    return Promise.resolve();
+  }
+
+  readMomentum(): Promise<Map<string, Float32Array>> {
+    return this.optimizer.read();
+  }
+
+  writeMomentum(values: ReadonlyMap<string, Float32Array>): Promise<void> {
+    this.optimizer.restore(values);
+    return Promise.resolve();
+  }
+
+  setMask(mask: Mask | null): Promise<void> {
+    this.optimizer.setMask(mask);
+    return Promise.resolve();
+  }
+
+  resetMomentum(): Promise<void> {
+    this.optimizer.resetMomentum();
+    return Promise.resolve();
+  }
+
+  async train(plan: TrainPlan): Promise<TrainedSteps> {
+    const batcher = batcherFor(plan.dataset, plan.normalization);
+    const [h, w, c] = plan.dataset.shape;
+    const classes = this.network.spec.classes;
+    const params = [...this.network.params];
+    const steps = plan.learningRates.length;
+    const losses: tf.Tensor[] = [];
+    const hits: tf.Tensor[] = [];
+    try {
+      for (let k = 0; k < steps; k++) {
+        if (plan.resetMomentum[k] === 1) this.optimizer.resetMomentum();
+        const from = plan.offsets[k]!;
+        const to = plan.offsets[k + 1]!;
+        const batch = batcher.fill(
+          plan.indices.subarray(from, to),
+          plan.augmentation?.subarray(3 * from, 3 * to) ?? null,
+        );
+        let statistics: BatchStatistics[] = [];
+        const [loss, correct] = this.#guard(plan.firstStep + k, () =>
+          tf.tidy(() => {
+            const images = tf.tensor4d(batch.images, [batch.size, h, w, c]);
+            const labels = tf.tensor1d(batch.labels, 'int32');
+            const oneHot = tf.oneHot(labels, classes);
+            let logits: tf.Tensor2D | undefined;
+            const { value, grads } = tf.variableGrads(
+              () => {
+                const result = this.network.forward(images, 'train');
+                statistics = result.statistics;
+                logits = tf.keep(result.logits);
+                return tf.losses.softmaxCrossEntropy(oneHot, result.logits);
+              },
+              params.map(([, v]) => v),
+            );
+            this.optimizer.step(
+              Object.fromEntries(params.map(([name, v]) => [name, grads[v.name]!])),
+              plan.learningRates[k]!,
+            );
+            const right = tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels), 'int32'));
+            logits!.dispose(); // kept out of variableGrads' scope, so no tidy frees it
+            return [tf.keep(value), tf.keep(right)];
+          }),
+        );
+        losses.push(loss);
+        hits.push(correct);
+        this.network.updateRunningStatistics(statistics);
+      }
+      return {
+        losses: await readScalars(losses),
+        correct: Uint32Array.from(await readScalars(hits)),
+      };
+    } finally {
+      for (const t of [...losses, ...hits]) t.dispose();
+    }
+  }
+
+  /**
+   * Runs a step's computation, turning a failure inside the backend into an error that says which
+   * step failed and, on wasm, the likely cause: the WebAssembly heap is at most 4 GB (wasm32),
+   * and a large model at a large batch (ResNet-18/50 at batch 128) needs more.
+   */
+  #guard<T>(step: number, compute: () => T): T {
+    try {
+      return compute();
+    } catch (error) {
+      const hint =
+        this.network.backend === 'wasm'
+          ? '; if the model or batch is large, the wasm heap (at most 4 GB) may be exhausted: use a smaller batch'
+          : '';
+      throw new Error(
+        `training step ${step} failed on ${this.network.backend}: ${(error as Error).message}${hint}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async evaluate(
+    dataset: ImageDataset,
+    normalization: Normalization,
+    batchSize: number,
+  ): Promise<Evaluation> {
+    const batcher = batcherFor(dataset, normalization);
+    const [h, w, c] = dataset.shape;
+    const sums: tf.Tensor[] = [];
+    const rights: tf.Tensor[] = [];
+    try {
+      for (let index = 0; index < batchesPerEpoch(dataset.count, batchSize); index++) {
+        const batch = batcher.fill(batchIndices(dataset.count, batchSize, index));
+        const [sum, right] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
+          const labels = tf.tensor1d(batch.labels, 'int32');
+          const { logits } = this.network.forward(
+            tf.tensor4d(batch.images, [batch.size, h, w, c]),
+            'eval',
+          );
+          const loss = tf.losses.softmaxCrossEntropy(
+            tf.oneHot(labels, this.network.spec.classes),
+            logits,
+            undefined,
+            0,
+            tf.Reduction.SUM,
+          );
+          return [loss, tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'))];
+        });
+        sums.push(sum);
+        rights.push(right);
+      }
+      let loss = 0;
+      let correct = 0;
+      // Summed in float64, batch by batch, as each batch's float32 sum was computed.
+      for (const v of await readScalars(sums)) loss += v;
+      for (const v of await readScalars(rights)) correct += v;
+      return {
+        loss: loss / dataset.count,
+        accuracy: correct / dataset.count,
+        count: dataset.count,
+      };
+    } finally {
+      for (const t of [...sums, ...rights]) t.dispose();
+    }
+  }
+
+  async gradients(request: GradientRequest): Promise<Gradients> {
+    const { spec } = this.network;
+    const [h, w, c] = spec.input;
+    for (const name of request.wrt) this.network.param(name); // names an unknown one
+    const batches: (() => { images: tf.Tensor4D; labels: Int32Array | null })[] = [];
+    if (request.input.kind === 'ones') {
+      batches.push(() => ({ images: tf.ones<tf.Rank.R4>([1, h, w, c]), labels: null }));
+    } else {
+      const { samples, batchSize } = request.input;
+      const batcher = batcherFor(samples.dataset, samples.normalization);
+      const count = samples.indices.length;
+      if (request.objective === 'cross-entropy-mean' && count > batchSize)
+        throw new InvalidArgumentError(
+          'objective',
+          'cross-entropy-sum over more than one batch (a mean is per batch)',
+          request.objective,
+        );
+      for (let from = 0; from < count; from += batchSize) {
+        const to = Math.min(count, from + batchSize);
+        batches.push(() => {
+          const batch = batcher.fill(
+            samples.indices.subarray(from, to),
+            samples.augmentation?.subarray(3 * from, 3 * to) ?? null,
+          );
+          return {
+            images: tf.tensor4d(batch.images, [batch.size, h, w, c]),
+            labels: Int32Array.from(batch.labels),
+          };
+        });
+      }
+    }
+    const gradients = new Map(
+      request.wrt.map((name) => [name, new Float64Array(this.network.param(name).size)]),
+    );
+    let value = 0;
+    for (const makeBatch of batches) {
+      const parts: tf.Tensor[] = [];
+      let objective: tf.Tensor | undefined;
+      tf.tidy(() => {
+        const { images, labels } = makeBatch();
+        const given = new Map<string, tf.Tensor>();
+        for (const [name, data] of request.values ?? []) {
+          const variable = this.network.params.get(name) ?? this.network.buffers.get(name);
+          if (variable === undefined || variable.size !== data.length)
+            throw new InvalidArgumentError(
+              `values.${name}`,
+              `a parameter or buffer of ${spec.name} with its size`,
+              data.length,
+            );
+          given.set(name, tf.tensor(data, variable.shape));
+        }
+        const xs = request.wrt.map((name) => given.get(name) ?? this.network.param(name));
+        const f = (...inputs: tf.Tensor[]) => {
+          const overrides = new Map(given);
+          request.wrt.forEach((name, i) => overrides.set(name, inputs[i]!));
+          const { logits, statistics } = this.network.forward(images, request.mode, overrides);
+          disposeStatistics(statistics); // training mode: batch statistics, not folded in
+          if (request.objective === 'logit-sum') return tf.sum(logits);
+          if (labels === null)
+            throw new InvalidArgumentError(
+              'objective',
+              'logit-sum for a ones input',
+              request.objective,
+            );
+          const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes);
+          return request.objective === 'cross-entropy-mean'
+            ? tf.losses.softmaxCrossEntropy(oneHot, logits)
+            : tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, 0, tf.Reduction.SUM);
+        };
+        const result = tf.valueAndGrads(f as (...x: tf.Tensor[]) => tf.Scalar)(xs);
+        objective = tf.keep(result.value);
+        for (const g of result.grads) parts.push(tf.keep(g));
+      });
+      try {
+        value += (await objective!.data())[0]!;
+        for (let i = 0; i < parts.length; i++) {
+          const part = await parts[i]!.data();
+          const sum = gradients.get(request.wrt[i]!)!;
+          for (let j = 0; j < part.length; j++) sum[j]! += part[j]!;
+        }
+      } finally {
+        objective?.dispose();
+        for (const t of parts) t.dispose();
+      }
+    }
+    return { value, gradients };
+  }
+
+  async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
+    const batch = batcherFor(samples.dataset, samples.normalization).fill(
+      samples.indices,
+      samples.augmentation,
+    );
+    const [h, w, c] = samples.dataset.shape;
+    let statistics: BatchStatistics[] = [];
+    tf.tidy(() => {
+      statistics = this.network.forward(
+        tf.tensor4d(batch.images, [batch.size, h, w, c]),
+        'train',
+      ).statistics;
+    });
+    try {
+      const out: LayerStatistics[] = [];
+      for (const { layer, mean, variance, count } of statistics)
+        out.push({
+          layer,
+          mean: (await mean.data()) as Float32Array,
+          variance: (await variance.data()) as Float32Array,
+          count,
+        });
+      return out;
+    } finally {
+      disposeStatistics(statistics);
+    }
+  }
+
+  dispose(): Promise<void> {
+    this.optimizer.dispose();
+    this.network.dispose();
+    return Promise.resolve();
+  }
+}

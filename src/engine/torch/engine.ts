@@ -1,0 +1,380 @@
+/**
+ * The PyTorch engine: `training.backend: torch` on `device: cuda | cuda:N | cpu | mps`. A Python
+ * worker (python/cyclesparse_worker.py, run by worker.ts) holds the models and the data on the
+ * device; this side sends it everything a run decides — initial weights, masks, the prepared data
+ * set (once per worker: subsets, label noise and normalisation have one source of truth here),
+ * each epoch's order and augmentation choices, learning rates and momentum resets — so one seed
+ * determines a run on either engine. A whole epoch runs inside PyTorch in one request.
+ *
+ * Tensors cross in the TypeScript layouts; `torchLayouts` tells the worker how each parameter is
+ * laid out so it can keep PyTorch's own (OIHW convolutions, [out, in] dense weights whose inputs
+ * follow NCHW's flatten order) and convert back at the boundary.
+ */
+
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { Mask } from '../../core/mask.js';
+import { normalizationTables, type Normalization } from '../../data/batches.js';
+import type { ImageDataset } from '../../data/dataset.js';
+import { buffers, inferShape, parameters, type ModelSpec } from '../../models/spec.js';
+import {
+  DEFAULT_SGD,
+  PRECISIONS,
+  requireValues,
+  TORCH_DEVICE_PATTERN,
+  type BackendInfo,
+  type Engine,
+  type EngineModel,
+  type Evaluation,
+  type GradientRequest,
+  type Gradients,
+  type LayerStatistics,
+  type Precision,
+  type Samples,
+  type SgdOptions,
+  type TrainedSteps,
+  type TrainPlan,
+} from '../engine.js';
+import type { Frame, WireTensor } from './protocol.js';
+import { TorchWorker } from './worker.js';
+
+/**
+ * How each weight is laid out on the TypeScript side: `hwio` conv kernels, `io` dense weights,
+ * and `io-hwc` (with h, w, c) for a dense layer that follows a flatten of an h×w×c map, whose
+ * input rows are in HWC order (PyTorch flattens NCHW maps in CHW order).
+ */
+export function torchLayouts(spec: ModelSpec): [string, (string | number)[]][] {
+  const layouts: [string, (string | number)[]][] = [];
+  let flattened: readonly number[] | undefined;
+  inferShape(spec.nodes, spec.input, 'nodes', (node, input) => {
+    if (node.op === 'flatten') flattened = input.length === 3 ? input : undefined;
+    if (node.op === 'conv') layouts.push([`${node.name}.weight`, ['hwio']]);
+    if (node.op === 'dense') {
+      layouts.push([
+        `${node.name}.weight`,
+        flattened === undefined ? ['io'] : ['io-hwc', ...flattened],
+      ]);
+      flattened = undefined;
+    }
+  });
+  return layouts;
+}
+
+export interface TorchEngineOptions {
+  /** cpu, cuda, cuda:N or mps. */
+  readonly device: string;
+  readonly precision?: Precision;
+  /** The Python with torch (default: CYCLESPARSE_PYTHON, else python3). */
+  readonly python?: string;
+  /** CPU threads (default: CYCLESPARSE_THREADS, else PyTorch's own choice). */
+  readonly threads?: number;
+  /** Seconds of silence from a busy worker before it counts as hung. */
+  readonly timeoutSeconds?: number;
+}
+
+const DATA_KEPT = 4;
+
+const int32View = (u: Uint32Array) => new Int32Array(u.buffer, u.byteOffset, u.length);
+
+export class TorchEngine implements Engine {
+  readonly info: BackendInfo;
+  readonly worker: TorchWorker;
+  /** Data sets on the worker, least recently used first. */
+  readonly #data = new Map<string, Promise<void>>();
+  readonly #ids = new WeakMap<ImageDataset, number>();
+  #nextData = 1;
+
+  private constructor(worker: TorchWorker, info: BackendInfo) {
+    this.worker = worker;
+    this.info = info;
+  }
+
+  /** Starts a worker on `device`; refuses a device it does not have, naming `training.device`. */
+  static async open(options: TorchEngineOptions): Promise<TorchEngine> {
+    if (!TORCH_DEVICE_PATTERN.test(options.device))
+      throw new InvalidArgumentError('training.device', 'cpu, cuda, cuda:N or mps', options.device);
+    const precision = options.precision ?? 'fp32';
+    if (!(PRECISIONS as readonly string[]).includes(precision))
+      throw new InvalidArgumentError('training.precision', PRECISIONS.join(', '), precision);
+    const threads = options.threads ?? (Number(process.env.CYCLESPARSE_THREADS) || undefined);
+    const worker = new TorchWorker({
+      ...(options.python === undefined ? {} : { python: options.python }),
+      ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
+    });
+    let hello: Frame;
+    try {
+      hello = await worker.request('hello', {
+        device: options.device,
+        precision,
+        ...(threads === undefined ? {} : { threads }),
+      });
+    } catch (error) {
+      worker.close();
+      throw error;
+    }
+    const h = hello.header;
+    return new TorchEngine(worker, {
+      name: 'torch',
+      tfjsVersion: null,
+      threads: h.threads as number,
+      simd: null,
+      provider: `PyTorch ${String(h.torchVersion)} on Python ${String(h.python)}`,
+      torch: {
+        device: options.device,
+        deviceName: String(h.deviceName),
+        precision,
+        torchVersion: String(h.torchVersion),
+        cudaVersion: (h.cudaVersion as string | null) ?? null,
+        cudnnVersion: (h.cudnnVersion as number | null) ?? null,
+        python: worker.python,
+        deterministic: h.deterministic === true,
+      },
+    });
+  }
+
+  /** The worker's key for `dataset` under `normalization`, sending it the first time. */
+  async dataKey(dataset: ImageDataset, normalization: Normalization): Promise<string> {
+    let id = this.#ids.get(dataset);
+    if (id === undefined) this.#ids.set(dataset, (id = this.#nextData++));
+    const key = `${id}:${JSON.stringify(normalization)}`;
+    let sent = this.#data.get(key);
+    if (sent !== undefined) {
+      this.#data.delete(key); // most recently used last
+      this.#data.set(key, sent);
+      await sent;
+      return key;
+    }
+    const [h, w, c] = dataset.shape;
+    const tables = normalizationTables(normalization, c);
+    const flat = new Float32Array(256 * c);
+    tables.forEach((table, k) => flat.set(table, 256 * k));
+    sent = this.worker
+      .request('data.put', { key, shape: [h, w, c] }, [
+        { name: 'images', data: dataset.images, shape: [dataset.count, h, w, c] },
+        { name: 'labels', data: dataset.labels, shape: [dataset.count] },
+        { name: 'tables', data: flat, shape: [c, 256] },
+      ])
+      .then(() => undefined);
+    this.#data.set(key, sent);
+    while (this.#data.size > DATA_KEPT) {
+      const oldest = this.#data.keys().next().value!;
+      this.#data.delete(oldest);
+      void this.worker.request('data.drop', { key: oldest }).catch(() => undefined);
+    }
+    await sent;
+    return key;
+  }
+
+  async model(
+    spec: ModelSpec,
+    values: ReadonlyMap<string, Float32Array>,
+    sgd: SgdOptions = DEFAULT_SGD,
+  ): Promise<TorchModel> {
+    const shapes = new Map(
+      [...parameters(spec), ...buffers(spec)].map((p) => [p.name, p.shape] as const),
+    );
+    requireValues(
+      [...shapes].map(([name, shape]) => ({ name, shape })),
+      values,
+    );
+    const reply = await this.worker.request(
+      'model.create',
+      { spec, layouts: torchLayouts(spec), sgd },
+      tensorsOf(values, shapes),
+    );
+    return new TorchModel(this, spec, sgd, shapes, reply.header.model as number);
+  }
+
+  /** Ends the worker. */
+  close(): void {
+    this.worker.close();
+  }
+}
+
+function tensorsOf(
+  values: ReadonlyMap<string, Float32Array>,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  prefix = '',
+): WireTensor[] {
+  return [...values].map(([name, data]) => {
+    const shape = shapes.get(name);
+    if (shape === undefined)
+      throw new InvalidArgumentError(`values.${name}`, 'a parameter or buffer of the model', name);
+    return { name: `${prefix}${name}`, data, shape };
+  });
+}
+
+function samplesTensors(samples: Pick<Samples, 'indices' | 'augmentation'>): WireTensor[] {
+  return [
+    { name: 'indices', data: int32View(samples.indices), shape: [samples.indices.length] },
+    ...(samples.augmentation === null
+      ? []
+      : [
+          {
+            name: 'augmentation',
+            data: samples.augmentation,
+            shape: [samples.augmentation.length],
+          },
+        ]),
+  ];
+}
+
+export class TorchModel implements EngineModel {
+  readonly engine: TorchEngine;
+  readonly spec: ModelSpec;
+  readonly sgd: SgdOptions;
+  /** The worker's handle for this model. */
+  readonly id: number;
+  readonly #shapes: ReadonlyMap<string, readonly number[]>;
+  #mask: Mask | null = null;
+
+  constructor(
+    engine: TorchEngine,
+    spec: ModelSpec,
+    sgd: SgdOptions,
+    shapes: ReadonlyMap<string, readonly number[]>,
+    id: number,
+  ) {
+    this.engine = engine;
+    this.spec = spec;
+    this.sgd = sgd;
+    this.#shapes = shapes;
+    this.id = id;
+  }
+
+  get mask(): Mask | null {
+    return this.#mask;
+  }
+
+  #request(op: string, header: Record<string, unknown> = {}, tensors: WireTensor[] = []) {
+    return this.engine.worker.request(op, { model: this.id, ...header }, tensors);
+  }
+
+  async read(): Promise<Map<string, Float32Array>> {
+    const reply = await this.#request('model.read');
+    return new Map([...reply.tensors].map(([name, t]) => [name, t.data as Float32Array]));
+  }
+
+  async write(values: ReadonlyMap<string, Float32Array>): Promise<void> {
+    requireValues(
+      [...this.#shapes].map(([name, shape]) => ({ name, shape })),
+      values,
+    );
+    await this.#request('model.write', {}, tensorsOf(values, this.#shapes));
+  }
+
+  async readMomentum(): Promise<Map<string, Float32Array>> {
+    const reply = await this.#request('model.read_momentum');
+    return new Map([...reply.tensors].map(([name, t]) => [name, t.data as Float32Array]));
+  }
+
+  async writeMomentum(values: ReadonlyMap<string, Float32Array>): Promise<void> {
+    const params = parameters(this.spec);
+    for (const p of params) {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      if (values.get(p.name)?.length !== size)
+        throw new InvalidArgumentError(
+          `momentum.${p.name}`,
+          `${size} values`,
+          values.get(p.name)?.length,
+        );
+    }
+    await this.#request(
+      'model.write_momentum',
+      {},
+      tensorsOf(new Map(params.map((p) => [p.name, values.get(p.name)!])), this.#shapes),
+    );
+  }
+
+  async setMask(mask: Mask | null): Promise<void> {
+    const tensors: WireTensor[] = [];
+    for (const layer of mask?.layers ?? []) {
+      const name = `${layer.name}.weight`;
+      const shape = this.#shapes.get(name);
+      if (shape === undefined || shape.join() !== layer.shape.join()) {
+        throw new InvalidArgumentError(
+          `mask.${layer.name}`,
+          `a prunable layer of ${this.spec.name} with its weight's shape`,
+          layer.shape,
+        );
+      }
+      tensors.push({ name, data: Uint8Array.from(mask!.toArray(layer.name)), shape });
+    }
+    await this.#request('model.set_mask', {}, tensors);
+    this.#mask = mask;
+  }
+
+  async resetMomentum(): Promise<void> {
+    await this.#request('model.reset_momentum');
+  }
+
+  async train(plan: TrainPlan): Promise<TrainedSteps> {
+    const data = await this.engine.dataKey(plan.dataset, plan.normalization);
+    const steps = plan.learningRates.length;
+    const reply = await this.#request('model.train', { data, firstStep: plan.firstStep }, [
+      ...samplesTensors(plan),
+      { name: 'offsets', data: Int32Array.from(plan.offsets), shape: [steps + 1] },
+      { name: 'learningRates', data: plan.learningRates, shape: [steps] },
+      { name: 'resetMomentum', data: plan.resetMomentum, shape: [steps] },
+    ]);
+    return {
+      losses: reply.tensors.get('losses')!.data as Float32Array,
+      correct: Uint32Array.from(reply.tensors.get('correct')!.data),
+    };
+  }
+
+  async evaluate(
+    dataset: ImageDataset,
+    normalization: Normalization,
+    batchSize: number,
+  ): Promise<Evaluation> {
+    const data = await this.engine.dataKey(dataset, normalization);
+    const reply = await this.#request('model.evaluate', { data, batchSize });
+    const loss = reply.header.loss as number;
+    const correct = reply.header.correct as number;
+    return { loss: loss / dataset.count, accuracy: correct / dataset.count, count: dataset.count };
+  }
+
+  async gradients(request: GradientRequest): Promise<Gradients> {
+    const header: Record<string, unknown> = {
+      mode: request.mode,
+      objective: request.objective,
+      wrt: request.wrt,
+      input: request.input.kind,
+    };
+    const tensors = tensorsOf(request.values ?? new Map(), this.#shapes, 'value:');
+    if (request.input.kind === 'samples') {
+      const { samples, batchSize } = request.input;
+      if (request.objective === 'cross-entropy-mean' && samples.indices.length > batchSize)
+        throw new InvalidArgumentError(
+          'objective',
+          'cross-entropy-sum over more than one batch (a mean is per batch)',
+          request.objective,
+        );
+      header.data = await this.engine.dataKey(samples.dataset, samples.normalization);
+      header.batchSize = batchSize;
+      tensors.push(...samplesTensors(samples));
+    }
+    const reply = await this.#request('model.gradients', header, tensors);
+    return {
+      value: reply.header.value as number,
+      gradients: new Map(
+        request.wrt.map((name) => [name, reply.tensors.get(name)!.data as Float64Array]),
+      ),
+    };
+  }
+
+  async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
+    const data = await this.engine.dataKey(samples.dataset, samples.normalization);
+    const reply = await this.#request('model.batch_statistics', { data }, samplesTensors(samples));
+    return (reply.header.layers as { layer: string; count: number }[]).map(({ layer, count }) => ({
+      layer,
+      mean: reply.tensors.get(`${layer}:mean`)!.data as Float32Array,
+      variance: reply.tensors.get(`${layer}:variance`)!.data as Float32Array,
+      count,
+    }));
+  }
+
+  async dispose(): Promise<void> {
+    await this.#request('model.free').catch(() => undefined); // a dead worker frees everything
+  }
+}
