@@ -74,7 +74,11 @@ const engines = new Set(values.engines.split(','));
 const models = values.models.split(',');
 const batches = values.batches.split(',').map(Number);
 const log = (line) => process.stderr.write(`${line}\n`);
-const reasonOf = (error) => String(error?.message ?? error).split('\n').slice(0, 3).join(' ');
+const reasonOf = (error) =>
+  String(error?.message ?? error)
+    .split('\n')
+    .slice(0, 3)
+    .join(' ');
 
 // 1. The machine and the engines ---------------------------------------------------------------
 
@@ -191,16 +195,20 @@ async function traceOn(engine) {
   report.trace = { model: 'resnet-20', batch: 32, steps: 10, reference: 'wasm', engines: rows };
   for (const [name, row] of Object.entries(rows))
     if (row.maxRelativeDifference !== undefined)
-      log(`  ${name}: largest relative loss difference to wasm ${row.maxRelativeDifference.toExponential(2)}`);
+      log(
+        `  ${name}: largest relative loss difference to wasm ${row.maxRelativeDifference.toExponential(2)}`,
+      );
 }
 
 // 3. Step times ---------------------------------------------------------------------------------
 
-/** Median ms per step over epochs of `chunk` steps (one engine request each), after a warm-up. */
-async function engineStepMs(engine, name, batch, epochs) {
+/**
+ * Median ms per step over epochs of `chunk` steps (one engine request each, as a training run
+ * makes one per epoch), after one such epoch to warm up.
+ */
+async function engineStepMs(engine, name, batch, epochs, chunk) {
   const spec = modelSpec(name);
   const model = await engine.model(spec, initialValues(spec, 0));
-  const chunk = 10;
   const trainer = syntheticTrainer(model, spec, batch, chunk, true);
   await trainer.run({ untilStep: chunk }); // warm-up: cuDNN, allocator, V8
   const samples = [];
@@ -238,11 +246,11 @@ const threads = String(os.availableParallelism());
 for (const name of models) {
   for (const batch of batches) {
     const row = { model: name, batch };
-    const epochs = quick ? 2 : 5;
+    const epochs = quick ? 1 : 3;
     if (torch !== undefined) {
       try {
-        row.torchEngineMs = await engineStepMs(torch, name, batch, epochs);
-        const raw = rawTorch([name, String(batch), String(epochs * 10), threads, '0.9', '10']);
+        row.torchEngineMs = await engineStepMs(torch, name, batch, epochs, 50);
+        const raw = rawTorch([name, String(batch), String(epochs * 50), threads, '0.9', '50']);
         row.rawTorchMs = raw.medianMs;
         row.ratio = row.torchEngineMs / row.rawTorchMs;
       } catch (error) {
@@ -251,7 +259,13 @@ for (const name of models) {
     }
     if (webgpuReady) {
       try {
-        row.webgpuMs = await engineStepMs((await openWebgpu()).engine, name, batch, quick ? 1 : 2);
+        row.webgpuMs = await engineStepMs(
+          (await openWebgpu()).engine,
+          name,
+          batch,
+          quick ? 1 : 2,
+          10,
+        );
       } catch (error) {
         row.webgpuFailed = reasonOf(error);
       }

@@ -6,7 +6,8 @@
  * Each measurement is its own process (train-step.ts / torch_step.py), so peak RSS belongs to
  * one model. Ratios are cyclesparse ÷ PyTorch of median step times over all repetitions' samples.
  * PyTorch runs only when Debian's python3-torch imports; the benchmark installs nothing and says
- * what is missing. The native backend runs when its addon is built (scripts/build-native.mjs);
+ * what is missing. With torch, cyclesparse's own PyTorch engine (backend `torch`, device cpu) is
+ * one of the rows: its ratio is the engine's overhead over raw PyTorch on the same threads. The native backend runs when its addon is built (scripts/build-native.mjs);
  * `tensorflow` (@tensorflow/tfjs-node, TF.js's official fast path) whenever it is installed.
  *
  *   --models lenet-300-100,lenet-5,conv-4,resnet-20   --backends native,wasm[,tensorflow]   --reps 3
@@ -71,7 +72,7 @@ const TORCH_MODELS = new Set([
   'resnet-20',
   'resnet-56',
 ]);
-const BACKEND_CHOICES = ['native', 'wasm', 'tensorflow'] as const;
+const BACKEND_CHOICES = ['native', 'wasm', 'tensorflow', 'torch'] as const;
 type Backend = (typeof BACKEND_CHOICES)[number];
 
 const reps = positiveInteger('reps', values.reps);
@@ -92,10 +93,13 @@ function tfjsNodeInstalled(): boolean {
   }
   return false;
 }
+const torchMissing = torchProblem();
 const defaultBackends = [
   ...(native.addon ? ['native'] : []),
   'wasm',
   ...(tfjsNodeInstalled() ? ['tensorflow'] : []),
+  // cyclesparse's PyTorch engine on this CPU, against raw PyTorch on the same threads.
+  ...(torchMissing === undefined ? ['torch'] : []),
 ].join(',');
 if (!tfjsNodeInstalled()) {
   console.log('tensorflow (@tensorflow/tfjs-node): not installed; not compared');
@@ -109,6 +113,9 @@ const backends: Backend[] = (values.backends ?? defaultBackends).split(',').map(
       '--backends tensorflow: @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node)',
     );
   }
+  if (name === 'torch' && torchMissing !== undefined) {
+    fail(`--backends torch: the PyTorch engine needs torch (${torchMissing})`);
+  }
   if (name === 'native' && native.addon === undefined) {
     fail(`--backends native: the native addon is not available (${native.reason})`);
   }
@@ -117,7 +124,7 @@ const backends: Backend[] = (values.backends ?? defaultBackends).split(',').map(
 if (native.addon === undefined) console.log(`native kernels: not available (${native.reason})`);
 
 /** Steps per measurement: enough samples for a median, few enough that slow models stay minutes. */
-function stepsFor(model: ModelName, backend: Backend | 'torch'): number {
+function stepsFor(model: ModelName, backend: Backend | 'pytorch'): number {
   const heavy = model === 'conv-4' || model.startsWith('resnet') || model.startsWith('vgg');
   const steps = heavy ? (backend === 'wasm' ? 4 : 8) : 30;
   return values.quick ? Math.max(2, Math.floor(steps / 4)) : steps;
@@ -156,7 +163,13 @@ function ours(backend: Backend, model: ModelName, sparsity: number): Sample {
       String(sparsity),
       String(warmupFor(model)),
     ],
-    { ...process.env, CYCLESPARSE_THREADS: String(threads) },
+    {
+      ...process.env,
+      CYCLESPARSE_THREADS: String(threads),
+      // The PyTorch engine on this CPU uses Debian's python3, as the raw PyTorch side does.
+      CYCLESPARSE_PYTHON: process.env.CYCLESPARSE_PYTHON ?? '/usr/bin/python3',
+      CYCLESPARSE_DEVICE: 'cpu',
+    },
   );
 }
 
@@ -167,7 +180,7 @@ function torch(model: ModelName, sparsity: number): Sample {
       here('./torch_step.py'),
       model,
       String(batch),
-      String(stepsFor(model, 'torch')),
+      String(stepsFor(model, 'pytorch')),
       String(threads),
       String(sparsity),
       String(warmupFor(model)),
@@ -250,7 +263,6 @@ function summarize(model: ModelName, runs: Sample[], peak: number | null): Summa
   };
 }
 
-const torchMissing = torchProblem();
 if (torchMissing !== undefined) console.log(`PyTorch: not run (${torchMissing}); no ratios`);
 const peak = measuredPeakGflops();
 console.log(
@@ -267,14 +279,14 @@ for (const model of models) {
   const withTorch = torchMissing === undefined && TORCH_MODELS.has(model);
   for (let rep = 0; rep < reps; rep++) {
     // Alternate who goes first so a slow drift does not favour one side.
-    const order: (Backend | 'torch')[] = withTorch ? [...backends, 'torch'] : [...backends];
+    const order: (Backend | 'pytorch')[] = withTorch ? [...backends, 'pytorch'] : [...backends];
     if (rep % 2 === 1) order.reverse();
     for (const who of order) {
       process.stderr.write(`  ${model} ${who} (repetition ${rep + 1}/${reps})\n`);
-      record(who, who === 'torch' ? torch(model, 0.9) : ours(who, model, 0.9));
+      record(who, who === 'pytorch' ? torch(model, 0.9) : ours(who, model, 0.9));
     }
   }
-  const torchSummary = withTorch ? summarize(model, runs.get('torch')!, peak) : undefined;
+  const torchSummary = withTorch ? summarize(model, runs.get('pytorch')!, peak) : undefined;
   const cyclesparse = Object.fromEntries(
     backends.map((backend) => {
       const summary = summarize(model, runs.get(backend)!, peak);

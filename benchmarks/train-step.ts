@@ -5,7 +5,7 @@
  * from CYCLESPARSE_PRECISION, default fp32).
  *
  * Steps run as training does: an epoch's steps in one request to the engine. The synthetic data
- * set holds `chunk` batches (10, or fewer when fewer steps are asked for), each timed sample is
+ * set holds `chunk` batches (50, or fewer when fewer steps are asked for), each timed sample is
  * one such epoch divided by its steps, so a PyTorch worker's round trip is paid once per epoch as
  * in a real run. Prints one JSON line: per-step times (tinybench), images/s, peak RSS (of this
  * process; the PyTorch worker's is `workerPeakRssMb`), and on TF.js the shares of a step spent
@@ -36,7 +36,7 @@ const steps = Number(stepsText);
 const sparsity = sparsityText === undefined ? 0.9 : Number(sparsityText);
 // Untimed steps first: V8 tiers TF.js's engine code up over the first tens of small steps.
 const warmup = warmupText === undefined ? 2 : Number(warmupText);
-const chunk = Math.max(1, Math.min(10, steps));
+const chunk = Math.max(1, Math.min(50, steps));
 const engine = await openEngine({
   backend: backendName as BackendName,
   ...(backendName === 'torch'

@@ -130,10 +130,16 @@ class Progress:
 
 
 def dense(t):
-    """`t` with row-major strides. `contiguous()` is not enough: a permuted tensor with a size-1
-    dimension counts as contiguous with other strides (a one-channel NHWC batch permuted to NCHW
-    has exactly channels_last strides), and PyTorch 1.13's oneDNN convolution backward wrote past
-    its buffers on such an input here (1×1, stride 2)."""
+    """`t` with row-major strides (a copy only when it has others). `contiguous()` is not enough:
+    a permuted tensor with a size-1 dimension counts as contiguous with other strides (a
+    one-channel NHWC batch permuted to NCHW has exactly channels_last strides), and PyTorch 1.13's
+    oneDNN convolution backward wrote past its buffers on such an input here (1×1, stride 2)."""
+    expected, step = [], 1
+    for size in reversed(t.shape):
+        expected.append(step)
+        step *= size
+    if list(t.stride()) == expected[::-1]:
+        return t
     return t.clone(memory_format=torch.contiguous_format)
 
 
@@ -170,6 +176,8 @@ def to_ts(layout, t):
 
 
 class Data:
+    """A data set on the device, kept channels-first (NCHW) so that a batch is one gather."""
+
     NORMALISE_ONCE_BYTES = 2 << 30
 
     def __init__(self, images, labels, tables, shape, device):
@@ -178,10 +186,10 @@ class Data:
         self.device = device
         self.shape = (h, w, c)
         self.count = n
-        self.images = images.reshape(n, h, w, c).to(device)
+        self.images = dense(images.reshape(n, h, w, c).permute(0, 3, 1, 2)).to(device)
         self.labels = labels.to(device=device, dtype=torch.long)
         self.table = tables.reshape(-1).to(device)  # [c * 256]: channel k's value v at k*256 + v
-        self.channel_offsets = torch.arange(c, device=device, dtype=torch.long) * 256
+        self.channel_offsets = (torch.arange(c, device=device, dtype=torch.long) * 256).reshape(1, c, 1, 1)
         self.normalised = None
 
     def _lookup(self, pixels):
@@ -192,14 +200,16 @@ class Data:
             h, w, c = self.shape
             if self.count * h * w * c * 4 > self.NORMALISE_ONCE_BYTES:
                 return None
-            out = torch.empty(self.count, h, w, c, device=self.device)
+            out = torch.empty(self.count, c, h, w, device=self.device)
             for start in range(0, self.count, 4096):
                 out[start:start + 4096] = self._lookup(self.images[start:start + 4096])
             self.normalised = out
         return self.normalised
 
     def batch(self, idx, aug):
-        """Images at `idx` (NCHW, normalised) and labels; `aug`: [dy, dx, flip] per image or None."""
+        """Images at `idx` (NCHW, normalised) and labels; `aug`: [dy, dx, flip] per image or None.
+        Output pixel (y, x) reads source pixel (y + dy, (flip ? w - 1 - x : x) + dx), 0 outside the
+        image, exactly as the TypeScript Batcher does."""
         h, w, c = self.shape
         if aug is None:
             cache = self._all_normalised()
@@ -211,11 +221,13 @@ class Data:
             cols = torch.arange(w, device=self.device)
             ys = rows[None, :] + dy[:, None]
             xs = torch.where(flip[:, None], (w - 1 - cols)[None, :], cols[None, :]) + dx[:, None]
-            inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
-            pixels = self.images[idx[:, None, None], ys.clamp(0, h - 1)[:, :, None], xs.clamp(0, w - 1)[:, None, :]]
-            pixels = torch.where(inside[..., None], pixels, torch.zeros((), dtype=pixels.dtype, device=self.device))
+            inside = ((ys >= 0) & (ys < h))[:, None, :, None] & ((xs >= 0) & (xs < w))[:, None, None, :]
+            channels = torch.arange(c, device=self.device)[None, :, None, None]
+            pixels = self.images[idx[:, None, None, None], channels,
+                                 ys.clamp(0, h - 1)[:, None, :, None], xs.clamp(0, w - 1)[:, None, None, :]]
+            pixels = torch.where(inside, pixels, torch.zeros((), dtype=pixels.dtype, device=self.device))
             x = self._lookup(pixels)
-        return dense(x.permute(0, 3, 1, 2)), self.labels[idx]
+        return dense(x), self.labels[idx]
 
 
 # --------------------------------------------------------------------------------------------

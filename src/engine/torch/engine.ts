@@ -12,6 +12,7 @@
  */
 
 import { InvalidArgumentError } from '../../core/errors.js';
+import { nativeThreads } from '../backend.js';
 import type { Mask } from '../../core/mask.js';
 import { normalizationTables, type Normalization } from '../../data/batches.js';
 import type { ImageDataset } from '../../data/dataset.js';
@@ -65,7 +66,7 @@ export interface TorchEngineOptions {
   readonly precision?: Precision;
   /** The Python with torch (default: CYCLESPARSE_PYTHON, else python3). */
   readonly python?: string;
-  /** CPU threads (default: CYCLESPARSE_THREADS, else PyTorch's own choice). */
+  /** CPU threads (default: CYCLESPARSE_THREADS, else every core the process may use). */
   readonly threads?: number;
   /** Seconds of silence from a busy worker before it counts as hung. */
   readonly timeoutSeconds?: number;
@@ -95,7 +96,9 @@ export class TorchEngine implements Engine {
     const precision = options.precision ?? 'fp32';
     if (!(PRECISIONS as readonly string[]).includes(precision))
       throw new InvalidArgumentError('training.precision', PRECISIONS.join(', '), precision);
-    const threads = options.threads ?? (Number(process.env.CYCLESPARSE_THREADS) || undefined);
+    // As the native backend: CYCLESPARSE_THREADS (a sweep pool's share), else every core; PyTorch's
+    // own default is the physical cores, half of them on a machine with SMT.
+    const threads = options.threads ?? nativeThreads();
     const worker = new TorchWorker({
       ...(options.python === undefined ? {} : { python: options.python }),
       ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
@@ -105,7 +108,7 @@ export class TorchEngine implements Engine {
       hello = await worker.request('hello', {
         device: options.device,
         precision,
-        ...(threads === undefined ? {} : { threads }),
+        threads,
       });
     } catch (error) {
       worker.close();
