@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { layerSize } from '../core/mask.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
+import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -124,4 +125,97 @@ claims:
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(message);
   });
+});
+
+describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine from the command line', () => {
+  const config = (training: string) => `extends: mini-mnist-lenet300
+data: { trainPerClass: 20, testPerClass: 5 }
+training: { epochsPerCycle: 1, ${training} }
+method: { name: dense }
+`;
+  const write = (name: string, text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'torch-cli-'));
+    writeFileSync(join(dir, name), text);
+    return { dir, file: join(dir, name) };
+  };
+  test('run trains on backend torch, device cpu, and records the engine with the result', () => {
+    const { dir, file } = write('torch.yaml', config('backend: torch, device: cpu'));
+    const estimate = cli('run', file, '--dry-run');
+    expect(estimate.status).toBe(0);
+    expect(estimate.stdout).toMatch(/^ {2}backend: torch$/m);
+    expect(estimate.stdout).toMatch(/^ {2}device: cpu$/m);
+    expect(estimate.stdout).toMatch(/^ {2}precision: fp32$/m);
+    expect(estimate.stdout).toMatch(/^1 runs, 1 epochs, about \d+ s/m); // measured on torch, cpu
+    const run = cli('run', file, '--store', join(dir, 'runs'));
+    expect(run.status).toBe(0);
+    const [id] = /dense-[0-9a-f]{16}/.exec(run.stdout)!;
+    const result = JSON.parse(readFileSync(join(dir, 'runs', id, 'result.json'), 'utf8')) as {
+      backend: { name: string; tfjsVersion: unknown; torch: { device: string; precision: string } };
+    };
+    expect(result.backend).toMatchObject({
+      name: 'torch',
+      tfjsVersion: null,
+      torch: { device: 'cpu', precision: 'fp32' },
+    });
+  }, 120_000);
+  test.each([
+    [
+      'an unknown device',
+      'backend: torch, device: tpu',
+      /training\.device: expected cpu, cuda, cuda:N or mps/,
+    ],
+    [
+      'a device for a TF.js backend',
+      'backend: native, device: cuda',
+      /training\.device: expected no device for backend native/,
+    ],
+  ])('%s is bad input: exit 2 naming the field', (_, training, message) => {
+    const { file } = write('bad.yaml', config(training));
+    const run = cli('run', file, '--dry-run');
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(message);
+  });
+  test('CUDA where PyTorch has none, or no Python, fails the run as bad input (exit 2)', () => {
+    const { dir, file } = write('cuda.yaml', config('backend: torch, device: cuda'));
+    const cuda = cli('run', file, '--store', join(dir, 'runs'));
+    if (!/sees no CUDA device/.test(cuda.stdout)) return; // a GPU machine: nothing to refuse
+    expect(cuda.status).toBe(2);
+    expect(cuda.stdout).toMatch(/training\.device: expected cpu \(this PyTorch .* sees no CUDA/);
+    const { file: cpu } = write('cpu.yaml', config('backend: torch, device: cpu'));
+    const noPython = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', main, 'run', cpu, '--store', join(dir, 'runs')],
+      { encoding: 'utf8', env: { ...process.env, CYCLESPARSE_PYTHON: '/nonexistent/python3' } },
+    );
+    expect(noPython.status).toBe(2);
+    expect(noPython.stdout).toMatch(/backend torch: \/nonexistent\/python3 not found/);
+  }, 60_000);
+  test('gate and reproduce run every run on the engine --backend and --device name', () => {
+    const { dir, file } = write(
+      'suite.yaml',
+      `suite: tiny
+seeds: [0, 1]
+base: { extends: mini-mnist-lenet300, data: { trainPerClass: 20, testPerClass: 5 }, training: { epochsPerCycle: 1 } }
+claims:
+  - { id: learns, description: better than nothing, kind: at-least, value: 0, a: { method: { name: dense } } }
+`,
+    );
+    const plan = cli(
+      'gate',
+      '--claims',
+      file,
+      '--store',
+      join(dir, 'runs'),
+      '--backend',
+      'torch',
+      '--device',
+      'cpu',
+      '--dry-run',
+    );
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toMatch(/dense-[0-9a-f]{16}/);
+    const bad = cli('gate', '--claims', file, '--device', 'cpu', '--dry-run');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/training\.device: expected no device for backend wasm/);
+  }, 60_000);
 });

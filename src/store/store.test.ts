@@ -11,8 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import type { EpochRecord, PipelineResult } from '../methods/runner.js';
-import { parseConfigText, resolveRun } from '../config/resolve.js';
+import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
 import { loadNative } from '../engine/native.js';
+import { openEngine } from '../engine/open.js';
+import type { TorchEngine } from '../engine/torch/engine.js';
+import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { Store } from './store.js';
 
 const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
@@ -257,4 +260,42 @@ sweep:
       error: expect.stringMatching(/no such directory/) as unknown,
     });
   });
+});
+
+describe.runIf(TORCH_PYTHON !== undefined)('the store on the PyTorch engine', () => {
+  test('a PyTorch worker killed mid-run fails the run with how it died; running it again resumes and ends as an uninterrupted run', async () => {
+    const lrr = parseConfigText(runConfig, 'lrr.yaml');
+    const config = resolveRun({
+      ...lrr,
+      training: { ...(lrr.training as object), backend: 'torch', device: 'cpu' },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'store-torch-'));
+    const expected = await new Store(join(dir, 'straight')).execute(config);
+    expect(expected.state).toBe('finished');
+
+    const store = new Store(join(dir, 'killed'));
+    const engine = (await openEngine(config.training)) as TorchEngine;
+    const running = store.execute(config);
+    const metrics = join(store.dir(runId(config)), 'metrics.jsonl');
+    await waitFor(
+      () => existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 4,
+      60_000,
+    );
+    engine.worker.kill();
+    const failed = await running;
+    expect(failed.state).toBe('failed');
+    if (failed.state !== 'failed') return;
+    expect(failed.kind).toBe('runtime');
+    expect(failed.error).toMatch(/PyTorch worker \(.*\) was killed by SIGKILL/);
+    expect(store.status(failed.id).state).toBe('failed');
+
+    // The next run opens a fresh worker and continues from the last checkpoint.
+    const resumed = await store.execute(config);
+    expect(resumed.state).toBe('finished');
+    if (resumed.state !== 'finished' || expected.state !== 'finished') return;
+    expect(resumed.resumed).toBe(true);
+    expect(resumed.result.cycles).toEqual(expected.result.cycles);
+    expect(resumed.result.levels).toEqual(expected.result.levels);
+    expect(resumed.result.backend.name).toBe('torch');
+  }, 120_000);
 });
