@@ -21,6 +21,7 @@ import faulthandler
 import json
 import os
 import platform
+import signal
 import struct
 import sys
 import threading
@@ -681,6 +682,9 @@ def watch_parent():
 def main():
     global torch, F
     faulthandler.enable()  # a crash inside PyTorch prints where it happened to stderr
+    # Ctrl-C reaches the whole process group; the TypeScript side decides what it means (a sweep
+    # drains its runs), and the worker ends with its parent or its stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=watch_parent, daemon=True).start()
     try:
         import torch as _torch
