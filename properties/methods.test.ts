@@ -5,7 +5,7 @@
  */
 
 import { fc, test } from '@fast-check/vitest';
-import { beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { pruningLevels } from '../src/core/density-schedule.js';
 import { CIFAR_STEP_WARMUP, LrSchedule, cyclicEpochs } from '../src/core/lr-schedule.js';
 import { Mask } from '../src/core/mask.js';
@@ -15,8 +15,10 @@ import { Batcher, NO_AUGMENTATION } from '../src/data/batches.js';
 import { syntheticDataset, withLabelNoise } from '../src/data/dataset.js';
 import type { Engine } from '../src/engine/engine.js';
 import { TfjsEngine } from '../src/engine/tfjs-engine.js';
+import type { TorchEngine } from '../src/engine/torch/engine.js';
+import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
 import { initialValues } from '../src/models/init.js';
-import { prunableLayers, type ModelSpec } from '../src/models/spec.js';
+import { prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
 import * as methods from '../src/methods/pipelines.js';
 import {
   runPipeline,
@@ -27,8 +29,9 @@ import {
 } from '../src/methods/runner.js';
 import { snipScores } from '../src/prune/snip.js';
 import { synflowMask, synflowScores } from '../src/prune/synflow.js';
-import { mlpCase, mlpSpec, reference, smallModel } from './models.js';
+import { bernoulliMask, mlpCase, mlpSpec, reference, smallModel } from './models.js';
 import { snipReference, synflowReference } from './reference-mlp.js';
+import { synflowDefinition } from './reference-net.js';
 
 let wasm: Engine;
 beforeAll(async () => {
@@ -187,7 +190,7 @@ describe('SCULPT', () => {
         targetSparsity,
         cycles: 2,
         epochsPerCycle: EPOCHS,
-        synflowIterations: 5,
+        ...(start === 'synflow' ? { synflowIterations: 5 } : {}),
       });
       expect(
         pipeline.phases.map((p) =>
@@ -471,6 +474,142 @@ describe('SNIP and SynFlow scores', () => {
       const mask = await synflowMask(model, start, { sparsity, iterations });
       expect(mask.isSubsetOf(start)).toBe(true);
       expect(mask.totalKept).toBe(keptCount(sparsity, start.totalSize));
+      await model.dispose();
+    },
+  );
+});
+
+/** SynFlow on the engines under test: wasm, and PyTorch (CPU) where torch imports. */
+const synflowEngines = async (): Promise<Engine[]> => [
+  wasm,
+  ...(TORCH_PYTHON === undefined ? [] : [await torchEngine()]),
+];
+let torchOpened: Promise<TorchEngine> | undefined;
+const torchEngine = () => (torchOpened ??= openTorchCpu());
+afterAll(async () => (await torchOpened)?.close());
+
+/** Every score equals the reference up to one common positive factor (float32 rounding). */
+function expectSameUpToFactor(
+  actual: Record<string, Float32Array>,
+  expected: ReadonlyMap<string, Float64Array>,
+  what: string,
+): void {
+  let sumA = 0;
+  let sumE = 0;
+  let max = 0;
+  for (const [name, e] of expected) {
+    const a = actual[name.slice(0, -'.weight'.length)]!;
+    e.forEach((v, i) => {
+      sumA += a[i]!;
+      sumE += v;
+      max = Math.max(max, v);
+    });
+  }
+  if (sumE === 0) {
+    // Every path is pruned: R is 0 and so is every score.
+    if (sumA !== 0) throw new Error(`${what}: scores sum to ${sumA} where R is 0`);
+    return;
+  }
+  if (!(sumA > 0 && Number.isFinite(sumA))) throw new Error(`${what}: scores sum to ${sumA}`);
+  const factor = sumA / sumE;
+  for (const [name, e] of expected) {
+    const a = actual[name.slice(0, -'.weight'.length)]!;
+    e.forEach((v, i) => {
+      // Each score to float32 accuracy of its own size, not only of the largest one: a scaling
+      // that is off for some paths (a residual block's body against its shortcut) shows up
+      // in the small scores first.
+      if (Math.abs(a[i]! / factor - v) > 1e-3 * Math.abs(v) + 1e-7 * max)
+        throw new Error(`${what}: ${name}[${i}] ${a[i]! / factor} vs ${v} (largest ${max})`);
+    });
+  }
+}
+
+describe('SynFlow against its definition', () => {
+  test.prop([smallModel, seed, fc.double({ min: 0.3, max: 1, noNaN: true })], { numRuns: 15 })(
+    'scores are the unscaled float64 definition up to one common factor, residual blocks included',
+    async (spec, s, density) => {
+      const values = initialValues(spec, s);
+      const mask =
+        density === 1 ? Mask.dense(prunableLayers(spec)) : bernoulliMask(spec, s, density);
+      const kept = new Map(mask.names().map((l) => [`${l}.weight`, mask.toArray(l)] as const));
+      const { scores } = synflowDefinition(spec, values, kept, [...kept.keys()]);
+      for (const engine of await synflowEngines()) {
+        const model = await engine.model(spec, values);
+        await model.setMask(mask);
+        expectSameUpToFactor(await synflowScores(model, mask), scores, engine.info.name);
+        await model.dispose();
+      }
+    },
+  );
+
+  test('a network whose R overflows float32 (1.9e58 here) still gets finite scores, in the right proportions', async () => {
+    // A 36-layer chain of 4×4 dense layers whose weights have magnitude 10.
+    const width = 4;
+    const nodes: Node[] = [{ op: 'flatten' }];
+    for (let l = 0; l < 36; l++) {
+      nodes.push(
+        { op: 'dense', name: `fc${l}`, in: width, out: width, bias: false },
+        { op: 'relu' },
+      );
+    }
+    const spec: ModelSpec = { name: 'deep-chain', input: [1, 1, width], classes: width, nodes };
+    const stream = randomStream(5, 'deep');
+    const values = new Map(
+      Array.from({ length: 36 }, (_, l) => [
+        `fc${l}.weight`,
+        Float32Array.from({ length: width * width }, () => (stream.float() < 0.5 ? -10 : 10)),
+      ]),
+    );
+    const mask = Mask.dense(prunableLayers(spec));
+    const kept = new Map(mask.names().map((l) => [`${l}.weight`, mask.toArray(l)] as const));
+    const { r, scores } = synflowDefinition(spec, values, kept, [...kept.keys()]);
+    expect(r).toBeGreaterThan(1e50); // beyond float32's 3.4e38
+    for (const engine of await synflowEngines()) {
+      const model = await engine.model(spec, values);
+      expectSameUpToFactor(await synflowScores(model, mask), scores, engine.info.name);
+      await model.dispose();
+    }
+  });
+
+  test.prop(
+    [
+      smallModel,
+      seed,
+      fc.double({ min: 0.5, max: 0.97, noNaN: true }),
+      fc.integer({ min: 2, max: 6 }),
+    ],
+    {
+      numRuns: 10,
+    },
+  )(
+    "iterative SynFlow scores each round on the previous round's mask, at densities (1 − s)^(k/K)",
+    async (spec, s, sparsity, rounds) => {
+      const model = await wasm.model(spec, initialValues(spec, s));
+      const seen: Map<string, Float32Array>[] = [];
+      const original = model.gradients.bind(model);
+      model.gradients = (request) => {
+        seen.push(new Map(request.values));
+        return original(request);
+      };
+      const start = Mask.dense(prunableLayers(spec));
+      const final = await synflowMask(model, start, { sparsity, iterations: rounds });
+      expect(final.totalKept).toBe(keptCount(sparsity, start.totalSize));
+      // Round by round: the kept weights the scorer saw follow the exponential schedule, and the
+      // weights it saw as zero are exactly those pruned before.
+      const expectedKept: number[] = [];
+      let kept = start.totalKept;
+      for (let k = 1; k <= rounds; k++) {
+        const target = k === rounds ? sparsity : 1 - (1 - sparsity) ** (k / rounds);
+        if (keptCount(target, start.totalSize) >= kept) continue;
+        expectedKept.push(kept);
+        kept = keptCount(target, start.totalSize);
+      }
+      const nonZero = (values: Map<string, Float32Array>) =>
+        start
+          .names()
+          .reduce((n, l) => n + values.get(`${l}.weight`)!.filter((v) => v !== 0).length, 0);
+      // Initial weights are never exactly 0, so non-zero positive weights are the kept ones.
+      expect(seen.map(nonZero)).toEqual(expectedKept);
       await model.dispose();
     },
   );

@@ -5,7 +5,15 @@
  */
 
 import { fc } from '@fast-check/vitest';
-import { inferShape, parameters, type ModelSpec, type Node } from '../src/models/spec.js';
+import { Mask } from '../src/core/mask.js';
+import { randomStream } from '../src/core/random.js';
+import {
+  inferShape,
+  parameters,
+  prunableLayers,
+  type ModelSpec,
+  type Node,
+} from '../src/models/spec.js';
 import { conv as zooConv } from '../src/models/zoo.js';
 import type { ReferenceMlp } from './reference-mlp.js';
 
@@ -120,4 +128,21 @@ export function reference(
     }),
     sizes: [dense[0]!.shape[0]!, ...dense.map((p) => p.shape[1]!)],
   };
+}
+
+/** A mask keeping each prunable weight of `spec` with probability `density` (seeded). */
+export function bernoulliMask(spec: ModelSpec, seed: number, density: number): Mask {
+  const stream = randomStream(seed, 'maskSampling');
+  const layers = prunableLayers(spec);
+  return Mask.fromArrays(
+    layers,
+    Object.fromEntries(
+      layers.map((l) => [
+        l.name,
+        Array.from({ length: l.shape.reduce((a, b) => a * b, 1) }, () =>
+          stream.float() < density ? 1 : 0,
+        ),
+      ]),
+    ),
+  );
 }

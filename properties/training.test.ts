@@ -24,7 +24,7 @@ import type { TorchEngine } from '../src/engine/torch/engine.js';
 import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
 import { initialValues } from '../src/models/init.js';
 import { parameters, prunableLayers, type ModelSpec } from '../src/models/spec.js';
-import { smallModel } from './models.js';
+import { bernoulliMask, smallModel } from './models.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { Trainer } from '../src/train/trainer.js';
 
@@ -34,21 +34,7 @@ beforeAll(async () => {
   wasm = await TfjsEngine.open('wasm');
 });
 
-const maskFor = (spec: ModelSpec, seed: number, density: number): Mask => {
-  const stream = randomStream(seed, 'maskSampling');
-  const layers = prunableLayers(spec);
-  return Mask.fromArrays(
-    layers,
-    Object.fromEntries(
-      layers.map((l) => [
-        l.name,
-        Array.from({ length: l.shape.reduce((a, b) => a * b, 1) }, () =>
-          stream.float() < density ? 1 : 0,
-        ),
-      ]),
-    ),
-  );
-};
+const maskFor = bernoulliMask;
 
 interface RunOptions {
   readonly seed: number;

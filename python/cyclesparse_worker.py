@@ -315,10 +315,16 @@ class Model:
             v.update(overrides)
         return v
 
-    def forward(self, x, mode, v, statistics=None):
-        """mode: "train" (batch statistics; running ones updated when `update_running`), "train-frozen"
-        (batch statistics, running ones untouched) or "eval" (running statistics)."""
-        return self._run(self.nodes, x, mode, v, statistics)
+    def forward(self, x, mode, v, statistics=None, normalize=False):
+        """mode: "train" (batch statistics, running ones updated), "train-frozen" (batch statistics,
+        running ones untouched) or "eval" (running statistics). `normalize` divides the activation
+        after every top-level node by its mean, held constant for the gradient (SynFlow)."""
+        if not normalize:
+            return self._run(self.nodes, x, mode, v, statistics)
+        for node in self.nodes:
+            x = self._run([node], x, mode, v, statistics)
+            x = x / x.detach().mean().clamp_min(1e-30)
+        return x
 
     def _run(self, nodes, x, mode, v, statistics):
         for node in nodes:
@@ -408,7 +414,7 @@ class Model:
         correct = int(torch.stack(rights).sum().item())
         return loss, correct
 
-    def gradients(self, batches, mode, objective, overrides, wrt, progress):
+    def gradients(self, batches, mode, objective, overrides, wrt, progress, normalize=False):
         for name in wrt:
             if name not in self.params:
                 raise InputError("wrt: expected parameters of the model, got %r" % name)
@@ -426,7 +432,7 @@ class Model:
             for n, t in zip(wrt, xs):
                 v[n] = t
             with self.autocast():
-                logits = self.forward(x, forward_mode, v).float()
+                logits = self.forward(x, forward_mode, v, None, normalize).float()
             if objective == "logit-sum":
                 value = logits.sum()
             elif objective == "cross-entropy-mean":
@@ -638,7 +644,8 @@ class Worker:
             size = int(header["batchSize"])
             batches = (data.batch(idx[a:a + size], None if aug is None else aug[3 * a:3 * (a + size)])
                        for a in range(0, idx.shape[0], size))
-        value, grads = model.gradients(batches, header["mode"], header["objective"], overrides, header["wrt"], progress)
+        value, grads = model.gradients(batches, header["mode"], header["objective"], overrides, header["wrt"], progress,
+                                       bool(header.get("normalize", False)))
         return {"value": value}, grads
 
     def op_model_batch_statistics(self, header, tensors, progress):

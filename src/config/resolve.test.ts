@@ -108,6 +108,47 @@ describe('resolving configurations', () => {
       /training\.device: expected no device for backend wasm/,
     );
   });
+  test('pruning at initialisation records the settings its criterion uses, and refuses the others', () => {
+    const pai = (method: Record<string, unknown>) =>
+      resolveRun({ ...base, method: { name: 'pai', sparsity: 0.9, ...method } }, 'x.yaml').method;
+    expect(pai({ criterion: 'random' })).toEqual({
+      name: 'pai',
+      criterion: 'random',
+      sparsity: 0.9,
+      cycles: 1,
+      distribution: 'erk',
+      sampling: 'exact',
+    });
+    expect(pai({ criterion: 'snip' })).toEqual({
+      name: 'pai',
+      criterion: 'snip',
+      sparsity: 0.9,
+      cycles: 1,
+      scope: 'global',
+    });
+    expect(pai({ criterion: 'synflow', scope: 'layerwise' })).toMatchObject({
+      scope: 'layerwise',
+      synflowIterations: 100,
+    });
+    expect(() => pai({ criterion: 'snip', distribution: 'er' })).toThrow(
+      /method\.distribution: expected no distribution for criterion snip \(it uses scope\)/,
+    );
+    expect(() => pai({ criterion: 'random', scope: 'layerwise' })).toThrow(
+      /method\.scope: expected no scope for criterion random \(it uses distribution and sampling\)/,
+    );
+    expect(() => pai({ criterion: 'snip', synflowIterations: 5 })).toThrow(
+      /method\.synflowIterations: expected no synflowIterations for criterion snip/,
+    );
+    expect(() =>
+      resolveRun(
+        {
+          ...base,
+          method: { name: 'sculpt', targetSparsity: 0.9, start: 'snip', sampling: 'exact' },
+        },
+        'x.yaml',
+      ),
+    ).toThrow(/method\.sampling: expected no sampling for start snip \(it uses scope\)/);
+  });
   test('every problem is reported with its path', () => {
     const bad = {
       ...base,

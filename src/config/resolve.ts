@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { CyclesparseError } from '../core/errors.js';
 import type { BackendName, Precision } from '../engine/engine.js';
+import { PRUNE_DEFAULTS, SETTINGS_USED } from '../methods/pipelines.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
 
@@ -106,6 +107,16 @@ function crossChecks(config: RunConfig): string[] {
       `model.stem: expected no stem for ${config.model.name} (only resnet-18 and resnet-50 take one)`,
     );
   }
+  if (m.name === 'pai' || m.name === 'sculpt') {
+    const criterion = m.name === 'pai' ? m.criterion : m.start;
+    const used: readonly string[] = SETTINGS_USED[criterion];
+    for (const key of Object.keys(PRUNE_DEFAULTS)) {
+      if ((m as Record<string, unknown>)[key] !== undefined && !used.includes(key))
+        problems.push(
+          `method.${key}: expected no ${key} for ${m.name === 'pai' ? 'criterion' : 'start'} ${criterion} (it uses ${used.join(' and ')})`,
+        );
+    }
+  }
   for (const field of ['device', 'precision'] as const) {
     if (config.training.backend !== 'torch' && config.training[field] !== undefined)
       problems.push(
@@ -143,6 +154,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
   return {
     ...config,
     training,
+    method: withPruneDefaults(config.method),
     data: {
       ...config.data,
       augmentation:
@@ -150,6 +162,19 @@ function fillDefaults(input: Input, source: string): RunConfig {
         (config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none'),
     },
   };
+}
+
+/**
+ * A PaI or SCULPT method with the defaults of the settings its criterion uses filled in (the
+ * others stay absent: they would do nothing). A setting given for another criterion is left for
+ * the cross-field checks to refuse.
+ */
+function withPruneDefaults(method: MethodConfig): MethodConfig {
+  if (method.name !== 'pai' && method.name !== 'sculpt') return method;
+  const used = SETTINGS_USED[method.name === 'pai' ? method.criterion : method.start];
+  const filled: Record<string, unknown> = { ...method };
+  for (const key of used) filled[key] ??= PRUNE_DEFAULTS[key];
+  return filled as MethodConfig;
 }
 
 /** Validates and fills every default of one run's configuration. */

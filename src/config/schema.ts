@@ -78,10 +78,16 @@ export const trainingSchema = z
 const pruning = {
   scope: z.enum(['global', 'layerwise']).default('global'),
 };
-const randomMasks = {
-  distribution: z.enum(DISTRIBUTIONS).default('erk'),
-  sampling: z.enum(['exact', 'bernoulli']).default('exact'),
-  synflowIterations: positiveInt.default(100),
+/**
+ * Settings of pruning at initialisation. Which ones a run uses depends on its criterion (random
+ * masks: distribution and sampling; SNIP: scope; SynFlow: scope and rounds), so they have no
+ * default here: resolving fills the used ones (config/resolve.ts, from methods/pipelines.ts) and
+ * refuses the others.
+ */
+const atInitialisation = {
+  distribution: z.enum(DISTRIBUTIONS).optional(),
+  sampling: z.enum(['exact', 'bernoulli']).optional(),
+  synflowIterations: positiveInt.optional(),
 };
 const levels = {
   rate: z.number().gt(0).lt(1).default(0.2),
@@ -106,8 +112,8 @@ export const methodSchema = z.discriminatedUnion('name', [
       criterion: z.enum(['snip', 'synflow', 'random']),
       sparsity,
       cycles: positiveInt.default(1),
-      ...randomMasks,
-      ...pruning,
+      ...atInitialisation,
+      scope: z.enum(['global', 'layerwise']).optional(),
     })
     .strict(),
   z
@@ -128,7 +134,7 @@ export const methodSchema = z.discriminatedUnion('name', [
       targetSparsity: sparsity,
       cycles: positiveInt.default(4),
       criterion: z.enum(['magnitude', 'random', 'snip']).default('magnitude'),
-      ...randomMasks,
+      ...atInitialisation,
     })
     .strict(),
 ]);

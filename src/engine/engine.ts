@@ -138,6 +138,13 @@ export interface GradientRequest {
    * output: SynFlow's R).
    */
   readonly objective: 'cross-entropy-mean' | 'cross-entropy-sum' | 'logit-sum';
+  /**
+   * Divide the activation after every top-level node of the model by its mean, held constant
+   * for the gradient. Every input-output path passes each such point once (a residual block is
+   * one node), so the objective and every weight × gradient are multiplied by one common factor:
+   * what keeps SynFlow's R of a positive network finite in float32 without changing its ranking.
+   */
+  readonly normalize?: boolean;
   /** Stand-ins for parameters or buffers by name, for this request only. */
   readonly values?: ReadonlyMap<string, Float32Array>;
   /** Parameters to differentiate with respect to. */

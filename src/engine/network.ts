@@ -109,6 +109,8 @@ export class Network {
     images: tf.Tensor4D,
     mode: Mode,
     overrides?: ReadonlyMap<string, tf.Tensor>,
+    /** Divide the activation after every top-level node by its mean, as a constant (SynFlow). */
+    normalize = false,
   ): ForwardResult {
     this.#requireBackend();
     const [, h, w, c] = images.shape;
@@ -119,8 +121,17 @@ export class Network {
     const statistics: BatchStatistics[] = [];
     this.#overrides = overrides;
     try {
-      const logits = this.#run(this.spec.nodes, images, mode, statistics) as tf.Tensor2D;
-      return { logits, statistics };
+      if (!normalize)
+        return {
+          logits: this.#run(this.spec.nodes, images, mode, statistics) as tf.Tensor2D,
+          statistics,
+        };
+      let x: tf.Tensor = images;
+      for (const node of this.spec.nodes) {
+        x = this.#run([node], x, mode, statistics);
+        x = tf.div(x, constant(tf.maximum(tf.mean(x), 1e-30)));
+      }
+      return { logits: x as tf.Tensor2D, statistics };
     } finally {
       this.#overrides = undefined;
     }
@@ -310,6 +321,15 @@ export class Network {
     for (const variable of [...this.params.values(), ...this.buffers.values()]) variable.dispose();
   }
 }
+
+/** `x` with no gradient flowing back through it (a constant for differentiation). */
+const constant = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  return {
+    value: tf.clone(x),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
 
 export function disposeStatistics(statistics: readonly BatchStatistics[]): void {
   for (const { mean, variance } of statistics) {

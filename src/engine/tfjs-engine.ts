@@ -316,7 +316,12 @@ export class TfjsModel implements EngineModel {
         const f = (...inputs: tf.Tensor[]) => {
           const overrides = new Map(given);
           request.wrt.forEach((name, i) => overrides.set(name, inputs[i]!));
-          const { logits, statistics } = this.network.forward(images, request.mode, overrides);
+          const { logits, statistics } = this.network.forward(
+            images,
+            request.mode,
+            overrides,
+            request.normalize ?? false,
+          );
           disposeStatistics(statistics); // training mode: batch statistics, not folded in
           if (request.objective === 'logit-sum') return tf.sum(logits);
           if (labels === null)

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CIFAR_STEP_WARMUP } from '../core/lr-schedule.js';
-import { Mask } from '../core/mask.js';
+import { layerSize, Mask } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
 import { keptCount } from '../core/selection.js';
 import { NORMALIZATIONS, NO_AUGMENTATION } from '../data/batches.js';
@@ -147,19 +147,24 @@ describe.each(ENGINES)('on %s', (name) => {
             sparsity: 0.9,
             cycles: 2,
             epochsPerCycle: E,
-            synflowIterations: 10,
+            ...(criterion === 'synflow' ? { synflowIterations: 10 } : {}),
           }),
         );
         expectLearned(result);
         expect(Mask.fromJSON(result.levels[0]!.mask).totalKept).toBe(keptCount(0.9, weights));
         expect(result.cycles.every((c) => c.sparsity === result.cycles[0]!.sparsity)).toBe(true);
         expect(result.cost.flopsSparse).toBeLessThan(0.15 * result.cost.flopsDense);
-        expect(result.options).toMatchObject({
+        // Only the settings the criterion uses are recorded.
+        expect(result.options).toEqual({
           criterion,
-          scope: 'global',
-          distribution: 'erk',
-          sampling: 'exact',
-          synflowIterations: 10,
+          sparsity: 0.9,
+          cycles: 2,
+          epochsPerCycle: E,
+          ...{
+            snip: { scope: 'global' },
+            synflow: { scope: 'global', synflowIterations: 10 },
+            random: { distribution: 'erk', sampling: 'exact' },
+          }[criterion],
         });
       },
     );
@@ -183,6 +188,25 @@ describe.each(ENGINES)('on %s', (name) => {
         const coupled = result.cycles.filter((c) => c.phase === 'coupled');
         expect(coupled).toHaveLength(2);
         expect(coupled[0]!.sparsity).toBe(Mask.fromJSON(result.levels.at(-1)!.mask).sparsity());
+      },
+    );
+    test.each(['snip', 'synflow'] as const)(
+      'PaI with %s and layerwise scope prunes every layer to the sparsity on its own',
+      async (criterion) => {
+        const result = await runPipeline(
+          engine,
+          setup,
+          methods.pai({
+            criterion,
+            sparsity: 0.9,
+            epochsPerCycle: 1,
+            scope: 'layerwise',
+            ...(criterion === 'synflow' ? { synflowIterations: 3 } : {}),
+          }),
+        );
+        const mask = Mask.fromJSON(result.levels[0]!.mask);
+        for (const layer of mask.layers)
+          expect(mask.kept(layer.name)).toBe(keptCount(0.9, layerSize(layer)));
       },
     );
     test('SCULPT: start mask, cycles, one prune to the target, one more cycle', async () => {
@@ -225,6 +249,26 @@ describe.each(ENGINES)('on %s', (name) => {
 });
 
 describe('options', () => {
+  test('pruning at initialisation refuses a setting its criterion would not use', () => {
+    expect(() =>
+      methods.pai({ criterion: 'random', sparsity: 0.9, epochsPerCycle: 1, scope: 'layerwise' }),
+    ).toThrow(
+      /^scope: expected no scope for criterion random \(it uses distribution and sampling\)/,
+    );
+    expect(() =>
+      methods.pai({ criterion: 'snip', sparsity: 0.9, epochsPerCycle: 1, sampling: 'bernoulli' }),
+    ).toThrow(/^sampling: expected no sampling for criterion snip/);
+    expect(() =>
+      methods.sculpt({
+        start: 'random',
+        startSparsity: 0.5,
+        targetSparsity: 0.9,
+        cycles: 1,
+        epochsPerCycle: 1,
+        synflowIterations: 3,
+      }),
+    ).toThrow(/^synflowIterations: expected no synflowIterations for start random/);
+  });
   test('are validated with the argument named', () => {
     expect(() => methods.imp({ epochsPerCycle: E, weights })).toThrow(
       /^levels: expected either levels or targetSparsity \(exactly one\)/,

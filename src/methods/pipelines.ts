@@ -51,7 +51,7 @@ const train = (
   ...extra,
 });
 
-interface PruneSettings {
+export interface PruneSettings {
   readonly scope: Scope;
   readonly distribution: Distribution;
   readonly sampling: Sampling;
@@ -75,21 +75,71 @@ const prunePhase = (
 
 export interface PruneOptions {
   /** Scope of score-based pruning (default global, as the authors' code). */
-  readonly scope?: Scope;
+  readonly scope?: Scope | undefined;
   /** Layer densities of random masks from a dense start (default ERK). */
-  readonly distribution?: Distribution;
+  readonly distribution?: Distribution | undefined;
   /** Exact top-k of random scores in each layer (default) or Bernoulli per weight. */
-  readonly sampling?: Sampling;
+  readonly sampling?: Sampling | undefined;
   /** SynFlow rounds (default 100; 1 matches the authors' harness). */
-  readonly synflowIterations?: number;
+  readonly synflowIterations?: number | undefined;
+}
+
+/** The default of every prune setting (the configuration fills the ones a run uses from here). */
+export const PRUNE_DEFAULTS: PruneSettings = Object.freeze({
+  scope: 'global',
+  distribution: 'erk',
+  sampling: 'exact',
+  synflowIterations: 100,
+});
+
+/**
+ * The settings each criterion uses when it prunes a dense network (PaI, SCULPT's start mask):
+ * a random mask takes its layer densities from a distribution (so no scope); SNIP and SynFlow
+ * rank scores globally or per layer; only SynFlow has rounds. Any other setting would be recorded
+ * and do nothing, so it is refused.
+ */
+export const SETTINGS_USED: Readonly<
+  Record<(typeof PAI_CRITERIA)[number], readonly (keyof PruneSettings)[]>
+> = {
+  random: ['distribution', 'sampling'],
+  snip: ['scope'],
+  synflow: ['scope', 'synflowIterations'],
+};
+
+/** The settings `criterion` uses, validated, with defaults; any other one given is refused. */
+export function settingsFor(
+  criterion: (typeof PAI_CRITERIA)[number],
+  options: PruneOptions,
+  criterionArgument = 'criterion',
+): Partial<PruneSettings> {
+  const used = SETTINGS_USED[criterion];
+  for (const key of Object.keys(PRUNE_DEFAULTS) as (keyof PruneSettings)[]) {
+    if (options[key] !== undefined && !used.includes(key))
+      throw new InvalidArgumentError(
+        key,
+        `no ${key} for ${criterionArgument} ${criterion} (it uses ${used.join(' and ')})`,
+        options[key],
+      );
+  }
+  const all = pruneSettings(options);
+  return Object.fromEntries(used.map((key) => [key, all[key]]));
 }
 
 function pruneSettings(options: PruneOptions): PruneSettings {
   return {
-    scope: choice('scope', options.scope, ['global', 'layerwise'] as const, 'global'),
-    distribution: choice('distribution', options.distribution, DISTRIBUTIONS, 'erk'),
-    sampling: choice('sampling', options.sampling, SAMPLINGS, 'exact'),
-    synflowIterations: requireInteger('synflowIterations', options.synflowIterations ?? 100, 1),
+    scope: choice('scope', options.scope, ['global', 'layerwise'] as const, PRUNE_DEFAULTS.scope),
+    distribution: choice(
+      'distribution',
+      options.distribution,
+      DISTRIBUTIONS,
+      PRUNE_DEFAULTS.distribution,
+    ),
+    sampling: choice('sampling', options.sampling, SAMPLINGS, PRUNE_DEFAULTS.sampling),
+    synflowIterations: requireInteger(
+      'synflowIterations',
+      options.synflowIterations ?? PRUNE_DEFAULTS.synflowIterations,
+      1,
+    ),
   };
 }
 
@@ -201,12 +251,7 @@ function iterative(
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
   const { rate, sparsities, resolved } = levelPlan(options);
   const scope = choice('scope', options.scope, ['global', 'layerwise'] as const, 'global');
-  const settings: PruneSettings = {
-    scope,
-    distribution: 'erk',
-    sampling: 'exact',
-    synflowIterations: 1,
-  };
+  const settings: PruneSettings = { ...PRUNE_DEFAULTS, scope }; // magnitude uses only the scope
   const phases: Phase[] = [...first, firstTrain];
   sparsities.forEach((sparsity, i) => {
     const level = i + 1;
@@ -288,12 +333,12 @@ export function pai(
   const sparsity = requireSparsity('sparsity', options.sparsity);
   const cycles = requireInteger('cycles', options.cycles ?? 1, 1);
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
-  const settings = pruneSettings(options);
+  const used = settingsFor(criterion, options);
   return {
     method: `pai-${criterion}`,
-    options: { criterion, sparsity, cycles, epochsPerCycle, ...settings },
+    options: { criterion, sparsity, cycles, epochsPerCycle, ...used },
     phases: [
-      prunePhase('at initialisation', 1, criterion, sparsity, settings),
+      prunePhase('at initialisation', 1, criterion, sparsity, { ...PRUNE_DEFAULTS, ...used }),
       train('cyclic', 1, cycles, epochsPerCycle),
     ],
   };
@@ -392,7 +437,8 @@ export function sculpt(
   );
   const cycles = requireInteger('cycles', options.cycles, 1);
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
-  const settings = pruneSettings(options);
+  // The settings serve the start mask; the coupling prune is global, as the authors' code.
+  const used = settingsFor(start, options, 'start');
   return {
     method: 'sculpt',
     options: {
@@ -402,12 +448,12 @@ export function sculpt(
       criterion,
       cycles,
       epochsPerCycle,
-      ...settings,
+      ...used,
     },
     phases: [
-      prunePhase('start mask', 1, start, startSparsity, settings),
+      prunePhase('start mask', 1, start, startSparsity, { ...PRUNE_DEFAULTS, ...used }),
       train('cyclic', 1, cycles, epochsPerCycle),
-      prunePhase('coupling prune', 2, criterion, targetSparsity, { ...settings, scope: 'global' }),
+      prunePhase('coupling prune', 2, criterion, targetSparsity, PRUNE_DEFAULTS),
       train('retrain', 2, 1, epochsPerCycle),
     ],
   };

@@ -570,6 +570,7 @@ export async function runPipeline(
         return synflowMask(model, mask, {
           sparsity: phase.sparsity,
           iterations: phase.synflowIterations,
+          scope: phase.scope,
         });
     }
   }

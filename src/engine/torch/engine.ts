@@ -341,6 +341,7 @@ export class TorchModel implements EngineModel {
     const header: Record<string, unknown> = {
       mode: request.mode,
       objective: request.objective,
+      normalize: request.normalize ?? false,
       wrt: request.wrt,
       input: request.input.kind,
     };
