@@ -90,6 +90,44 @@ describe('verify on PyTorch artifacts', () => {
   );
 
   test.runIf(torch.status === 0)(
+    'a layerwise torch artifact with a level-0 entry is recognised as layerwise, round-half-even, without declaring either',
+    () => {
+      const doc = readFileSync(
+        fileURLToPath(new URL('../../docs/VERIFY.md', import.meta.url)),
+        'utf8',
+      );
+      const snippet = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
+      const out = mkdtempSync(join(tmpdir(), 'layerwise-'));
+      // Eight layers of odd sizes, each pruned by half of what it has left per level: counts per
+      // layer differ from a global count, and ties at .5 go to the even neighbour.
+      const loop = `
+import torch.nn as nn, torch.nn.utils.prune as prune
+torch.manual_seed(1)
+widths = [5, 7, 3, 9, 5, 3, 7, 5, 3]
+layers = []
+for i in range(8):
+    layers += [nn.Linear(widths[i], widths[i + 1]), nn.ReLU()]
+model = nn.Sequential(*layers[:-1])
+names = [f"{2 * i}.weight" for i in range(8)]
+manifest = {"method": "imp"}
+for k in range(3):
+    if k:
+        for i in range(8):
+            prune.l1_unstructured(model[2 * i], "weight", amount=0.5)
+    export_level(model, ${JSON.stringify(out)}, k, 0.5 if k else 0.0, names, manifest)
+`;
+      const run = spawnSync('/usr/bin/python3', ['-c', snippet + loop], { encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+      const report = verifyArtifact(out);
+      expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(statusOf(report)).toMatchObject({ counts: 'pass', 'score-order': 'pass' });
+      expect(check(report, 'counts').detail).toMatch(
+        /match round-half-even \(inferred\), scope layerwise \(inferred\)/,
+      );
+    },
+  );
+
+  test.runIf(torch.status === 0)(
     'the export snippet in docs/VERIFY.md, run as written, produces an artifact that verifies',
     () => {
       const doc = readFileSync(

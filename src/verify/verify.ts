@@ -134,8 +134,20 @@ export function verifyArtifact(path: string): VerifyReport {
   if (rewind !== undefined) requireWeights(rewind, at(manifest.rewind!.weights), layers);
 
   let rewindSource: RewindSource | undefined = REWINDS_TO[manifest.method];
-  let scope: Scope | undefined = manifest.scope;
-  let rules: CountingRule[] = manifest.countingRule ? [manifest.countingRule] : [...COUNTING_RULES];
+  // The scopes and counting rules every level so far is consistent with. A level that cannot
+  // tell (level 0 at sparsity 0, or counts that match both scopes) keeps both scopes open.
+  const declaredRules: CountingRule[] = manifest.countingRule
+    ? [manifest.countingRule]
+    : [...COUNTING_RULES];
+  let candidates = new Map<Scope, CountingRule[]>(
+    (manifest.scope ? [manifest.scope] : (['global', 'layerwise'] as const)).map((s) => [
+      s,
+      declaredRules,
+    ]),
+  );
+  /** The scope, once only one is left. */
+  const decided = (): Scope | undefined =>
+    candidates.size === 1 ? candidates.keys().next().value : undefined;
   const ties = new Set<TieResolution>();
   const sparsities: number[] = [];
 
@@ -185,16 +197,17 @@ export function verifyArtifact(path: string): VerifyReport {
           matches(layerSize(l), prunedPerLayer[i]!, previousPruned[i]!).includes(rule),
         ),
       );
-      if (scope === undefined)
-        scope =
-          layerRules.length > 0 && k > 0
-            ? 'layerwise'
-            : globalRules.length > 0
-              ? 'global'
-              : undefined;
-      const matching = scope === 'layerwise' ? layerRules : globalRules;
-      const kept = rules.filter((r) => matching.includes(r));
-      if (kept.length === 0) {
+      const matchingIn = (candidate: Scope) =>
+        candidate === 'layerwise' ? layerRules : globalRules;
+      const next = new Map<Scope, CountingRule[]>();
+      for (const [candidate, rules] of candidates) {
+        const kept = rules.filter((r) => matchingIn(candidate).includes(r));
+        if (kept.length > 0) next.set(candidate, kept);
+      }
+      if (next.size === 0) {
+        // Report against the preferred open scope (global unless only layerwise was left).
+        const [scope, rules] = [...candidates][0]!;
+        const matching = matchingIn(scope);
         const asked = `${ofRemaining ? 'rate' : 'sparsity'} ${target}`;
         const offender =
           scope === 'layerwise'
@@ -207,7 +220,7 @@ export function verifyArtifact(path: string): VerifyReport {
             : undefined;
         const all = expectedCounts(target, ofRemaining, total, previousTotal);
         tally.counts.fail(
-          `level ${k}: pruned ${prunedTotal} of ${total} weights (${scope ?? 'scope unknown'}) at ${asked}; ` +
+          `level ${k}: pruned ${prunedTotal} of ${total} weights (${candidates.size === 1 ? scope : 'global or layerwise'}) at ${asked}; ` +
             (manifest.countingRule
               ? `the declared ${manifest.countingRule} does not give this (${all})`
               : `no single counting rule gives every level so far (${all})`) +
@@ -216,7 +229,7 @@ export function verifyArtifact(path: string): VerifyReport {
           { level: k, file: masksFile, ...(offender ? { layer: offender.name } : {}) },
         );
       } else {
-        rules = kept;
+        candidates = next;
       }
     }
 
@@ -295,13 +308,21 @@ export function verifyArtifact(path: string): VerifyReport {
       tally['score-order'].checked++;
       if (!scoreFile && tally['score-order'].notes.length === 0)
         tally['score-order'].notes.push("scores are |previous level's end weights|");
-      const step: PruningStep = {
+      const stepIn = (scope: Scope): PruningStep => ({
         layers,
         scores: Object.fromEntries(layers.map((l) => [l.name, scores.get(l.name)!.values])),
         mask: previous,
-        scope: scope ?? 'global',
+        scope,
         exclude: [],
-      };
+      });
+      // With both scopes still open, the score order decides between them where it can.
+      const open = [...candidates.keys()];
+      const orderedIn = open.filter(
+        (scope) => scoreOrderViolation(stepIn(scope), masks) === undefined,
+      );
+      if (orderedIn.length > 0 && orderedIn.length < open.length)
+        candidates = new Map(orderedIn.map((scope) => [scope, candidates.get(scope)!]));
+      const step = stepIn(orderedIn[0] ?? open[0]!);
       const misordered = scoreOrderViolation(step, masks);
       if (misordered) {
         tally['score-order'].fail(`level ${k}: ${misordered.message}`, {
@@ -391,8 +412,8 @@ export function verifyArtifact(path: string): VerifyReport {
     ),
     outcome(
       'counts',
-      `${tally.counts.checked} level(s) match ${rules.join(' / ')}` +
-        `${manifest.countingRule ? ' (declared)' : ' (inferred)'}, scope ${scope ?? 'unknown'}${manifest.scope ? '' : ' (inferred)'}`,
+      `${tally.counts.checked} level(s) match ${[...new Set([...candidates.values()].flat())].join(' / ')}` +
+        `${manifest.countingRule ? ' (declared)' : ' (inferred)'}, scope ${decided() ?? [...candidates.keys()].join(' or ')}${manifest.scope ? '' : ' (inferred)'}`,
       'no level declares a target sparsity or rate',
     ),
     outcome('monotone', `${levels} level(s)`, 'fewer than one level'),
