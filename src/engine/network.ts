@@ -323,13 +323,15 @@ export class Network {
 }
 
 /** `x` with no gradient flowing back through it (a constant for differentiation). */
-const constant = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const x = args[0] as tf.Tensor;
-  return {
-    value: tf.clone(x),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
-  };
-}) as (x: tf.Tensor) => tf.Tensor;
+const constant: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    return {
+      value: tf.clone(x),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
+    };
+  },
+);
 
 export function disposeStatistics(statistics: readonly BatchStatistics[]): void {
   for (const { mean, variance } of statistics) {
