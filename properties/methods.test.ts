@@ -13,7 +13,7 @@ import { randomStream } from '../src/core/random.js';
 import { keptCount } from '../src/core/selection.js';
 import { Batcher, NO_AUGMENTATION } from '../src/data/batches.js';
 import { syntheticDataset, withLabelNoise } from '../src/data/dataset.js';
-import type { Engine } from '../src/engine/engine.js';
+import type { Engine, TrainPlan } from '../src/engine/engine.js';
 import { TfjsEngine } from '../src/engine/tfjs-engine.js';
 import type { TorchEngine } from '../src/engine/torch/engine.js';
 import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
@@ -164,6 +164,95 @@ describe('IMP, WR and LRR', () => {
           }
         },
       });
+    },
+  );
+});
+
+/** `engine`, with every plan its models train recorded. */
+function recordingPlans(engine: Engine): { engine: Engine; plans: TrainPlan[] } {
+  const plans: TrainPlan[] = [];
+  return {
+    plans,
+    engine: {
+      info: engine.info,
+      model: async (...args: Parameters<Engine['model']>) => {
+        const model = await engine.model(...args);
+        const train = model.train.bind(model);
+        model.train = (plan) => {
+          plans.push(plan);
+          return train(plan);
+        };
+        return model;
+      },
+    },
+  };
+}
+
+describe('what each level starts from', () => {
+  test.prop([smallModel, seed, fc.boolean()], { numRuns: 8 })(
+    'LRR restarts the momentum at every level exactly when it records resetMomentum',
+    async (spec, s, resetMomentum) => {
+      const setup = tinySetup(spec, s);
+      const pipeline = methods.lrr({
+        epochsPerCycle: EPOCHS,
+        levels: 2,
+        weights: totalWeights(spec),
+        resetMomentum,
+      });
+      expect(pipeline.options.resetMomentum).toBe(resetMomentum);
+      const { engine, plans } = recordingPlans(wasm);
+      await runPipeline(engine, setup, pipeline);
+      // Each level restarts the schedule at step 0; whether its first step zeroes the momentum:
+      const firstSteps = plans.filter((p) => p.firstStep === 0).map((p) => p.resetMomentum[0]);
+      expect(firstSteps).toEqual([1, resetMomentum ? 1 : 0, resetMomentum ? 1 : 0]);
+      // And nowhere else: one cycle per level.
+      expect(plans.flatMap((p) => [...p.resetMomentum.subarray(1)]).every((r) => r === 0)).toBe(
+        true,
+      );
+    },
+  );
+
+  test.prop([smallModel, seed, fc.constantFrom('wr' as const, 'coupling' as const)], {
+    numRuns: 8,
+  })(
+    'the rewind point (WR) and the warm-up weights (coupling) are the weights after exactly that many epochs',
+    async (spec, s, method) => {
+      const setup = tinySetup(spec, s);
+      const weights = totalWeights(spec);
+      const epochs = 4;
+      const pipeline =
+        method === 'wr'
+          ? methods.wr({
+              epochsPerCycle: epochs,
+              levels: 1,
+              weights,
+              shape: CIFAR_STEP_WARMUP,
+              rewindEpoch: 2,
+            })
+          : methods.coupling({
+              epochsPerCycle: epochs,
+              levels: 1,
+              weights,
+              init: 'warmup',
+              cycles: 1,
+              shape: CIFAR_STEP_WARMUP,
+              warmupEpochs: 2,
+            });
+      const name = method === 'wr' ? 'rewind' : 'warmup';
+      const states: ResumeState[] = [];
+      await runPipeline(wasm, setup, pipeline, {
+        checkpoint: (state) => states.push(structuredClone(state)),
+      });
+      // The state saved after the first training's second epoch holds the network then.
+      const firstTrain = pipeline.phases.findIndex((p) => p.kind === 'train');
+      const afterTwo = states.find(
+        (st) => st.progress.phase === firstTrain && st.progress.trainer?.epoch === 2,
+      )!;
+      const snapshot = states.at(-1)!.tensors;
+      for (const [key, values] of afterTwo.tensors) {
+        if (!key.startsWith('param:')) continue;
+        expect(snapshot.get(`snapshot:${name}:${key}`), key).toEqual(values);
+      }
     },
   );
 });

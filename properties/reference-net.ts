@@ -3,8 +3,10 @@
  * as loops (no TF.js, no PyTorch, nothing shared with src/), and SynFlow by its definition.
  *
  * SynFlow's R is a sum over input-output paths of products along them, and each path uses a
- * given weight at most once, so R is affine in every single weight: ∂R/∂w = R(w := 1) − R(w := 0)
- * exactly. The oracle's scores are w · that difference, in float64, with no scaling at all.
+ * given weight at most once, so with max pooling's choices held as they are at the network's
+ * weights (its gradient routes through them, first maximum on ties), R is affine in every single
+ * weight: ∂R/∂w = R(w := 1) − R(w := 0) exactly. The oracle's scores are w · that difference, in
+ * float64, with no scaling at all.
  */
 
 import type { ModelSpec, Node } from '../src/models/spec.js';
@@ -53,7 +55,16 @@ function conv(x: Map3, node: Extract<Node, { op: 'conv' }>, values: Values): Map
   return { h, w, c: out, data };
 }
 
-function pool(x: Map3, node: Extract<Node, { op: 'maxpool' | 'avgpool' }>): Map3 {
+/**
+ * Max pooling picks the first maximum of each window in scan order (PyTorch's and TF.js's rule);
+ * `routes`, when given, replays the choices recorded at another point instead (see SynFlow).
+ */
+function pool(
+  x: Map3,
+  node: Extract<Node, { op: 'maxpool' | 'avgpool' }>,
+  routes: number[] | undefined,
+  recorded: number[],
+): Map3 {
   const { size: k, stride: s, padding: p } = node;
   const h = Math.floor((x.h + 2 * p - k) / s) + 1;
   const w = Math.floor((x.w + 2 * p - k) / s) + 1;
@@ -61,23 +72,36 @@ function pool(x: Map3, node: Extract<Node, { op: 'maxpool' | 'avgpool' }>): Map3
   for (let oy = 0; oy < h; oy++)
     for (let ox = 0; ox < w; ox++)
       for (let c = 0; c < x.c; c++) {
+        let best = -1;
         let max = -Infinity;
         let sum = 0;
         for (let ky = 0; ky < k; ky++)
           for (let kx = 0; kx < k; kx++) {
             const iy = oy * s + ky - p;
             const ix = ox * s + kx - p;
-            const v =
-              iy < 0 || iy >= x.h || ix < 0 || ix >= x.w ? 0 : x.data[(iy * x.w + ix) * x.c + c]!;
-            if (iy >= 0 && iy < x.h && ix >= 0 && ix < x.w) max = Math.max(max, v);
-            sum += v;
+            if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+            const at = (iy * x.w + ix) * x.c + c;
+            sum += x.data[at]!;
+            if (x.data[at]! > max) [max, best] = [x.data[at]!, at];
           }
-        data[(oy * w + ox) * x.c + c] = node.op === 'maxpool' ? max : sum / (k * k);
+        const out = (oy * w + ox) * x.c + c;
+        if (node.op === 'avgpool') data[out] = sum / (k * k);
+        else {
+          const chosen = routes === undefined ? best : routes[recorded.length]!;
+          recorded.push(chosen);
+          data[out] = x.data[chosen]!;
+        }
       }
   return { h, w, c: x.c, data };
 }
 
-function run(nodes: readonly Node[], input: Map3, values: Values): Map3 {
+function run(
+  nodes: readonly Node[],
+  input: Map3,
+  values: Values,
+  routes: number[] | undefined,
+  recorded: number[],
+): Map3 {
   let x = input;
   for (const node of nodes) {
     switch (node.op) {
@@ -101,7 +125,7 @@ function run(nodes: readonly Node[], input: Map3, values: Values): Map3 {
         break;
       case 'maxpool':
       case 'avgpool':
-        x = pool(x, node);
+        x = pool(x, node, routes, recorded);
         break;
       case 'global-avgpool': {
         const data = new Float64Array(x.c);
@@ -126,8 +150,9 @@ function run(nodes: readonly Node[], input: Map3, values: Values): Map3 {
         break;
       }
       case 'residual': {
-        const body = run(node.body, x, values);
-        const shortcut = node.shortcut.length === 0 ? x : run(node.shortcut, x, values);
+        const body = run(node.body, x, values, routes, recorded);
+        const shortcut =
+          node.shortcut.length === 0 ? x : run(node.shortcut, x, values, routes, recorded);
         x = { ...body, data: body.data.map((v, i) => v + shortcut.data[i]!) };
         break;
       }
@@ -136,14 +161,19 @@ function run(nodes: readonly Node[], input: Map3, values: Values): Map3 {
   return x;
 }
 
-/** The logits of one image (HWC values) in evaluation mode, in float64. */
+/**
+ * The logits of one image (HWC values) in evaluation mode, in float64. Max pooling's choices are
+ * appended to `recorded`, or replayed from `routes`.
+ */
 export function referenceLogits(
   spec: ModelSpec,
   values: Values,
   image: Float64Array,
+  routes?: number[],
+  recorded: number[] = [],
 ): Float64Array {
   const [h, w, c] = spec.input;
-  return run(spec.nodes, { h, w, c, data: image }, values).data;
+  return run(spec.nodes, { h, w, c, data: image }, values, routes, recorded).data;
 }
 
 /**
@@ -167,7 +197,9 @@ export function synflowDefinition(
   }
   const [h, w, c] = spec.input;
   const ones = new Float64Array(h * w * c).fill(1);
-  const r = () => referenceLogits(spec, positive, ones).reduce((a, b) => a + b, 0);
+  const routes: number[] = [];
+  referenceLogits(spec, positive, ones, undefined, routes);
+  const r = () => referenceLogits(spec, positive, ones, routes).reduce((a, b) => a + b, 0);
   const scores = new Map<string, Float64Array>();
   for (const name of scored) {
     const weight = positive.get(name)!;

@@ -9,7 +9,7 @@
  */
 
 import fc from 'fast-check';
-import { DISTRIBUTIONS, distributionWeight, type Distribution } from '../core/densities.js';
+import { DISTRIBUTIONS, type Distribution } from '../core/densities.js';
 import { layerSize, type LayerSpec } from '../core/mask.js';
 import { layerListArbitrary, sparsityArbitrary, type LayerListConstraints } from './arbitraries.js';
 import type { Violation } from './checks.js';
@@ -82,6 +82,35 @@ function checkCounts(request: DistributionRequest, kept: KeptCounts): void {
 }
 
 /**
+ * What each distribution makes a layer's kept count proportional to, from the definitions in
+ * the papers (written here again, not taken from core/densities.ts, so the law checks the core
+ * rather than restating it): uniform keeps the same fraction of every layer (∝ size); balanced
+ * the same number (∝ 1); ERK (Evci et al.) a density ∝ Σ dims / Π dims, so a count ∝ Σ dims; ER
+ * (Mocanu et al.) a density ∝ (in + out) / (in · out) over channels, so a count ∝
+ * size · (in + out) / (in · out), and ERK's where a layer has no channels.
+ */
+function keptShare(distribution: Distribution, layer: LayerSpec): number {
+  const dims = layer.shape;
+  const size = dims.reduce((a, b) => a * b, 1);
+  const sumOfDims = dims.reduce((a, b) => a + b, 0);
+  if (distribution === 'uniform') return size;
+  if (distribution === 'balanced') return 1;
+  if (distribution === 'erk') return sumOfDims;
+  const layout = layer.layout ?? (dims.length === 2 ? 'io' : dims.length === 4 ? 'hwio' : 'none');
+  const [cin, cout] =
+    layout === 'io'
+      ? [dims[0]!, dims[1]!]
+      : layout === 'oi'
+        ? [dims[1]!, dims[0]!]
+        : layout === 'hwio'
+          ? [dims[2]!, dims[3]!]
+          : layout === 'oihw'
+            ? [dims[1]!, dims[0]!]
+            : [0, 0];
+  return cin === 0 ? sumOfDims : (size * (cin + cout)) / (cin * cout);
+}
+
+/**
  * Counts proportional to the distribution's weights w_l: one share λ with |kept_l − λ·w_l| ≤
  * `tolerance` for every layer not forced dense, where a full layer only needs λ·w_l ≥ its size.
  * Shared by the contract's law and `cyclesparse verify`.
@@ -97,7 +126,7 @@ export function proportionalityViolation(
   let upperLayer = '';
   for (const layer of request.layers) {
     if (request.denseLayers.includes(layer.name)) continue;
-    const w = distributionWeight(request.distribution, layer);
+    const w = keptShare(request.distribution, layer);
     const count = kept[layer.name]!;
     const lo = (count - tolerance) / w;
     const hi = count === layerSize(layer) ? Infinity : (count + tolerance) / w;
