@@ -323,7 +323,9 @@ class Model:
             return self._run(self.nodes, x, mode, v, statistics)
         for node in self.nodes:
             x = self._run([node], x, mode, v, statistics)
-            x = x / x.detach().mean().clamp_min(1e-30)
+            # All zeros (every path pruned) stays as it is: a floor would blow up the gradient.
+            mean = x.detach().mean()
+            x = x / torch.where(mean > 1e-30, mean, torch.ones_like(mean))
         return x
 
     def _run(self, nodes, x, mode, v, statistics):

@@ -129,7 +129,7 @@ export class Network {
       let x: tf.Tensor = images;
       for (const node of this.spec.nodes) {
         x = this.#run([node], x, mode, statistics);
-        x = tf.div(x, constant(tf.maximum(tf.mean(x), 1e-30)));
+        x = tf.div(x, meanAsConstant(x));
       }
       return { logits: x as tf.Tensor2D, statistics };
     } finally {
@@ -322,13 +322,19 @@ export class Network {
   }
 }
 
-/** `x` with no gradient flowing back through it (a constant for differentiation). */
-const constant: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(
+/**
+ * The mean of `x` as a constant for differentiation (no gradient flows back through it), or 1
+ * where the mean is not positive: an activation that is all zeros (every path pruned) is left as
+ * it is, where dividing by a floor would send 1/floor per node back through the gradient, to Inf
+ * and then NaN. Computed inside the custom gradient, whose forward ops are not on the tape.
+ */
+const meanAsConstant: (x: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(
   (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
+    const mean = tf.mean(x);
     return {
-      value: tf.clone(x),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
+      value: tf.where(tf.greater(mean, 1e-30), mean, tf.onesLike(mean)),
+      gradFunc: () => tf.zerosLike(x),
     };
   },
 );
