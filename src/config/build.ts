@@ -15,6 +15,7 @@ import {
   TRIANGULAR,
   type CycleShape,
 } from '../core/lr-schedule.js';
+import type { Conventions } from '../core/conventions.js';
 import { layerSize } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
 import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
@@ -84,12 +85,15 @@ export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
   }) => ({
     epochsPerCycle,
     weights,
+    conventions,
     rate: o.rate,
     lastLevel: o.lastLevel,
     scope: o.scope,
     ...(o.levels === undefined ? {} : { levels: o.levels }),
     ...(o.targetSparsity === undefined ? {} : { targetSparsity: o.targetSparsity }),
   });
+  // The rules resolving kept are the ones this method uses (config/resolve.ts).
+  const conventions = (config.conventions ?? {}) as Partial<Conventions>;
   switch (m.name) {
     case 'dense':
       return methods.dense({ epochs: epochsPerCycle });
@@ -108,7 +112,7 @@ export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
     case 'lrr':
       return methods.lrr({ ...levels(m), resetMomentum: m.resetMomentum });
     case 'pai':
-      return methods.pai({ ...m, epochsPerCycle });
+      return methods.pai({ ...m, epochsPerCycle, conventions });
     case 'coupling':
       return methods.coupling({
         ...levels(m),
@@ -119,7 +123,7 @@ export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
         ...(m.warmupEpochs === undefined ? {} : { warmupEpochs: m.warmupEpochs }),
       });
     case 'sculpt':
-      return methods.sculpt({ ...m, epochsPerCycle });
+      return methods.sculpt({ ...m, epochsPerCycle, conventions });
   }
 }
 
@@ -140,6 +144,7 @@ export function buildExperiment(config: RunConfig): Experiment {
   if (config.data.labelNoise > 0)
     train = withLabelNoise(train, config.data.labelNoise, randomStream(config.seed, 'labelNoise'));
   const t = config.training;
+  const boundaries = (config.conventions as Partial<Conventions> | undefined)?.lrBoundaries;
   const setup: PipelineSetup = {
     spec,
     prunable: config.model.prunable,
@@ -148,7 +153,13 @@ export function buildExperiment(config: RunConfig): Experiment {
     normalization: NORMALIZATIONS[config.data.dataset],
     augmentation: config.data.augmentation === 'crop-flip' ? CIFAR_AUGMENTATION : NO_AUGMENTATION,
     batchSize: t.batchSize,
-    schedule: { peak: t.peak, shape: SCHEDULE_SHAPES[t.shape], granularity: t.granularity },
+    schedule: {
+      peak: t.peak,
+      shape: SCHEDULE_SHAPES[t.shape],
+      granularity: t.granularity,
+      // Recorded only where it differs from the default, so earlier results read the same.
+      ...(boundaries === undefined || boundaries === 'round-half-up' ? {} : { boundaries }),
+    },
     sgd: { momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay },
     seed: config.seed,
   };

@@ -6,7 +6,14 @@
 
 import { z } from 'zod';
 import { PRESET_NAMES } from './presets.js';
-import { dataSchema, methodSchema, modelSchema, sweepSchema, trainingSchema } from './schema.js';
+import {
+  conventionsInputSchema,
+  dataSchema,
+  methodSchema,
+  modelSchema,
+  sweepSchema,
+  trainingSchema,
+} from './schema.js';
 
 export function configJsonSchema(): Record<string, unknown> {
   const file = z
@@ -17,6 +24,7 @@ export function configJsonSchema(): Record<string, unknown> {
       data: dataSchema.partial().optional(),
       training: trainingSchema.partial().optional(),
       method: methodSchema.optional(),
+      conventions: conventionsInputSchema.optional(),
       seed: z.number().int().min(0).optional(),
       sweep: sweepSchema.optional(),
     })

@@ -13,6 +13,7 @@ import {
   withEngine,
   withoutDefaults,
 } from './resolve.js';
+import { buildExperiment, modelFor, pipelineFor } from './build.js';
 import { configJsonSchema } from './json-schema.js';
 
 const base = { extends: 'mini-mnist-lenet300', method: { name: 'lrr', targetSparsity: 0.9 } };
@@ -148,6 +149,82 @@ describe('resolving configurations', () => {
         'x.yaml',
       ),
     ).toThrow(/method\.sampling: expected no sampling for start snip \(it uses scope\)/);
+  });
+  test('conventions: a preset or rules, resolved to the rules the run uses, refusing the rest', () => {
+    const lrr = resolveRun({ ...base, conventions: 'torch' });
+    expect(lrr.conventions).toEqual({
+      counting: 'round-half-even',
+      levels: 'compound',
+      lrBoundaries: 'ceil',
+    });
+    expect(runId(lrr)).not.toBe(runId(resolveRun(base)));
+    // The same rules spelt out are the same run.
+    expect(
+      runId(
+        resolveRun({
+          ...base,
+          conventions: { counting: 'round-half-even', levels: 'compound', lrBoundaries: 'ceil' },
+        }),
+      ),
+    ).toBe(runId(lrr));
+    // cyclesparse's rules are the defaults: naming them changes no id.
+    expect(runId(resolveRun({ ...base, conventions: 'cyclesparse' }))).toBe(
+      runId(resolveRun(base)),
+    );
+    const pai = resolveRun({
+      ...base,
+      method: { name: 'pai', criterion: 'random', sparsity: 0.9 },
+      conventions: { preset: 'rigl', counting: 'round-half-even' },
+    });
+    expect(pai.conventions).toEqual({
+      counting: 'round-half-even',
+      layerCounts: 'per-layer',
+      lrBoundaries: 'ceil',
+    });
+    // A stored (resolved) configuration resolves to itself.
+    expect(resolveRun(pai)).toEqual(pai);
+    expect(() =>
+      resolveRun(
+        {
+          ...base,
+          method: { name: 'pai', criterion: 'snip', sparsity: 0.9 },
+          conventions: { levels: 'compound' },
+        },
+        'x.yaml',
+      ),
+    ).toThrow(
+      /conventions\.levels: expected no levels for method pai with shape \S+ \(it uses counting, lrBoundaries/,
+    );
+    expect(() => resolveRun({ ...base, conventions: 'pytorch' }, 'x.yaml')).toThrow(
+      /conventions\.preset: .*torch/,
+    );
+    expect(() =>
+      resolveRun({ ...base, conventions: { counting: 'stochastic' } }, 'x.yaml'),
+    ).toThrow(/conventions\.counting/);
+  });
+  test('conventions act: compounding levels, ceil LR boundaries, recorded with the pipeline', () => {
+    const config = resolveRun({ ...base, conventions: 'torch' });
+    const pipeline = pipelineFor(config, modelFor(config));
+    const prunes = pipeline.phases.filter((p) => p.kind === 'prune');
+    expect(prunes.length).toBeGreaterThan(0);
+    // Every level compounds 20% of what is left; the last is clamped to the target (lastLevel).
+    for (const p of prunes.slice(0, -1)) {
+      expect(p).toMatchObject({
+        counting: 'round-half-even',
+        target: { fractionOfRemaining: 0.2 },
+      });
+    }
+    expect(prunes.at(-1)).toMatchObject({ target: { sparsity: 0.9 } });
+    expect(pipeline.options.conventions).toEqual({
+      counting: 'round-half-even',
+      levels: 'compound',
+    });
+    const plain = pipelineFor(resolveRun(base), modelFor(resolveRun(base)));
+    expect(plain.options.conventions).toBeUndefined();
+    const first = plain.phases.find((p) => p.kind === 'prune');
+    expect(first?.kind === 'prune' && first.target.sparsity).toBeCloseTo(0.2, 12);
+    expect(buildExperiment(config).setup.schedule.boundaries).toBe('ceil');
+    expect(buildExperiment(resolveRun(base)).setup.schedule).not.toHaveProperty('boundaries');
   });
   test('every problem is reported with its path', () => {
     const bad = {

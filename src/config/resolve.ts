@@ -14,7 +14,10 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { CyclesparseError } from '../core/errors.js';
 import type { BackendName, Precision } from '../engine/engine.js';
-import { PRUNE_DEFAULTS, SETTINGS_USED } from '../methods/pipelines.js';
+import { conventionsOf, type ConventionRule, type Conventions } from '../core/conventions.js';
+import { shapeHasBoundaries } from '../core/lr-schedule.js';
+import { PRUNE_DEFAULTS, SETTINGS_USED, conventionsUsed } from '../methods/pipelines.js';
+import { SCHEDULE_SHAPES } from './build.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
 
@@ -143,6 +146,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
       parsed.error.issues.map((i) => `${path(i.path)}: ${i.message}`),
     );
   const config = parsed.data;
+  const conventions = resolveConventions(config, source);
   const training =
     config.training.backend === 'torch'
       ? {
@@ -154,6 +158,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
   return {
     ...config,
     training,
+    conventions,
     method: withPruneDefaults(config.method),
     data: {
       ...config.data,
@@ -162,6 +167,27 @@ function fillDefaults(input: Input, source: string): RunConfig {
         (config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none'),
     },
   };
+}
+
+/**
+ * The convention rules the run uses (its method's, plus the LR boundaries where its shape has
+ * any), filled from the preset; a rule named explicitly that the run would not use is refused.
+ */
+function resolveConventions(config: RunConfig, source: string): Partial<Conventions> {
+  const { preset = 'cyclesparse', ...explicit } = config.conventions ?? {};
+  const rules = conventionsOf(preset, explicit);
+  const used = conventionsUsed(config.method);
+  if (shapeHasBoundaries(SCHEDULE_SHAPES[config.training.shape])) used.push('lrBoundaries');
+  const unused = Object.keys(explicit).filter((rule) => !used.includes(rule as ConventionRule));
+  if (unused.length > 0)
+    throw new ConfigError(
+      source,
+      unused.map(
+        (rule) =>
+          `conventions.${rule}: expected no ${rule} for method ${config.method.name} with shape ${config.training.shape} (it uses ${used.length === 0 ? 'no convention rule' : used.join(', ')}; a preset name such as conventions: torch is always accepted)`,
+      ),
+    );
+  return Object.fromEntries(used.map((rule) => [rule, rules[rule]]));
 }
 
 /**

@@ -6,7 +6,14 @@
  */
 
 import { z } from 'zod';
+import {
+  BOUNDARY_RULES,
+  CONVENTION_NAMES,
+  LAYER_COUNT_RULES,
+  LEVEL_RULES,
+} from '../core/conventions.js';
 import { DISTRIBUTIONS } from '../core/densities.js';
+import { COUNTING_RULES } from '../core/selection.js';
 import { BACKENDS, PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 
@@ -151,6 +158,30 @@ export const METHOD_NAMES = [
   'sculpt',
 ] as const;
 
+/**
+ * The integer rules to follow (`core/conventions.ts`): a preset's name, or rules — optionally on
+ * top of a preset. Resolving keeps exactly the rules the run uses, filled from the preset (default
+ * cyclesparse); a rule given by name that the run would not use is refused.
+ */
+const conventionRules = z
+  .object({
+    preset: z.enum(CONVENTION_NAMES).optional(),
+    counting: z.enum(COUNTING_RULES).optional(),
+    levels: z.enum(LEVEL_RULES).optional(),
+    layerCounts: z.enum(LAYER_COUNT_RULES).optional(),
+    lrBoundaries: z.enum(BOUNDARY_RULES).optional(),
+  })
+  .strict();
+
+/** What a file may write (for the JSON Schema): a preset's name or rules. */
+export const conventionsInputSchema = z.union([z.enum(CONVENTION_NAMES), conventionRules]);
+
+/** A preset's name is read as `{ preset }`, so every error names its field. */
+export const conventionsSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { preset: value } : value),
+  conventionRules,
+);
+
 /** One run, fully resolved. */
 export const runConfigSchema = z
   .object({
@@ -158,6 +189,7 @@ export const runConfigSchema = z
     data: dataSchema,
     training: trainingSchema.prefault({}),
     method: methodSchema,
+    conventions: conventionsSchema.optional(),
     seed: z
       .number()
       .int()

@@ -38,7 +38,13 @@ export {
   type ScheduleFactory,
   type ScheduleUnderTest,
 } from './schedule.js';
-export { cyclesparseDensities, cyclesparsePruner, cyclesparseSchedule } from './reference.js';
+export {
+  cyclesparseDensities,
+  cyclesparseDensitiesWith,
+  cyclesparsePruner,
+  cyclesparsePrunerWith,
+  cyclesparseSchedule,
+} from './reference.js';
 export {
   countingRulesMatching,
   maskValuesViolation,

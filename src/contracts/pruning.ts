@@ -43,6 +43,12 @@ export interface PruneRequest {
   readonly mask: Readonly<Record<string, Uint8Array>>;
   /** Target sparsity of all masked weights (global) or of each layer (layerwise). */
   readonly sparsity: number;
+  /**
+   * When present, prune this fraction of the weights still kept instead (over the non-excluded
+   * layers, or in each layer): levels that compound, as torch.nn.utils.prune and open_lth do.
+   * Only the level law of a contract with `levels: 'compound'` asks for it.
+   */
+  readonly fractionOfRemaining?: number;
   readonly scope: Scope;
   /** Layers to leave unchanged. */
   readonly exclude: readonly string[];
@@ -60,6 +66,11 @@ export interface PruningContractOptions {
   readonly countingRule?: CountingRule;
   /** `lowest-flat-index` (default) adds the tie-break law; `unspecified` leaves ties free. */
   readonly tieBreak?: 'lowest-flat-index' | 'unspecified';
+  /**
+   * How the level law asks for level k: `cumulative` (default) as sparsity 1 − (1 − r)^k;
+   * `compound` as `fractionOfRemaining` r, expecting count(r · remaining) more at each level.
+   */
+  readonly levels?: 'cumulative' | 'compound';
   /** Generate requests with excluded layers (default true). */
   readonly exclusions?: boolean;
   readonly layers?: LayerListConstraints;
@@ -73,6 +84,9 @@ function cloneRequest(request: PruneRequest): PruneRequest {
     scores: copy(request.scores),
     mask: copy(request.mask),
     sparsity: request.sparsity,
+    ...(request.fractionOfRemaining === undefined
+      ? {}
+      : { fractionOfRemaining: request.fractionOfRemaining }),
     scope: request.scope,
     exclude: [...request.exclude],
   };
@@ -270,9 +284,26 @@ export function pruningContract(
         let mask = Object.fromEntries(
           request.layers.map((l) => [l.name, new Uint8Array(layerSize(l)).fill(1)]),
         );
+        const compound = options.levels === 'compound';
+        const total = request.layers.reduce((s, l) => s + layerSize(l), 0);
+        const prunedNow = () => request.layers.reduce((s, l) => s + pruned(mask[l.name]!), 0);
         for (let level = 1; level <= levels; level++) {
           const sparsity = 1 - (1 - rate) ** level;
-          const next = await run(pruner, { ...request, mask, sparsity });
+          // What each count should be after this level, from the counts before it.
+          const expectedIn = (pruneBefore: number, size: number) =>
+            compound
+              ? pruneBefore + prunedCountBy(rule, rate, size - pruneBefore)
+              : prunedCountBy(rule, sparsity, size);
+          const expectedTotal = expectedIn(prunedNow(), total);
+          const expectedLayer = new Map(
+            request.layers.map((l) => [l.name, expectedIn(pruned(mask[l.name]!), layerSize(l))]),
+          );
+          const next = await run(pruner, {
+            ...request,
+            mask,
+            sparsity,
+            ...(compound ? { fractionOfRemaining: rate } : {}),
+          });
           const nextMask = Object.fromEntries(
             request.layers.map((l) => [l.name, Uint8Array.from(next[l.name]!)]),
           );
@@ -286,7 +317,7 @@ export function pruningContract(
               );
             }
             if (request.scope === 'layerwise') {
-              const expected = prunedCountBy(rule, sparsity, size);
+              const expected = expectedLayer.get(name)!;
               expectThat(
                 pruned(nextMask[name]!) === expected,
                 () =>
@@ -295,9 +326,8 @@ export function pruningContract(
             }
           }
           if (request.scope === 'global') {
-            const total = request.layers.reduce((s, l) => s + layerSize(l), 0);
             const got = request.layers.reduce((s, l) => s + pruned(nextMask[l.name]!), 0);
-            const expected = prunedCountBy(rule, sparsity, total);
+            const expected = expectedTotal;
             expectThat(
               got === expected,
               () => `level ${level} (sparsity ${sparsity}): pruned ${got}, expected ${expected}`,

@@ -4,6 +4,7 @@
  * reference: the same request must give the same answer.
  */
 
+import { DEFAULT_CONVENTIONS, type Conventions } from '../core/conventions.js';
 import { layerDensities } from '../core/densities.js';
 import { LrSchedule } from '../core/lr-schedule.js';
 import { Mask } from '../core/mask.js';
@@ -12,22 +13,40 @@ import type { DistributionUnderTest } from './distribution.js';
 import type { PrunerUnderTest } from './pruning.js';
 import type { ScheduleFactory } from './schedule.js';
 
-export const cyclesparsePruner: PrunerUnderTest = (request) => {
-  const pruned = prune(Mask.fromArrays(request.layers, request.mask), request.scores, {
-    sparsity: request.sparsity,
-    scope: request.scope,
-    exclude: request.exclude,
-  });
-  return Object.fromEntries(pruned.names().map((name) => [name, pruned.toArray(name)]));
-};
+/** cyclesparse's pruner under a convention (default its own rules; `core/conventions.ts`). */
+export function cyclesparsePrunerWith(conventions: Pick<Conventions, 'counting'>): PrunerUnderTest {
+  return (request) => {
+    const pruned = prune(Mask.fromArrays(request.layers, request.mask), request.scores, {
+      ...(request.fractionOfRemaining === undefined
+        ? { sparsity: request.sparsity }
+        : { fractionOfRemaining: request.fractionOfRemaining }),
+      scope: request.scope,
+      exclude: request.exclude,
+      counting: conventions.counting,
+    });
+    return Object.fromEntries(pruned.names().map((name) => [name, pruned.toArray(name)]));
+  };
+}
 
-export const cyclesparseDensities: DistributionUnderTest = (request) =>
-  Object.fromEntries(
-    layerDensities(request.layers, {
-      distribution: request.distribution,
-      sparsity: request.sparsity,
-      denseLayers: request.denseLayers,
-    }).map((layer) => [layer.name, layer.kept]),
-  );
+export const cyclesparsePruner: PrunerUnderTest = cyclesparsePrunerWith(DEFAULT_CONVENTIONS);
+
+/** cyclesparse's layer densities under a convention (counting rule and layer counts). */
+export function cyclesparseDensitiesWith(
+  conventions: Pick<Conventions, 'counting' | 'layerCounts'>,
+): DistributionUnderTest {
+  return (request) =>
+    Object.fromEntries(
+      layerDensities(request.layers, {
+        distribution: request.distribution,
+        sparsity: request.sparsity,
+        denseLayers: request.denseLayers,
+        counting: conventions.counting,
+        layerCounts: conventions.layerCounts,
+      }).map((layer) => [layer.name, layer.kept]),
+    );
+}
+
+export const cyclesparseDensities: DistributionUnderTest =
+  cyclesparseDensitiesWith(DEFAULT_CONVENTIONS);
 
 export const cyclesparseSchedule: ScheduleFactory = (spec) => new LrSchedule(spec);

@@ -76,7 +76,12 @@ export function cycleShapeArbitrary(): fc.Arbitrary<CycleShape> {
 }
 
 /** Schedules of 1–5 cycles: equal lengths, or a total budget split unevenly. */
-export function scheduleSpecArbitrary(): fc.Arbitrary<ScheduleSpec> {
+/** Where a cycle's fractions start: cyclesparse's round-half-up, or peers' ceil. */
+export type ScheduleBoundaries = 'round-half-up' | 'ceil';
+
+export function scheduleSpecArbitrary(
+  boundaries: ScheduleBoundaries = 'round-half-up',
+): fc.Arbitrary<ScheduleSpec> {
   return fc
     .record({
       peak: fc.double({ min: 1e-4, max: 1, noNaN: true }),
@@ -95,6 +100,7 @@ export function scheduleSpecArbitrary(): fc.Arbitrary<ScheduleSpec> {
       cycleEpochs: split
         ? splitBudget(Math.max(cycles, epochs * cycles - (epochs > 1 ? 1 : 0)), cycles)
         : Array.from({ length: cycles }, () => epochs),
+      ...(boundaries === 'round-half-up' ? {} : { boundaries }),
     }));
 }
 
@@ -127,11 +133,14 @@ function unimodalIn(rates: readonly number[], peakIndex: number, label: string):
   }
 }
 
-export function scheduleContract(build: ScheduleFactory): Law[] {
-  const specs = scheduleSpecArbitrary();
+export function scheduleContract(
+  build: ScheduleFactory,
+  options: { readonly boundaries?: ScheduleBoundaries } = {},
+): Law[] {
+  const specs = scheduleSpecArbitrary(options.boundaries);
   const peakIndex = (spec: ScheduleSpec, epochs: number) => {
     const units = spec.granularity === 'epoch' ? epochs : epochs * spec.stepsPerEpoch;
-    const unit = peakUnit(spec.shape, units);
+    const unit = peakUnit(spec.shape, units, options.boundaries);
     return spec.granularity === 'epoch' ? unit * spec.stepsPerEpoch : unit;
   };
   return [

@@ -10,12 +10,21 @@
  * - balanced: w_l = 1                         (same kept count, small layers dense)
  * Layers that are forced dense (by name, or first/last) and layers with an explicit sparsity
  * override are fixed first; the rest share what is left of the budget.
+ *
+ * With `layerCounts: 'per-layer'` (the convention of rigl and of libraries that prune layer by
+ * layer, `conventions.ts`) the split is done in real numbers instead, as rigl's ERK loop does
+ * it — density_l = ε·w_l/n_l with ε set by the continuous budget, the layers whose density would
+ * pass 1 made dense and ε solved again — and each layer's pruned count is then the counting rule
+ * applied to its own sparsity·n_l. The total then misses the exact budget by up to one weight
+ * per layer, as it does in those libraries. Uniform without fixed layers is sparsity s in every
+ * layer exactly (no ε), as a per-layer pruner would be called.
  */
 
 import { apportion } from './apportion.js';
+import { LAYER_COUNT_RULES, type LayerCountRule } from './conventions.js';
 import { InfeasibleError, InvalidArgumentError, requireSparsity } from './errors.js';
 import { channels, layerSize, validateLayers, type LayerSpec } from './mask.js';
-import { keptCount } from './selection.js';
+import { COUNTING_RULE, keptCount, type CountingRule } from './selection.js';
 
 export const DISTRIBUTIONS = ['uniform', 'er', 'erk', 'balanced'] as const;
 export type Distribution = (typeof DISTRIBUTIONS)[number];
@@ -32,6 +41,10 @@ export interface DensityOptions {
   readonly denseLast?: boolean;
   /** Per-layer sparsity overrides, counted with the same rule as everything else. */
   readonly overrides?: Readonly<Record<string, number>>;
+  /** How a sparsity of n weights becomes a count (default cyclesparse's round-half-up). */
+  readonly counting?: CountingRule;
+  /** Exact network budget split among layers (default), or each layer counted by itself. */
+  readonly layerCounts?: LayerCountRule;
 }
 
 export interface LayerDensity {
@@ -63,7 +76,76 @@ export function distributionWeight(distribution: Distribution, layer: LayerSpec)
   }
 }
 
-/** Integer kept counts per layer; they sum to exactly `keptCount(sparsity, N)`. */
+/**
+ * The distribution's density weight w_l / n_l for one layer, computed as rigl computes its raw
+ * probability (Σ shape / Π shape for ERK), so per-layer counts match that library bit for bit.
+ */
+function rawDensity(distribution: Distribution, layer: LayerSpec): number {
+  const size = layerSize(layer);
+  const erk = () => layer.shape.reduce((a, b) => a + b, 0) / size;
+  switch (distribution) {
+    case 'uniform':
+      return 1;
+    case 'balanced':
+      return 1 / size;
+    case 'erk':
+      return erk();
+    case 'er': {
+      const c = channels(layer);
+      return c === undefined ? erk() : (c.in + c.out) / (c.in * c.out);
+    }
+  }
+}
+
+/**
+ * Per-layer sparsities of the free layers in real numbers (rigl's ERK loop): kept_l = ε·w_l
+ * where Σ kept_l = N(1 − s) − (what the fixed layers keep beyond their share); a layer whose
+ * density would pass 1 becomes dense and ε is solved again. Sums run in layer order with rigl's
+ * terms (a dense layer subtracts n·s), so float results match that library's.
+ */
+function continuousSparsities(
+  layers: readonly LayerSpec[],
+  fixed: ReadonlyMap<string, { readonly kept: number }>,
+  options: DensityOptions,
+): Map<string, number> {
+  const s = options.sparsity;
+  const free = layers.filter((l) => !fixed.has(l.name));
+  if (fixed.size === 0 && options.distribution === 'uniform')
+    return new Map(free.map((l) => [l.name, s]));
+  const dense = new Set<string>();
+  for (;;) {
+    let rhs = 0;
+    let divisor = 0;
+    for (const layer of layers) {
+      const size = layerSize(layer);
+      const kept = fixed.get(layer.name)?.kept;
+      if (dense.has(layer.name) || kept === size) rhs -= size * s;
+      else if (kept !== undefined) rhs += size * (1 - s) - kept;
+      else {
+        rhs += size * (1 - s);
+        divisor += rawDensity(options.distribution, layer) * size;
+      }
+    }
+    const open = free.filter((l) => !dense.has(l.name));
+    const epsilon = divisor > 0 ? rhs / divisor : 0;
+    const highest = Math.max(...open.map((l) => rawDensity(options.distribution, l)));
+    if (open.length > 0 && highest * epsilon > 1) {
+      for (const l of open) if (rawDensity(options.distribution, l) === highest) dense.add(l.name);
+      continue;
+    }
+    return new Map(
+      free.map((l) => [
+        l.name,
+        dense.has(l.name) ? 0 : Math.max(0, 1 - epsilon * rawDensity(options.distribution, l)),
+      ]),
+    );
+  }
+}
+
+/**
+ * Integer kept counts per layer; they sum to exactly `keptCount(sparsity, N)` (with
+ * `layerCounts: 'per-layer'`, each layer is counted by itself instead: see the module comment).
+ */
 export function layerDensities(
   layers: readonly LayerSpec[],
   options: DensityOptions,
@@ -77,6 +159,14 @@ export function layerDensities(
     );
   }
   requireSparsity('sparsity', options.sparsity);
+  const layerCounts = options.layerCounts ?? 'apportion';
+  if (!(LAYER_COUNT_RULES as readonly string[]).includes(layerCounts))
+    throw new InvalidArgumentError(
+      'layerCounts',
+      `one of ${LAYER_COUNT_RULES.join(', ')}`,
+      layerCounts,
+    );
+  const rule = options.counting ?? COUNTING_RULE;
   const names = new Set(layers.map((l) => l.name));
   const dense = new Set(options.denseLayers ?? []);
   for (const name of dense) {
@@ -106,14 +196,14 @@ export function layerDensities(
   }
 
   const total = layers.reduce((s, l) => s + layerSize(l), 0);
-  const budget = keptCount(options.sparsity, total);
+  const budget = keptCount(options.sparsity, total, rule);
   const fixed = new Map<string, { kept: number; source: 'dense' | 'override' }>();
   for (const layer of layers) {
     const size = layerSize(layer);
     const override = overrides[layer.name];
     if (dense.has(layer.name)) fixed.set(layer.name, { kept: size, source: 'dense' });
     else if (override !== undefined) {
-      fixed.set(layer.name, { kept: keptCount(override, size), source: 'override' });
+      fixed.set(layer.name, { kept: keptCount(override, size, rule), source: 'override' });
     }
   }
   const free = layers.filter((l) => !fixed.has(l.name));
@@ -127,12 +217,23 @@ export function layerDensities(
         `layers fix ${fixedKept} and the other layers hold ${freeSize}`,
     );
   }
-  const shares = apportion(
-    free.map((l) => distributionWeight(options.distribution, l)),
-    free.map((l) => layerSize(l)),
-    remaining,
-  );
-  const freeKept = new Map(free.map((l, i) => [l.name, shares[i]!]));
+  let freeKept: Map<string, number>;
+  if (layerCounts === 'per-layer') {
+    const sparsities = continuousSparsities(layers, fixed, options);
+    freeKept = new Map(
+      free.map((l) => [
+        l.name,
+        keptCount(Math.min(sparsities.get(l.name)!, 1 - Number.EPSILON), layerSize(l), rule),
+      ]),
+    );
+  } else {
+    const shares = apportion(
+      free.map((l) => distributionWeight(options.distribution, l)),
+      free.map((l) => layerSize(l)),
+      remaining,
+    );
+    freeKept = new Map(free.map((l, i) => [l.name, shares[i]!]));
+  }
   return layers.map((layer) => {
     const size = layerSize(layer);
     const f = fixed.get(layer.name);

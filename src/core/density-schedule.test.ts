@@ -23,9 +23,57 @@ describe('iterative pruning levels', () => {
       sparsity: levelSparsity(0.2, 11),
       kept: 86,
       pruned: 914,
+      target: { sparsity: levelSparsity(0.2, 11) },
     });
     const clamped = pruningLevels({ rate: 0.2, targetSparsity: 0.9, lastLevel: 'clamp' }, 1000);
-    expect(clamped.at(-1)).toEqual({ level: 11, sparsity: 0.9, kept: 100, pruned: 900 });
+    expect(clamped.at(-1)).toEqual({
+      level: 11,
+      sparsity: 0.9,
+      kept: 100,
+      pruned: 900,
+      target: { sparsity: 0.9 },
+    });
+  });
+  test('compounding levels prune count(rate · remaining) at each level, with the given rule', () => {
+    // By hand, 130 weights at 20%: 26 of 130, 20.8 → 21 of 104, 16.6 → 17 of 83, 13.2 → 13 of 66.
+    const compound = pruningLevels({ rate: 0.2, levels: 4 }, 130, {
+      counting: 'round-half-even',
+      levels: 'compound',
+    });
+    expect(compound.map((l) => l.kept)).toEqual([130, 104, 83, 66, 53]);
+    expect(compound.slice(1).every((l) => l.target.fractionOfRemaining === 0.2)).toBe(true);
+    // Cumulative: level 3 keeps 130 · 0.512 = 66.56 → 67 (the count nearest its nominal density).
+    expect(pruningLevels({ rate: 0.2, levels: 4 }, 130).map((l) => l.kept)).toEqual([
+      130, 104, 83, 67, 53,
+    ]);
+    // open_lth's ceil: 26 of 130, 20.8 → 21, 16.6 → 17, 13.2 → 14.
+    expect(
+      pruningLevels({ rate: 0.2, levels: 4 }, 130, { counting: 'ceil', levels: 'compound' }).map(
+        (l) => l.kept,
+      ),
+    ).toEqual([130, 104, 83, 66, 52]);
+    // Half-way ties: 0.5 · 5 = 2.5 prunes 2 (half to even), 0.5 · 3 = 1.5 prunes 2.
+    expect(
+      pruningLevels({ rate: 0.5, levels: 2 }, 5, {
+        counting: 'round-half-even',
+        levels: 'compound',
+      }).map((l) => l.kept),
+    ).toEqual([5, 3, 1]);
+  });
+  test('a compounding plan to a target counts levels the same way, and clamps the last', () => {
+    expect(levelsToReach(0.6, 0.2, 130, { counting: 'ceil', levels: 'compound' })).toBe(4);
+    const plan = pruningLevels({ rate: 0.2, targetSparsity: 0.6, lastLevel: 'clamp' }, 130, {
+      counting: 'ceil',
+      levels: 'compound',
+    });
+    expect(plan.map((l) => l.kept)).toEqual([130, 104, 83, 66, 52]);
+    expect(plan.at(-1)!.target).toEqual({ sparsity: 0.6 });
+    expect(() =>
+      pruningLevels({ rate: 0.2, targetSparsity: 0.9 }, 4, {
+        counting: 'floor',
+        levels: 'compound',
+      }),
+    ).toThrow(/^rate: .*prunes none under counting floor/);
   });
   test('names bad arguments', () => {
     expect(() => pruningLevels({ rate: 0, levels: 2 }, 10)).toThrow(

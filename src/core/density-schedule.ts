@@ -4,10 +4,23 @@
  * counting rule applied to level k's target sparsity 1 − (1 − rate)^k over all n masked weights
  * (not from compounding per-level roundings), so level k keeps the count closest to the nominal
  * density and pruning the same mask level after level lands on exactly these counts.
+ *
+ * Libraries that compound instead (torch.nn.utils.prune, open_lth; `conventions.ts`) prune
+ * count(rate · remaining) at each level; `levels: 'compound'` plans that, and each level's
+ * {@link PruneTarget} says which form the pruner must apply (a fraction of the remaining weights
+ * compounds per layer in layerwise scope, as those libraries do).
  */
 
-import { InvalidArgumentError, requireInteger, requireNumber, requireSparsity } from './errors.js';
-import { keptCount, prunedCount } from './selection.js';
+import type { LevelRule } from './conventions.js';
+import {
+  InfeasibleError,
+  InvalidArgumentError,
+  requireInteger,
+  requireNumber,
+  requireSparsity,
+} from './errors.js';
+import type { PruneTarget } from './prune.js';
+import { COUNTING_RULE, keptCount, prunedCount, type CountingRule } from './selection.js';
 
 export interface PruningLevel {
   /** 0 is the dense network. */
@@ -16,6 +29,25 @@ export interface PruningLevel {
   readonly sparsity: number;
   readonly kept: number;
   readonly pruned: number;
+  /** What the pruner applies to reach this level from the one before (global counts above). */
+  readonly target: PruneTarget;
+}
+
+/** The rules a plan counts with (default cyclesparse's: round-half-up, cumulative). */
+export interface LevelRules {
+  readonly counting?: CountingRule;
+  readonly levels?: LevelRule;
+}
+
+function nextKept(kept: number, rate: number, rule: CountingRule): number {
+  const next = kept - prunedCount(rate, kept, rule);
+  if (next === kept)
+    throw new InfeasibleError(
+      'rate',
+      `${rate} of the ${kept} remaining weights prunes none under counting ${rule}; ` +
+        'compounding levels would never reach the target',
+    );
+  return next;
 }
 
 export type LevelPlan =
@@ -41,19 +73,36 @@ export function levelSparsity(rate: number, level: number): number {
  * Fewest levels whose integer kept count reaches the target's on `n` weights. Counting in
  * integers avoids float traps such as log(0.64)/log(0.8) = 2.0000000000000004.
  */
-export function levelsToReach(targetSparsity: number, rate: number, n: number): number {
+export function levelsToReach(
+  targetSparsity: number,
+  rate: number,
+  n: number,
+  rules: LevelRules = {},
+): number {
   requireSparsity('targetSparsity', targetSparsity);
   requireInteger('n', n, 1);
-  const targetKept = keptCount(targetSparsity, n);
+  const rule = rules.counting ?? COUNTING_RULE;
+  const targetKept = keptCount(targetSparsity, n, rule);
   let level = 0;
-  while (keptCount(Math.min(levelSparsity(rate, level), 1 - Number.EPSILON), n) > targetKept) {
+  if (rules.levels === 'compound') {
+    requireNumber('rate', rate, { min: 0, max: 1, openMin: true, openMax: true });
+    for (let kept = n; kept > targetKept; level++) kept = nextKept(kept, rate, rule);
+    return level;
+  }
+  while (
+    keptCount(Math.min(levelSparsity(rate, level), 1 - Number.EPSILON), n, rule) > targetKept
+  ) {
     level++;
   }
   return level;
 }
 
 /** Levels 0..K with exact integer counts for `n` masked weights. */
-export function pruningLevels(plan: LevelPlan, n: number): PruningLevel[] {
+export function pruningLevels(plan: LevelPlan, n: number, rules: LevelRules = {}): PruningLevel[] {
+  const rule = rules.counting ?? COUNTING_RULE;
+  const compound = (rules.levels ?? 'cumulative') === 'compound';
+  if (rules.levels !== undefined && rules.levels !== 'cumulative' && !compound)
+    throw new InvalidArgumentError('levels', "'cumulative' or 'compound'", rules.levels);
   requireInteger('n', n, 1);
   requireNumber('rate', plan.rate, { min: 0, max: 1, openMin: true, openMax: true });
   let count: number;
@@ -65,13 +114,15 @@ export function pruningLevels(plan: LevelPlan, n: number): PruningLevel[] {
     if (mode !== 'geometric' && mode !== 'clamp') {
       throw new InvalidArgumentError('lastLevel', "'geometric' or 'clamp'", mode);
     }
-    count = levelsToReach(plan.targetSparsity, plan.rate, n);
+    count = levelsToReach(plan.targetSparsity, plan.rate, n, rules);
     if (mode === 'clamp') finalSparsity = plan.targetSparsity;
   }
   const levels: PruningLevel[] = [];
+  let kept = n;
   for (let level = 0; level <= count; level++) {
     const nominal = levelSparsity(plan.rate, level);
-    const sparsity = level === count && finalSparsity !== undefined ? finalSparsity : nominal;
+    const clamped = level === count && finalSparsity !== undefined;
+    const sparsity = clamped ? finalSparsity! : nominal;
     if (sparsity >= 1) {
       throw new InvalidArgumentError(
         'levels',
@@ -79,8 +130,13 @@ export function pruningLevels(plan: LevelPlan, n: number): PruningLevel[] {
         count,
       );
     }
-    const pruned = prunedCount(sparsity, n);
-    levels.push({ level, sparsity, kept: n - pruned, pruned });
+    let target: PruneTarget = { sparsity };
+    if (level === 0) kept = n;
+    else if (compound && !clamped) {
+      kept = nextKept(kept, plan.rate, rule);
+      target = { fractionOfRemaining: plan.rate };
+    } else kept = keptCount(sparsity, n, rule);
+    levels.push({ level, sparsity, kept, pruned: n - kept, target });
   }
   return levels;
 }

@@ -29,6 +29,37 @@ describe('cycle shapes', () => {
     ]);
     expect(perEpoch(CIFAR_STEP_WARMUP, 3)).toEqual([1, 0.1, 0.1]);
   });
+  test("boundaries: 'ceil' drops where peers' step >= f·total does (88 epochs: 42 and 77, not 41 and 76)", () => {
+    const drops = (rule: 'round-half-up' | 'ceil') => {
+      const m = Array.from({ length: 88 }, (_, e) =>
+        cycleMultiplier(CIFAR_STEP_WARMUP, e, 88, rule),
+      );
+      return [m.indexOf(1), m.indexOf(0.1), m.indexOf(0.01)];
+    };
+    // 10/150·88 = 5.87, 70/150·88 = 41.07, 130/150·88 = 76.27: the warm-up ends at 6 either way.
+    expect(drops('round-half-up')).toEqual([5, 41, 76]);
+    expect(drops('ceil')).toEqual([5, 42, 77]);
+    const schedule = new LrSchedule({
+      peak: 1,
+      shape: CIFAR_STEP_WARMUP,
+      granularity: 'epoch',
+      stepsPerEpoch: 1,
+      cycleEpochs: [88],
+      boundaries: 'ceil',
+    });
+    expect([schedule.learningRateAt(41), schedule.learningRateAt(42)]).toEqual([1, 0.1]);
+    expect(
+      () =>
+        new LrSchedule({
+          peak: 1,
+          shape: CIFAR_STEP_WARMUP,
+          granularity: 'epoch',
+          stepsPerEpoch: 1,
+          cycleEpochs: [88],
+          boundaries: 'floor' as never,
+        }),
+    ).toThrow(/^boundaries: expected one of round-half-up, ceil/);
+  });
   test('ImageNet on 90 epochs: 0–9 at 0.1, 10–39 peak, 40–69 ×0.1, 70–89 ×0.01', () => {
     const m = perEpoch(IMAGENET_STEP_WARMUP, 90);
     expect([m[0], m[9], m[10], m[39], m[40], m[69], m[70], m[89]]).toEqual([

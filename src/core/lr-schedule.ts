@@ -8,11 +8,16 @@
  * cycle, and the same shape, scaled, on a 3-epoch one. Integer boundaries make "where the peak
  * is" a unit index, not a float comparison.
  *
+ * Peer libraries compare `step >= f * total` instead, which starts a boundary at ceil(f · U):
+ * `boundaries: 'ceil'` (`conventions.ts`) gives that, e.g. drops at epochs 42 and 77 of an
+ * 88-epoch cycle rather than 41 and 76.
+ *
  * A schedule is a list of cycles (lengths in epochs) sharing one shape: C equal cycles for cyclic
  * training, one cycle of the summed length for the one-cycle control, or a total budget split
  * into cycles that sums back to it exactly.
  */
 
+import { BOUNDARY_RULES, type BoundaryRule } from './conventions.js';
 import { InvalidArgumentError, requireInteger, requireNumber } from './errors.js';
 import { roundHalfUp } from './selection.js';
 
@@ -149,9 +154,28 @@ export function validateShape(shape: CycleShape, argument = 'shape'): CycleShape
   }
 }
 
+/** Whether the boundary rule can change this shape's schedule (it has a fraction to place). */
+export function shapeHasBoundaries(shape: CycleShape): boolean {
+  switch (shape.kind) {
+    case 'constant':
+      return false;
+    case 'cosine':
+      return shape.warmupFraction > 0;
+    default:
+      return true;
+  }
+}
+
 /** The unit index where a fraction of a U-unit cycle starts. */
-function boundary(fraction: number, units: number): number {
-  return Math.min(units, roundHalfUp(fraction * units));
+function boundary(fraction: number, units: number, rule: BoundaryRule): number {
+  const at = fraction * units;
+  return Math.min(units, rule === 'ceil' ? Math.ceil(at) : roundHalfUp(at));
+}
+
+function requireBoundaryRule(rule: BoundaryRule): BoundaryRule {
+  if (!(BOUNDARY_RULES as readonly string[]).includes(rule))
+    throw new InvalidArgumentError('boundaries', `one of ${BOUNDARY_RULES.join(', ')}`, rule);
+  return rule;
 }
 
 /**
@@ -163,25 +187,30 @@ function boundary(fraction: number, units: number): number {
 export function shapeBoundaries(
   shape: CycleShape,
   units: number,
+  rule: BoundaryRule = 'round-half-up',
 ): { warmup: number; peak: number; milestones: number[] } {
+  requireBoundaryRule(rule);
   switch (shape.kind) {
     case 'constant':
       return { warmup: 0, peak: 0, milestones: [] };
     case 'cosine': {
-      const warmup = boundary(shape.warmupFraction, units);
+      const warmup = boundary(shape.warmupFraction, units, rule);
       return { warmup, peak: Math.max(0, warmup - 1), milestones: [] };
     }
     case 'triangular': {
-      const warmup = Math.min(boundary(shape.peakAt, units), units - 1);
+      const warmup = Math.min(boundary(shape.peakAt, units, rule), units - 1);
       return { warmup, peak: warmup, milestones: [] };
     }
     case 'step': {
       const linear = shape.warmup === 'linear';
-      const warmup = Math.min(boundary(shape.warmupFraction, units), linear ? units : units - 1);
+      const warmup = Math.min(
+        boundary(shape.warmupFraction, units, rule),
+        linear ? units : units - 1,
+      );
       const peak = linear ? Math.max(0, warmup - 1) : warmup;
       let previous = peak + 1;
       const milestones = shape.milestones.map(({ at }) => {
-        previous = Math.max(previous, boundary(at, units));
+        previous = Math.max(previous, boundary(at, units, rule));
         return previous;
       });
       return { warmup, peak, milestones };
@@ -193,16 +222,25 @@ export function shapeBoundaries(
  * The first unit that runs at the peak (multiplier 1). Units before it are the warm-up
  * (non-decreasing); units from it on never increase.
  */
-export function peakUnit(shape: CycleShape, units: number): number {
+export function peakUnit(
+  shape: CycleShape,
+  units: number,
+  rule: BoundaryRule = 'round-half-up',
+): number {
   requireInteger('units', units, 1);
-  return shapeBoundaries(shape, units).peak;
+  return shapeBoundaries(shape, units, rule).peak;
 }
 
 /** Multiplier of the peak learning rate for unit `unit` of a `units`-unit cycle. */
-export function cycleMultiplier(shape: CycleShape, unit: number, units: number): number {
+export function cycleMultiplier(
+  shape: CycleShape,
+  unit: number,
+  units: number,
+  rule: BoundaryRule = 'round-half-up',
+): number {
   requireInteger('units', units, 1);
   requireInteger('unit', unit, 0, units - 1);
-  const { warmup: w, milestones } = shapeBoundaries(shape, units);
+  const { warmup: w, milestones } = shapeBoundaries(shape, units, rule);
   switch (shape.kind) {
     case 'constant':
       return 1;
@@ -237,6 +275,8 @@ export interface ScheduleSpec {
   readonly stepsPerEpoch: number;
   /** Length of each cycle in epochs; the shape restarts at each cycle. */
   readonly cycleEpochs: readonly number[];
+  /** Where a fraction of a cycle starts (default round-half-up; see the module comment). */
+  readonly boundaries?: BoundaryRule;
 }
 
 export interface SchedulePosition {
@@ -263,6 +303,7 @@ export class LrSchedule {
       throw new InvalidArgumentError('granularity', "'epoch' or 'step'", spec.granularity);
     }
     requireInteger('stepsPerEpoch', spec.stepsPerEpoch, 1);
+    if (spec.boundaries !== undefined) requireBoundaryRule(spec.boundaries);
     const cycleEpochs: unknown = spec.cycleEpochs;
     if (!Array.isArray(cycleEpochs) || cycleEpochs.length === 0) {
       throw new InvalidArgumentError(
@@ -317,7 +358,7 @@ export class LrSchedule {
 
   multiplierAt(step: number): number {
     const { unit, unitsInCycle } = this.positionAt(step);
-    return cycleMultiplier(this.spec.shape, unit, unitsInCycle);
+    return cycleMultiplier(this.spec.shape, unit, unitsInCycle, this.spec.boundaries);
   }
 
   learningRateAt(step: number): number {
@@ -329,7 +370,7 @@ export class LrSchedule {
     requireInteger('cycle', cycle, 0, this.cycles - 1);
     const units =
       this.spec.granularity === 'epoch' ? this.spec.cycleEpochs[cycle]! : this.cycleSteps(cycle);
-    const unit = peakUnit(this.spec.shape, units);
+    const unit = peakUnit(this.spec.shape, units, this.spec.boundaries);
     return (
       this.cycleStarts[cycle]! +
       (this.spec.granularity === 'epoch' ? unit * this.spec.stepsPerEpoch : unit)

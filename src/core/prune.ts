@@ -6,6 +6,10 @@
  *   order, then row-major element);
  * - layerwise: every non-excluded layer prunes `prunedCount(s, n_l)` of its own n_l weights,
  *   ranked inside the layer; the network total is the sum of the layer counts.
+ * A target is a sparsity (of the network or of each layer), or — for libraries that compound
+ * level after level (`conventions.ts`) — a fraction of the weights still kept: global scope
+ * prunes count(f · remaining) over the non-excluded layers, layerwise scope count(f · remaining_l)
+ * in each. Counts use the given counting rule (default cyclesparse's).
  * Already-pruned weights stay pruned: they count towards the target and their scores are ignored,
  * so a target below the current sparsity (of the network, or of a layer in layerwise scope) is an
  * error rather than a silent regrowth. Excluded layers keep their current mask; in global scope
@@ -19,7 +23,13 @@ import {
   requireSparsity,
 } from './errors.js';
 import { Mask } from './mask.js';
-import { keptCount, selectToPrune } from './selection.js';
+import {
+  COUNTING_RULE,
+  keptCount,
+  prunedCount,
+  selectToPrune,
+  type CountingRule,
+} from './selection.js';
 
 export const SCOPES = ['global', 'layerwise'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -27,12 +37,35 @@ export type Scope = (typeof SCOPES)[number];
 /** Scores per layer name, row-major like the weights. */
 export type LayerScores = Readonly<Record<string, Float32Array>>;
 
-export interface PruneOptions {
-  /** Target sparsity, in [0, 1): of all masked weights (global) or of each layer (layerwise). */
-  readonly sparsity: number;
+/**
+ * What to prune: a target sparsity in [0, 1) of all masked weights (global) or of each layer
+ * (layerwise), or a fraction in [0, 1) of the weights still kept in scope.
+ */
+export type PruneTarget =
+  | { readonly sparsity: number; readonly fractionOfRemaining?: undefined }
+  | { readonly fractionOfRemaining: number; readonly sparsity?: undefined };
+
+export type PruneOptions = PruneTarget & {
   readonly scope: Scope;
   /** Layers left as they are (usually dense). */
   readonly exclude?: readonly string[];
+  /** How a sparsity of n weights becomes a count (default cyclesparse's round-half-up). */
+  readonly counting?: CountingRule;
+};
+
+/** Reads a target, refusing both or neither of its forms. */
+export function targetOf(target: PruneTarget): { kind: 'sparsity' | 'remaining'; value: number } {
+  const sparsity = target.sparsity;
+  const fraction = target.fractionOfRemaining;
+  if ((sparsity === undefined) === (fraction === undefined))
+    throw new InvalidArgumentError(
+      'sparsity',
+      'either sparsity or fractionOfRemaining (exactly one)',
+      target,
+    );
+  return sparsity !== undefined
+    ? { kind: 'sparsity', value: requireSparsity('sparsity', sparsity) }
+    : { kind: 'remaining', value: requireSparsity('fractionOfRemaining', fraction!) };
 }
 
 function candidateLayers(mask: Mask, exclude: readonly string[] | undefined): string[] {
@@ -69,9 +102,10 @@ function withLayers(mask: Mask, replaced: ReadonlyMap<string, Uint32Array>): Mas
   );
 }
 
-/** Prunes `mask` to `options.sparsity` by `scores` (smallest first) in the given scope. */
+/** Prunes `mask` to the target by `scores` (smallest first) in the given scope. */
 export function prune(mask: Mask, scores: LayerScores, options: PruneOptions): Mask {
-  requireSparsity('sparsity', options.sparsity);
+  const target = targetOf(options);
+  const rule = options.counting ?? COUNTING_RULE;
   if (!(SCOPES as readonly string[]).includes(options.scope)) {
     throw new InvalidArgumentError('scope', `one of ${SCOPES.join(', ')}`, options.scope);
   }
@@ -79,11 +113,15 @@ export function prune(mask: Mask, scores: LayerScores, options: PruneOptions): M
   if (options.scope === 'layerwise') {
     const kept: Record<string, number> = {};
     for (const name of candidates) {
-      kept[name] = keptCount(options.sparsity, mask.size(name));
-      if (kept[name] > mask.kept(name)) {
+      const alive = mask.kept(name);
+      kept[name] =
+        target.kind === 'remaining'
+          ? alive - prunedCount(target.value, alive, rule)
+          : keptCount(target.value, mask.size(name), rule);
+      if (kept[name] > alive) {
         throw new InfeasibleError(
           'sparsity',
-          `${options.sparsity} is below layer ${name}'s current sparsity ` +
+          `${target.value} is below layer ${name}'s current sparsity ` +
             `${mask.layerSparsity(name)}; masks only shrink`,
         );
       }
@@ -91,20 +129,23 @@ export function prune(mask: Mask, scores: LayerScores, options: PruneOptions): M
     return pruneToKeptCounts(mask, scores, kept);
   }
 
-  const targetKept = keptCount(options.sparsity, mask.totalSize);
   const keptNow = mask.totalKept;
+  const candidateKept = candidates.reduce((s, name) => s + mask.kept(name), 0);
+  const fixedKept = keptNow - candidateKept;
+  const targetKept =
+    target.kind === 'remaining'
+      ? keptNow - prunedCount(target.value, candidateKept, rule)
+      : keptCount(target.value, mask.totalSize, rule);
   if (targetKept > keptNow) {
     throw new InfeasibleError(
       'sparsity',
-      `${options.sparsity} is below the mask's current sparsity ${mask.sparsity()}; masks only shrink`,
+      `${target.value} is below the mask's current sparsity ${mask.sparsity()}; masks only shrink`,
     );
   }
-  const candidateKept = candidates.reduce((s, name) => s + mask.kept(name), 0);
-  const fixedKept = keptNow - candidateKept;
   if (targetKept < fixedKept) {
     throw new InfeasibleError(
       'sparsity',
-      `${options.sparsity} keeps ${targetKept} weights but the excluded layers alone keep ${fixedKept}`,
+      `${target.value} keeps ${targetKept} weights but the excluded layers alone keep ${fixedKept}`,
     );
   }
   const segments = candidates.map((name) => ({

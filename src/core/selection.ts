@@ -12,6 +12,10 @@
  * are a few ulps from a half-integer are snapped to it first, so 0.29 × 50 (14.499999999999998 in
  * float64) prunes 15, as the exact 14.5 does.
  *
+ * Other libraries' rules (`conventions.ts`) are available by name, evaluated on the float product
+ * `s·n` exactly as those libraries evaluate it: `round-half-even` is Python's `round(s * n)`
+ * (torch.nn.utils.prune), `floor` is `int(s * n)` (rigl), `ceil` is `np.ceil(s * n)` (open_lth).
+ *
  * Tie-break — by flat index: candidates are ordered by (score, flat index) ascending and the
  * first k are pruned, so among equal scores the lowest index is pruned first. −0 and +0 are the
  * same score. The flat index runs over the segments in the order given (layer order of the mask
@@ -21,7 +25,10 @@
 import { forEachSetBit, popcount, popcount32 } from './bits.js';
 import { InvalidArgumentError, requireInteger, requireSparsity } from './errors.js';
 
+/** cyclesparse's counting rule; {@link COUNTING_RULES} lists the others a run may choose. */
 export const COUNTING_RULE = 'round-half-up' as const;
+export const COUNTING_RULES = ['round-half-up', 'round-half-even', 'floor', 'ceil'] as const;
+export type CountingRule = (typeof COUNTING_RULES)[number];
 export const TIE_BREAK = 'lowest-flat-index-pruned-first' as const;
 
 /** `⌊x + ½⌋` for x ≥ 0, after snapping float noise around half-integers (see module comment). */
@@ -32,16 +39,44 @@ export function roundHalfUp(x: number): number {
   return Math.floor(snapped + 0.5);
 }
 
+/** Python's `round(x)` for x ≥ 0: the nearest integer to the float as it is, halves to even. */
+function roundHalfEven(x: number): number {
+  const whole = Math.floor(x);
+  const fraction = x - whole; // exact for the magnitudes counts have
+  if (fraction !== 0.5) return fraction < 0.5 ? whole : whole + 1;
+  return whole % 2 === 0 ? whole : whole + 1;
+}
+
+/** A count's float product `x ≥ 0` made an integer by `rule`. */
+export function roundCount(x: number, rule: CountingRule = COUNTING_RULE): number {
+  switch (rule) {
+    case 'round-half-up':
+      return roundHalfUp(x);
+    case 'round-half-even':
+      return roundHalfEven(x);
+    case 'floor':
+      return Math.floor(x);
+    case 'ceil':
+      return Math.ceil(x);
+    default:
+      throw new InvalidArgumentError('counting', `one of ${COUNTING_RULES.join(', ')}`, rule);
+  }
+}
+
 /** How many of `n` weights sparsity `sparsity` prunes under the counting rule. */
-export function prunedCount(sparsity: number, n: number): number {
+export function prunedCount(
+  sparsity: number,
+  n: number,
+  rule: CountingRule = COUNTING_RULE,
+): number {
   requireSparsity('sparsity', sparsity);
   requireInteger('n', n, 0);
-  return Math.min(n, roundHalfUp(sparsity * n));
+  return Math.min(n, roundCount(sparsity * n, rule));
 }
 
 /** How many of `n` weights sparsity `sparsity` keeps: `n − prunedCount(sparsity, n)`. */
-export function keptCount(sparsity: number, n: number): number {
-  return n - prunedCount(sparsity, n);
+export function keptCount(sparsity: number, n: number, rule: CountingRule = COUNTING_RULE): number {
+  return n - prunedCount(sparsity, n, rule);
 }
 
 /**

@@ -10,6 +10,12 @@
  * cycle at hand, which is 10 at 150 epochs.
  */
 
+import {
+  DEFAULT_CONVENTIONS,
+  conventionsOf,
+  type ConventionRule,
+  type Conventions,
+} from '../core/conventions.js';
 import { DISTRIBUTIONS, type Distribution } from '../core/densities.js';
 import { pruningLevels } from '../core/density-schedule.js';
 import {
@@ -19,7 +25,7 @@ import {
   requireSparsity,
 } from '../core/errors.js';
 import { shapeBoundaries, type CycleShape } from '../core/lr-schedule.js';
-import type { Scope } from '../core/prune.js';
+import type { PruneTarget, Scope } from '../core/prune.js';
 import { SAMPLINGS, type Sampling } from '../prune/random.js';
 import type { Criterion, Phase, Pipeline } from './runner.js';
 
@@ -62,16 +68,67 @@ const prunePhase = (
   label: string,
   level: number,
   criterion: Criterion,
-  sparsity: number,
+  target: PruneTarget,
   settings: PruneSettings,
+  rules: Conventions,
 ): Phase => ({
   kind: 'prune',
   label,
   level,
   criterion,
-  sparsity,
+  target,
   ...settings,
+  counting: rules.counting,
+  layerCounts: rules.layerCounts,
 });
+
+/** Conventions (`core/conventions.ts`): any rule left out is cyclesparse's. */
+export interface ConventionOptions {
+  readonly conventions?: Partial<Conventions> | undefined;
+}
+
+/**
+ * The convention rules a method's pipeline acts on: every pruning method counts; levels that
+ * compound or not exist only in the level loop; per-layer counts only for random masks drawn
+ * from a layer-density distribution; the LR boundaries set WR's and coupling's default rewind
+ * point (the trainer's schedule uses them for every method: see the configuration).
+ */
+export function conventionsUsed(method: {
+  readonly name: string;
+  readonly criterion?: string | undefined;
+  readonly start?: string | undefined;
+}): ConventionRule[] {
+  switch (method.name) {
+    case 'imp':
+    case 'lrr':
+      return ['counting', 'levels'];
+    case 'wr':
+    case 'coupling':
+      return ['counting', 'levels', 'lrBoundaries'];
+    case 'pai':
+      return method.criterion === 'random' ? ['counting', 'layerCounts'] : ['counting'];
+    case 'sculpt':
+      return method.start === 'random' ? ['counting', 'layerCounts'] : ['counting'];
+    default:
+      return [];
+  }
+}
+
+/** The rules of `options` (validated, defaults filled) and the record of the non-default ones. */
+function rulesFor(
+  options: ConventionOptions,
+  used: readonly ConventionRule[],
+): { rules: Conventions; recorded: Record<string, unknown> } {
+  const rules = conventionsOf('cyclesparse', options.conventions ?? {});
+  const changed = used.filter((rule) => rules[rule] !== DEFAULT_CONVENTIONS[rule]);
+  return {
+    rules,
+    recorded:
+      changed.length === 0
+        ? {}
+        : { conventions: Object.fromEntries(changed.map((rule) => [rule, rules[rule]])) },
+  };
+}
 
 export interface PruneOptions {
   /** Scope of score-based pruning (default global, as the authors' code). */
@@ -171,7 +228,7 @@ export function oneCycleControl(options: { cycles: number; epochsPerCycle: numbe
   };
 }
 
-export interface IterativeOptions {
+export interface IterativeOptions extends ConventionOptions {
   readonly epochsPerCycle: number;
   /** Fraction of the remaining weights pruned per level (default 0.2). */
   readonly rate?: number;
@@ -185,9 +242,12 @@ export interface IterativeOptions {
   readonly weights: number;
 }
 
-function levelPlan(options: IterativeOptions): {
+function levelPlan(
+  options: IterativeOptions,
+  rules: Conventions,
+): {
   rate: number;
-  sparsities: number[];
+  targets: PruneTarget[];
   resolved: Record<string, unknown>;
 } {
   const rate = requireNumber('rate', options.rate ?? 0.2, {
@@ -213,6 +273,7 @@ function levelPlan(options: IterativeOptions): {
       ? pruningLevels(
           { rate, levels: requireInteger('levels', options.levels, 1) },
           options.weights,
+          rules,
         )
       : pruningLevels(
           {
@@ -221,10 +282,11 @@ function levelPlan(options: IterativeOptions): {
             lastLevel,
           },
           options.weights,
+          rules,
         );
   return {
     rate,
-    sparsities: plan.slice(1).map((l) => l.sparsity),
+    targets: plan.slice(1).map((l) => l.target),
     resolved:
       options.levels !== undefined
         ? { levels: options.levels }
@@ -233,8 +295,15 @@ function levelPlan(options: IterativeOptions): {
 }
 
 /** Warm-up length of `shape` on a cycle of `epochs` epochs (at least 1): WR's default rewind point. */
-export function warmupEpochs(shape: CycleShape, epochs: number): number {
-  return Math.max(1, Math.min(epochs - 1, shapeBoundaries(shape, epochs).warmup));
+export function warmupEpochs(
+  shape: CycleShape,
+  epochs: number,
+  rules: Pick<Conventions, 'lrBoundaries'> = DEFAULT_CONVENTIONS,
+): number {
+  return Math.max(
+    1,
+    Math.min(epochs - 1, shapeBoundaries(shape, epochs, rules.lrBoundaries).warmup),
+  );
 }
 
 type Between = (level: number) => Phase[];
@@ -249,19 +318,24 @@ function iterative(
   extra: Record<string, unknown>,
 ): Pipeline {
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
-  const { rate, sparsities, resolved } = levelPlan(options);
+  const { rules, recorded } = rulesFor(options, conventionsUsed({ name: method }));
+  const { rate, targets, resolved } = levelPlan(options, rules);
   const scope = choice('scope', options.scope, ['global', 'layerwise'] as const, 'global');
   const settings: PruneSettings = { ...PRUNE_DEFAULTS, scope }; // magnitude uses only the scope
   const phases: Phase[] = [...first, firstTrain];
-  sparsities.forEach((sparsity, i) => {
+  targets.forEach((target, i) => {
     const level = i + 1;
     phases.push(
-      prunePhase(`level ${level}`, level, 'magnitude', sparsity, settings),
+      prunePhase(`level ${level}`, level, 'magnitude', target, settings, rules),
       ...between(level),
       retrain(level),
     );
   });
-  return { method, options: { epochsPerCycle, rate, ...resolved, scope, ...extra }, phases };
+  return {
+    method,
+    options: { epochsPerCycle, rate, ...resolved, scope, ...extra, ...recorded },
+    phases,
+  };
 }
 
 /** IMP: train, prune 20% of the remaining weights by magnitude, rewind to initialisation. */
@@ -288,7 +362,8 @@ export function wr(
   const e = requireInteger('epochsPerCycle', options.epochsPerCycle, 2);
   const rewindEpoch = requireInteger(
     'rewindEpoch',
-    options.rewindEpoch ?? warmupEpochs(options.shape, e),
+    options.rewindEpoch ??
+      warmupEpochs(options.shape, e, conventionsOf('cyclesparse', options.conventions ?? {})),
     1,
     e - 1,
   );
@@ -322,23 +397,32 @@ export const PAI_CRITERIA = ['snip', 'synflow', 'random'] as const;
 
 /** Pruning at initialisation (SNIP, SynFlow or random) to `sparsity`, then C cycles. */
 export function pai(
-  options: PruneOptions & {
-    criterion: (typeof PAI_CRITERIA)[number];
-    sparsity: number;
-    cycles?: number;
-    epochsPerCycle: number;
-  },
+  options: PruneOptions &
+    ConventionOptions & {
+      criterion: (typeof PAI_CRITERIA)[number];
+      sparsity: number;
+      cycles?: number;
+      epochsPerCycle: number;
+    },
 ): Pipeline {
   const criterion = choice('criterion', options.criterion, PAI_CRITERIA, 'random');
   const sparsity = requireSparsity('sparsity', options.sparsity);
   const cycles = requireInteger('cycles', options.cycles ?? 1, 1);
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
   const used = settingsFor(criterion, options);
+  const { rules, recorded } = rulesFor(options, conventionsUsed({ name: 'pai', criterion }));
   return {
     method: `pai-${criterion}`,
-    options: { criterion, sparsity, cycles, epochsPerCycle, ...used },
+    options: { criterion, sparsity, cycles, epochsPerCycle, ...used, ...recorded },
     phases: [
-      prunePhase('at initialisation', 1, criterion, sparsity, { ...PRUNE_DEFAULTS, ...used }),
+      prunePhase(
+        'at initialisation',
+        1,
+        criterion,
+        { sparsity },
+        { ...PRUNE_DEFAULTS, ...used },
+        rules,
+      ),
       train('cyclic', 1, cycles, epochsPerCycle),
     ],
   };
@@ -367,7 +451,8 @@ export function coupling(
   const e = requireInteger('epochsPerCycle', options.epochsPerCycle, 2);
   const warmup = requireInteger(
     'warmupEpochs',
-    options.warmupEpochs ?? warmupEpochs(options.shape, e),
+    options.warmupEpochs ??
+      warmupEpochs(options.shape, e, conventionsOf('cyclesparse', options.conventions ?? {})),
     1,
     e - 1,
   );
@@ -410,14 +495,15 @@ export function coupling(
  * weights to `targetSparsity` (magnitude by default), no rewind, one more cycle.
  */
 export function sculpt(
-  options: PruneOptions & {
-    readonly start: (typeof PAI_CRITERIA)[number];
-    readonly startSparsity: number;
-    readonly targetSparsity: number;
-    readonly cycles: number;
-    readonly epochsPerCycle: number;
-    readonly criterion?: 'magnitude' | 'random' | 'snip';
-  },
+  options: PruneOptions &
+    ConventionOptions & {
+      readonly start: (typeof PAI_CRITERIA)[number];
+      readonly startSparsity: number;
+      readonly targetSparsity: number;
+      readonly cycles: number;
+      readonly epochsPerCycle: number;
+      readonly criterion?: 'magnitude' | 'random' | 'snip';
+    },
 ): Pipeline {
   const start = choice('start', options.start, PAI_CRITERIA, 'random');
   const startSparsity = requireSparsity('startSparsity', options.startSparsity);
@@ -439,6 +525,7 @@ export function sculpt(
   const epochsPerCycle = requireInteger('epochsPerCycle', options.epochsPerCycle, 1);
   // The settings serve the start mask; the coupling prune is global, as the authors' code.
   const used = settingsFor(start, options, 'start');
+  const { rules, recorded } = rulesFor(options, conventionsUsed({ name: 'sculpt', start }));
   return {
     method: 'sculpt',
     options: {
@@ -449,11 +536,26 @@ export function sculpt(
       cycles,
       epochsPerCycle,
       ...used,
+      ...recorded,
     },
     phases: [
-      prunePhase('start mask', 1, start, startSparsity, { ...PRUNE_DEFAULTS, ...used }),
+      prunePhase(
+        'start mask',
+        1,
+        start,
+        { sparsity: startSparsity },
+        { ...PRUNE_DEFAULTS, ...used },
+        rules,
+      ),
       train('cyclic', 1, cycles, epochsPerCycle),
-      prunePhase('coupling prune', 2, criterion, targetSparsity, PRUNE_DEFAULTS),
+      prunePhase(
+        'coupling prune',
+        2,
+        criterion,
+        { sparsity: targetSparsity },
+        PRUNE_DEFAULTS,
+        rules,
+      ),
       train('retrain', 2, 1, epochsPerCycle),
     ],
   };

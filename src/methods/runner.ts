@@ -22,7 +22,9 @@ import {
   type Granularity,
 } from '../core/lr-schedule.js';
 import { Mask, type LayerSparsity, type MaskJson } from '../core/mask.js';
-import { prune, type Scope } from '../core/prune.js';
+import type { BoundaryRule, LayerCountRule } from '../core/conventions.js';
+import { prune, targetOf, type PruneTarget, type Scope } from '../core/prune.js';
+import type { CountingRule } from '../core/selection.js';
 import { randomStream } from '../core/random.js';
 import {
   batchesPerEpoch,
@@ -63,8 +65,12 @@ export type Phase =
       readonly label: string;
       readonly level: number;
       readonly criterion: Criterion;
-      readonly sparsity: number;
+      /** A sparsity, or (levels that compound, `core/conventions.ts`) a fraction of what is kept. */
+      readonly target: PruneTarget;
       readonly scope: Scope;
+      /** How sparsities become counts, network-wide and per layer (`core/conventions.ts`). */
+      readonly counting: CountingRule;
+      readonly layerCounts: LayerCountRule;
       /** Random masks from a dense start: layer densities and sampling. */
       readonly distribution: Distribution;
       readonly sampling: Sampling;
@@ -100,6 +106,8 @@ export interface PipelineSetup {
     readonly peak: number;
     readonly shape: CycleShape;
     readonly granularity: Granularity;
+    /** Where a cycle's fractions start (`core/conventions.ts`; absent: round-half-up). */
+    readonly boundaries?: BoundaryRule;
   };
   readonly sgd: SgdOptions;
   readonly seed: number;
@@ -523,27 +531,35 @@ export async function runPipeline(
 
   async function nextMask(phase: Extract<Phase, { kind: 'prune' }>): Promise<Mask> {
     const stream = randomStream(setup.seed, `maskSampling/${phase.label}`);
+    const by = { ...phase.target, scope: phase.scope, counting: phase.counting };
+    // Random masks and SynFlow take a sparsity; from a dense start a fraction of the remaining
+    // weights is that sparsity.
+    const sparsity = (): number => {
+      const target = targetOf(phase.target);
+      if (target.kind === 'sparsity' || mask.totalKept === mask.totalSize) return target.value;
+      throw new InvalidArgumentError(
+        'target',
+        `a sparsity for criterion ${phase.criterion} on a pruned mask`,
+        phase.target,
+      );
+    };
     switch (phase.criterion) {
       case 'magnitude':
-        return prune(mask, magnitudeScores(await model.read(), mask), {
-          sparsity: phase.sparsity,
-          scope: phase.scope,
-        });
+        return prune(mask, magnitudeScores(await model.read(), mask), by);
       case 'random':
         return mask.totalKept === mask.totalSize
           ? randomMask(
               layers,
               {
                 distribution: phase.distribution,
-                sparsity: phase.sparsity,
+                sparsity: sparsity(),
                 sampling: phase.sampling,
+                counting: phase.counting,
+                layerCounts: phase.layerCounts,
               },
               stream,
             )
-          : prune(mask, randomScores(layers, stream), {
-              sparsity: phase.sparsity,
-              scope: phase.scope,
-            });
+          : prune(mask, randomScores(layers, stream), by);
       case 'snip': {
         // The first batch of a permutation drawn for this prune, augmented as training is.
         const indices = stream
@@ -561,16 +577,14 @@ export async function runPipeline(
           indices,
           augmentation,
         };
-        return prune(mask, await snipScores(model, mask, batch), {
-          sparsity: phase.sparsity,
-          scope: phase.scope,
-        });
+        return prune(mask, await snipScores(model, mask, batch), by);
       }
       case 'synflow':
         return synflowMask(model, mask, {
-          sparsity: phase.sparsity,
+          sparsity: sparsity(),
           iterations: phase.synflowIterations,
           scope: phase.scope,
+          counting: phase.counting,
         });
     }
   }

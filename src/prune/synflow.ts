@@ -22,7 +22,7 @@
 import { requireInteger, requireSparsity } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
 import { prune, type LayerScores, type Scope } from '../core/prune.js';
-import { keptCount } from '../core/selection.js';
+import { keptCount, type CountingRule } from '../core/selection.js';
 import type { EngineModel } from '../engine/engine.js';
 import { parameters } from '../models/spec.js';
 
@@ -64,6 +64,8 @@ export interface SynflowOptions {
   /** Every round ranks all weights together (global, default) or each layer on its own. */
   readonly scope?: Scope;
   readonly exclude?: readonly string[];
+  /** How each round's sparsity becomes a count (default cyclesparse's round-half-up). */
+  readonly counting?: CountingRule;
 }
 
 /** Prunes `mask` to `sparsity` by iterative SynFlow. */
@@ -79,11 +81,16 @@ export async function synflowMask(
   for (let k = 1; k <= rounds; k++) {
     const sparsity = k === rounds ? options.sparsity : 1 - (1 - options.sparsity) ** (k / rounds);
     // A round that prunes nothing is skipped (global counts only: per layer, rounding may differ).
-    if (scope === 'global' && keptCount(sparsity, current.totalSize) >= current.totalKept) continue;
+    if (
+      scope === 'global' &&
+      keptCount(sparsity, current.totalSize, options.counting) >= current.totalKept
+    )
+      continue;
     current = prune(current, await synflowScores(model, current), {
       sparsity,
       scope,
       ...(options.exclude ? { exclude: options.exclude } : {}),
+      ...(options.counting ? { counting: options.counting } : {}),
     });
   }
   return current;

@@ -378,6 +378,9 @@ export async function writeReport(
       granularity: 'epoch',
       stepsPerEpoch: 1,
       cycleEpochs,
+      ...(base.conventions?.lrBoundaries === undefined
+        ? {}
+        : { boundaries: base.conventions.lrBoundaries }),
     });
     return Array.from({ length: schedule.totalSteps }, (_, e) => schedule.learningRateAt(e));
   };
