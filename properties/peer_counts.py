@@ -1,4 +1,4 @@
-"""Counts that peer libraries produce, for properties/conventions.test.ts.
+"""Counts that peer libraries produce, for properties/conventions-peers.test.ts.
 
 Reads {"cases": [...]} as JSON on stdin and prints one result per case:
 - "torch-levels": torch.nn.utils.prune itself, L1 pruning `rate` per level, globally
