@@ -290,7 +290,7 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
       await queue.obliterate({ force: true });
       await queue.close();
     }
-  });
+  }, 180_000); // waits out a stalled-job interval, then retrains the cell
 
   test('Redis restarted mid-sweep: the worker and the coordinator reconnect and the sweep completes', async () => {
     const { dir, file } = workspace(cellConfig(2, [10, 11, 12, 13]));

@@ -192,7 +192,7 @@ ${configs.map((c) => `    - ${c.replace('method: ', '')}`).join('\n')}
         withoutTime(new Store(fresh).metrics(run.id)),
       );
     }
-  });
+  }, 180_000); // several training processes on 2 cores: minutes when the machine is loaded
 
   test('Ctrl-C stops a sweep with exit 130; the same command then finishes it, resuming', async () => {
     const { dir, file } = workspace(`${runConfig.replace('epochsPerCycle: 3', 'epochsPerCycle: 6')}
