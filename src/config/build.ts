@@ -144,7 +144,7 @@ export function buildExperiment(config: RunConfig): Experiment {
   if (config.data.labelNoise > 0)
     train = withLabelNoise(train, config.data.labelNoise, randomStream(config.seed, 'labelNoise'));
   const t = config.training;
-  const boundaries = (config.conventions as Partial<Conventions> | undefined)?.lrBoundaries;
+  const boundaries = config.conventions?.lrBoundaries;
   const setup: PipelineSetup = {
     spec,
     prunable: config.model.prunable,

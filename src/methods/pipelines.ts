@@ -114,12 +114,17 @@ export function conventionsUsed(method: {
   }
 }
 
+/** The rules of `options`, validated, cyclesparse's where one is left out. */
+function rulesOf(options: ConventionOptions): Conventions {
+  return conventionsOf('cyclesparse', options.conventions ?? {});
+}
+
 /** The rules of `options` (validated, defaults filled) and the record of the non-default ones. */
 function rulesFor(
   options: ConventionOptions,
   used: readonly ConventionRule[],
 ): { rules: Conventions; recorded: Record<string, unknown> } {
-  const rules = conventionsOf('cyclesparse', options.conventions ?? {});
+  const rules = rulesOf(options);
   const changed = used.filter((rule) => rules[rule] !== DEFAULT_CONVENTIONS[rule]);
   return {
     rules,
@@ -362,8 +367,7 @@ export function wr(
   const e = requireInteger('epochsPerCycle', options.epochsPerCycle, 2);
   const rewindEpoch = requireInteger(
     'rewindEpoch',
-    options.rewindEpoch ??
-      warmupEpochs(options.shape, e, conventionsOf('cyclesparse', options.conventions ?? {})),
+    options.rewindEpoch ?? warmupEpochs(options.shape, e, rulesOf(options)),
     1,
     e - 1,
   );
@@ -451,8 +455,7 @@ export function coupling(
   const e = requireInteger('epochsPerCycle', options.epochsPerCycle, 2);
   const warmup = requireInteger(
     'warmupEpochs',
-    options.warmupEpochs ??
-      warmupEpochs(options.shape, e, conventionsOf('cyclesparse', options.conventions ?? {})),
+    options.warmupEpochs ?? warmupEpochs(options.shape, e, rulesOf(options)),
     1,
     e - 1,
   );
