@@ -85,6 +85,18 @@ export function forEachNode(
   }
 }
 
+const WEIGHT_SUFFIX = '.weight';
+
+/** The parameter holding a layer's weight (the one a mask covers): `<layer>.weight`. */
+export function weightName(layer: string): string {
+  return `${layer}${WEIGHT_SUFFIX}`;
+}
+
+/** The layer whose weight a parameter is (`conv1.weight` → `conv1`); undefined for any other. */
+export function layerOfWeight(parameter: string): string | undefined {
+  return parameter.endsWith(WEIGHT_SUFFIX) ? parameter.slice(0, -WEIGHT_SUFFIX.length) : undefined;
+}
+
 /** Trainable parameters in forward order: `<layer>.weight`, `<layer>.bias`, `<bn>.gamma`, … */
 export function parameters(spec: ModelSpec): ParamSpec[] {
   const params: ParamSpec[] = [];
@@ -93,7 +105,7 @@ export function parameters(spec: ModelSpec): ParamSpec[] {
       case 'conv': {
         const fanIn = node.kernel * node.kernel * node.in;
         params.push({
-          name: `${node.name}.weight`,
+          name: weightName(node.name),
           shape: [node.kernel, node.kernel, node.in, node.out],
           role: 'weight',
           fanIn,
@@ -105,7 +117,7 @@ export function parameters(spec: ModelSpec): ParamSpec[] {
       }
       case 'dense':
         params.push({
-          name: `${node.name}.weight`,
+          name: weightName(node.name),
           shape: [node.in, node.out],
           role: 'weight',
           fanIn: node.in,
@@ -172,7 +184,7 @@ export function prunableLayers(spec: ModelSpec, options: PrunableOptions = {}): 
       return true;
     })
     .map((p) => ({
-      name: p.name.slice(0, -'.weight'.length),
+      name: layerOfWeight(p.name)!,
       shape: [...p.shape],
       layout: p.shape.length === 4 ? ('hwio' as const) : ('io' as const),
     }));
