@@ -18,7 +18,13 @@ import { TfjsEngine } from '../src/engine/tfjs-engine.js';
 import type { TorchEngine } from '../src/engine/torch/engine.js';
 import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
 import { initialValues } from '../src/models/init.js';
-import { prunableLayers, type ModelSpec, type Node } from '../src/models/spec.js';
+import {
+  layerOfWeight,
+  prunableLayers,
+  weightName,
+  type ModelSpec,
+  type Node,
+} from '../src/models/spec.js';
 import * as methods from '../src/methods/pipelines.js';
 import {
   runPipeline,
@@ -79,7 +85,7 @@ function expectMaskedCopy(
   for (const [name, values] of actual) {
     const reference = expected.get(name);
     if (reference === undefined) continue;
-    const layer = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
+    const layer = layerOfWeight(name);
     const kept = layer !== undefined && mask.has(layer) ? mask.toArray(layer) : undefined;
     values.forEach((v, i) => {
       const want = kept !== undefined && kept[i] === 0 ? 0 : reference[i]!;
@@ -346,7 +352,7 @@ describe('coupling experiments', () => {
           if (init === 'warmup') expectMaskedCopy(now, warmup, event.mask, 'warm-up');
           if (init === 'signs-only') {
             for (const layer of event.mask.layers) {
-              const name = `${layer.name}.weight`;
+              const name = weightName(layer.name);
               const kept = event.mask.toArray(layer.name);
               now.get(name)!.forEach((v, i) => {
                 if (kept[i] === 0) return expect(v === 0).toBe(true);
@@ -587,7 +593,7 @@ function expectSameUpToFactor(
   let sumE = 0;
   let max = 0;
   for (const [name, e] of expected) {
-    const a = actual[name.slice(0, -'.weight'.length)]!;
+    const a = actual[layerOfWeight(name)!]!;
     e.forEach((v, i) => {
       sumA += a[i]!;
       sumE += v;
@@ -602,7 +608,7 @@ function expectSameUpToFactor(
   if (!(sumA > 0 && Number.isFinite(sumA))) throw new Error(`${what}: scores sum to ${sumA}`);
   const factor = sumA / sumE;
   for (const [name, e] of expected) {
-    const a = actual[name.slice(0, -'.weight'.length)]!;
+    const a = actual[layerOfWeight(name)!]!;
     e.forEach((v, i) => {
       // Each score to float32 accuracy of its own size, not only of the largest one: a scaling
       // that is off for some paths (a residual block's body against its shortcut) shows up
@@ -620,7 +626,7 @@ describe('SynFlow against its definition', () => {
       const values = initialValues(spec, s);
       const mask =
         density === 1 ? Mask.dense(prunableLayers(spec)) : bernoulliMask(spec, s, density);
-      const kept = new Map(mask.names().map((l) => [`${l}.weight`, mask.toArray(l)] as const));
+      const kept = new Map(mask.names().map((l) => [weightName(l), mask.toArray(l)] as const));
       const { scores } = synflowDefinition(spec, values, kept, [...kept.keys()]);
       for (const engine of await synflowEngines()) {
         const model = await engine.model(spec, values);
@@ -645,12 +651,12 @@ describe('SynFlow against its definition', () => {
     const stream = randomStream(5, 'deep');
     const values = new Map(
       Array.from({ length: 36 }, (_, l) => [
-        `fc${l}.weight`,
+        weightName(`fc${l}`),
         Float32Array.from({ length: width * width }, () => (stream.float() < 0.5 ? -10 : 10)),
       ]),
     );
     const mask = Mask.dense(prunableLayers(spec));
-    const kept = new Map(mask.names().map((l) => [`${l}.weight`, mask.toArray(l)] as const));
+    const kept = new Map(mask.names().map((l) => [weightName(l), mask.toArray(l)] as const));
     const { r, scores } = synflowDefinition(spec, values, kept, [...kept.keys()]);
     expect(r).toBeGreaterThan(1e50); // beyond float32's 3.4e38
     for (const engine of await synflowEngines()) {
@@ -696,7 +702,7 @@ describe('SynFlow against its definition', () => {
       const nonZero = (values: Map<string, Float32Array>) =>
         start
           .names()
-          .reduce((n, l) => n + values.get(`${l}.weight`)!.filter((v) => v !== 0).length, 0);
+          .reduce((n, l) => n + values.get(weightName(l))!.filter((v) => v !== 0).length, 0);
       // Initial weights are never exactly 0, so non-zero positive weights are the kept ones.
       expect(seen.map(nonZero)).toEqual(expectedKept);
       await model.dispose();

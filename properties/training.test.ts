@@ -23,7 +23,7 @@ import { TfjsEngine } from '../src/engine/tfjs-engine.js';
 import type { TorchEngine } from '../src/engine/torch/engine.js';
 import { openTorchCpu, TORCH_PYTHON } from '../src/engine/torch/torch-testing.js';
 import { initialValues } from '../src/models/init.js';
-import { parameters, prunableLayers, type ModelSpec } from '../src/models/spec.js';
+import { parameters, prunableLayers, weightName, type ModelSpec } from '../src/models/spec.js';
 import { bernoulliMask, smallModel } from './models.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -129,8 +129,8 @@ describe('masked training', () => {
         const momenta = await trainer.model.readMomentum();
         for (const layer of mask.layers) {
           const kept = mask.toArray(layer.name);
-          const weight = values.get(`${layer.name}.weight`)!;
-          const momentum = momenta.get(`${layer.name}.weight`)!;
+          const weight = values.get(weightName(layer.name))!;
+          const momentum = momenta.get(weightName(layer.name))!;
           kept.forEach((k, i) => {
             if (k === 0 && (weight[i] !== 0 || momentum[i] !== 0)) {
               throw new Error(
@@ -264,7 +264,7 @@ describe('backends', () => {
       const exactlyZero = new Set(
         spec.nodes.flatMap((node, i) =>
           node.op === 'conv' && node.kernel === 1 && node.in === 1 && spec.nodes[i + 1]?.op === 'bn'
-            ? [`${node.name}.weight`]
+            ? [weightName(node.name)]
             : [],
         ),
       );
@@ -309,7 +309,7 @@ function exactlyZeroGradients(spec: ModelSpec): Set<string> {
   return new Set(
     spec.nodes.flatMap((node, i) =>
       node.op === 'conv' && node.kernel === 1 && node.in === 1 && spec.nodes[i + 1]?.op === 'bn'
-        ? [`${node.name}.weight`]
+        ? [weightName(node.name)]
         : [],
     ),
   );
@@ -380,8 +380,8 @@ describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine (CPU) against was
       // Pruned weights and their momentum are exactly 0 on PyTorch too.
       for (const layer of mask.layers) {
         const kept = mask.toArray(layer.name);
-        const weight = w2.get(`${layer.name}.weight`)!;
-        const momentum = m2.get(`${layer.name}.weight`)!;
+        const weight = w2.get(weightName(layer.name))!;
+        const momentum = m2.get(weightName(layer.name))!;
         kept.forEach((bit, i) => {
           if (bit === 0 && (weight[i] !== 0 || momentum[i] !== 0))
             throw new Error(`${layer.name}[${i}]: weight ${weight[i]}, momentum ${momentum[i]}`);

@@ -17,7 +17,7 @@ import { randomStream } from '../core/random.js';
 import type { Normalization } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { EngineModel, Samples } from '../engine/engine.js';
-import { parameters } from '../models/spec.js';
+import { layerOfWeight, parameters } from '../models/spec.js';
 import { lanczos, powerIteration } from './eigen.js';
 
 /** Central difference of a gradient along v: exact when the gradient is affine (a quadratic). */
@@ -80,7 +80,7 @@ export class LossSurface {
     this.dimension = dimension;
     this.free = new Uint8Array(dimension).fill(1);
     this.names.forEach((name, p) => {
-      const layer = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
+      const layer = layerOfWeight(name);
       if (layer === undefined || !mask.has(layer)) return;
       const bits = mask.toArray(layer);
       for (let i = 0; i < bits.length; i++) this.free[offsets[p]! + i] = bits[i]!;

@@ -9,6 +9,7 @@ import type { Mask } from '../core/mask.js';
 import type { Normalization } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { CycleEndEvent } from '../methods/runner.js';
+import { weightName } from '../models/spec.js';
 import { sharpness, type Sharpness, type SharpnessOptions } from './hessian.js';
 import { linearModeConnectivity, type Lmc, type LmcOptions } from './lmc.js';
 import { maskOverlap, type MaskOverlap } from './overlap.js';
@@ -55,9 +56,9 @@ export function compareWithPreviousCycle(options: {
               ),
               signs: signFlips(
                 event.mask,
-                (layer) => values.get(`${layer}.weight`)!,
+                (layer) => values.get(weightName(layer))!,
                 previous.mask,
-                (layer) => previous!.values.get(`${layer}.weight`)!,
+                (layer) => previous!.values.get(weightName(layer))!,
               ),
               overlap: maskOverlap(event.mask, previous.mask),
             },

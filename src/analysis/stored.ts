@@ -13,6 +13,7 @@ import { canonicalJson, type Json } from '../config/resolve.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { openEngine } from '../engine/open.js';
+import { weightName } from '../models/spec.js';
 import type { Store, StoredNetwork } from '../store/store.js';
 import { sharpness, SHARPNESS_DEFAULTS, type Sharpness, type SharpnessOptions } from './hessian.js';
 import { linearModeConnectivity, LMC_DEFAULTS, type Lmc, type LmcOptions } from './lmc.js';
@@ -115,9 +116,9 @@ export function storedSignFlips(
   return cached(store, 'signs', [a.ref, b.ref], {}, null, () =>
     signFlips(
       a.mask,
-      (layer) => a.values.get(`${layer}.weight`)!,
+      (layer) => a.values.get(weightName(layer))!,
       b.mask,
-      (layer) => b.values.get(`${layer}.weight`)!,
+      (layer) => b.values.get(weightName(layer))!,
     ),
   );
 }

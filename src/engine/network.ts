@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './native.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { initialValues } from '../models/init.js';
-import { buffers, parameters, type ModelSpec, type Node } from '../models/spec.js';
+import { buffers, parameters, weightName, type ModelSpec, type Node } from '../models/spec.js';
 import { requireValues } from './engine.js';
 
 export const BATCH_NORM_EPSILON = 1e-5;
@@ -147,7 +147,7 @@ export class Network {
     for (const node of nodes) {
       switch (node.op) {
         case 'conv': {
-          const weight = this.#value(`${node.name}.weight`) as tf.Tensor4D;
+          const weight = this.#value(weightName(node.name)) as tf.Tensor4D;
           x = tf.conv2d(x as tf.Tensor4D, weight, node.stride, node.padding);
           if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
@@ -174,7 +174,7 @@ export class Network {
           x = tf.reshape(x, [x.shape[0], -1]);
           break;
         case 'dense': {
-          x = tf.matMul(x, this.#value(`${node.name}.weight`));
+          x = tf.matMul(x, this.#value(weightName(node.name)));
           if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
         }

@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError, requireNumber } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
+import { weightName } from '../models/spec.js';
 import { DEFAULT_SGD, type SgdOptions } from './engine.js';
 import type { Network } from './network.js';
 
@@ -61,7 +62,7 @@ export class MaskedSgd {
     const masks = new Map<string, tf.Tensor>();
     if (mask !== null) {
       for (const layer of mask.layers) {
-        const name = `${layer.name}.weight`;
+        const name = weightName(layer.name);
         const param = this.network.params.get(name);
         if (param === undefined || param.shape.join() !== layer.shape.join()) {
           throw new InvalidArgumentError(

@@ -16,7 +16,7 @@ import { nativeThreads } from '../backend.js';
 import type { Mask } from '../../core/mask.js';
 import { normalizationTables, type Normalization } from '../../data/batches.js';
 import type { ImageDataset } from '../../data/dataset.js';
-import { buffers, inferShape, parameters, type ModelSpec } from '../../models/spec.js';
+import { buffers, inferShape, parameters, weightName, type ModelSpec } from '../../models/spec.js';
 import {
   DEFAULT_SGD,
   PRECISIONS,
@@ -48,10 +48,10 @@ export function torchLayouts(spec: ModelSpec): [string, (string | number)[]][] {
   let flattened: readonly number[] | undefined;
   inferShape(spec.nodes, spec.input, 'nodes', (node, input) => {
     if (node.op === 'flatten') flattened = input.length === 3 ? input : undefined;
-    if (node.op === 'conv') layouts.push([`${node.name}.weight`, ['hwio']]);
+    if (node.op === 'conv') layouts.push([weightName(node.name), ['hwio']]);
     if (node.op === 'dense') {
       layouts.push([
-        `${node.name}.weight`,
+        weightName(node.name),
         flattened === undefined ? ['io'] : ['io-hwc', ...flattened],
       ]);
       flattened = undefined;
@@ -291,7 +291,7 @@ export class TorchModel implements EngineModel {
   async setMask(mask: Mask | null): Promise<void> {
     const tensors: WireTensor[] = [];
     for (const layer of mask?.layers ?? []) {
-      const name = `${layer.name}.weight`;
+      const name = weightName(layer.name);
       const shape = this.#shapes.get(name);
       if (shape === undefined || shape.join() !== layer.shape.join()) {
         throw new InvalidArgumentError(
