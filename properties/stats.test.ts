@@ -7,7 +7,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { randomStream } from '../src/core/random.js';
-import { bootstrap, equivalence, estimate, holm, paired, welch } from '../src/stats/tests.js';
+import { bootstrap, equivalence, estimate, holm, paired, welch } from '../src/stats/inference.js';
 
 const normals = (seed: number, name: string, n: number, mu: number, sigma: number) => {
   const stream = randomStream(seed, name);

@@ -37,7 +37,7 @@ export * from './config/presets.js';
 export * from './config/resolve.js';
 export * from './config/build.js';
 export * from './store/store.js';
-export * from './stats/tests.js';
+export * from './stats/inference.js';
 export * from './claims/baselines.js';
 export * from './claims/claims.js';
 export * from './claims/gate.js';

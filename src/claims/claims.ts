@@ -38,7 +38,7 @@ import {
   welch,
   type Estimate,
   type TestResult,
-} from '../stats/tests.js';
+} from '../stats/inference.js';
 import { loadMeasuredBaselines } from './baselines.js';
 
 const side = z.union([

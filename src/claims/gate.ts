@@ -11,7 +11,7 @@ import { runSweep, type SweepOptions } from '../harness/sweep.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
-import { estimate } from '../stats/tests.js';
+import { estimate } from '../stats/inference.js';
 import type { MeasuredBaselines } from './baselines.js';
 import {
   ANALYSIS_METRICS,

@@ -28,7 +28,7 @@ import {
   targetOf,
 } from '../harness/report-lines.js';
 import type { Store } from '../store/store.js';
-import { estimate } from '../stats/tests.js';
+import { estimate } from '../stats/inference.js';
 import { metricOf } from '../claims/gate.js';
 import {
   ANALYSIS_METRICS,
