@@ -56,7 +56,7 @@ const { values } = parseArgs({
 
 const { TorchEngine } = await load('engine/torch/engine.js');
 const { TfjsEngine } = await load('engine/tfjs-engine.js');
-const { defaultPython } = await load('engine/torch/worker.js');
+const { defaultPython } = await load('engine/torch/python-process.js');
 const { Trainer } = await load('train/trainer.js');
 const { LrSchedule, CONSTANT, CIFAR_STEP_WARMUP } = await load('core/lr-schedule.js');
 const { randomStream } = await load('core/random.js');

@@ -6,9 +6,9 @@
  *
  * Steps run as training does: an epoch's steps in one request to the engine. The synthetic data
  * set holds `chunk` batches (50, or fewer when fewer steps are asked for), each timed sample is
- * one such epoch divided by its steps, so a PyTorch worker's round trip is paid once per epoch as
+ * one such epoch divided by its steps, so the PyTorch process's round trip is paid once per epoch as
  * in a real run. Prints one JSON line: per-step times (tinybench), images/s, peak RSS (of this
- * process; the PyTorch worker's is `workerPeakRssMb`), and on TF.js the shares of a step spent
+ * process; the PyTorch process's is `workerPeakRssMb`), and on TF.js the shares of a step spent
  * enforcing the mask and filling a batch.
  */
 
@@ -143,11 +143,11 @@ async function tfjsShares(): Promise<{ maskShare: number; dataShare: number }> {
   };
 }
 
-/** The PyTorch worker's peak RSS (Linux), read before it exits. */
+/** The PyTorch process's peak RSS (Linux), read before it exits. */
 function workerPeakRssMb(): number | null {
-  if (!(engine instanceof TorchEngine) || engine.worker.pid === undefined) return null;
+  if (!(engine instanceof TorchEngine) || engine.process.pid === undefined) return null;
   try {
-    const status = readFileSync(`/proc/${engine.worker.pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${engine.process.pid}/status`, 'utf8');
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb === undefined ? null : Number(kb) / 1024;
   } catch {
@@ -175,7 +175,7 @@ console.log(
     minMs: sorted[0],
     maxMs: sorted.at(-1),
     imagesPerSecond: (batch * 1000) / medianMs,
-    // The whole cost of a run on this engine: this process, plus the PyTorch worker's.
+    // The whole cost of a run on this engine: this process, plus the PyTorch process's.
     peakRssMb: process.resourceUsage().maxRSS / 1024 + (workerRss ?? 0),
     workerPeakRssMb: workerRss,
     ...shares,

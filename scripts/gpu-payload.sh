@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what `npm run bench:gpu` needs on a GPU machine that has Python + PyTorch but no Node and
-# no network: this machine's Node binary, the built package (dist/), the PyTorch worker, the
+# no network: this machine's Node binary, the built package (dist/), the PyTorch script, the
 # benchmark scripts, the runtime packages the engines import (TF.js trimmed to each package's Node
 # entry and its .wasm files), and the CIFAR-10 subset when it is beside the checkout. With
 # WEBGPU=1 it also fetches webgpu (Dawn's prebuilt linux-x64 binary) and

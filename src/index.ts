@@ -13,7 +13,12 @@ export * from './engine/backend.js';
 export * from './engine/open.js';
 export { TfjsEngine, TfjsModel } from './engine/tfjs-engine.js';
 export { TorchEngine, TorchModel, torchLayouts } from './engine/torch/engine.js';
-export { TorchWorkerError, WORKER_SCRIPT } from './engine/torch/worker.js';
+export {
+  TORCH_SCRIPT,
+  TorchProcessError,
+  TorchWorkerError,
+  WORKER_SCRIPT,
+} from './engine/torch/python-process.js';
 export { replacedKernels, stockKernel } from './engine/kernels.js';
 export * from './engine/network.js';
 export * from './engine/sgd.js';

@@ -1,8 +1,8 @@
 /**
  * Opening the engine a configuration names. TF.js backends are one engine with one active
- * backend per process; PyTorch engines are worker processes, one per (device, precision), kept
+ * backend per process; PyTorch engines are Python processes, one per (device, precision), kept
  * for the life of the process so consecutive runs (a sweep's cells in a pool process) reuse the
- * worker and the data already on the device.
+ * process and the data already on the device.
  */
 
 import { activeBackend } from './backend.js';
@@ -45,12 +45,12 @@ export async function openEngine(choice: EngineChoice): Promise<Engine> {
     engine.catch(() => torchEngines.delete(key));
   }
   const opened = await engine;
-  if (opened.worker.alive) return opened;
-  torchEngines.delete(key); // it died (a failed run): a fresh worker for what comes next
+  if (opened.process.alive) return opened;
+  torchEngines.delete(key); // it died (a failed run): a fresh process for what comes next
   return openEngine(choice);
 }
 
-/** Ends every PyTorch worker this process started (tests; long-lived processes that are done). */
+/** Ends every PyTorch process this process started (tests; long-lived processes that are done). */
 export async function closeEngines(): Promise<void> {
   const engines = [...torchEngines.values()];
   torchEngines.clear();

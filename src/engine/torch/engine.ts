@@ -1,12 +1,12 @@
 /**
  * The PyTorch engine: `training.backend: torch` on `device: cuda | cuda:N | cpu | mps`. A Python
- * worker (python/cyclesparse_worker.py, run by worker.ts) holds the models and the data on the
+ * process (python/cyclesparse_torch.py, run by python-process.ts) holds the models and the data on the
  * device; this side sends it everything a run decides — initial weights, masks, the prepared data
- * set (once per worker: subsets, label noise and normalisation have one source of truth here),
+ * set (once per process: subsets, label noise and normalisation have one source of truth here),
  * each epoch's order and augmentation choices, learning rates and momentum resets — so one seed
  * determines a run on either engine. A whole epoch runs inside PyTorch in one request.
  *
- * Tensors cross in the TypeScript layouts; `torchLayouts` tells the worker how each parameter is
+ * Tensors cross in the TypeScript layouts; `torchLayouts` tells the process how each parameter is
  * laid out so it can keep PyTorch's own (OIHW convolutions, [out, in] dense weights whose inputs
  * follow NCHW's flatten order) and convert back at the boundary.
  */
@@ -36,7 +36,7 @@ import {
   type TrainPlan,
 } from '../engine.js';
 import type { Frame, WireTensor } from './protocol.js';
-import { TorchWorker } from './worker.js';
+import { TorchProcess } from './python-process.js';
 
 /**
  * How each weight is laid out on the TypeScript side: `hwio` conv kernels, `io` dense weights,
@@ -68,7 +68,7 @@ export interface TorchEngineOptions {
   readonly python?: string;
   /** CPU threads (default: CYCLESPARSE_THREADS, else every core the process may use). */
   readonly threads?: number;
-  /** Seconds of silence from a busy worker before it counts as hung. */
+  /** Seconds of silence from a busy PyTorch process before it counts as hung. */
   readonly timeoutSeconds?: number;
 }
 
@@ -78,18 +78,19 @@ const int32View = (u: Uint32Array) => new Int32Array(u.buffer, u.byteOffset, u.l
 
 export class TorchEngine implements Engine {
   readonly info: BackendInfo;
-  readonly worker: TorchWorker;
-  /** Data sets on the worker, least recently used first. */
+  /** The Python process running PyTorch. */
+  readonly process: TorchProcess;
+  /** Data sets on the process, least recently used first. */
   readonly #data = new Map<string, Promise<void>>();
   readonly #ids = new WeakMap<ImageDataset, number>();
   #nextData = 1;
 
-  private constructor(worker: TorchWorker, info: BackendInfo) {
-    this.worker = worker;
+  private constructor(process: TorchProcess, info: BackendInfo) {
+    this.process = process;
     this.info = info;
   }
 
-  /** Starts a worker on `device`; refuses a device it does not have, naming `training.device`. */
+  /** Starts a PyTorch process on `device`; refuses a device it does not have, naming `training.device`. */
   static async open(options: TorchEngineOptions): Promise<TorchEngine> {
     if (!TORCH_DEVICE_PATTERN.test(options.device))
       throw new InvalidArgumentError('training.device', 'cpu, cuda, cuda:N or mps', options.device);
@@ -99,23 +100,23 @@ export class TorchEngine implements Engine {
     // As the native backend: CYCLESPARSE_THREADS (a sweep pool's share), else every core; PyTorch's
     // own default is the physical cores, half of them on a machine with SMT.
     const threads = options.threads ?? nativeThreads();
-    const worker = new TorchWorker({
+    const torch = new TorchProcess({
       ...(options.python === undefined ? {} : { python: options.python }),
       ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
     });
     let hello: Frame;
     try {
-      hello = await worker.request('hello', {
+      hello = await torch.request('hello', {
         device: options.device,
         precision,
         threads,
       });
     } catch (error) {
-      worker.close();
+      torch.close();
       throw error;
     }
     const h = hello.header;
-    return new TorchEngine(worker, {
+    return new TorchEngine(torch, {
       name: 'torch',
       tfjsVersion: null,
       threads: h.threads as number,
@@ -128,13 +129,13 @@ export class TorchEngine implements Engine {
         torchVersion: String(h.torchVersion),
         cudaVersion: (h.cudaVersion as string | null) ?? null,
         cudnnVersion: (h.cudnnVersion as number | null) ?? null,
-        python: worker.python,
+        python: torch.python,
         deterministic: h.deterministic === true,
       },
     });
   }
 
-  /** The worker's key for `dataset` under `normalization`, sending it the first time. */
+  /** The process's key for `dataset` under `normalization`, sending it the first time. */
   async dataKey(dataset: ImageDataset, normalization: Normalization): Promise<string> {
     let id = this.#ids.get(dataset);
     if (id === undefined) this.#ids.set(dataset, (id = this.#nextData++));
@@ -150,7 +151,7 @@ export class TorchEngine implements Engine {
     const tables = normalizationTables(normalization, c);
     const flat = new Float32Array(256 * c);
     tables.forEach((table, k) => flat.set(table, 256 * k));
-    sent = this.worker
+    sent = this.process
       .request('data.put', { key, shape: [h, w, c] }, [
         { name: 'images', data: dataset.images, shape: [dataset.count, h, w, c] },
         { name: 'labels', data: dataset.labels, shape: [dataset.count] },
@@ -161,7 +162,7 @@ export class TorchEngine implements Engine {
     while (this.#data.size > DATA_KEPT) {
       const oldest = this.#data.keys().next().value!;
       this.#data.delete(oldest);
-      void this.worker.request('data.drop', { key: oldest }).catch(() => undefined);
+      void this.process.request('data.drop', { key: oldest }).catch(() => undefined);
     }
     await sent;
     return key;
@@ -179,7 +180,7 @@ export class TorchEngine implements Engine {
       [...shapes].map(([name, shape]) => ({ name, shape })),
       values,
     );
-    const reply = await this.worker.request(
+    const reply = await this.process.request(
       'model.create',
       { spec, layouts: torchLayouts(spec), sgd },
       tensorsOf(values, shapes),
@@ -187,9 +188,14 @@ export class TorchEngine implements Engine {
     return new TorchModel(this, spec, sgd, shapes, reply.header.model as number);
   }
 
-  /** Ends the worker. */
+  /** @deprecated The old name of `process` ("worker" is the queue's word). */
+  get worker(): TorchProcess {
+    return this.process;
+  }
+
+  /** Ends the PyTorch process. */
   close(): void {
-    this.worker.close();
+    this.process.close();
   }
 }
 
@@ -225,7 +231,7 @@ export class TorchModel implements EngineModel {
   readonly engine: TorchEngine;
   readonly spec: ModelSpec;
   readonly sgd: SgdOptions;
-  /** The worker's handle for this model. */
+  /** The process's handle for this model. */
   readonly id: number;
   readonly #shapes: ReadonlyMap<string, readonly number[]>;
   #mask: Mask | null = null;
@@ -249,7 +255,7 @@ export class TorchModel implements EngineModel {
   }
 
   #request(op: string, header: Record<string, unknown> = {}, tensors: WireTensor[] = []) {
-    return this.engine.worker.request(op, { model: this.id, ...header }, tensors);
+    return this.engine.process.request(op, { model: this.id, ...header }, tensors);
   }
 
   async read(): Promise<Map<string, Float32Array>> {
@@ -379,6 +385,6 @@ export class TorchModel implements EngineModel {
   }
 
   async dispose(): Promise<void> {
-    await this.#request('model.free').catch(() => undefined); // a dead worker frees everything
+    await this.#request('model.free').catch(() => undefined); // a dead process frees everything
   }
 }

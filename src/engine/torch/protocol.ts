@@ -1,5 +1,5 @@
 /**
- * The PyTorch worker's wire format (python/cyclesparse_worker.py has the other half): a frame is
+ * The PyTorch process's wire format (python/cyclesparse_torch.py has the other half): a frame is
  * a little-endian u32 length, a JSON header of that many bytes, then the raw little-endian bytes
  * of each tensor the header lists under `tensors` as [name, dtype, shape], in order. Compact
  * (tensors are never text), self-describing, and readable with nothing but the standard library

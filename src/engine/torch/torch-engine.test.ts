@@ -1,5 +1,5 @@
 /**
- * The PyTorch engine: its wire format, its worker's failures (missing Python, missing torch, no
+ * The PyTorch engine: its wire format, its Python process's failures (missing Python, missing torch, no
  * CUDA, death, hangs, errors inside PyTorch), layouts, and each scorer's masks against the wasm
  * engine. Training itself is compared with wasm in properties/training.test.ts and every
  * pipeline runs on it in methods/pipelines.test.ts.
@@ -27,7 +27,7 @@ import { TfjsEngine } from '../tfjs-engine.js';
 import { TorchEngine, torchLayouts } from './engine.js';
 import { encodeFrame, FrameReader } from './protocol.js';
 import { openTorchCpu, TORCH_MISSING, TORCH_PYTHON } from './torch-testing.js';
-import { TorchWorker, TorchWorkerError } from './worker.js';
+import { TorchProcess, TorchProcessError } from './python-process.js';
 
 describe('wire format', () => {
   test('frames survive any split into chunks, every dtype, misaligned tensors included', () => {
@@ -92,7 +92,7 @@ function fakePython(script: string): string {
   return file;
 }
 
-describe('starting the worker', () => {
+describe('starting the PyTorch process', () => {
   test('a Python that does not exist is named, with what to do', async () => {
     await expect(
       TorchEngine.open({ device: 'cpu', python: '/nonexistent/python3' }),
@@ -105,19 +105,19 @@ describe('starting the worker', () => {
       /^training\.device: expected cpu, cuda, cuda:N or mps, got "gpu0"/,
     );
   });
-  test('a worker that answers nothing is killed as hung after the timeout, with its stderr', async () => {
+  test('a process that answers nothing is killed as hung after the timeout, with its stderr', async () => {
     const python = fakePython('echo "warming up" >&2; sleep 30');
     const started = performance.now();
     const error = await TorchEngine.open({ device: 'cpu', python, timeoutSeconds: 1 }).catch(
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(TorchWorkerError);
+    expect(error).toBeInstanceOf(TorchProcessError);
     expect((error as Error).message).toMatch(
       /sent nothing for 1 s during hello: killed as hung \(CYCLESPARSE_TORCH_TIMEOUT sets the limit\); its stderr ends:\nwarming up/,
     );
     expect(performance.now() - started).toBeLessThan(10_000);
   });
-  test('a worker that exits says how, with its stderr', async () => {
+  test('a process that exits says how, with its stderr', async () => {
     const python = fakePython('echo "Segmentation fault" >&2; exit 139');
     await expect(TorchEngine.open({ device: 'cpu', python })).rejects.toThrow(
       /PyTorch worker \(.*python3\) exited with code 139; its stderr ends:\nSegmentation fault/,
@@ -125,7 +125,7 @@ describe('starting the worker', () => {
   });
 });
 
-describe.runIf(TORCH_PYTHON !== undefined)('the worker with torch', () => {
+describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch process with torch', () => {
   let torch: TorchEngine;
   let wasm: Engine;
   beforeAll(async () => {
@@ -174,10 +174,10 @@ describe.runIf(TORCH_PYTHON !== undefined)('the worker with torch', () => {
     );
   });
 
-  test('an error inside PyTorch is a runtime failure with its traceback; the worker goes on', async () => {
+  test('an error inside PyTorch is a runtime failure with its traceback; the process goes on', async () => {
     const spec = modelSpec('lenet-300-100');
     const model = await torch.model(spec, initialValues(spec, 0));
-    const error = await torch.worker
+    const error = await torch.process
       .request('model.evaluate', { model: 999, data: 'none', batchSize: 1 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
@@ -185,10 +185,10 @@ describe.runIf(TORCH_PYTHON !== undefined)('the worker with torch', () => {
     const data = subsetPerClass(loadMnist('test'), 2, randomStream(0, 'subset'));
     await model.evaluate(data, NORMALIZATIONS.mnist, 4); // sends the data set
     const key = await torch.dataKey(data, NORMALIZATIONS.mnist);
-    const runtime = await torch.worker
+    const runtime = await torch.process
       .request('model.evaluate', { model: model.id, data: key, batchSize: 0 })
       .catch((e: unknown) => e);
-    expect(runtime).toBeInstanceOf(TorchWorkerError);
+    expect(runtime).toBeInstanceOf(TorchProcessError);
     expect((runtime as Error).message).toMatch(
       /^PyTorch worker failed in model\.evaluate: ValueError: .*\nTraceback/s,
     );
@@ -197,15 +197,15 @@ describe.runIf(TORCH_PYTHON !== undefined)('the worker with torch', () => {
     await model.dispose();
   });
 
-  test('a worker killed mid-epoch fails the request with how it died, never a silent result', async () => {
+  test('a process killed mid-epoch fails the request with how it died, never a silent result', async () => {
     const engine = await openTorchCpu();
     const spec = modelSpec('lenet-300-100');
     const model = await engine.model(spec, initialValues(spec, 0));
     const data = loadMnist('test');
     const pending = model.evaluate(data, NORMALIZATIONS.mnist, 10);
-    setTimeout(() => engine.worker.kill(), 50);
+    setTimeout(() => engine.process.kill(), 50);
     await expect(pending).rejects.toThrow(/PyTorch worker \(.*\) was killed by SIGKILL/);
-    expect(engine.worker.alive).toBe(false);
+    expect(engine.process.alive).toBe(false);
     await expect(model.read()).rejects.toThrow(/was killed by SIGKILL/);
   });
 
@@ -276,11 +276,11 @@ test.skipIf(TORCH_PYTHON !== undefined)(
   () => {},
 );
 
-describe('the worker process', () => {
-  test('ends with its parent: a worker whose stdin closes exits', async () => {
-    const worker = new TorchWorker({ python: fakePython('cat > /dev/null; exit 0') });
-    worker.close();
+describe('the PyTorch process', () => {
+  test('ends with its parent: a process whose stdin closes exits', async () => {
+    const torch = new TorchProcess({ python: fakePython('cat > /dev/null; exit 0') });
+    torch.close();
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await expect(worker.request('hello')).rejects.toThrow(/closed|exited/);
+    await expect(torch.request('hello')).rejects.toThrow(/closed|exited/);
   });
 });

@@ -1,8 +1,8 @@
-"""cyclesparse's PyTorch engine: a worker process driven by the TypeScript side (src/engine/torch/).
+"""cyclesparse's PyTorch engine: a Python process driven by the TypeScript side (src/engine/torch/).
 
 It needs only an importable `torch` (no numpy). Every decision about a run -- initial weights,
-masks, data order, augmentation choices, learning rates, momentum resets -- arrives as data; the
-worker computes forward and backward passes, the masked SGD update and BatchNorm statistics on
+masks, data order, augmentation choices, learning rates, momentum resets -- arrives as data; this
+process computes forward and backward passes, the masked SGD update and BatchNorm statistics on
 its device, and returns losses, weights and gradients.
 
 Protocol (stdin -> requests, stdout -> replies, little-endian): a frame is a u32 length, a JSON
@@ -12,7 +12,7 @@ header of that many bytes, then the raw bytes of each tensor the header lists un
 written to file descriptor 1 (a stray print) is redirected to stderr.
 
 Layouts: tensors cross the protocol in the TypeScript layouts (conv kernels [kh, kw, in, out],
-dense weights [in, out] with inputs in HWC order, images NHWC); inside, the worker keeps
+dense weights [in, out] with inputs in HWC order, images NHWC); inside, this process keeps
 PyTorch's (OIHW, [out, in] with inputs in CHW order, NCHW), converting at the boundary.
 """
 
@@ -680,7 +680,7 @@ class Worker:
 
 
 def watch_parent():
-    """Exit when the process that started the worker is gone (killed with -9, say)."""
+    """Exit when the process that started this one is gone (killed with -9, say)."""
     parent = os.getppid()
     while True:
         time.sleep(1.0)
@@ -692,7 +692,7 @@ def main():
     global torch, F
     faulthandler.enable()  # a crash inside PyTorch prints where it happened to stderr
     # Ctrl-C reaches the whole process group; the TypeScript side decides what it means (a sweep
-    # drains its runs), and the worker ends with its parent or its stdin.
+    # drains its runs), and this process ends with its parent or its stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=watch_parent, daemon=True).start()
     try:

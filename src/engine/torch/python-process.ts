@@ -1,10 +1,11 @@
 /**
- * The PyTorch worker process: started with the configured Python, spoken to in frames
- * (protocol.ts), one request at a time in order. Failures are never silent: a worker that exits
- * fails every pending request with its exit status and the end of its stderr, and one that sends
- * nothing (no reply, no progress) for `timeoutSeconds` while a request is pending is killed and
- * reported as hung. While idle the worker does not keep Node's event loop alive; it exits when
- * its stdin closes or its parent disappears.
+ * The PyTorch process: python/cyclesparse_torch.py started with the configured Python, spoken to
+ * in frames (protocol.ts), one request at a time in order. (Not a "worker": that word belongs to
+ * the queue's `cyclesparse worker`.) Failures are never silent: a process that exits fails every
+ * pending request with its exit status and the end of its stderr, and one that sends nothing (no
+ * reply, no progress) for `timeoutSeconds` while a request is pending is killed and reported as
+ * hung. While idle the process does not keep Node's event loop alive; it exits when its stdin
+ * closes or its parent disappears.
  */
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -14,27 +15,27 @@ import { CyclesparseError, InvalidArgumentError } from '../../core/errors.js';
 import { BackendUnavailableError } from '../engine.js';
 import { encodeFrame, FrameReader, type Frame, type Header, type WireTensor } from './protocol.js';
 
-/** The worker script, shipped in the package (`python/` beside `src/` and `dist/`). */
-export const WORKER_SCRIPT = fileURLToPath(
-  new URL('../../../python/cyclesparse_worker.py', import.meta.url),
+/** The PyTorch side's script, shipped in the package (`python/` beside `src/` and `dist/`). */
+export const TORCH_SCRIPT = fileURLToPath(
+  new URL('../../../python/cyclesparse_torch.py', import.meta.url),
 );
 
-/** Seconds without a frame from a busy worker before it counts as hung (default 600). */
+/** Seconds without a frame from a busy process before it counts as hung (default 600). */
 export function defaultTimeoutSeconds(): number {
   const fromEnv = Number(process.env.CYCLESPARSE_TORCH_TIMEOUT);
   return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : 600;
 }
 
-/** The Python that runs the worker: CYCLESPARSE_PYTHON, else `python3` on the PATH. */
+/** The Python that runs the PyTorch process: CYCLESPARSE_PYTHON, else `python3` on the PATH. */
 export function defaultPython(): string {
   return process.env.CYCLESPARSE_PYTHON ?? 'python3';
 }
 
-/** A failure of the worker itself (it died, hung or failed to compute): a runtime failure. */
-export class TorchWorkerError extends Error {
+/** A failure of the PyTorch process itself (it died, hung or failed to compute): a runtime failure. */
+export class TorchProcessError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = 'TorchWorkerError';
+    this.name = 'TorchProcessError';
   }
 }
 
@@ -46,7 +47,7 @@ interface Pending {
 
 const STDERR_KEPT = 16 * 1024;
 
-export class TorchWorker {
+export class TorchProcess {
   readonly python: string;
   readonly timeoutSeconds: number;
   readonly #child: ChildProcessWithoutNullStreams;
@@ -56,15 +57,15 @@ export class TorchWorker {
   #stderr = '';
   #exited: string | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** CYCLESPARSE_TORCH_TRACE: a file that records every request, to replay a worker's failure. */
+  /** CYCLESPARSE_TORCH_TRACE: a file that records every request, to replay a failure. */
   readonly #trace = process.env.CYCLESPARSE_TORCH_TRACE;
 
   constructor(options: { python?: string; timeoutSeconds?: number } = {}) {
     this.python = options.python ?? defaultPython();
     this.timeoutSeconds = options.timeoutSeconds ?? defaultTimeoutSeconds();
-    if (!existsSync(WORKER_SCRIPT))
-      throw new BackendUnavailableError('torch', `the worker script is missing: ${WORKER_SCRIPT}`);
-    this.#child = spawn(this.python, ['-u', WORKER_SCRIPT], {
+    if (!existsSync(TORCH_SCRIPT))
+      throw new BackendUnavailableError('torch', `the PyTorch script is missing: ${TORCH_SCRIPT}`);
+    this.#child = spawn(this.python, ['-u', TORCH_SCRIPT], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {
         ...process.env,
@@ -81,7 +82,7 @@ export class TorchWorker {
     this.#child.stderr.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-STDERR_KEPT);
     });
-    this.#child.stdin.on('error', () => {}); // a dead worker: reported by 'exit'
+    this.#child.stdin.on('error', () => {}); // a dead process: reported by 'exit'
     this.#child.on('error', (error: NodeJS.ErrnoException) => {
       const message =
         error.code === 'ENOENT'
@@ -92,7 +93,7 @@ export class TorchWorker {
     this.#child.on('exit', (code, signal) => {
       const how = signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
       this.#fail(
-        new TorchWorkerError(`PyTorch worker (${this.python}) ${how}${this.#stderrTail()}`),
+        new TorchProcessError(`PyTorch worker (${this.python}) ${how}${this.#stderrTail()}`),
       );
     });
     this.#idle();
@@ -112,7 +113,7 @@ export class TorchWorker {
     for (const p of pending) p.reject(error);
   }
 
-  /** No request pending: let Node exit without waiting for the worker. */
+  /** No request pending: let Node exit without waiting for the process. */
   #idle(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -134,7 +135,7 @@ export class TorchWorker {
     this.#timer = setTimeout(() => {
       const op = [...this.#pending.values()][0]?.op ?? 'a request';
       this.#fail(
-        new TorchWorkerError(
+        new TorchProcessError(
           `PyTorch worker (${this.python}) sent nothing for ${this.timeoutSeconds} s during ${op}: killed as hung (CYCLESPARSE_TORCH_TIMEOUT sets the limit)${this.#stderrTail()}`,
         ),
       );
@@ -148,7 +149,7 @@ export class TorchWorker {
       frames = this.#reader.push(chunk);
     } catch (error) {
       this.#fail(
-        new TorchWorkerError(
+        new TorchProcessError(
           `unreadable reply from the PyTorch worker: ${(error as Error).message}`,
         ),
       );
@@ -184,7 +185,7 @@ export class TorchWorker {
           : new CyclesparseError('invalid-argument', message);
       }
       default:
-        return new TorchWorkerError(
+        return new TorchProcessError(
           `PyTorch worker failed in ${op}: ${message}${typeof header.traceback === 'string' ? `\n${header.traceback.trim()}` : ''}`,
         );
     }
@@ -192,7 +193,7 @@ export class TorchWorker {
 
   /** Sends one request and waits for its reply. */
   request(op: string, header: Header = {}, tensors: readonly WireTensor[] = []): Promise<Frame> {
-    if (this.#exited !== undefined) return Promise.reject(new TorchWorkerError(this.#exited));
+    if (this.#exited !== undefined) return Promise.reject(new TorchProcessError(this.#exited));
     const id = this.#nextId++;
     const promise = new Promise<Frame>((resolve, reject) =>
       this.#pending.set(id, { op, resolve, reject }),
@@ -205,19 +206,19 @@ export class TorchWorker {
     return promise;
   }
 
-  /** Ends the worker (its stdin closes; it exits after the request in progress). */
+  /** Ends the process (its stdin closes; it exits after the request in progress). */
   close(): void {
     this.#exited ??= 'PyTorch worker closed';
     this.#child.stdin.end();
     this.#idle();
   }
 
-  /** Kills the worker now. */
+  /** Kills the process now. */
   kill(): void {
     this.#child.kill('SIGKILL');
   }
 
-  /** False once the worker has exited, hung, or been closed. */
+  /** False once the process has exited, hung, or been closed. */
   get alive(): boolean {
     return this.#exited === undefined;
   }
@@ -226,3 +227,10 @@ export class TorchWorker {
     return this.#child.pid;
   }
 }
+
+/** @deprecated The old name: use `TorchProcessError` ("worker" is the queue's word). */
+export const TorchWorkerError = TorchProcessError;
+/** @deprecated The old name: use `TorchProcessError`. */
+export type TorchWorkerError = TorchProcessError;
+/** @deprecated The old name: use `TORCH_SCRIPT`. */
+export const WORKER_SCRIPT = TORCH_SCRIPT;
