@@ -1,6 +1,6 @@
 /** Text tables of the analyses, for the CLI. */
 
-import { table } from '../harness/report-lines.js';
+import { table } from '../text/format.js';
 import type { Sharpness } from './hessian.js';
 import type { Lmc } from './lmc.js';
 import type { MaskOverlap } from './overlap.js';

@@ -41,14 +41,11 @@ import {
   PRECISIONS,
   TORCH_DEVICE_PATTERN,
 } from '../engine/engine.js';
+import { executeRun } from '../harness/execute.js';
 import { estimateTime, planConfigs, planFile, type PlannedRun } from '../harness/plan.js';
-import {
-  planTable,
-  resultLine,
-  statusTable,
-  table,
-  verdictTable,
-} from '../harness/report-lines.js';
+import { planTable, resultLine, statusTable } from '../harness/report-lines.js';
+import { table } from '../text/format.js';
+import { verdictTable } from '../claims/verdict-text.js';
 import {
   evaluateSuite,
   loadExternalResults,
@@ -155,7 +152,7 @@ program
       print(planTable([estimated!]));
       return;
     }
-    const outcome = await new Store(options.store).execute(run.config, print);
+    const outcome = await executeRun(new Store(options.store), run.config, print);
     if (outcome.state === 'failed') {
       print(`run ${outcome.id} FAILED: ${outcome.error}`);
       process.exitCode = outcome.kind === 'input' ? EXIT.badInput : EXIT.runtimeFailure;

@@ -6,7 +6,7 @@ import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
-import { siUnits } from '../harness/report-lines.js';
+import { siUnits } from '../text/format.js';
 import { writeReport } from './report.js';
 
 /** A store holding made-up but well-formed results for every run of a small suite. */

@@ -19,14 +19,9 @@ import { SCHEDULE_SHAPES } from '../config/build.js';
 import { resolveRun } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
-import {
-  formatDifference,
-  formatValue,
-  METRIC_NAMES,
-  methodLabel,
-  siUnits,
-  targetOf,
-} from '../harness/report-lines.js';
+import { methodLabel, targetOf } from '../harness/report-lines.js';
+import { siUnits } from '../text/format.js';
+import { formatDifference, formatValue, METRIC_NAMES } from '../claims/verdict-text.js';
 import type { Store } from '../store/store.js';
 import { estimate } from '../stats/inference.js';
 import { metricOf } from '../claims/gate.js';

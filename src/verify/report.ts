@@ -1,6 +1,6 @@
 /** The text form of a {@link VerifyReport}: one row per check, then each failure in full. */
 
-import { table } from '../harness/report-lines.js';
+import { table } from '../text/format.js';
 import type { Offence, VerifyReport } from './verify.js';
 
 const STATUS = { pass: 'pass', fail: 'FAIL', 'not-checkable': 'n/a' } as const;
