@@ -2,7 +2,7 @@
  * Invariants of masked training, over random small models (MLPs, conv nets with or without
  * BatchNorm, residual blocks with identity or projection shortcuts), random masks and seeds.
  * Exact properties are checked bit for bit; agreement between backends (wasm, cpu) and between
- * engines (TF.js, the PyTorch worker) within a stated tolerance.
+ * engines (TF.js, the PyTorch process) within a stated tolerance.
  */
 
 import * as tf from '@tensorflow/tfjs-core';

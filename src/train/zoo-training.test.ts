@@ -2,7 +2,7 @@
  * Every model of the zoo trains on the default wasm backend and on the PyTorch engine (CPU): a
  * few SGD steps on one fixed batch of real images lower the loss (LeNets on MNIST; the others on
  * the real CIFAR-10 subset in ../shared/data, which only exists beside the project's checkout).
- * On PyTorch this also checks that the worker interprets every node of every model.
+ * On PyTorch this also checks that the Python side interprets every node of every model.
  */
 
 import { existsSync } from 'node:fs';
