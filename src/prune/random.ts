@@ -5,11 +5,13 @@
  * layer's density (Bernoulli: exact only in expectation, as some peers do).
  */
 
-import { layerDensities, type DensityOptions } from '../core/densities.js';
+import { z } from 'zod';
+import { DISTRIBUTIONS, layerDensities, type DensityOptions } from '../core/densities.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { Mask, type LayerSpec } from '../core/mask.js';
-import { pruneToKeptCounts, type LayerScores } from '../core/prune.js';
+import { prune, pruneToKeptCounts, type LayerScores } from '../core/prune.js';
 import type { RandomStream } from '../core/random.js';
+import { defineScorer, sparsityOf } from './scorer.js';
 
 export const SAMPLINGS = ['exact', 'bernoulli'] as const;
 export type Sampling = (typeof SAMPLINGS)[number];
@@ -51,3 +53,39 @@ export function randomMask(
     ),
   );
 }
+
+/**
+ * From a dense network: a mask with the distribution's layer densities. From a pruned one: the
+ * kept weights ranked by uniform random scores, all layers together.
+ */
+export const random = defineScorer({
+  name: 'random',
+  description: 'uniform random scores; from dense, layer densities from a distribution',
+  stages: ['initialisation', 'trained'],
+  options: z.object({
+    distribution: z.enum(DISTRIBUTIONS).default('erk'),
+    sampling: z.enum(SAMPLINGS).default('exact'),
+  }),
+  conventions: ['layerCounts'],
+  score: ({ layers, stream }) => Promise.resolve(randomScores(layers, stream)),
+  select: (context, options) =>
+    Promise.resolve(
+      context.mask.totalKept === context.mask.totalSize
+        ? randomMask(
+            context.layers,
+            {
+              distribution: options.distribution,
+              sparsity: sparsityOf(context, 'random'),
+              sampling: options.sampling,
+              counting: context.counting,
+              layerCounts: context.layerCounts,
+            },
+            context.stream,
+          )
+        : prune(context.mask, randomScores(context.layers, context.stream), {
+            ...context.target,
+            scope: 'global',
+            counting: context.counting,
+          }),
+    ),
+});

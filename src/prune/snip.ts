@@ -5,9 +5,11 @@
  * the gradient; the score is computed here, in float32 as an engine would.
  */
 
+import { z } from 'zod';
 import type { Mask } from '../core/mask.js';
 import type { LayerScores } from '../core/prune.js';
 import type { EngineModel, Samples } from '../engine/engine.js';
+import { defineScorer, scopeOption } from './scorer.js';
 import { scoresFor, weightOf } from './scores.js';
 
 export async function snipScores(
@@ -32,3 +34,11 @@ export async function snipScores(
     (layer) => weightOf(values, layer).length,
   );
 }
+
+export const snip = defineScorer({
+  name: 'snip',
+  description: '|∂L/∂w · w| on one training batch',
+  stages: ['initialisation', 'trained'],
+  options: z.object({ scope: scopeOption }),
+  score: ({ model, mask, trainingBatch }) => snipScores(model, mask, trainingBatch()),
+});

@@ -19,12 +19,14 @@
  * scoring the network masked by the previous round's mask.
  */
 
+import { z } from 'zod';
 import { requireInteger, requireSparsity } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
 import { prune, type LayerScores, type Scope } from '../core/prune.js';
 import { keptCount, type CountingRule } from '../core/selection.js';
 import type { EngineModel } from '../engine/engine.js';
 import { parameters } from '../models/spec.js';
+import { defineScorer, scopeOption, sparsityOf } from './scorer.js';
 
 /** One SynFlow pass on the masked network: scores for every layer of `mask`. */
 export async function synflowScores(model: EngineModel, mask: Mask): Promise<LayerScores> {
@@ -95,3 +97,22 @@ export async function synflowMask(
   }
   return current;
 }
+
+export const synflow = defineScorer({
+  name: 'synflow',
+  description: '|w · ∂R/∂w| of the all-positive network on an all-ones input, in rounds',
+  stages: ['initialisation'],
+  options: z.object({
+    scope: scopeOption,
+    /** Rounds (100 by default, as the SynFlow paper; 1 matches the authors' harness). */
+    synflowIterations: z.number().int().min(1).default(100),
+  }),
+  score: ({ model, mask }) => synflowScores(model, mask),
+  select: (context, options) =>
+    synflowMask(context.model, context.mask, {
+      sparsity: sparsityOf(context, 'synflow'),
+      iterations: options.synflowIterations,
+      scope: options.scope,
+      counting: context.counting,
+    }),
+});
