@@ -16,7 +16,8 @@ import { loadMnist } from '../src/data/mnist.js';
 import { openEngine } from '../src/engine/open.js';
 import { prunableLayers } from '../src/models/spec.js';
 import { modelSpec } from '../src/models/zoo.js';
-import * as methods from '../src/methods/pipelines.js';
+import { pipelineOf } from '../src/methods/registry.js';
+import { COUPLING_INITS } from '../src/methods/catalog/coupling.js';
 import { runPipeline, type Pipeline, type PipelineSetup } from '../src/methods/runner.js';
 
 const { values } = parseArgs({
@@ -57,20 +58,20 @@ const setup: PipelineSetup = {
 };
 const iterative = { epochsPerCycle: epochs, targetSparsity: sparsity, weights };
 const pipelines: Pipeline[] = [
-  methods.dense({ epochs }),
-  methods.cyclic({ cycles, epochsPerCycle: epochs }),
-  methods.oneCycleControl({ cycles, epochsPerCycle: epochs }),
-  methods.imp(iterative),
-  methods.wr({ ...iterative, shape: CIFAR_STEP_WARMUP }),
-  methods.lrr(iterative),
-  methods.pai({ criterion: 'random', sparsity, cycles: 1, epochsPerCycle: epochs }),
-  methods.pai({ criterion: 'random', sparsity, cycles, epochsPerCycle: epochs }),
-  methods.pai({ criterion: 'snip', sparsity, cycles, epochsPerCycle: epochs }),
-  methods.pai({ criterion: 'synflow', sparsity, cycles, epochsPerCycle: epochs }),
-  ...methods.COUPLING_INITS.map((init) =>
-    methods.coupling({ ...iterative, init, cycles, shape: CIFAR_STEP_WARMUP }),
+  pipelineOf('dense', { epochsPerCycle: epochs }),
+  pipelineOf('cyclic', { cycles, epochsPerCycle: epochs }),
+  pipelineOf('one-cycle', { cycles, epochsPerCycle: epochs }),
+  pipelineOf('imp', iterative),
+  pipelineOf('wr', { ...iterative, shape: CIFAR_STEP_WARMUP }),
+  pipelineOf('lrr', iterative),
+  pipelineOf('pai', { criterion: 'random', sparsity, cycles: 1, epochsPerCycle: epochs }),
+  pipelineOf('pai', { criterion: 'random', sparsity, cycles, epochsPerCycle: epochs }),
+  pipelineOf('pai', { criterion: 'snip', sparsity, cycles, epochsPerCycle: epochs }),
+  pipelineOf('pai', { criterion: 'synflow', sparsity, cycles, epochsPerCycle: epochs }),
+  ...COUPLING_INITS.map((init) =>
+    pipelineOf('coupling', { ...iterative, init, cycles, shape: CIFAR_STEP_WARMUP }),
   ),
-  methods.sculpt({
+  pipelineOf('sculpt', {
     start: 'random',
     startSparsity: 0.5,
     targetSparsity: sparsity,

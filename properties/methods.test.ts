@@ -25,7 +25,8 @@ import {
   type ModelSpec,
   type Node,
 } from '../src/models/spec.js';
-import * as methods from '../src/methods/pipelines.js';
+import { pipelineOf } from '../src/methods/registry.js';
+import { COUPLING_INITS } from '../src/methods/catalog/coupling.js';
 import {
   runPipeline,
   type EpochRecord,
@@ -122,10 +123,10 @@ describe('IMP, WR and LRR', () => {
       const options = { epochsPerCycle: EPOCHS, levels, rate: r, weights };
       const pipeline =
         method === 'imp'
-          ? methods.imp(options)
+          ? pipelineOf('imp', options)
           : method === 'wr'
-            ? methods.wr({ ...options, shape: CIFAR_STEP_WARMUP })
-            : methods.lrr(options);
+            ? pipelineOf('wr', { ...options, shape: CIFAR_STEP_WARMUP })
+            : pipelineOf('lrr', options);
       const plan = pruningLevels({ rate: r, levels }, weights);
       let previous = Mask.dense(prunableLayers(spec));
       let initial: Map<string, Float32Array> | undefined;
@@ -199,7 +200,7 @@ describe('what each level starts from', () => {
     'LRR restarts the momentum at every level exactly when it records resetMomentum',
     async (spec, s, resetMomentum) => {
       const setup = tinySetup(spec, s);
-      const pipeline = methods.lrr({
+      const pipeline = pipelineOf('lrr', {
         epochsPerCycle: EPOCHS,
         levels: 2,
         weights: totalWeights(spec),
@@ -228,14 +229,14 @@ describe('what each level starts from', () => {
       const epochs = 4;
       const pipeline =
         method === 'wr'
-          ? methods.wr({
+          ? pipelineOf('wr', {
               epochsPerCycle: epochs,
               levels: 1,
               weights,
               shape: CIFAR_STEP_WARMUP,
               rewindEpoch: 2,
             })
-          : methods.coupling({
+          : pipelineOf('coupling', {
               epochsPerCycle: epochs,
               levels: 1,
               weights,
@@ -279,7 +280,7 @@ describe('SCULPT', () => {
     'runs its phases in order, lands on the target exactly, and does not rewind after the coupling prune',
     async (spec, s, start, startSparsity, targetSparsity) => {
       const setup = tinySetup(spec, s);
-      const pipeline = methods.sculpt({
+      const pipeline = pipelineOf('sculpt', {
         start,
         startSparsity,
         targetSparsity,
@@ -323,11 +324,11 @@ describe('SCULPT', () => {
 });
 
 describe('coupling experiments', () => {
-  test.prop([smallModel, seed, fc.constantFrom(...methods.COUPLING_INITS)], { numRuns: 12 })(
+  test.prop([smallModel, seed, fc.constantFrom(...COUPLING_INITS)], { numRuns: 12 })(
     'the coupled network starts from the chosen weights under the LRR mask (signs only: warm-up signs, fresh magnitudes)',
     async (spec, s, init) => {
       const setup = tinySetup(spec, s);
-      const pipeline = methods.coupling({
+      const pipeline = pipelineOf('coupling', {
         epochsPerCycle: EPOCHS,
         levels: 1,
         weights: totalWeights(spec),
@@ -385,11 +386,16 @@ describe('resuming', () => {
       const weights = totalWeights(spec);
       const pipeline =
         method === 'lrr'
-          ? methods.lrr({ epochsPerCycle: EPOCHS, levels: 2, weights })
+          ? pipelineOf('lrr', { epochsPerCycle: EPOCHS, levels: 2, weights })
           : method === 'wr'
-            ? methods.wr({ epochsPerCycle: EPOCHS, levels: 2, weights, shape: CIFAR_STEP_WARMUP })
+            ? pipelineOf('wr', {
+                epochsPerCycle: EPOCHS,
+                levels: 2,
+                weights,
+                shape: CIFAR_STEP_WARMUP,
+              })
             : method === 'coupling'
-              ? methods.coupling({
+              ? pipelineOf('coupling', {
                   epochsPerCycle: EPOCHS,
                   levels: 1,
                   weights,
@@ -397,7 +403,7 @@ describe('resuming', () => {
                   cycles: 2,
                   shape: CIFAR_STEP_WARMUP,
                 })
-              : methods.sculpt({
+              : pipelineOf('sculpt', {
                   start: 'snip',
                   startSparsity: 0.3,
                   targetSparsity: 0.8,
@@ -433,11 +439,15 @@ describe('cost accounting', () => {
     'the one-cycle control and the C-cycle run report the same epochs, steps and FLOPs',
     async (spec, s, cycles, epochsPerCycle) => {
       const setup = tinySetup(spec, s);
-      const cyclic = await runPipeline(wasm, setup, methods.cyclic({ cycles, epochsPerCycle }));
+      const cyclic = await runPipeline(
+        wasm,
+        setup,
+        pipelineOf('cyclic', { cycles, epochsPerCycle }),
+      );
       const control = await runPipeline(
         wasm,
         setup,
-        methods.oneCycleControl({ cycles, epochsPerCycle }),
+        pipelineOf('one-cycle', { cycles, epochsPerCycle }),
       );
       expect(control.cost).toEqual(cyclic.cost);
       expect(cyclic.cost.steps).toBe(cycles * epochsPerCycle * Math.ceil(24 / BATCH));

@@ -6,7 +6,7 @@ import { NO_AUGMENTATION } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
 import type { Engine } from '../engine/engine.js';
 import { TfjsEngine } from '../engine/tfjs-engine.js';
-import * as methods from '../methods/pipelines.js';
+import { pipelineOf } from '../methods/registry.js';
 import { runPipeline, type PipelineSetup } from '../methods/runner.js';
 import type { ModelSpec } from '../models/spec.js';
 import { compareWithPreviousCycle, type CycleComparison } from './hooks.js';
@@ -43,7 +43,7 @@ const setup: PipelineSetup = {
 
 describe('compareWithPreviousCycle', () => {
   test('compares every cycle with the one before, without changing the training', async () => {
-    const pipeline = methods.lrr({ epochsPerCycle: 2, levels: 2, weights: 16 * 12 + 12 * 3 });
+    const pipeline = pipelineOf('lrr', { epochsPerCycle: 2, levels: 2, weights: 16 * 12 + 12 * 3 });
     const plain = await runPipeline(engine, setup, pipeline);
     const seen: CycleComparison[] = [];
     const tensors = tf.memory().numTensors;

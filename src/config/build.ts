@@ -22,8 +22,9 @@ import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/bat
 import { loadCifar10, loadCifar100 } from '../data/cifar.js';
 import { subsetPerClass, withLabelNoise, type ImageDataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist, type Split } from '../data/mnist.js';
-import * as methods from '../methods/pipelines.js';
-import type { Pipeline, PipelineSetup } from '../methods/runner.js';
+import { buildMethod } from '../methods/method.js';
+import { methodNamed } from '../methods/registry.js';
+import type { Pipeline, PipelineSetup } from '../methods/types.js';
 import { prunableLayers, type ModelSpec } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
 import type { RunConfig } from './schema.js';
@@ -72,59 +73,15 @@ export function modelFor(config: RunConfig): ModelSpec {
 }
 
 export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
-  const m = config.method;
-  const epochsPerCycle = config.training.epochsPerCycle;
-  const shape = SCHEDULE_SHAPES[config.training.shape];
-  const weights = prunableLayers(spec, config.model.prunable).reduce((n, l) => n + layerSize(l), 0);
-  const levels = (o: {
-    rate: number;
-    levels?: number | undefined;
-    targetSparsity?: number | undefined;
-    lastLevel: 'clamp' | 'geometric';
-    scope: 'global' | 'layerwise';
-  }) => ({
-    epochsPerCycle,
-    weights,
-    conventions,
-    rate: o.rate,
-    lastLevel: o.lastLevel,
-    scope: o.scope,
-    ...(o.levels === undefined ? {} : { levels: o.levels }),
-    ...(o.targetSparsity === undefined ? {} : { targetSparsity: o.targetSparsity }),
+  const { name, ...options } = config.method;
+  return buildMethod(methodNamed(name), {
+    ...options,
+    epochsPerCycle: config.training.epochsPerCycle,
+    weights: prunableLayers(spec, config.model.prunable).reduce((n, l) => n + layerSize(l), 0),
+    shape: SCHEDULE_SHAPES[config.training.shape],
+    // The rules resolving kept are the ones this method uses (config/resolve.ts).
+    conventions: (config.conventions ?? {}) as Partial<Conventions>,
   });
-  // The rules resolving kept are the ones this method uses (config/resolve.ts).
-  const conventions = (config.conventions ?? {}) as Partial<Conventions>;
-  switch (m.name) {
-    case 'dense':
-      return methods.dense({ epochs: epochsPerCycle });
-    case 'cyclic':
-      return methods.cyclic({ cycles: m.cycles, epochsPerCycle });
-    case 'one-cycle':
-      return methods.oneCycleControl({ cycles: m.cycles, epochsPerCycle });
-    case 'imp':
-      return methods.imp(levels(m));
-    case 'wr':
-      return methods.wr({
-        ...levels(m),
-        shape,
-        ...(m.rewindEpoch === undefined ? {} : { rewindEpoch: m.rewindEpoch }),
-      });
-    case 'lrr':
-      return methods.lrr({ ...levels(m), resetMomentum: m.resetMomentum });
-    case 'pai':
-      return methods.pai({ ...m, epochsPerCycle, conventions });
-    case 'coupling':
-      return methods.coupling({
-        ...levels(m),
-        source: m.source,
-        init: m.init,
-        cycles: m.cycles,
-        shape,
-        ...(m.warmupEpochs === undefined ? {} : { warmupEpochs: m.warmupEpochs }),
-      });
-    case 'sculpt':
-      return methods.sculpt({ ...m, epochsPerCycle, conventions });
-  }
 }
 
 export interface Experiment {

@@ -253,7 +253,7 @@ describe('resolving configurations', () => {
   });
   test('checks across fields', () => {
     expect(() => resolveRun({ ...base, method: { name: 'lrr' } })).toThrow(
-      /method: expected either levels or targetSparsity \(exactly one\)/,
+      /method\.levels: expected either levels or targetSparsity \(exactly one\)/,
     );
     expect(() =>
       resolveRun({ extends: 'cifar10-resnet20-paper', method: { name: 'dense' } }),

@@ -16,7 +16,14 @@ import { CyclesparseError } from '../core/errors.js';
 import type { BackendName, Precision } from '../engine/engine.js';
 import { conventionsOf, type ConventionRule, type Conventions } from '../core/conventions.js';
 import { shapeHasBoundaries } from '../core/lr-schedule.js';
-import { PRUNE_DEFAULTS, SETTINGS_USED, conventionsUsed } from '../methods/pipelines.js';
+import {
+  conventionsUsed,
+  ownOptions,
+  requiredOptions,
+  withScorerOptions,
+  type MethodDefinition,
+} from '../methods/method.js';
+import { METHODS, methodNamed } from '../methods/registry.js';
 import { SCHEDULE_SHAPES } from './build.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
@@ -94,13 +101,10 @@ function withPreset(input: Input, source: string): Input {
 
 function crossChecks(config: RunConfig): string[] {
   const problems: string[] = [];
-  const m = config.method;
-  if (m.name === 'imp' || m.name === 'wr' || m.name === 'lrr' || m.name === 'coupling') {
-    if ((m.levels === undefined) === (m.targetSparsity === undefined))
-      problems.push('method: expected either levels or targetSparsity (exactly one)');
-  }
-  if (m.name === 'sculpt' && m.targetSparsity < m.startSparsity)
-    problems.push(`method.targetSparsity: expected at least startSparsity (${m.startSparsity})`);
+  const { issues } = withScorerOptions(methodNamed(config.method.name), ownOptions(config.method));
+  const method = methodNamed(config.method.name) as MethodDefinition<string, object>;
+  for (const issue of [...issues, ...(method.check?.(ownOptions(config.method)) ?? [])])
+    problems.push(`method${issue.path === '' ? '' : `.${issue.path}`}: expected ${issue.expected}`);
   if (
     config.model.stem !== undefined &&
     config.model.name !== 'resnet-18' &&
@@ -109,16 +113,6 @@ function crossChecks(config: RunConfig): string[] {
     problems.push(
       `model.stem: expected no stem for ${config.model.name} (only resnet-18 and resnet-50 take one)`,
     );
-  }
-  if (m.name === 'pai' || m.name === 'sculpt') {
-    const criterion = m.name === 'pai' ? m.criterion : m.start;
-    const used: readonly string[] = SETTINGS_USED[criterion];
-    for (const key of Object.keys(PRUNE_DEFAULTS)) {
-      if ((m as Record<string, unknown>)[key] !== undefined && !used.includes(key))
-        problems.push(
-          `method.${key}: expected no ${key} for ${m.name === 'pai' ? 'criterion' : 'start'} ${criterion} (it uses ${used.join(' and ')})`,
-        );
-    }
   }
   for (const field of ['device', 'precision'] as const) {
     if (config.training.backend !== 'torch' && config.training[field] !== undefined)
@@ -159,7 +153,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
     ...config,
     training,
     conventions,
-    method: withPruneDefaults(config.method),
+    method: withScorerDefaults(config.method),
     data: {
       ...config.data,
       augmentation:
@@ -176,7 +170,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
 function resolveConventions(config: RunConfig, source: string): Partial<Conventions> {
   const { preset = 'cyclesparse', ...explicit } = config.conventions ?? {};
   const rules = conventionsOf(preset, explicit);
-  const used = conventionsUsed(config.method);
+  const used = conventionsUsed(methodNamed(config.method.name), ownOptions(config.method));
   if (shapeHasBoundaries(SCHEDULE_SHAPES[config.training.shape])) used.push('lrBoundaries');
   const unused = Object.keys(explicit).filter((rule) => !used.includes(rule as ConventionRule));
   if (unused.length > 0)
@@ -191,16 +185,13 @@ function resolveConventions(config: RunConfig, source: string): Partial<Conventi
 }
 
 /**
- * A PaI or SCULPT method with the defaults of the settings its criterion uses filled in (the
- * others stay absent: they would do nothing). A setting given for another criterion is left for
- * the cross-field checks to refuse.
+ * A method that names a scorer, with the defaults of that scorer's options filled in (the others
+ * stay absent: they would do nothing). An option of another scorer is left for the cross-field
+ * checks to refuse.
  */
-function withPruneDefaults(method: MethodConfig): MethodConfig {
-  if (method.name !== 'pai' && method.name !== 'sculpt') return method;
-  const used = SETTINGS_USED[method.name === 'pai' ? method.criterion : method.start];
-  const filled: Record<string, unknown> = { ...method };
-  for (const key of used) filled[key] ??= PRUNE_DEFAULTS[key];
-  return filled as MethodConfig;
+function withScorerDefaults(method: MethodConfig): MethodConfig {
+  const { options } = withScorerOptions(methodNamed(method.name), ownOptions(method));
+  return { ...options, name: method.name } as MethodConfig;
 }
 
 /** Validates and fills every default of one run's configuration. */
@@ -234,18 +225,13 @@ export function withEngine(config: RunConfig, override: EngineOverride): RunConf
   return resolveRun({ ...config, training }, 'engine override (--backend/--device/--precision)');
 }
 
-/** The fields of a method that have no default, from a resolved method. */
+/** The fields of a method that have no default (they identify the run), from a resolved method. */
 function methodSkeleton(method: MethodConfig): Input {
-  switch (method.name) {
-    case 'pai':
-      return { name: method.name, criterion: method.criterion, sparsity: method.sparsity };
-    case 'coupling':
-      return { name: method.name, init: method.init };
-    case 'sculpt':
-      return { name: method.name, targetSparsity: method.targetSparsity };
-    default:
-      return { name: method.name };
-  }
+  const required = requiredOptions(methodNamed(method.name));
+  return {
+    name: method.name,
+    ...Object.fromEntries(required.map((key) => [key, (method as Input)[key]])),
+  };
 }
 
 /** The resolved configuration with every value equal to its default removed. */
@@ -322,12 +308,10 @@ export function resolveRuns(input: Input, source = 'config'): RunConfig[] {
             ? { ...override }
             : merge(base, override)
         ) as Input;
-        if (sparsity !== undefined) {
-          if (method.name === 'pai') method.sparsity = sparsity;
-          else if (['imp', 'wr', 'lrr', 'coupling', 'sculpt'].includes(String(method.name))) {
-            method.targetSparsity = sparsity;
-            if (method.name !== 'sculpt') delete method.levels;
-          }
+        const target = METHODS.find((d) => d.name === method.name)?.target;
+        if (sparsity !== undefined && target !== undefined) {
+          method[target.field] = sparsity;
+          for (const field of target.replaces ?? []) delete method[field];
         }
         const cell = { ...input, method, ...(seed === undefined ? {} : { seed }) };
         const run = resolveRun(

@@ -12,9 +12,10 @@ import {
   LAYER_COUNT_RULES,
   LEVEL_RULES,
 } from '../core/conventions.js';
-import { DISTRIBUTIONS } from '../core/densities.js';
 import { COUNTING_RULES } from '../core/selection.js';
 import { BACKENDS, PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js';
+import type { MethodConfig } from '../methods/registry.js';
+import { METHODS } from '../methods/registry.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 
 const sparsity = z.number().min(0).lt(1);
@@ -82,81 +83,20 @@ export const trainingSchema = z
   })
   .strict();
 
-const pruning = {
-  scope: z.enum(['global', 'layerwise']).default('global'),
-};
 /**
- * Settings of pruning at initialisation. Which ones a run uses depends on its criterion (random
- * masks: distribution and sampling; SNIP: scope; SynFlow: scope and rounds), so they have no
- * default here: resolving fills the used ones (config/resolve.ts, from methods/pipelines.ts) and
- * refuses the others.
+ * One object per method of `methods/registry.ts`, its options as the method defines them (with
+ * their defaults, and for methods that name a scorer, that scorer's options flat beside it).
  */
-const atInitialisation = {
-  distribution: z.enum(DISTRIBUTIONS).optional(),
-  sampling: z.enum(['exact', 'bernoulli']).optional(),
-  synflowIterations: positiveInt.optional(),
-};
-const levels = {
-  rate: z.number().gt(0).lt(1).default(0.2),
-  levels: positiveInt.optional(),
-  targetSparsity: sparsity.optional(),
-  lastLevel: z.enum(['clamp', 'geometric']).default('clamp'),
-  ...pruning,
-};
-
-export const methodSchema = z.discriminatedUnion('name', [
-  z.object({ name: z.literal('dense') }).strict(),
-  z.object({ name: z.literal('cyclic'), cycles: positiveInt.default(4) }).strict(),
-  z.object({ name: z.literal('one-cycle'), cycles: positiveInt.default(4) }).strict(),
-  z.object({ name: z.literal('imp'), ...levels }).strict(),
-  z.object({ name: z.literal('wr'), ...levels, rewindEpoch: positiveInt.optional() }).strict(),
-  z
-    .object({ name: z.literal('lrr'), ...levels, resetMomentum: z.boolean().default(true) })
-    .strict(),
-  z
-    .object({
-      name: z.literal('pai'),
-      criterion: z.enum(['snip', 'synflow', 'random']),
-      sparsity,
-      cycles: positiveInt.default(1),
-      ...atInitialisation,
-      scope: z.enum(['global', 'layerwise']).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('coupling'),
-      source: z.enum(['lrr', 'wr']).default('lrr'),
-      init: z.enum(['fresh', 'original', 'warmup', 'signs-only']),
-      cycles: positiveInt.default(4),
-      warmupEpochs: positiveInt.optional(),
-      ...levels,
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('sculpt'),
-      start: z.enum(['snip', 'synflow', 'random']).default('random'),
-      startSparsity: sparsity.default(0.2),
-      targetSparsity: sparsity,
-      cycles: positiveInt.default(4),
-      criterion: z.enum(['magnitude', 'random', 'snip']).default('magnitude'),
-      ...atInitialisation,
-    })
-    .strict(),
-]);
-
-export const METHOD_NAMES = [
-  'dense',
-  'cyclic',
-  'one-cycle',
-  'imp',
-  'wr',
-  'lrr',
-  'pai',
-  'coupling',
-  'sculpt',
-] as const;
+export const methodSchema = z.discriminatedUnion(
+  'name',
+  METHODS.map((m) =>
+    z
+      .object({ name: z.literal(m.name) })
+      .extend(m.options.shape)
+      .strict(),
+  ) as [z.ZodObject, ...z.ZodObject[]],
+  // Built from the registry's schemas, so what it accepts is a MethodConfig.
+) as unknown as z.ZodType<MethodConfig, Record<string, unknown>>;
 
 /**
  * The integer rules to follow (`core/conventions.ts`): a preset's name, or rules — optionally on
@@ -200,7 +140,7 @@ export const runConfigSchema = z
   .strict();
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
-export type MethodConfig = z.infer<typeof methodSchema>;
+export type { MethodConfig };
 
 /** A sweep: the product of methods × sparsities × seeds over one base configuration. */
 export const sweepSchema = z

@@ -18,7 +18,7 @@ import { TorchEngine } from '../engine/torch/engine.js';
 import { openTorchCpu, TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
-import * as methods from './pipelines.js';
+import { pipelineOf } from './registry.js';
 import { runPipeline, type PipelineResult, type PipelineSetup } from './runner.js';
 
 const ENGINES = TORCH_PYTHON === undefined ? (['wasm'] as const) : (['wasm', 'torch'] as const);
@@ -64,12 +64,12 @@ describe.each(ENGINES)('on %s', (name) => {
       const cyclic = await runPipeline(
         engine,
         setup,
-        methods.cyclic({ cycles: 3, epochsPerCycle: E }),
+        pipelineOf('cyclic', { cycles: 3, epochsPerCycle: E }),
       );
       const control = await runPipeline(
         engine,
         setup,
-        methods.oneCycleControl({ cycles: 3, epochsPerCycle: E }),
+        pipelineOf('one-cycle', { cycles: 3, epochsPerCycle: E }),
       );
       expectLearned(cyclic);
       expectLearned(control);
@@ -84,7 +84,7 @@ describe.each(ENGINES)('on %s', (name) => {
       });
     });
     test('dense records its one cycle with final and best of every metric', async () => {
-      const result = await runPipeline(engine, setup, methods.dense({ epochs: E }));
+      const result = await runPipeline(engine, setup, pipelineOf('dense', { epochsPerCycle: E }));
       expectLearned(result);
       const [cycle] = result.cycles;
       expect(cycle!.testAccuracy.best).toBeGreaterThanOrEqual(cycle!.testAccuracy.final);
@@ -99,10 +99,15 @@ describe.each(ENGINES)('on %s', (name) => {
       async (method) => {
         const pipeline =
           method === 'imp'
-            ? methods.imp({ epochsPerCycle: E, levels: 3, weights })
+            ? pipelineOf('imp', { epochsPerCycle: E, levels: 3, weights })
             : method === 'wr'
-              ? methods.wr({ epochsPerCycle: E, levels: 3, weights, shape: CIFAR_STEP_WARMUP })
-              : methods.lrr({ epochsPerCycle: E, levels: 3, weights });
+              ? pipelineOf('wr', {
+                  epochsPerCycle: E,
+                  levels: 3,
+                  weights,
+                  shape: CIFAR_STEP_WARMUP,
+                })
+              : pipelineOf('lrr', { epochsPerCycle: E, levels: 3, weights });
         const result = await runPipeline(engine, setup, pipeline);
         expectLearned(result);
         expectLevelsMonotone(result);
@@ -123,7 +128,7 @@ describe.each(ENGINES)('on %s', (name) => {
       const result = await runPipeline(
         engine,
         setup,
-        methods.lrr({ epochsPerCycle: 2, targetSparsity: 0.5, weights }),
+        pipelineOf('lrr', { epochsPerCycle: 2, targetSparsity: 0.5, weights }),
       );
       expect(Mask.fromJSON(result.levels.at(-1)!.mask).totalKept).toBe(keptCount(0.5, weights));
       expect(result.levels).toHaveLength(4); // 0.8^3 = 0.512 > 0.5 ≥ 0.8^4
@@ -142,7 +147,7 @@ describe.each(ENGINES)('on %s', (name) => {
         const result = await runPipeline(
           engine,
           setup,
-          methods.pai({
+          pipelineOf('pai', {
             criterion,
             sparsity: 0.9,
             cycles: 2,
@@ -174,7 +179,7 @@ describe.each(ENGINES)('on %s', (name) => {
         const result = await runPipeline(
           engine,
           setup,
-          methods.coupling({
+          pipelineOf('coupling', {
             epochsPerCycle: E,
             levels: 2,
             weights,
@@ -196,7 +201,7 @@ describe.each(ENGINES)('on %s', (name) => {
         const result = await runPipeline(
           engine,
           setup,
-          methods.pai({
+          pipelineOf('pai', {
             criterion,
             sparsity: 0.9,
             epochsPerCycle: 1,
@@ -213,7 +218,7 @@ describe.each(ENGINES)('on %s', (name) => {
       const result = await runPipeline(
         engine,
         setup,
-        methods.sculpt({
+        pipelineOf('sculpt', {
           start: 'random',
           startSparsity: 0.5,
           targetSparsity: 0.9,
@@ -240,7 +245,7 @@ describe.each(ENGINES)('on %s', (name) => {
       const result = await runPipeline(
         engine,
         noisy,
-        methods.pai({ criterion: 'random', sparsity: 0.5, cycles: 1, epochsPerCycle: 2 }),
+        pipelineOf('pai', { criterion: 'random', sparsity: 0.5, cycles: 1, epochsPerCycle: 2 }),
       );
       expect(result.status).toBe('completed');
       expect(result.setup.train.at(-1)).toBe('label noise: 150 of 1000 labels flipped');
@@ -251,15 +256,25 @@ describe.each(ENGINES)('on %s', (name) => {
 describe('options', () => {
   test('pruning at initialisation refuses a setting its criterion would not use', () => {
     expect(() =>
-      methods.pai({ criterion: 'random', sparsity: 0.9, epochsPerCycle: 1, scope: 'layerwise' }),
+      pipelineOf('pai', {
+        criterion: 'random',
+        sparsity: 0.9,
+        epochsPerCycle: 1,
+        scope: 'layerwise',
+      }),
     ).toThrow(
       /^scope: expected no scope for criterion random \(it uses distribution and sampling\)/,
     );
     expect(() =>
-      methods.pai({ criterion: 'snip', sparsity: 0.9, epochsPerCycle: 1, sampling: 'bernoulli' }),
+      pipelineOf('pai', {
+        criterion: 'snip',
+        sparsity: 0.9,
+        epochsPerCycle: 1,
+        sampling: 'bernoulli',
+      }),
     ).toThrow(/^sampling: expected no sampling for criterion snip/);
     expect(() =>
-      methods.sculpt({
+      pipelineOf('sculpt', {
         start: 'random',
         startSparsity: 0.5,
         targetSparsity: 0.9,
@@ -270,11 +285,11 @@ describe('options', () => {
     ).toThrow(/^synflowIterations: expected no synflowIterations for start random/);
   });
   test('are validated with the argument named', () => {
-    expect(() => methods.imp({ epochsPerCycle: E, weights })).toThrow(
+    expect(() => pipelineOf('imp', { epochsPerCycle: E, weights })).toThrow(
       /^levels: expected either levels or targetSparsity \(exactly one\)/,
     );
     expect(() =>
-      methods.wr({
+      pipelineOf('wr', {
         epochsPerCycle: 3,
         levels: 1,
         weights,
@@ -283,10 +298,10 @@ describe('options', () => {
       }),
     ).toThrow(/^rewindEpoch: expected an integer in \[1, 2\], got 3/);
     expect(() =>
-      methods.pai({ criterion: 'grasp' as never, sparsity: 0.9, epochsPerCycle: 1 }),
-    ).toThrow(/^criterion: expected one of snip, synflow, random/);
+      pipelineOf('pai', { criterion: 'grasp', sparsity: 0.9, epochsPerCycle: 1 }),
+    ).toThrow(/^criterion: expected one of random, snip, synflow, got "grasp"/);
     expect(() =>
-      methods.sculpt({
+      pipelineOf('sculpt', {
         start: 'random',
         startSparsity: 0.9,
         targetSparsity: 0.5,
@@ -295,11 +310,11 @@ describe('options', () => {
       }),
     ).toThrow(/^targetSparsity: expected at least startSparsity \(0\.9\)/);
     expect(() =>
-      methods.coupling({
+      pipelineOf('coupling', {
         epochsPerCycle: 3,
         levels: 1,
         weights,
-        init: 'lottery' as never,
+        init: 'lottery',
         cycles: 1,
         shape: CIFAR_STEP_WARMUP,
       }),
