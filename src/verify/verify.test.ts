@@ -73,6 +73,56 @@ function expectTorchArtifacts(root: string): void {
   expect(check(revival, 'monotone').detail).toMatch(/was pruned and came back/);
 }
 
+/** Runs docs/VERIFY.md's export snippet, then `loop` exporting into `out`; verifies what it wrote. */
+function verifySnippetRun(loop: (out: string) => string): VerifyReport {
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/VERIFY.md', import.meta.url)), 'utf8');
+  const snippet = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
+  const out = mkdtempSync(join(tmpdir(), 'snippet-'));
+  const program = `${snippet}\nimport torch.nn as nn, torch.nn.utils.prune as prune\n${loop(out)}`;
+  const run = spawnSync('/usr/bin/python3', ['-c', program], { encoding: 'utf8' });
+  expect(run.status, run.stderr).toBe(0);
+  const report = verifyArtifact(out);
+  expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+  return report;
+}
+
+/**
+ * Eight layers of odd sizes, each pruned by half of what it has left per level: counts per layer
+ * differ from a global count, and ties at .5 go to the even neighbour.
+ */
+const layerwiseImp = (out: string) => `
+torch.manual_seed(1)
+widths = [5, 7, 3, 9, 5, 3, 7, 5, 3]
+layers = []
+for i in range(8):
+    layers += [nn.Linear(widths[i], widths[i + 1]), nn.ReLU()]
+model = nn.Sequential(*layers[:-1])
+names = [f"{2 * i}.weight" for i in range(8)]
+manifest = {"method": "imp"}
+for k in range(3):
+    if k:
+        for i in range(8):
+            prune.l1_unstructured(model[2 * i], "weight", amount=0.5)
+    export_level(model, ${JSON.stringify(out)}, k, 0.5 if k else 0.0, names, manifest)
+`;
+
+/** A small global-L1 LRR loop, exported as docs/VERIFY.md says. */
+const globalLrr = (out: string) => `
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
+names = ["0.weight", "2.weight"]
+manifest = {"method": "lrr", "scope": "global", "countingRule": "round-half-even"}
+x, y = torch.randn(64, 16), torch.randint(0, 4, (64,))
+for k in range(3):
+    if k:
+        prune.global_unstructured([(model[0], "weight"), (model[2], "weight")], pruning_method=prune.L1Unstructured, amount=0.2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(5):
+        optimizer.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); optimizer.step()
+    model(x)
+    export_level(model, ${JSON.stringify(out)}, k, 0.2 if k else 0.0, names, manifest)
+`;
+
 describe('verify on PyTorch artifacts', () => {
   test('the committed torch.nn.utils.prune fixtures: honest runs pass, broken runs fail where they break', () => {
     expectTorchArtifacts(fixtures);
@@ -92,34 +142,7 @@ describe('verify on PyTorch artifacts', () => {
   test.runIf(torch.status === 0)(
     'a layerwise torch artifact with a level-0 entry is recognised as layerwise, round-half-even, without declaring either',
     () => {
-      const doc = readFileSync(
-        fileURLToPath(new URL('../../docs/VERIFY.md', import.meta.url)),
-        'utf8',
-      );
-      const snippet = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
-      const out = mkdtempSync(join(tmpdir(), 'layerwise-'));
-      // Eight layers of odd sizes, each pruned by half of what it has left per level: counts per
-      // layer differ from a global count, and ties at .5 go to the even neighbour.
-      const loop = `
-import torch.nn as nn, torch.nn.utils.prune as prune
-torch.manual_seed(1)
-widths = [5, 7, 3, 9, 5, 3, 7, 5, 3]
-layers = []
-for i in range(8):
-    layers += [nn.Linear(widths[i], widths[i + 1]), nn.ReLU()]
-model = nn.Sequential(*layers[:-1])
-names = [f"{2 * i}.weight" for i in range(8)]
-manifest = {"method": "imp"}
-for k in range(3):
-    if k:
-        for i in range(8):
-            prune.l1_unstructured(model[2 * i], "weight", amount=0.5)
-    export_level(model, ${JSON.stringify(out)}, k, 0.5 if k else 0.0, names, manifest)
-`;
-      const run = spawnSync('/usr/bin/python3', ['-c', snippet + loop], { encoding: 'utf8' });
-      expect(run.status, run.stderr).toBe(0);
-      const report = verifyArtifact(out);
-      expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      const report = verifySnippetRun(layerwiseImp);
       expect(statusOf(report)).toMatchObject({ counts: 'pass', 'score-order': 'pass' });
       expect(check(report, 'counts').detail).toMatch(
         /match round-half-even \(inferred\), scope layerwise \(inferred\)/,
@@ -130,32 +153,7 @@ for k in range(3):
   test.runIf(torch.status === 0)(
     'the export snippet in docs/VERIFY.md, run as written, produces an artifact that verifies',
     () => {
-      const doc = readFileSync(
-        fileURLToPath(new URL('../../docs/VERIFY.md', import.meta.url)),
-        'utf8',
-      );
-      const snippet = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
-      const out = mkdtempSync(join(tmpdir(), 'snippet-'));
-      const loop = `
-import torch.nn as nn, torch.nn.utils.prune as prune
-torch.manual_seed(0)
-model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
-names = ["0.weight", "2.weight"]
-manifest = {"method": "lrr", "scope": "global", "countingRule": "round-half-even"}
-x, y = torch.randn(64, 16), torch.randint(0, 4, (64,))
-for k in range(3):
-    if k:
-        prune.global_unstructured([(model[0], "weight"), (model[2], "weight")], pruning_method=prune.L1Unstructured, amount=0.2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for _ in range(5):
-        optimizer.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); optimizer.step()
-    model(x)
-    export_level(model, ${JSON.stringify(out)}, k, 0.2 if k else 0.0, names, manifest)
-`;
-      const run = spawnSync('/usr/bin/python3', ['-c', snippet + loop], { encoding: 'utf8' });
-      expect(run.status, run.stderr).toBe(0);
-      const report = verifyArtifact(out);
-      expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      const report = verifySnippetRun(globalLrr);
       expect(statusOf(report)).toMatchObject({
         counts: 'pass',
         monotone: 'pass',
@@ -350,6 +348,8 @@ describe('verify on cyclesparse artifacts', () => {
 
 describe('verify on bad input', () => {
   const layers = [{ name: 'w', shape: [2, 3] }];
+  const denseArtifact = () =>
+    writeArtifact(layers, [{ masks: { w: new Uint8Array(6).fill(1) }, sparsity: 0 }], {});
 
   test('a mask holding values other than 0 and 1 fails the masks check naming file, tensor and index', () => {
     const root = mkdtempSync(join(tmpdir(), 'bad-'));
@@ -372,53 +372,45 @@ describe('verify on bad input', () => {
     expect(report.passed).toBe(false);
   });
 
-  test('weights whose shape differs from the mask are an error naming file and tensor', () => {
-    const root = writeArtifact(
-      layers,
-      [{ masks: { w: new Uint8Array(6).fill(1) }, sparsity: 0 }],
-      {},
-    );
-    writeFileSync(
-      join(root, 'weights.npz'),
-      encodeNpz({ w: { values: new Float32Array(6), shape: [3, 2] } }),
-    );
-    const manifest = {
-      levels: [{ sparsity: 0, masks: 'level-0/masks.npz', weights: 'weights.npz' }],
-    };
+  /** A one-level artifact of `w`, nothing pruned, plus a tensor file `name` of `w`, under `manifest`. */
+  function withTensorFile(
+    name: string,
+    w: { values: Float32Array; shape: number[] },
+    manifest: object,
+  ): string {
+    const root = denseArtifact();
+    writeFileSync(join(root, name), encodeNpz({ w }));
     writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+    return root;
+  }
+  const expectArtifactError = (root: string, message: RegExp) => {
     expect(() => verifyArtifact(root)).toThrow(ArtifactError);
-    expect(() => verifyArtifact(root)).toThrow(
+    expect(() => verifyArtifact(root)).toThrow(message);
+  };
+
+  test('weights whose shape differs from the mask are an error naming file and tensor', () => {
+    const root = withTensorFile(
+      'weights.npz',
+      { values: new Float32Array(6), shape: [3, 2] },
+      { levels: [{ sparsity: 0, masks: 'level-0/masks.npz', weights: 'weights.npz' }] },
+    );
+    expectArtifactError(
+      root,
       /weights\.npz \(tensor w\): shape \[3, 2\] differs from its mask's \[2, 3\]/,
     );
   });
 
   test('an invalid declared initial mask is an error naming its file and tensor', () => {
-    const root = writeArtifact(
-      layers,
-      [{ masks: { w: new Uint8Array(6).fill(1) }, sparsity: 0 }],
-      {},
+    const root = withTensorFile(
+      'initial.npz',
+      { values: Float32Array.from([1, 2, 1, 1, 1, 1]), shape: [2, 3] },
+      { initialMasks: 'initial.npz', levels: [{ sparsity: 0, masks: 'level-0/masks.npz' }] },
     );
-    writeFileSync(
-      join(root, 'initial.npz'),
-      encodeNpz({ w: { values: Float32Array.from([1, 2, 1, 1, 1, 1]), shape: [2, 3] } }),
-    );
-    const manifest = {
-      initialMasks: 'initial.npz',
-      levels: [{ sparsity: 0, masks: 'level-0/masks.npz' }],
-    };
-    writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
-    expect(() => verifyArtifact(root)).toThrow(ArtifactError);
-    expect(() => verifyArtifact(root)).toThrow(
-      /initial\.npz \(tensor w\): initial masks: w\[1\] is 2, not 0 or 1/,
-    );
+    expectArtifactError(root, /initial\.npz \(tensor w\): initial masks: w\[1\] is 2, not 0 or 1/);
   });
 
   test('manifest mistakes name the field; unknown fields are refused', () => {
-    const root = writeArtifact(
-      layers,
-      [{ masks: { w: new Uint8Array(6).fill(1) }, sparsity: 0 }],
-      {},
-    );
+    const root = denseArtifact();
     const attempt = (manifest: unknown) => {
       writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
       return () => verifyArtifact(root);
