@@ -42,6 +42,7 @@ export * from './config/presets.js';
 export * from './config/resolve.js';
 export * from './config/build.js';
 export * from './store/store.js';
+export * from './harness/execute.js';
 export * from './stats/inference.js';
 export * from './claims/baselines.js';
 export * from './claims/claims.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
+import { executeRun } from '../harness/execute.js';
 import { Store } from '../store/store.js';
 import { cycleSeries, storedLmc, storedSharpness, storedSignFlips } from './stored.js';
 
@@ -36,7 +37,7 @@ const lenet5 = config('{ name: dense }', 'lenet-5');
 
 beforeAll(async () => {
   for (const c of [cyclic, lrr, lenet5]) {
-    const outcome = await store.execute(c);
+    const outcome = await executeRun(store, c);
     expect(outcome.state).toBe('finished');
   }
 }, 120_000);

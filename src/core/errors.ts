@@ -81,6 +81,61 @@ export function schemaError(
   return new InvalidArgumentError(argument, allowed, issue.input, message);
 }
 
+/**
+ * A file cyclesparse wrote (a run's result, metrics, checkpoint, …) that is there but cannot be
+ * read: not JSON, a field of the wrong type, a format version this code does not know, a
+ * truncated tensor file. Its message names the file first (`runs/x/result.json: cycles[0].epochs:
+ * expected …, got …`; `runs/x/metrics.jsonl:3: …` for a line); an absent file is not an error,
+ * its readers return undefined.
+ */
+export class StoredFileError extends InvalidArgumentError {
+  readonly file: string;
+  /** The line of a JSON Lines file. */
+  readonly line: number | undefined;
+  /** `field` is the place inside the file (`cycles[0].epochs`), omitted for the whole file. */
+  constructor(
+    where: StoredFileLocation,
+    field: string | undefined,
+    allowed: string,
+    received: unknown,
+    message?: string,
+  ) {
+    const at = storedFileLocation(where);
+    super(field === undefined ? at : `${at}: ${field}`, allowed, received, message);
+    this.file = where.file;
+    this.line = where.line;
+  }
+
+  /** The first problem a schema validation (zod) found, at `within` in the file. */
+  static fromIssue(
+    where: StoredFileLocation,
+    issue: {
+      readonly path: readonly PropertyKey[];
+      readonly message: string;
+      readonly input?: unknown;
+    },
+    within: readonly PropertyKey[] = [],
+  ): StoredFileError {
+    const at = storedFileLocation(where);
+    const [head, ...rest] = [...within, ...issue.path];
+    // schemaError words the field and the problem as everywhere else; the file goes in front.
+    const root = head === undefined ? at : `${at}: ${String(head)}`;
+    const inner = schemaError(root, { ...issue, path: rest });
+    const field = head === undefined ? undefined : inner.argument.slice(at.length + 2);
+    return new StoredFileError(where, field, inner.allowed, inner.received, inner.message);
+  }
+}
+
+/** A stored file, and the line for a JSON Lines file. */
+export interface StoredFileLocation {
+  readonly file: string;
+  readonly line?: number;
+}
+
+function storedFileLocation(where: StoredFileLocation): string {
+  return where.line === undefined ? where.file : `${where.file}:${where.line}`;
+}
+
 /** A finite number in [0, 1): the only sparsities that leave something to train. */
 export function requireSparsity(argument: string, value: number): number {
   if (typeof value !== 'number' || !(value >= 0 && value < 1)) {

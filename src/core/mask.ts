@@ -98,7 +98,8 @@ export interface LayerSparsity {
   readonly sparsity: number;
 }
 
-const maskJsonSchema = z
+/** The stored form's shape (`Mask.fromJSON` also checks sizes); stores check files with it. */
+export const maskJsonSchema = z
   .object({
     format: z.literal('cyclesparse.mask'),
     version: z.literal(1),

@@ -11,9 +11,9 @@
 import cliProgress from 'cli-progress';
 import os from 'node:os';
 import { Tinypool } from 'tinypool';
-import { Store } from '../store/store.js';
+import { Store, type RunStatus } from '../store/store.js';
 import type { PlannedRun } from './plan.js';
-import type { CellOutcome, CellTask } from './worker.js';
+import type { CellOutcome, CellTask } from './pool-task.js';
 
 export interface SweepOptions {
   readonly store: string;
@@ -34,8 +34,8 @@ export function defaultProgress(): 'bars' | 'lines' {
   return process.stderr.isTTY && !process.env.CI ? 'bars' : 'lines';
 }
 
-const workerFile = new URL(
-  import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js',
+const poolTask = new URL(
+  import.meta.url.endsWith('.ts') ? './pool-task.ts' : './pool-task.js',
   import.meta.url,
 );
 
@@ -47,7 +47,7 @@ export async function runSweep(
   const store = new Store(options.store);
   const started = performance.now();
   const pool = new Tinypool({
-    filename: workerFile.href,
+    filename: poolTask.href,
     runtime: 'child_process',
     maxThreads: options.concurrency,
     minThreads: 0,
@@ -83,7 +83,12 @@ export async function runSweep(
   const poll = setInterval(() => {
     if (bars === undefined) return;
     for (const run of plan) {
-      const status = store.status(run.id);
+      let status: RunStatus;
+      try {
+        status = store.status(run.id);
+      } catch {
+        continue; // a stored file it cannot read: the cell's own outcome says which
+      }
       if (status.state === 'running' && !cellBars.has(run.id))
         cellBars.set(
           run.id,

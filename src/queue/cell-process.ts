@@ -8,7 +8,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { RunConfig } from '../config/schema.js';
-import { Store, type ExecuteOutcome } from '../store/store.js';
+import { executeRun, type ExecuteOutcome } from '../harness/execute.js';
+import { Store } from '../store/store.js';
 import type { EpochRecord } from '../methods/runner.js';
 
 export interface CellRequest {
@@ -35,7 +36,7 @@ new Worker(
 process.once('message', (message) => {
   const request = message as CellRequest;
   const store = new Store(request.store);
-  void store.execute(request.config).then(
+  void executeRun(store, request.config).then(
     (outcome) => {
       let reply: CellReply;
       if (outcome.state === 'finished' || outcome.state === 'diverged') {

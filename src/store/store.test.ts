@@ -16,6 +16,7 @@ import { loadNative } from '../engine/native.js';
 import { openEngine } from '../engine/open.js';
 import type { TorchEngine } from '../engine/torch/engine.js';
 import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
+import { executeRun } from '../harness/execute.js';
 import { Store } from './store.js';
 
 const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
@@ -253,7 +254,7 @@ sweep:
 
     const store = new Store(join(dir, 'library'));
     const config = resolveRun(parseConfigText(readFileSync(file, 'utf8'), file));
-    const outcome = await store.execute(config);
+    const outcome = await executeRun(store, config);
     expect(outcome.state).toBe('failed');
     expect(store.status(outcome.id)).toMatchObject({
       state: 'failed',
@@ -270,12 +271,12 @@ describe.runIf(TORCH_PYTHON !== undefined)('the store on the PyTorch engine', ()
       training: { ...(lrr.training as object), backend: 'torch', device: 'cpu' },
     });
     const dir = mkdtempSync(join(tmpdir(), 'store-torch-'));
-    const expected = await new Store(join(dir, 'straight')).execute(config);
+    const expected = await executeRun(new Store(join(dir, 'straight')), config);
     expect(expected.state).toBe('finished');
 
     const store = new Store(join(dir, 'killed'));
     const engine = (await openEngine(config.training)) as TorchEngine;
-    const running = store.execute(config);
+    const running = executeRun(store, config);
     const metrics = join(store.dir(runId(config)), 'metrics.jsonl');
     await waitFor(
       () => existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 4,
@@ -290,7 +291,7 @@ describe.runIf(TORCH_PYTHON !== undefined)('the store on the PyTorch engine', ()
     expect(store.status(failed.id).state).toBe('failed');
 
     // The next run opens a fresh worker and continues from the last checkpoint.
-    const resumed = await store.execute(config);
+    const resumed = await executeRun(store, config);
     expect(resumed.state).toBe('finished');
     if (resumed.state !== 'finished' || expected.state !== 'finished') return;
     expect(resumed.resumed).toBe(true);

@@ -1,16 +1,25 @@
 /**
- * Checkpoints of a trainer: everything needed to continue bit-identically on the same engine —
- * every parameter, BatchNorm buffer and momentum buffer, the mask, the step and position in the
- * epoch, and the states of the random streams still in use. Stored as a state directory
- * (`store/state-files.ts`: atomic, size-checked); the metadata is validated with zod on load.
+ * The checkpoint format, one for the trainer alone and for a whole pipeline (the store's
+ * checkpoints): everything needed to continue bit-identically on the same engine — every
+ * parameter, BatchNorm buffer and momentum buffer (`param:<name>`, `momentum:<name>`, and any
+ * further tensors of the layer above), the mask, the trainer's position and random-stream states,
+ * the engine that wrote it, and an optional `pipeline` section (where the pipeline stands) that
+ * the layer above defines and checks. Stored as a state directory (`state-files.ts`: atomic,
+ * size-checked); the metadata carries format and version and is validated with zod on load.
+ *
+ * Versions: 2 (trainer only, position always set) is read as 3; 3 adds the `pipeline` section
+ * and a null position between phases.
  */
 
 import { z } from 'zod';
-import { InvalidArgumentError, schemaError } from '../core/errors.js';
-import { Mask } from '../core/mask.js';
+import { InvalidArgumentError, StoredFileError } from '../core/errors.js';
+import { Mask, maskJsonSchema } from '../core/mask.js';
 import { BACKENDS, PRECISIONS, type BackendInfo, type EngineModel } from '../engine/engine.js';
-import { readState, writeState } from '../store/state-files.js';
+import { readState, writeState, type Versions } from './state-files.js';
 import type { Trainer, TrainerPosition } from './trainer.js';
+
+export const CHECKPOINT_FORMAT = 'cyclesparse.checkpoint';
+export const CHECKPOINT_VERSION = 3;
 
 const uint32 = z.number().int().min(0).max(0xffffffff);
 
@@ -31,7 +40,7 @@ export const backendSchema = z.object({
       python: z.string(),
       deterministic: z.boolean(),
     })
-    .optional(),
+    .exactOptional(),
 });
 
 export const positionSchema = z.object({
@@ -42,18 +51,51 @@ export const positionSchema = z.object({
   augmentation: z.array(uint32).length(4),
 });
 
-const checkpointSchema = z
-  .object({
-    format: z.literal('cyclesparse.checkpoint'),
-    version: z.literal(2),
+/** Checkpoint metadata (state.json's `meta`) whose `pipeline` section is `pipeline`. */
+export function checkpointSchema<P extends z.ZodType>(pipeline: P) {
+  return z.strictObject({
+    format: z.literal(CHECKPOINT_FORMAT),
+    version: z.literal(CHECKPOINT_VERSION),
+    /** The model spec's name. */
     model: z.string(),
+    /** The engine that wrote it (resuming elsewhere is not bit-identical). */
     backend: backendSchema,
-    position: positionSchema,
-    mask: z.unknown().nullable(),
-  })
-  .strict();
+    /** Inside a train phase: the trainer's position; null between phases. */
+    position: positionSchema.nullable(),
+    /** The mask in force; null: dense. */
+    mask: maskJsonSchema.nullable(),
+    pipeline,
+  });
+}
 
-export type CheckpointMeta = z.infer<typeof checkpointSchema>;
+/** What the trainer reads: any checkpoint, the pipeline section left to its owner. */
+const trainerSchema = checkpointSchema(z.unknown().exactOptional());
+export type CheckpointMeta = z.infer<typeof trainerSchema>;
+
+const trainerVersions: Versions<CheckpointMeta> = {
+  2: z
+    .strictObject({
+      format: z.literal(CHECKPOINT_FORMAT),
+      version: z.literal(2),
+      model: z.string(),
+      backend: backendSchema,
+      position: positionSchema,
+      mask: maskJsonSchema.nullable(),
+    })
+    .transform((v2) => ({ ...v2, version: CHECKPOINT_VERSION })),
+  3: trainerSchema,
+};
+
+/** Writes a checkpoint: `meta` stamped with the format and version, and its tensors. */
+export function writeCheckpoint(
+  dir: string,
+  meta: Omit<CheckpointMeta, 'format' | 'version' | 'position'> & {
+    readonly position: TrainerPosition | null;
+  },
+  tensors: ReadonlyMap<string, Float32Array>,
+): void {
+  writeState(dir, { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, ...meta }, tensors);
+}
 
 export interface Checkpoint {
   readonly meta: CheckpointMeta;
@@ -88,27 +130,32 @@ export function splitTrainingTensors(tensors: ReadonlyMap<string, Float32Array>)
 
 export async function saveCheckpoint(dir: string, trainer: Trainer): Promise<void> {
   const { model } = trainer;
-  const meta: CheckpointMeta = {
-    format: 'cyclesparse.checkpoint',
-    version: 2,
-    model: model.spec.name,
-    backend: { ...model.engine.info },
-    position: {
-      ...trainer.position,
-      dataOrderAtEpochStart: [...trainer.position.dataOrderAtEpochStart],
-      augmentation: [...trainer.position.augmentation],
+  writeCheckpoint(
+    dir,
+    {
+      model: model.spec.name,
+      backend: { ...model.engine.info },
+      position: {
+        ...trainer.position,
+        dataOrderAtEpochStart: [...trainer.position.dataOrderAtEpochStart],
+        augmentation: [...trainer.position.augmentation],
+      },
+      mask: model.mask === null ? null : model.mask.toJSON(),
     },
-    mask: model.mask === null ? null : model.mask.toJSON(),
-  };
-  writeState(dir, meta, await trainingTensors(model));
+    await trainingTensors(model),
+  );
 }
 
+/** Reads a checkpoint taken inside training (a store's, too: its pipeline section is ignored). */
 export function loadCheckpoint(dir: string): Checkpoint {
-  const { meta, tensors } = readState(dir, (json) => {
-    const parsed = checkpointSchema.safeParse(json);
-    if (!parsed.success) throw schemaError('checkpoint', parsed.error.issues[0]!);
-    return parsed.data;
-  });
+  const { meta, tensors } = readState(dir, trainerVersions);
+  if (meta.position === null)
+    throw new StoredFileError(
+      { file: `${dir}/state.json` },
+      'meta.position',
+      'a trainer position (a checkpoint taken inside a train phase)',
+      null,
+    );
   return {
     meta,
     position: meta.position,

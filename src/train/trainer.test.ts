@@ -191,11 +191,38 @@ describe('checkpoints', () => {
     };
     state.meta.position.step = -1;
     writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
-    expect(() => loadCheckpoint(dir)).toThrow(/^checkpoint\.position\.step:/);
+    expect(() => loadCheckpoint(dir)).toThrow(
+      /\/checkpoint\/state\.json: meta\.position\.step: Too small/,
+    );
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ ...state, meta: { version: 9 } }));
+    expect(() => loadCheckpoint(dir)).toThrow(
+      /\/checkpoint\/state\.json: meta\.version: expected a version this cyclesparse reads \(2, 3\), got 9/,
+    );
     writeFileSync(join(dir, 'state.json'), '{ not json');
     expect(() => loadCheckpoint(dir)).toThrow(/state\.json: expected valid JSON/);
     expect(() => loadCheckpoint(join(dir, 'nothing'))).toThrow(
       /^state: expected a directory with state\.json/,
+    );
+  });
+  test('reads the version 2 format, and refuses a checkpoint taken between phases', async () => {
+    const trainer = await lenet(0.05, [1]);
+    await trainer.trainStep();
+    const dir = join(mkdtempSync(join(tmpdir(), 'run-')), 'checkpoint');
+    await saveCheckpoint(dir, trainer);
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
+      meta: Record<string, unknown>;
+    };
+    expect(state.meta).toMatchObject({ format: 'cyclesparse.checkpoint', version: 3 });
+    writeFileSync(
+      join(dir, 'state.json'),
+      JSON.stringify({ ...state, meta: { ...state.meta, version: 2 } }),
+    );
+    expect(loadCheckpoint(dir).position).toEqual(trainer.position);
+    expect(loadCheckpoint(dir).meta.version).toBe(3);
+    const between = { ...state.meta, position: null, pipeline: { phase: 1 } };
+    writeFileSync(join(dir, 'state.json'), JSON.stringify({ ...state, meta: between }));
+    expect(() => loadCheckpoint(dir)).toThrow(
+      /\/checkpoint\/state\.json: meta\.position: expected a trainer position \(a checkpoint taken inside a train phase\), got null/,
     );
   });
   test('refuses a checkpoint of another model', async () => {

@@ -1,10 +1,12 @@
 /**
- * The sweep worker: runs one cell in its own process (a crashed or leaking run cannot take the
- * pool down, and each process has its own wasm heap) and returns how it ended.
+ * A task of the local sweep pool (tinypool loads this file in each pool process): executes one
+ * cell in that process (a crashed or leaking run cannot take the sweep down, and each process
+ * has its own wasm heap) and returns how it ended.
  */
 
 import type { RunConfig } from '../config/schema.js';
-import { Store, type ExecuteOutcome } from '../store/store.js';
+import { Store } from '../store/store.js';
+import { executeRun, type ExecuteOutcome } from './execute.js';
 
 export interface CellTask {
   readonly config: RunConfig;
@@ -21,7 +23,7 @@ export type CellOutcome =
     }
   /** Running elsewhere, or failed (with whether the input or the runtime was at fault). */
   | Exclude<ExecuteOutcome, { state: 'finished' | 'diverged' }>
-  /** Stopped by Ctrl-C (set by the pool, never by a worker): the store resumes it next time. */
+  /** Stopped by Ctrl-C (set by the pool, never by a task): the store resumes it next time. */
   | { readonly state: 'interrupted'; readonly id: string };
 
 export function summarize(outcome: ExecuteOutcome): CellOutcome {
@@ -37,5 +39,5 @@ export function summarize(outcome: ExecuteOutcome): CellOutcome {
 }
 
 export default async function runCell(task: CellTask): Promise<CellOutcome> {
-  return summarize(await new Store(task.store).execute(task.config));
+  return summarize(await executeRun(new Store(task.store), task.config));
 }

@@ -1,0 +1,67 @@
+/**
+ * Executing against a store whose files cannot be read: the run fails as bad input naming the
+ * file (the CLI exits 2, a queue does not retry) and nothing is trained over it. Training itself
+ * is tested end to end in store/store.test.ts (SIGKILL and resume, sweeps).
+ */
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { parseConfigText, resolveRun } from '../config/resolve.js';
+import { Store } from '../store/store.js';
+import { executeRun } from './execute.js';
+
+const yaml = `extends: mini-mnist-lenet300
+data: { trainPerClass: 10, testPerClass: 10 }
+training: { epochsPerCycle: 1 }
+method: { name: dense }
+`;
+const config = resolveRun(parseConfigText(yaml, 'test.yaml'));
+
+describe('executeRun on a store it cannot read', () => {
+  test('a finished run whose result.json is corrupt is not trained again: it fails as input', async () => {
+    const store = new Store(mkdtempSync(join(tmpdir(), 'execute-')));
+    const run = store.runOf(config);
+    run.ensureConfig(config);
+    const metrics = join(run.path, 'metrics.jsonl');
+    writeFileSync(metrics, '{"kept": "as it was"}\n');
+    writeFileSync(join(run.path, 'result.json'), '{"status": "completed", "cyc');
+
+    const outcome = await executeRun(store, config);
+    expect(outcome).toMatchObject({ state: 'failed', kind: 'input', id: run.id });
+    if (outcome.state !== 'failed') return;
+    expect(outcome.error).toMatch(/result\.json: expected valid JSON/);
+    expect(readFileSync(metrics, 'utf8')).toBe('{"kept": "as it was"}\n');
+    expect(existsSync(join(run.path, 'checkpoint'))).toBe(false);
+    expect(run.lock()).toBeUndefined();
+    expect(run.failure()?.message).toBe(outcome.error);
+
+    // The CLI says which file and exits 2 (bad input).
+    const file = join(store.root, 'run.yaml');
+    writeFileSync(file, yaml);
+    const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+    const cli = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', main, 'run', file, '--store', store.root],
+      { encoding: 'utf8', env: { ...process.env, CI: 'true' } },
+    );
+    expect(cli.status).toBe(2);
+    expect(cli.stdout).toContain(`${join(run.path, 'result.json')}: expected valid JSON`);
+  });
+
+  test('a config.json of another run (an id collision or an edited file) fails as input', async () => {
+    const store = new Store(mkdtempSync(join(tmpdir(), 'execute-')));
+    const run = store.runOf(config);
+    run.ensureConfig(config);
+    const file = join(run.path, 'config.json');
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as object;
+    writeFileSync(file, JSON.stringify({ ...stored, canonical: '{}' }));
+    const outcome = await executeRun(store, config);
+    expect(outcome).toMatchObject({ state: 'failed', kind: 'input' });
+    if (outcome.state === 'failed') expect(outcome.error).toMatch(/refusing to mix results/);
+    expect(run.metrics()).toEqual([]);
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * Executing one run against a store: the only place that joins the store to training. It opens
+ * the engine the configuration names, builds the experiment, resumes from the run's checkpoint,
+ * runs the pipeline with hooks that write through the store (metrics, checkpoints, cycle
+ * networks, the result) and says how the run ended, errors classified as input or runtime.
+ * A local pool process (`pool-task.ts`), the queue's cell process and `cyclesparse run` call it.
+ */
+
+import { buildExperiment } from '../config/build.js';
+import type { RunConfig } from '../config/schema.js';
+import { CyclesparseError } from '../core/errors.js';
+import { DatasetFileError } from '../data/files.js';
+import { BackendUnavailableError } from '../engine/engine.js';
+import { openEngine } from '../engine/open.js';
+import {
+  runPipeline,
+  type EpochRecord,
+  type PipelineResult,
+  type ResumeState,
+} from '../methods/runner.js';
+import type { RunDirectory } from '../store/run-directory.js';
+import type { Store } from '../store/store.js';
+import { warnOnBackendChange } from '../train/checkpoint.js';
+
+export type ExecuteOutcome =
+  | {
+      readonly state: 'finished' | 'diverged';
+      readonly id: string;
+      readonly result: PipelineResult;
+      readonly resumed: boolean;
+      readonly skipped: boolean;
+    }
+  | { readonly state: 'running-elsewhere'; readonly id: string }
+  | {
+      readonly state: 'failed';
+      readonly id: string;
+      readonly error: string;
+      /**
+       * `input`: the configuration, data, backend or a stored file is wrong — running it again
+       * fails the same way (a queue must not retry it). `runtime`: anything else.
+       */
+      readonly kind: 'input' | 'runtime';
+    };
+
+/** Whether `error` is the input's fault (configuration, data, backend, a stored file). */
+export function isInputError(error: unknown): boolean {
+  return (
+    error instanceof CyclesparseError || // StoredFileError included
+    error instanceof DatasetFileError ||
+    error instanceof BackendUnavailableError
+  );
+}
+
+const finished = (result: PipelineResult) =>
+  result.status === 'diverged' ? ('diverged' as const) : ('finished' as const);
+
+/** Runs `config` unless it is finished (skipped) or running elsewhere; resumes if interrupted. */
+export async function executeRun(
+  store: Store,
+  config: RunConfig,
+  log?: (line: string) => void,
+): Promise<ExecuteOutcome> {
+  const run = store.runOf(config);
+  const { id } = run;
+  if (!run.acquire()) return { state: 'running-elsewhere', id };
+  try {
+    // A result.json that cannot be read throws here: the run is not trained again over it.
+    const existing: PipelineResult | undefined = run.result();
+    if (existing !== undefined)
+      return { state: finished(existing), id, result: existing, resumed: false, skipped: true };
+    run.ensureConfig(config);
+    run.clearFailure();
+    const result = await train(run, config, log);
+    run.writeResult(result.result);
+    return { state: finished(result.result), id, ...result, skipped: false };
+  } catch (error) {
+    run.writeFailure(error as Error);
+    const kind = isInputError(error) ? 'input' : 'runtime';
+    return { state: 'failed', id, error: (error as Error).message, kind };
+  } finally {
+    run.release();
+  }
+}
+
+/** Trains the run from its checkpoint (or from the start), writing as it goes. */
+async function train(
+  run: RunDirectory,
+  config: RunConfig,
+  log?: (line: string) => void,
+): Promise<{ result: PipelineResult; resumed: boolean }> {
+  const engine = await openEngine(config.training);
+  const { setup, pipeline } = buildExperiment(config);
+  const checkpoint = run.checkpoint();
+  let resume: ResumeState | undefined;
+  if (checkpoint !== undefined) {
+    warnOnBackendChange(checkpoint.backend, engine.info);
+    resume = { progress: checkpoint.progress, tensors: checkpoint.tensors };
+    run.keepEpochs(resume.progress.emitted);
+    log?.(
+      `${run.id}: resuming at phase ${resume.progress.phase + 1}/${pipeline.phases.length} after ${resume.progress.emitted} epochs`,
+    );
+  } else {
+    run.clearMetrics();
+  }
+  const result = await runPipeline(engine, setup, pipeline, {
+    ...(resume === undefined ? {} : { resume }),
+    onEpoch: (record: EpochRecord) => {
+      run.appendEpoch(record);
+      log?.(
+        `${run.id}: ${record.phase} epoch ${record.metrics.epoch + 1} loss ${record.metrics.trainLoss.toFixed(4)} test acc ${(100 * record.test.accuracy).toFixed(2)}%`,
+      );
+    },
+    checkpoint: ({ progress, tensors }) =>
+      run.writeCheckpoint({ model: setup.spec.name, backend: engine.info, progress, tensors }),
+    // Every cycle's network, for analyses between cycles (linear mode connectivity, sharpness).
+    onCycleEnd: async (event) =>
+      run.writeCycleNetwork(
+        {
+          cycle: event.cycle,
+          phase: event.phase,
+          level: event.level,
+          mask: event.mask.toJSON(),
+          backend: engine.info.name,
+        },
+        await event.model.read(),
+      ),
+  });
+  return { result, resumed: resume !== undefined };
+}
