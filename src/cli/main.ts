@@ -31,6 +31,7 @@ import {
 import { ConfigError, type EngineOverride } from '../config/resolve.js';
 import { PRESETS } from '../config/presets.js';
 import { configJsonSchema } from '../config/json-schema.js';
+import { methodsTable, scorersTable } from '../config/option-tables.js';
 import { CyclesparseError } from '../core/errors.js';
 import { downloadCifar } from '../data/cifar.js';
 import { DatasetFileError } from '../data/files.js';
@@ -693,6 +694,13 @@ program
   .description('list the named presets a configuration can extend')
   .action(() => {
     print(YAML.stringify(PRESETS));
+  });
+
+program
+  .command('methods')
+  .description('list the methods and scorers a configuration can name, with their options')
+  .action(() => {
+    print(`${methodsTable()}\n\n${scorersTable()}`);
   });
 
 program

@@ -24,6 +24,7 @@ import {
   type MethodDefinition,
 } from '../methods/method.js';
 import { METHODS, methodNamed } from '../methods/registry.js';
+import { MODELS_WITH_STEMS } from '../models/zoo.js';
 import { SCHEDULE_SHAPES } from './build.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
@@ -105,13 +106,9 @@ function crossChecks(config: RunConfig): string[] {
   const method = methodNamed(config.method.name) as MethodDefinition<string, object>;
   for (const issue of [...issues, ...(method.check?.(ownOptions(config.method)) ?? [])])
     problems.push(`method${issue.path === '' ? '' : `.${issue.path}`}: expected ${issue.expected}`);
-  if (
-    config.model.stem !== undefined &&
-    config.model.name !== 'resnet-18' &&
-    config.model.name !== 'resnet-50'
-  ) {
+  if (config.model.stem !== undefined && !MODELS_WITH_STEMS.includes(config.model.name)) {
     problems.push(
-      `model.stem: expected no stem for ${config.model.name} (only resnet-18 and resnet-50 take one)`,
+      `model.stem: expected no stem for ${config.model.name} (only ${MODELS_WITH_STEMS.join(' and ')} take one)`,
     );
   }
   for (const field of ['device', 'precision'] as const) {

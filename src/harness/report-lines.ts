@@ -5,26 +5,23 @@
  */
 
 import type { RunConfig } from '../config/schema.js';
+import { methodLabel as labelOf, targetLabel } from '../methods/method.js';
+import { methodNamed } from '../methods/registry.js';
 import type { PipelineResult } from '../methods/runner.js';
 import type { RunStatus } from '../store/store.js';
 import { seconds, siUnits, table } from '../text/format.js';
 import type { PlannedRun } from './plan.js';
 
-/** The sparsity a configuration targets, or '-' for dense methods. */
+/** The sparsity a configuration targets, `<n> levels`, or '-' for dense methods. */
 export function targetOf(config: RunConfig): string {
-  const m = config.method;
-  if (m.name === 'pai') return String(m.sparsity);
-  if ('targetSparsity' in m && m.targetSparsity !== undefined) return String(m.targetSparsity);
-  if ('levels' in m && m.levels !== undefined) return `${m.levels} levels`;
-  return '-';
+  const { name, ...options } = config.method;
+  return targetLabel(methodNamed(name), options);
 }
 
+/** A configuration's method as tables and reports name it (`pai-snip ×4`). */
 export function methodLabel(config: RunConfig): string {
-  const m = config.method;
-  if (m.name === 'pai') return `pai-${m.criterion}${m.cycles > 1 ? ` ×${m.cycles}` : ''}`;
-  if (m.name === 'coupling') return `coupling-${m.source}-${m.init}`;
-  if (m.name === 'cyclic' || m.name === 'one-cycle') return `${m.name} ×${m.cycles}`;
-  return m.name;
+  const { name, ...options } = config.method;
+  return labelOf(methodNamed(name), options);
 }
 
 export function planTable(plan: readonly PlannedRun[]): string {

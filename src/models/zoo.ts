@@ -14,21 +14,6 @@
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import { inferShape, type ModelSpec, type Node } from './spec.js';
 
-export const MODEL_NAMES = [
-  'lenet-300-100',
-  'lenet-5',
-  'conv-2',
-  'conv-4',
-  'conv-6',
-  'vgg-16',
-  'resnet-20',
-  'resnet-32',
-  'resnet-56',
-  'resnet-18',
-  'resnet-50',
-] as const;
-export type ModelName = (typeof MODEL_NAMES)[number];
-
 export interface ModelOptions {
   readonly classes?: number;
   /** Input [height, width, channels]; the default is the data set the model is made for. */
@@ -209,41 +194,55 @@ const MNIST_INPUT = [28, 28, 1] as const;
 const CIFAR_INPUT = [32, 32, 3] as const;
 const IMAGENET_INPUT = [224, 224, 3] as const;
 
-/** The model `name` as data. */
-export function modelSpec(name: ModelName, options: ModelOptions = {}): ModelSpec {
-  if (!(MODEL_NAMES as readonly string[]).includes(name)) {
-    throw new InvalidArgumentError('model', `one of ${MODEL_NAMES.join(', ')}`, name);
-  }
-  const stem = options.stem ?? 'cifar';
-  if (stem !== 'cifar' && stem !== 'imagenet') {
-    throw new InvalidArgumentError('stem', "'cifar' or 'imagenet'", stem);
-  }
-  if (options.stem !== undefined && name !== 'resnet-18' && name !== 'resnet-50') {
-    throw new InvalidArgumentError(
-      'stem',
-      'no stem option: only resnet-18 and resnet-50 take one',
-      options.stem,
-    );
-  }
-  const imagenet = stem === 'imagenet';
-  const input =
-    options.input ??
-    (name.startsWith('lenet') ? MNIST_INPUT : imagenet ? IMAGENET_INPUT : CIFAR_INPUT);
-  const given: unknown = input;
-  if (!Array.isArray(given) || given.length !== 3) {
-    throw new InvalidArgumentError('input', '[height, width, channels]', input);
-  }
-  input.forEach((d, i) => requireInteger(`input[${i}]`, d, 1));
-  const classes = requireInteger('classes', options.classes ?? (imagenet ? 1000 : 10), 2);
-  const [, , channels] = input;
-  let nodes: Node[];
-  switch (name) {
-    case 'lenet-300-100':
-      nodes = [{ op: 'flatten' }, ...mlp(input, [300, 100], classes)];
-      break;
-    case 'lenet-5': {
+type Input = readonly [number, number, number];
+
+/** A model of the zoo: its nodes for an input shape and class count. */
+export interface ModelDefinition {
+  /** The images it is made for when the configuration gives no input shape. */
+  readonly madeFor: 'mnist' | 'cifar';
+  /** Whether it takes a stem (`cifar` or `imagenet`): torchvision's ResNets. */
+  readonly stems?: boolean;
+  readonly nodes: (input: Input, classes: number, stem: 'cifar' | 'imagenet') => Node[];
+}
+
+const convNet =
+  (plan: readonly (number | 'M')[]): ModelDefinition['nodes'] =>
+  (input, classes) => {
+    const features = [...convStack(plan, input[2], false, true), { op: 'flatten' } as const];
+    return [...features, ...mlp(inferShape(features, input), [256, 256], classes)];
+  };
+
+const VGG_16: readonly (number | 'M')[] = [
+  64,
+  64,
+  'M',
+  128,
+  128,
+  'M',
+  256,
+  256,
+  256,
+  'M',
+  512,
+  512,
+  512,
+  'M',
+  512,
+  512,
+  512,
+];
+
+/** Every model by name: a new model is one entry (its nodes written with the helpers above). */
+const MODELS = {
+  'lenet-300-100': {
+    madeFor: 'mnist',
+    nodes: (input, classes) => [{ op: 'flatten' }, ...mlp(input, [300, 100], classes)],
+  },
+  'lenet-5': {
+    madeFor: 'mnist',
+    nodes: (input, classes) => {
       const features = [
-        conv('conv1', 5, channels, 6, 1, 2, true),
+        conv('conv1', 5, input[2], 6, 1, 2, true),
         relu,
         maxpool(2, 2),
         conv('conv2', 5, 6, 16, 1, 0, true),
@@ -251,59 +250,83 @@ export function modelSpec(name: ModelName, options: ModelOptions = {}): ModelSpe
         maxpool(2, 2),
         { op: 'flatten' } as const,
       ];
-      nodes = [...features, ...mlp(inferShape(features, input), [120, 84], classes)];
-      break;
-    }
-    case 'conv-2':
-    case 'conv-4':
-    case 'conv-6': {
-      const plan = {
-        'conv-2': [64, 64, 'M'],
-        'conv-4': [64, 64, 'M', 128, 128, 'M'],
-        'conv-6': [64, 64, 'M', 128, 128, 'M', 256, 256, 'M'],
-      }[name] as (number | 'M')[];
-      const features = [...convStack(plan, channels, false, true), { op: 'flatten' } as const];
-      nodes = [...features, ...mlp(inferShape(features, input), [256, 256], classes)];
-      break;
-    }
-    case 'vgg-16': {
-      const plan: (number | 'M')[] = [
-        64,
-        64,
-        'M',
-        128,
-        128,
-        'M',
-        256,
-        256,
-        256,
-        'M',
-        512,
-        512,
-        512,
-        'M',
-        512,
-        512,
-        512,
-      ];
+      return [...features, ...mlp(inferShape(features, input), [120, 84], classes)];
+    },
+  },
+  'conv-2': { madeFor: 'cifar', nodes: convNet([64, 64, 'M']) },
+  'conv-4': { madeFor: 'cifar', nodes: convNet([64, 64, 'M', 128, 128, 'M']) },
+  'conv-6': { madeFor: 'cifar', nodes: convNet([64, 64, 'M', 128, 128, 'M', 256, 256, 'M']) },
+  'vgg-16': {
+    madeFor: 'cifar',
+    nodes: (input, classes) => {
       const features = [
-        ...convStack(plan, channels, true, true),
+        ...convStack(VGG_16, input[2], true, true),
         { op: 'avgpool', size: 2, stride: 2, padding: 0 } as const,
         { op: 'flatten' } as const,
       ];
-      nodes = [...features, dense('fc', inferShape(features, input)[0]!, classes)];
-      break;
-    }
-    case 'resnet-20':
-    case 'resnet-32':
-    case 'resnet-56':
-      nodes = cifarResnetNodes(Number(name.slice('resnet-'.length)), channels, classes);
-      break;
-    case 'resnet-18':
-    case 'resnet-50':
-      nodes = torchvisionResnetNodes(name === 'resnet-18' ? 18 : 50, stem, channels, classes);
-      break;
+      return [...features, dense('fc', inferShape(features, input)[0]!, classes)];
+    },
+  },
+  'resnet-20': {
+    madeFor: 'cifar',
+    nodes: (input, classes) => cifarResnetNodes(20, input[2], classes),
+  },
+  'resnet-32': {
+    madeFor: 'cifar',
+    nodes: (input, classes) => cifarResnetNodes(32, input[2], classes),
+  },
+  'resnet-56': {
+    madeFor: 'cifar',
+    nodes: (input, classes) => cifarResnetNodes(56, input[2], classes),
+  },
+  'resnet-18': {
+    madeFor: 'cifar',
+    stems: true,
+    nodes: (input, classes, stem) => torchvisionResnetNodes(18, stem, input[2], classes),
+  },
+  'resnet-50': {
+    madeFor: 'cifar',
+    stems: true,
+    nodes: (input, classes, stem) => torchvisionResnetNodes(50, stem, input[2], classes),
+  },
+} as const satisfies Record<string, ModelDefinition>;
+
+export type ModelName = keyof typeof MODELS;
+export const MODEL_NAMES = Object.keys(MODELS) as [ModelName, ...ModelName[]];
+
+/** The models that take a stem option. */
+export const MODELS_WITH_STEMS = MODEL_NAMES.filter(
+  (name) => (MODELS[name] as ModelDefinition).stems === true,
+);
+
+/** The model `name` as data. */
+export function modelSpec(name: ModelName, options: ModelOptions = {}): ModelSpec {
+  if (!(MODEL_NAMES as readonly string[]).includes(name)) {
+    throw new InvalidArgumentError('model', `one of ${MODEL_NAMES.join(', ')}`, name);
   }
+  const definition: ModelDefinition = MODELS[name];
+  const stem = options.stem ?? 'cifar';
+  if (stem !== 'cifar' && stem !== 'imagenet') {
+    throw new InvalidArgumentError('stem', "'cifar' or 'imagenet'", stem);
+  }
+  if (options.stem !== undefined && definition.stems !== true) {
+    throw new InvalidArgumentError(
+      'stem',
+      `no stem option: only ${MODELS_WITH_STEMS.join(' and ')} take one`,
+      options.stem,
+    );
+  }
+  const imagenet = stem === 'imagenet';
+  const input =
+    options.input ??
+    (definition.madeFor === 'mnist' ? MNIST_INPUT : imagenet ? IMAGENET_INPUT : CIFAR_INPUT);
+  const given: unknown = input;
+  if (!Array.isArray(given) || given.length !== 3) {
+    throw new InvalidArgumentError('input', '[height, width, channels]', input);
+  }
+  input.forEach((d, i) => requireInteger(`input[${i}]`, d, 1));
+  const classes = requireInteger('classes', options.classes ?? (imagenet ? 1000 : 10), 2);
+  const nodes = definition.nodes(input, classes, stem);
   const spec: ModelSpec = {
     name: imagenet ? `${name}-imagenet` : name,
     input: [input[0], input[1], input[2]],
