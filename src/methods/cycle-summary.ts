@@ -32,6 +32,8 @@ export function summariseCycles(
     byCycle.set(record.metrics.cycle, [...(byCycle.get(record.metrics.cycle) ?? []), record]);
   return [...byCycle].map(([cycle, epochs]) => {
     const flops = trainingFlops(model.spec, mask, epochs.length * model.trainImages);
+    const over = (value: (record: EpochRecord) => number, better: 'higher' | 'lower') =>
+      summarise(epochs.map(value), better);
     return {
       phase: phase.label,
       level: phase.level,
@@ -40,22 +42,10 @@ export function summariseCycles(
       steps: epochs.reduce((n, r) => n + r.metrics.steps, 0),
       sparsity: mask.sparsity(),
       layers: mask.perLayer(),
-      trainLoss: summarise(
-        epochs.map((r) => r.metrics.trainLoss),
-        'lower',
-      ),
-      trainAccuracy: summarise(
-        epochs.map((r) => r.metrics.trainAccuracy),
-        'higher',
-      ),
-      testLoss: summarise(
-        epochs.map((r) => r.test.loss),
-        'lower',
-      ),
-      testAccuracy: summarise(
-        epochs.map((r) => r.test.accuracy),
-        'higher',
-      ),
+      trainLoss: over((r) => r.metrics.trainLoss, 'lower'),
+      trainAccuracy: over((r) => r.metrics.trainAccuracy, 'higher'),
+      testLoss: over((r) => r.test.loss, 'lower'),
+      testAccuracy: over((r) => r.test.accuracy, 'higher'),
       flopsDense: flops.dense,
       flopsSparse: flops.sparse,
     };

@@ -141,20 +141,26 @@ describe.each(ENGINES)('on %s', (name) => {
   });
 
   describe('pruning at initialisation, coupling and SCULPT', () => {
+    /** PaI to sparsity 0.9 with `criterion` (SynFlow in `rounds` rounds). */
+    const pai = (
+      criterion: 'snip' | 'synflow' | 'random',
+      options: Record<string, unknown> & { epochsPerCycle: number },
+      rounds: number,
+    ) =>
+      runPipeline(
+        engine,
+        setup,
+        pipelineOf('pai', {
+          criterion,
+          sparsity: 0.9,
+          ...options,
+          ...(criterion === 'synflow' ? { synflowIterations: rounds } : {}),
+        }),
+      );
     test.each(['snip', 'synflow', 'random'] as const)(
       'PaI with %s prunes to sparsity 0.9 exactly, then trains cyclically',
       async (criterion) => {
-        const result = await runPipeline(
-          engine,
-          setup,
-          pipelineOf('pai', {
-            criterion,
-            sparsity: 0.9,
-            cycles: 2,
-            epochsPerCycle: E,
-            ...(criterion === 'synflow' ? { synflowIterations: 10 } : {}),
-          }),
-        );
+        const result = await pai(criterion, { cycles: 2, epochsPerCycle: E }, 10);
         expectLearned(result);
         expect(Mask.fromJSON(result.levels[0]!.mask).totalKept).toBe(keptCount(0.9, weights));
         expect(result.cycles.every((c) => c.sparsity === result.cycles[0]!.sparsity)).toBe(true);
@@ -198,17 +204,7 @@ describe.each(ENGINES)('on %s', (name) => {
     test.each(['snip', 'synflow'] as const)(
       'PaI with %s and layerwise scope prunes every layer to the sparsity on its own',
       async (criterion) => {
-        const result = await runPipeline(
-          engine,
-          setup,
-          pipelineOf('pai', {
-            criterion,
-            sparsity: 0.9,
-            epochsPerCycle: 1,
-            scope: 'layerwise',
-            ...(criterion === 'synflow' ? { synflowIterations: 3 } : {}),
-          }),
-        );
+        const result = await pai(criterion, { epochsPerCycle: 1, scope: 'layerwise' }, 3);
         const mask = Mask.fromJSON(result.levels[0]!.mask);
         for (const layer of mask.layers)
           expect(mask.kept(layer.name)).toBe(keptCount(0.9, layerSize(layer)));
