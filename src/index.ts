@@ -28,8 +28,13 @@ export { magnitudeScores } from './prune/magnitude.js';
 export { SAMPLINGS, randomMask, randomScores, type Sampling } from './prune/random.js';
 export { snipScores } from './prune/snip.js';
 export { synflowMask, synflowScores, type SynflowOptions } from './prune/synflow.js';
+export * from './prune/scorer.js';
+export * from './prune/registry.js';
 export * from './methods/runner.js';
-export * as methods from './methods/pipelines.js';
+export * from './methods/method.js';
+export * from './methods/registry.js';
+export { COUPLING_INITS } from './methods/catalog/coupling.js';
+export { warmupEpochs } from './methods/catalog/levels.js';
 export { trainingFlops, type TrainingFlops } from './methods/cost.js';
 export {
   runSelfCheck,
