@@ -106,15 +106,26 @@ export interface Checkpoint {
   readonly momentum: ReadonlyMap<string, Float32Array>;
 }
 
-/** A model's values and momentum as one flat tensor map (`param:`, `momentum:` prefixes). */
-export async function trainingTensors(model: EngineModel): Promise<Map<string, Float32Array>> {
+/**
+ * Values and momentum as one flat tensor map (`param:<name>`, `momentum:<name>`): the stored key
+ * format of every checkpoint (pipelines add their snapshots under `snapshot:<name>:` prefixes).
+ */
+export function joinTrainingTensors(
+  params: ReadonlyMap<string, Float32Array>,
+  momentum: ReadonlyMap<string, Float32Array>,
+): Map<string, Float32Array> {
   return new Map([
-    ...[...(await model.read())].map(([name, v]) => [`param:${name}`, v] as const),
-    ...[...(await model.readMomentum())].map(([name, v]) => [`momentum:${name}`, v] as const),
+    ...[...params].map(([name, v]) => [`param:${name}`, v] as const),
+    ...[...momentum].map(([name, v]) => [`momentum:${name}`, v] as const),
   ]);
 }
 
-/** Splits a tensor map written by {@link trainingTensors} back into its two parts. */
+/** A model's values and momentum as one flat tensor map ({@link joinTrainingTensors}). */
+export async function trainingTensors(model: EngineModel): Promise<Map<string, Float32Array>> {
+  return joinTrainingTensors(await model.read(), await model.readMomentum());
+}
+
+/** Splits a tensor map written by {@link joinTrainingTensors} back into its two parts. */
 export function splitTrainingTensors(tensors: ReadonlyMap<string, Float32Array>): {
   params: Map<string, Float32Array>;
   momentum: Map<string, Float32Array>;
