@@ -148,7 +148,13 @@ describe('run directory reads', () => {
     const error = storedError(() => run.result());
     expect(error.file).toBe(file);
     expect(error.message).toMatch(/result\.json: expected valid JSON, got "/);
-    expect(() => store.status(run.id)).toThrow(StoredFileError);
+    // Status lists it as unreadable, naming the file, instead of stopping at it.
+    expect(store.status(run.id)).toEqual({
+      id: run.id,
+      state: 'unreadable',
+      error: error.message,
+      epochs: 0,
+    });
 
     writeFileSync(
       file,
@@ -193,7 +199,9 @@ describe('run directory reads', () => {
     );
     writeFileSync(file, '');
     expect(() => store.network(run.id)).toThrow(/config\.json: expected valid JSON/);
-    expect(() => store.list()).toThrow(StoredFileError);
+    expect(store.list().map((r) => [r.state, r.error])).toEqual([
+      ['unreadable', expect.stringMatching(/config\.json: expected valid JSON/)],
+    ]);
   });
 
   test('metrics.jsonl: a bad line names its number; a last line still being written is not an epoch', () => {
@@ -284,7 +292,7 @@ describe('run directory reads', () => {
   test('failed.json and the lock are checked too', () => {
     const { store, run } = fresh();
     writeFileSync(join(run.path, 'failed.json'), '{"message": 3}');
-    expect(() => store.status(run.id)).toThrow(/failed\.json: message: Invalid input/);
+    expect(store.status(run.id).error).toMatch(/failed\.json: message: Invalid input/);
     run.clearFailure();
     writeFileSync(join(run.path, 'lock'), '{"pid": "me"}');
     expect(() => run.acquire()).toThrow(/lock: pid: Invalid input/);

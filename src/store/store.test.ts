@@ -90,7 +90,7 @@ describe('the results store', () => {
       withoutTime(new Store(straightStore).metrics(id)),
     );
     expect(store.status(id).state).toBe('finished');
-  });
+  }, 180_000); // training processes on 2 cores: over a minute when the machine is loaded
 
   test('two processes sweeping one store run every cell once and leave no partial file', async () => {
     const { dir, file } =
@@ -123,7 +123,7 @@ sweep:
     const again = cli('sweep', file, '--store', storeDir);
     expect(again.status).toBe(0);
     expect(again.stderr.match(/already in the store/g)).toHaveLength(6);
-  });
+  }, 180_000);
 
   test.runIf(loadNative().addon !== undefined)(
     'sweep workers get the environment and share the cores between parallel native runs',
@@ -153,6 +153,7 @@ sweep:
       expect(sweep(pinned, '1', { ...withoutThreads, CYCLESPARSE_THREADS: '3' }).status).toBe(0);
       expect(threadsOf(pinned)).toEqual([3, 3]);
     },
+    180_000,
   );
 
   test('cells run one after another in a reused pool process end exactly as in fresh processes', () => {

@@ -12,7 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runId } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError, StoredFileError } from '../core/errors.js';
 import { Mask } from '../core/mask.js';
 import { splitTrainingTensors } from '../train/checkpoint.js';
 import type { StoredConfig, StoredEpoch, StoredResult } from './records.js';
@@ -28,6 +28,8 @@ export const RUN_STATES = [
   'finished',
   'diverged',
   'failed',
+  /** A file of the run is corrupt or of an unknown version: `error` names it. */
+  'unreadable',
 ] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
@@ -99,7 +101,17 @@ export class Store {
     }
   }
 
+  /** Where `id` stands; a run with a corrupt file is `unreadable`, the error naming the file. */
   status(id: string): RunStatus {
+    try {
+      return this.#status(id);
+    } catch (error) {
+      if (!(error instanceof StoredFileError)) throw error;
+      return { id, state: 'unreadable', error: error.message, epochs: 0 };
+    }
+  }
+
+  #status(id: string): RunStatus {
     const run = this.run(id);
     const stored = run.config();
     const result = run.result();
