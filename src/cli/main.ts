@@ -67,7 +67,8 @@ import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
 import { Store } from '../store/store.js';
-import { DEFAULT_QUEUE_NAME, redactUrl } from '../queue/connection.js';
+import { checkConnection, DEFAULT_QUEUE_NAME, redactUrl } from '../queue/connection.js';
+import { loadQueueKey, QUEUE_KEY_ENV } from '../queue/signing.js';
 import {
   collectResults,
   enqueueSweep,
@@ -147,6 +148,11 @@ program
         `describes ${plan.length} runs (a sweep): use \`cyclesparse sweep ${file}\``,
       ]);
     const [run] = plan as [(typeof plan)[number]];
+const QUEUE_KEY_HELP = `file holding the queue key that signs results (default: $${QUEUE_KEY_ENV}); the same on the coordinator and every worker`;
+
+const WORKER_STORE_HELP =
+  "the workers' shared store as this machine mounts it: copy each run's networks from it (checked against the worker's signed digests); without it, runs come without networks";
+
     if (options.dryRun) {
       const [estimated] = await estimateTime(plan);
       print(`# run ${run.id}\n${YAML.stringify(run.config)}`);
@@ -243,6 +249,12 @@ async function gateAndReport(
       missing.length === 0
         ? `every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`
         : planTable(await estimateTime(planConfigs(missing))),
+  .option(
+    '--retry-failed',
+    'with --queue: replace cells that failed for good with fresh jobs (otherwise they stay failed)',
+  )
+  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
+  .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
     );
     return undefined;
   }
@@ -551,28 +563,38 @@ async function sweepOnQueue(
   const address = { url: options.queue, name: options.queueName };
   const queue = openQueue(address);
   try {
-    const summary = await enqueueSweep(queue, plan, {
+    const enqueue = {
       attempts: Math.max(1, options.attempts),
       store: options.store,
       ...(options.priority === undefined ? {} : { priority: options.priority }),
       ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout * 60_000 }),
     });
     print(
-      `${redactUrl(options.queue)} ${options.queueName}: ${summary.added.length} cells enqueued, ` +
-        `${summary.alreadyQueued.length} already queued, ${summary.alreadyStored.length} already in ${options.store}`,
+      `${redactUrl(options.queue)} ${options.queueName}: ${summary.added.length} cells enqueued` +
+        (summary.retried.length > 0 ? ` (${summary.retried.length} failed ones again)` : '') +
+        `, ${summary.alreadyQueued.length} already queued, ${summary.alreadyStored.length} already in ${options.store}`,
     );
     if (!options.wait) return;
-    const ids = [...summary.added, ...summary.alreadyQueued];
+    const ids = new Set([...summary.added, ...summary.alreadyQueued]);
     let done = 0;
-    const { completed, failed } = await waitForSweep(address, queue, ids, {
-      store: options.store,
-      onCell: (id, state, detail) => {
-        done++;
-        process.stderr.write(`[${done}/${ids.length}] ${id} ${state}: ${detail}\n`);
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const { completed, failed } = await waitForSweep(
+      address,
+      queue,
+      plan.filter((run) => ids.has(run.id)),
+      {
+        ...enqueue,
+        key,
+        ...(options.workerStore === undefined ? {} : { workerStore: options.workerStore }),
+        onCell: (id, state, detail) => {
+          done++;
+          log(`[${done}/${ids.size}] ${id} ${state}: ${detail}`);
+        },
+        onNotice: log,
       },
     });
     print(
-      `${completed.length}/${ids.length} cells completed and stored in ${options.store}; ${failed.length} failed`,
+      `${completed.length}/${ids.size} cells completed and stored in ${options.store}; ${failed.length} failed`,
     );
     failed.forEach((f) => print(`  ${f.id} failed: ${f.error}`));
     if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
@@ -612,7 +634,7 @@ program
       stalledIntervalMs: Math.max(500, (options.lockDuration * 1000) / 2),
       engine: engineOverride(options),
       log,
-    });
+    );
     log(
       `worker on ${redactUrl(options.queue)} ${options.queueName}, concurrency ${options.concurrency}, store ${options.store}`,
     );
@@ -620,26 +642,45 @@ program
       const stop = (signal: string) => {
         log(`${signal}: stopping; running jobs are killed and retried elsewhere`);
         void running.close(true).then(resolve, resolve);
+    retryFailed?: boolean;
+    queueKeyFile?: string;
+    workerStore?: string;
       };
       process.once('SIGINT', () => stop('SIGINT'));
+  const key = loadQueueKey(options.queueKeyFile);
+  await checkConnection(options.queue);
       process.once('SIGTERM', () => stop('SIGTERM'));
-    });
+    };
+    const summary = await enqueueSweep(queue, plan, enqueue);
     process.exitCode = EXIT.interrupted;
   });
 
 program
+      retryFailed: options.retryFailed === true,
   .command('status')
   .description('list the runs of a store with their state and key metrics, or a queue’s cells')
   .argument('[store]', 'results store', 'runs')
   .option('--json', 'print the statuses as JSON')
   .option('--queue <url>', 'show the BullMQ queue on this Redis instead: counts and per-cell state')
   .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
-  .option('--collect', 'with --queue: write completed cells into the store (each once)')
+  .option(
+    '--collect',
+    'with --queue: write completed cells into the store (each once; signed results only)',
+  )
+  .option('--queue-key-file <file>', `with --collect: ${QUEUE_KEY_HELP}`)
+  .option('--worker-store <dir>', `with --collect: ${WORKER_STORE_HELP}`)
+    if (summary.failed.length > 0)
+      print(
+        `${summary.failed.length} cells failed earlier and stay failed: add --retry-failed to run them again`,
+      );
   .action(async (storeDir, options) => {
     if (options.queue !== undefined) {
       const queue = openQueue({ url: options.queue, name: options.queueName });
       try {
-        const collected = options.collect ? await collectResults(queue, storeDir) : undefined;
+        const collected =
+          key === undefined
+            ? undefined
+            : await collectResults(queue, storeDir, key, options.workerStore);
         const status = await queueStatus(queue);
         if (options.json) {
           print(JSON.stringify({ ...status, ...(collected ? { collected } : {}) }, null, 1));
@@ -658,10 +699,17 @@ program
               ...status.cells.map((c) => [c.id, c.state, String(c.attempts), c.error ?? '']),
             ]),
           );
-        if (collected)
+        if (collected) {
           print(
             `collected into ${storeDir}: ${collected.imported.length} new, ${collected.alreadyStored.length} already there` +
-              (collected.busy.length > 0 ? `, ${collected.busy.length} busy (run again)` : ''),
+              (collected.busy.length > 0 ? `, ${collected.busy.length} busy (run again)` : '') +
+              (collected.rejected.length > 0
+                ? `, ${collected.rejected.length} rejected (not imported)`
+                : ''),
+          );
+          collected.rejected.forEach((r) => print(`  ${r.id} rejected: ${r.reason}`));
+          collected.withoutNetworks.forEach((r) =>
+            print(`  ${r.id} imported without networks: ${r.reason}`),
           );
       } finally {
         await queue.close();
@@ -675,11 +723,15 @@ program
             runs.map(({ result: _r, ...rest }) => ({ ...rest, final: _r?.cycles.at(-1) })),
             null,
             1,
+  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
           )
         : statusTable(runs),
+    const key = loadQueueKey(options.queueKeyFile);
+    await checkConnection(options.queue);
     );
   });
 
+      key,
 program
   .command('schema')
   .description(
@@ -711,10 +763,13 @@ program
   .argument(
     '<path>',
     'manifest file (YAML/JSON), or a directory holding one or laid out as level-<k>/',
+      const key = options.collect ? loadQueueKey(options.queueKeyFile) : undefined;
+      await checkConnection(options.queue);
   )
   .option('--json', 'print the report as JSON')
   .action((path, options) => {
     const report = verifyArtifact(path);
+        if ((collected?.rejected.length ?? 0) > 0) process.exitCode = EXIT.runtimeFailure;
     print(options.json ? JSON.stringify(report, null, 2) : verifyText(report));
     process.exitCode = report.passed ? EXIT.ok : EXIT.claimsNotMet;
   });
@@ -737,6 +792,7 @@ program
   )
   .option('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity, 0.9)
   .option('--seed <n>', 'experiment seed for the random scores', parseCount, 0)
+        }
   .option('--json', 'print the report as JSON')
   .action((options) => {
     const report = runSelfCheck({

@@ -4,19 +4,48 @@
  * SIGKILL mid-job (its job is found stalled and finished by the other worker, stored once);
  * Redis restarted mid-sweep (workers reconnect, the sweep completes); jobs that fail
  * deterministically (bad config, missing data) end failed after one attempt. Re-submitting a
- * sweep enqueues nothing twice.
+ * sweep enqueues nothing twice. Results: a forged or altered return value, or one signed with
+ * another key, is refused; a failed cell is retried on request; jobs lost with Redis's data are
+ * enqueued again. Connections: a closed port, a wrong password and TLS to a plain port end with
+ * an error naming the address within a bounded time.
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { planFile } from '../harness/plan.js';
 import { Store } from '../store/store.js';
-import { enqueueSweep, openQueue, queueStatus, startWorker } from './queue.js';
+import { canonicalJson, runId, withoutDefaults } from '../config/resolve.js';
+import type { RunConfig } from '../config/schema.js';
+import { checkConnection } from './connection.js';
+import {
+  collectResults,
+  enqueueSweep,
+  openQueue,
+  queueStatus,
+  startWorker,
+  waitForSweep,
+} from './queue.js';
+import { signResult } from './signing.js';
+
+/** A string matching `pattern`, inside toMatchObject. */
+const matching = (pattern: RegExp) => expect.stringMatching(pattern) as unknown as string;
+
+/** A result as Redis holds it. */
+interface Carried {
+  result: { cycles: { testAccuracy: { final: number } }[] } | { accuracy: number };
+  metrics: unknown;
+  networks?: unknown;
+  signature?: string;
+}
+
+const KEY = 'test-queue-key-0123456789abcdef';
+const key = Buffer.from(KEY);
 
 const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const redisInstalled = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -45,6 +74,8 @@ class Redis {
   constructor(
     readonly port: number,
     readonly dir: string,
+    /** More redis-server arguments (e.g. --requirepass). */
+    readonly extra: string[] = [],
   ) {}
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -64,6 +95,7 @@ class Redis {
         'yes',
         '--dir',
         this.dir,
+        ...this.extra,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -102,10 +134,10 @@ function workspace(config: string): { dir: string; file: string } {
   return { dir, file };
 }
 
-const cli = (args: string[]) =>
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawn(process.execPath, ['--import', 'tsx', main, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CI: 'true' },
+    env: { ...process.env, CI: 'true', CYCLESPARSE_QUEUE_KEY: KEY, ...env },
   });
 
 function exitOf(
@@ -151,7 +183,9 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     redis = new Redis(await freePort(), mkdtempSync(join(tmpdir(), 'redis-')));
     await redis.start();
   });
+  const clients: RedisClient[] = [];
   afterAll(async () => {
+    for (const client of clients) client.disconnect();
     for (const child of children) child.kill('SIGKILL');
     await redis.stop();
   });
@@ -198,14 +232,15 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     const [cell] = planFile(file);
     const name = 'deterministic';
     const queue = openQueue({ url: redis.url, name });
-    const worker = startWorker({ url: redis.url, name, store: join(dir, 'worker-store') });
+    const worker = startWorker({ url: redis.url, name, key, store: join(dir, 'worker-store') });
     try {
       const options = { attempts: 3, backoff: { type: 'fixed', delay: 10 } };
       const missingData = {
         ...cell!.config,
         data: { ...cell!.config.data, dataset: 'cifar10', dir: join(dir, 'no-cifar-here') },
         model: { ...cell!.config.model, name: 'conv-2' },
-      };
+      } as RunConfig;
+      const noDataId = runId(missingData);
       await queue.add(
         'cell',
         { id: 'bad-config', config: { nonsense: true } as never, timeoutMs: 0 },
@@ -213,8 +248,8 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
       );
       await queue.add(
         'cell',
-        { id: 'no-data', config: missingData as never, timeoutMs: 0 },
-        { ...options, jobId: 'no-data' },
+        { id: noDataId, config: missingData, timeoutMs: 0 },
+        { ...options, jobId: noDataId },
       );
       await waitFor(
         async () => (await queue.getJobCounts('failed')).failed === 2,
@@ -224,7 +259,7 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
       const badConfig = (await queue.getJob('bad-config'))!;
       expect(badConfig.attemptsMade).toBe(1);
       expect(badConfig.failedReason).toMatch(/^invalid configuration: /);
-      const noData = (await queue.getJob('no-data'))!;
+      const noData = (await queue.getJob(noDataId))!;
       expect(noData.attemptsMade).toBe(1);
       expect(noData.failedReason).toMatch(/no-cifar-here/);
     } finally {
@@ -310,5 +345,171 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     expect(stdout).toMatch(/4\/4 cells completed/);
     expect(storedOnce(join(dir, 'store'))).toHaveLength(4);
     worker.kill('SIGTERM');
+  });
+
+  test('a failed cell is retried on request; only results signed with the key and valid are imported', async () => {
+    const { dir, file } = workspace(cellConfig(1, [20]));
+    const plan = planFile(file);
+    const id = plan[0]!.id;
+    const name = 'forge';
+    const store = join(dir, 'store');
+    const queue = openQueue({ url: redis.url, name });
+    const worker = startWorker({ url: redis.url, name, key, store: join(dir, 'worker-store') });
+    try {
+      // A timeout too short for any training: the only attempt fails.
+      await enqueueSweep(queue, plan, { attempts: 1, timeoutMs: 1 });
+      await waitFor(
+        async () => (await queue.getJobCounts('failed')).failed === 1,
+        30_000,
+        'a failed job',
+      );
+      const again = await enqueueSweep(queue, plan, { attempts: 1 });
+      expect(again).toMatchObject({ added: [], failed: [id], retried: [] });
+      const retry = await enqueueSweep(queue, plan, { attempts: 1, retryFailed: true });
+      expect(retry).toMatchObject({ added: [id], retried: [id], failed: [] });
+      await waitFor(
+        async () => (await queue.getJobCounts('completed')).completed === 1,
+        60_000,
+        'the retried job',
+      );
+
+      // A writer with the Redis password but not the queue key.
+      const client = new RedisClient({ host: '127.0.0.1', port: redis.port });
+      clients.push(client);
+      const field = `bull:${name}:${id}`;
+      const genuine = (await client.hget(field, 'returnvalue'))!;
+      const collect = async (withKey = key) => {
+        const summary = await collectResults(queue, store, withKey);
+        return { ...summary, stored: new Store(store).list().length };
+      };
+      // Signed with another key.
+      expect(await collect(Buffer.from('another-key-0123456789abcdef'))).toMatchObject({
+        imported: [],
+        rejected: [{ id, reason: matching(/signature does not match/) }],
+        stored: 0,
+      });
+      // Altered in Redis (what `redis-cli hset` can do): a better accuracy.
+      const value = JSON.parse(genuine) as Carried;
+      (value.result as { cycles: { testAccuracy: { final: number } }[] }).cycles.at(
+        -1,
+      )!.testAccuracy.final = 0.9999;
+      await client.hset(field, 'returnvalue', JSON.stringify(value));
+      expect(await collect()).toMatchObject({
+        rejected: [{ id, reason: matching(/signature does not match/) }],
+        stored: 0,
+      });
+      // Unsigned.
+      delete value.signature;
+      await client.hset(field, 'returnvalue', JSON.stringify(value));
+      expect((await collect()).rejected[0]!.reason).toMatch(/unsigned/);
+      // Signed with the key, but not a result the store could read.
+      const canonical = canonicalJson(withoutDefaults(plan[0]!.config));
+      const bogus: Carried = { ...value, result: { accuracy: 0.9999 } };
+      bogus.signature = signResult(key, {
+        id,
+        canonical,
+        result: bogus.result,
+        metrics: bogus.metrics,
+        networks: bogus.networks,
+      });
+      await client.hset(field, 'returnvalue', JSON.stringify(bogus));
+      expect((await collect()).rejected[0]!.reason).toMatch(/signed but invalid: result\./);
+      // The worker's own result is imported; its networks come from the workers' store when the
+      // coordinator can read it, each file checked against the signed digests.
+      await client.hset(field, 'returnvalue', genuine);
+      const workerStore = join(dir, 'worker-store');
+      const altered = join(dir, 'altered-worker-store');
+      cpSync(workerStore, altered, { recursive: true });
+      const state = join(altered, id, 'checkpoint', 'state.json');
+      writeFileSync(state, readFileSync(state, 'utf8').replace(/}\s*$/, ', "x": 1}'));
+      expect(await collectResults(queue, store, key, altered)).toMatchObject({
+        imported: [id],
+        rejected: [],
+        withoutNetworks: [{ id, reason: matching(/not the file the worker signed/) }],
+      });
+      expect(storedOnce(store)).toEqual([id]);
+      const withNetworks = join(dir, 'store-with-networks');
+      expect(await collectResults(queue, withNetworks, key, workerStore)).toMatchObject({
+        imported: [id],
+        withoutNetworks: [],
+      });
+      const cycles = new Store(workerStore).storedCycles(id);
+      expect(cycles.length).toBeGreaterThan(0);
+      expect(new Store(withNetworks).storedCycles(id)).toEqual(cycles);
+      expect(new Store(withNetworks).network(id).mask).toBeDefined();
+      expect(new Store(withNetworks).network(`${id}@${cycles[0]}`).cycle).toBe(cycles[0]);
+    } finally {
+      await worker.close(true);
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  test('jobs lost with the queue data are enqueued again: the wait ends', async () => {
+    const { dir, file } = workspace(cellConfig(1, [30]));
+    const plan = planFile(file);
+    const name = 'vanish';
+    const address = { url: redis.url, name };
+    const queue = openQueue(address);
+    await enqueueSweep(queue, plan);
+    // What a restart without persistence does to this queue.
+    await queue.obliterate({ force: true });
+    const worker = startWorker({ url: redis.url, name, key, store: join(dir, 'worker-store') });
+    try {
+      const notices: string[] = [];
+      const waited = await waitForSweep(address, queue, plan, {
+        store: join(dir, 'store'),
+        key,
+        pollMs: 200,
+        onNotice: (line) => notices.push(line),
+      });
+      expect(waited).toEqual({ completed: [plan[0]!.id], failed: [] });
+      expect(notices.join('\n')).toMatch(/vanished from the queue .*enqueued again/);
+      expect(storedOnce(join(dir, 'store'))).toHaveLength(1);
+    } finally {
+      await worker.close(true);
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  test('a closed port, a wrong password or TLS to a plain port: a clear error within seconds', async () => {
+    const closed = await freePort();
+    const guarded = new Redis(await freePort(), mkdtempSync(join(tmpdir(), 'redis-')), [
+      '--requirepass',
+      'right-password',
+    ]);
+    await guarded.start();
+    // The CLI: no output and no exit was the bug.
+    const status = exitOf(cli(['status', '--queue', `redis://:topsecret@127.0.0.1:${closed}`]));
+    const noKey = exitOf(cli(['worker', '--queue', redis.url], { CYCLESPARSE_QUEUE_KEY: '' }));
+    try {
+      const started = Date.now();
+      await expect(checkConnection(`redis://:topsecret@127.0.0.1:${closed}`, 3)).rejects.toThrow(
+        new RegExp(`queue at redis://:\\*\\*\\*@127.0.0.1:${closed}/?: connection refused`),
+      );
+      await expect(
+        checkConnection(`redis://:wrong-password@127.0.0.1:${guarded.port}`, 3),
+      ).rejects.toThrow(/authentication failed/);
+      await expect(checkConnection(`redis://127.0.0.1:${guarded.port}`, 3)).rejects.toThrow(
+        /requires a password/,
+      );
+      await expect(checkConnection(`rediss://127.0.0.1:${guarded.port}`, 3)).rejects.toThrow(
+        new RegExp(`queue at rediss://127.0.0.1:${guarded.port}/?: `),
+      );
+      await checkConnection(`redis://:right-password@127.0.0.1:${guarded.port}`, 3);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      const cliStatus = await status;
+      expect(cliStatus.code).toBe(2);
+      expect(cliStatus.stderr).toMatch(
+        /cannot use the queue at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/?: connection refused/,
+      );
+      expect(cliStatus.stderr + cliStatus.stdout).not.toContain('topsecret');
+      const cliWorker = await noKey;
+      expect(cliWorker.code).toBe(2);
+      expect(cliWorker.stderr).toMatch(/CYCLESPARSE_QUEUE_KEY or pass --queue-key-file/);
+    } finally {
+      await guarded.stop();
+    }
   });
 });

@@ -10,20 +10,34 @@
  *   killed mid-job leaves its job locked until the lock expires; BullMQ then sees it stalled and
  *   hands it to another worker.
  * - `collectResults`: the coordinator writes each completed job's run (config, metrics, result,
- *   carried in the job's return value) into its store, exactly once (`Store.importRun`).
+ *   carried in the job's return value) into its store, exactly once (`Store.importRun`) — only
+ *   when the worker's HMAC signature over it matches and it passes the store's schemas
+ *   (`signing.ts`); anything else is reported as rejected and not imported.
+ * - `waitForSweep`: the same as cells end; a job that vanished from the queue (Redis restarted
+ *   without persistence) is enqueued again, a bounded number of times.
  */
 
 import { fork } from 'node:child_process';
 import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { z } from 'zod';
 import { runConfigSchema, type RunConfig } from '../config/schema.js';
-import { withEngine, type EngineOverride } from '../config/resolve.js';
+import {
+  canonicalJson,
+  runId,
+  withEngine,
+  withoutDefaults,
+  type EngineOverride,
+} from '../config/resolve.js';
 import type { PlannedRun } from '../harness/plan.js';
 import type { EpochRecord, PipelineResult } from '../methods/runner.js';
-import { Store, type ImportOutcome } from '../store/store.js';
+import { epochSchema, resultSchema } from '../store/records.js';
+import { Store, type ImportOutcome, type StoredEpoch, type StoredResult } from '../store/store.js';
 import type { CellReply, CellRequest } from './cell-process.js';
 import { DEFAULT_QUEUE_NAME, redisOptions } from './connection.js';
+import { copyNetworks, networkDigests, type NetworkDigests } from './networks.js';
+import { signatureMatches, signResult } from './signing.js';
 
 export interface CellJobData {
   readonly id: string;
@@ -44,6 +58,13 @@ export interface CellJobResult {
   readonly resumed: boolean;
   /** Found already finished in the worker's store (an earlier attempt completed it). */
   readonly skipped: boolean;
+  /**
+   * HMAC-SHA256 with the queue key over the run id, the job configuration's canonical JSON, the
+   * result and the metrics (`signing.ts`); the coordinator imports nothing without it.
+   */
+  readonly signature: string;
+  /** The SHA-256 of each file of the run's networks in the worker's store (`networks.ts`). */
+  readonly networks?: NetworkDigests;
 }
 
 export interface QueueAddress {
@@ -69,6 +90,8 @@ export interface EnqueueOptions {
   readonly timeoutMs?: number;
   /** The coordinator's store: cells finished there are not enqueued. */
   readonly store?: string;
+  /** Replace cells that failed for good with fresh jobs (new attempts, these options). */
+  readonly retryFailed?: boolean;
 }
 
 export interface EnqueueSummary {
@@ -76,6 +99,27 @@ export interface EnqueueSummary {
   /** Already in the queue under the same id (waiting, active, completed or failed). */
   readonly alreadyQueued: string[];
   readonly alreadyStored: string[];
+  /** Failed jobs replaced by fresh ones (`retryFailed`); also in `added`. */
+  readonly retried: string[];
+  /** Failed jobs left as they are (without `retryFailed`); also in `alreadyQueued`. */
+  readonly failed: string[];
+}
+
+/** The job of a planned cell. */
+function cellJob(run: PlannedRun, options: EnqueueOptions) {
+  return {
+    name: 'cell',
+    data: { id: run.id, config: run.config, timeoutMs: options.timeoutMs ?? 0 },
+    opts: {
+      jobId: run.id,
+      ...(options.priority ? { priority: options.priority } : {}),
+      attempts: options.attempts ?? 3,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 5000 },
+      // Results live in the completed job until collected; failed jobs keep their error.
+      removeOnComplete: false,
+      removeOnFail: false,
+    },
+  };
 }
 
 export async function enqueueSweep(
@@ -92,31 +136,33 @@ export async function enqueueSweep(
     else candidates.push(run);
   }
   const existing = await Promise.all(candidates.map((run) => queue.getJob(run.id)));
+  const states = await Promise.all(existing.map(async (job) => job?.getState()));
+  const failed = candidates.filter((_, i) => states[i] === 'failed').map((run) => run.id);
+  const retried: string[] = [];
+  if (options.retryFailed) {
+    // A failed job keeps its id, so adding the cell again would be a no-op: remove it first.
+    for (const [i, run] of candidates.entries()) {
+      if (states[i] !== 'failed') continue;
+      await existing[i]!.remove();
+      existing[i] = undefined;
+      retried.push(run.id);
+    }
+  }
   const fresh = candidates.filter((_, i) => existing[i] === undefined);
-  await queue.addBulk(
-    fresh.map((run) => ({
-      name: 'cell',
-      data: { id: run.id, config: run.config, timeoutMs: options.timeoutMs ?? 0 },
-      opts: {
-        jobId: run.id,
-        ...(options.priority ? { priority: options.priority } : {}),
-        attempts: options.attempts ?? 3,
-        backoff: { type: 'exponential', delay: options.backoffMs ?? 5000 },
-        // Results live in the completed job until collected; failed jobs keep their error.
-        removeOnComplete: false,
-        removeOnFail: false,
-      },
-    })),
-  );
+  await queue.addBulk(fresh.map((run) => cellJob(run, options)));
   return {
     added: fresh.map((run) => run.id),
     alreadyQueued: candidates.filter((_, i) => existing[i] !== undefined).map((run) => run.id),
     alreadyStored,
+    retried,
+    failed: options.retryFailed ? [] : failed,
   };
 }
 
 export interface WorkerOptions extends QueueAddress {
   readonly store: string;
+  /** The queue key (`signing.ts loadQueueKey`): every result is signed with it. */
+  readonly key: Buffer;
   readonly concurrency?: number;
   /** Run every job on this engine instead of the one its config names. */
   readonly engine?: EngineOverride;
@@ -198,6 +244,10 @@ export function startWorker(options: WorkerOptions): RunningWorker {
           `invalid configuration: ${issue.path.join('.')}: ${issue.message}`,
         );
       }
+      if (runId(parsed.data) !== job.data.id)
+        throw new UnrecoverableError(
+          `the job id ${job.data.id} is not its configuration's run id ${runId(parsed.data)}`,
+        );
       let config: RunConfig;
       try {
         config = withEngine(parsed.data, options.engine ?? {});
@@ -212,10 +262,11 @@ export function startWorker(options: WorkerOptions): RunningWorker {
       );
       switch (reply.state) {
         case 'finished':
-        case 'diverged':
+        case 'diverged': {
           log(
             `${job.id}: ${reply.state}${reply.resumed ? ' (resumed)' : ''}${reply.skipped ? ' (already in the worker store)' : ''}`,
           );
+          const networks = networkDigests(new Store(options.store).dir(reply.id));
           return {
             id: job.data.id,
             state: reply.state,
@@ -225,7 +276,16 @@ export function startWorker(options: WorkerOptions): RunningWorker {
             worker: name,
             resumed: reply.resumed,
             skipped: reply.skipped,
+            networks,
+            signature: signResult(options.key, {
+              id: job.data.id,
+              canonical: canonicalJson(withoutDefaults(parsed.data)),
+              result: reply.result,
+              metrics: reply.metrics,
+              networks,
+            }),
           };
+        }
         case 'running-elsewhere':
           // The run's lock in the worker store is held (e.g. by a process that has not yet
           // noticed its worker died): retry later.
@@ -262,25 +322,119 @@ export interface CollectSummary {
   readonly imported: string[];
   readonly alreadyStored: string[];
   readonly busy: string[];
+  /** Completed jobs whose result was not imported: bad signature or schema (the reason says). */
+  readonly rejected: { id: string; reason: string }[];
+  /** Imported without (some of) their networks: `workerStore` was given but a copy failed. */
+  readonly withoutNetworks: { id: string; reason: string }[];
+}
+
+export type CheckedResult =
+  | {
+      readonly ok: true;
+      readonly config: RunConfig;
+      readonly result: StoredResult;
+      readonly metrics: StoredEpoch[];
+      readonly networks: NetworkDigests;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+const metricsSchema = z.array(epochSchema);
+
+function firstIssue(error: z.ZodError, root: string): string {
+  const issue = error.issues[0]!;
+  return `${[root, ...issue.path.map(String)].join('.')}: ${issue.message}`;
 }
 
 /**
+ * A completed job's result as the coordinator may import it: signed with `key` over the run id,
+ * the configuration (the planned one when given, else the job's) and the result and metrics as
+ * they are in Redis, and valid under the store's schemas. Anything else is a reason.
+ */
+export function checkResult(
+  job: Job<CellJobData, CellJobResult>,
+  key: Buffer,
+  planned?: RunConfig,
+): CheckedResult {
+  const value = job.returnvalue as Partial<CellJobResult> | null | undefined;
+  if (value === null || typeof value !== 'object') return { ok: false, reason: 'no result' };
+  if (typeof value.signature !== 'string')
+    return { ok: false, reason: 'unsigned result (a worker without a queue key, or forged)' };
+  let config = planned;
+  if (config === undefined) {
+    const parsed = runConfigSchema.safeParse(job.data?.config);
+    if (!parsed.success)
+      return {
+        ok: false,
+        reason: `invalid job configuration: ${firstIssue(parsed.error, 'config')}`,
+      };
+    config = parsed.data;
+  }
+  const id = runId(config);
+  if (id !== job.id) return { ok: false, reason: `the job id is not its configuration's (${id})` };
+  const signed = {
+    id,
+    canonical: canonicalJson(withoutDefaults(config)),
+    result: value.result,
+    metrics: value.metrics,
+    networks: value.networks,
+  };
+  if (!signatureMatches(key, signed, value.signature))
+    return {
+      ok: false,
+      reason:
+        'the signature does not match: the result was altered or forged in the queue, or signed with another queue key',
+    };
+  const result = resultSchema.safeParse(value.result);
+  if (!result.success)
+    return { ok: false, reason: `signed but invalid: ${firstIssue(result.error, 'result')}` };
+  const metrics = metricsSchema.safeParse(value.metrics);
+  if (!metrics.success)
+    return { ok: false, reason: `signed but invalid: ${firstIssue(metrics.error, 'metrics')}` };
+  const networks = z.record(z.string(), z.string()).safeParse(value.networks ?? {});
+  if (!networks.success)
+    return { ok: false, reason: `signed but invalid: ${firstIssue(networks.error, 'networks')}` };
+  return { ok: true, config, result: result.data, metrics: metrics.data, networks: networks.data };
+}
+
+type Collected =
+  { outcome: ImportOutcome; withoutNetworks?: string } | { rejected: string } | undefined;
+
+/**
  * Stores a completed job's run in `store` (under the job's config, whatever backend the worker
- * used); undefined when the job has no result (not finished, or failed).
+ * used) if its result checks out; undefined when the job has no result (not finished, or failed).
  */
 function importCompleted(
   job: Job<CellJobData, CellJobResult>,
   store: Store,
-): ImportOutcome | undefined {
+  key: Buffer,
+  planned?: RunConfig,
+  workerStore?: string,
+): Collected {
   const value = job.returnvalue;
   if (job.finishedOn === undefined || value === null || value === undefined) return undefined;
-  return store.importRun(job.data.config, value.result, value.metrics);
+  const checked = checkResult(job, key, planned);
+  if (!checked.ok) return { rejected: checked.reason };
+  let withoutNetworks: string | undefined;
+  if (workerStore !== undefined) {
+    const id = String(job.id);
+    try {
+      // Before result.json: a run is finished only once its networks are in place.
+      copyNetworks(new Store(workerStore).dir(id), store.dir(id), checked.networks);
+    } catch (error) {
+      withoutNetworks = (error as Error).message;
+    }
+  }
+  const outcome = store.importRun(checked.config, checked.result, checked.metrics);
+  return { outcome, ...(withoutNetworks === undefined ? {} : { withoutNetworks }) };
 }
 
-/** Writes every completed job's run into `store`, each once. */
+/** Writes every completed job's run into `store`, each once; rejected results are listed. */
 export async function collectResults(
   queue: Queue<CellJobData, CellJobResult>,
   store: string,
+  key: Buffer,
+  /** The workers' store as this machine sees it: networks are copied from it. */
+  workerStore?: string,
 ): Promise<CollectSummary> {
   const target = new Store(store);
   const summary: Record<ImportOutcome, string[]> = {
@@ -288,14 +442,26 @@ export async function collectResults(
     'already-finished': [],
     busy: [],
   };
+  const rejected: CollectSummary['rejected'] = [];
+  const withoutNetworks: CollectSummary['withoutNetworks'] = [];
   for (const job of await queue.getJobs(['completed'])) {
-    const outcome = importCompleted(job, target);
-    if (outcome !== undefined) summary[outcome].push(job.data.id);
+    const collected = importCompleted(job, target, key, undefined, workerStore);
+    if (collected === undefined) continue;
+    const id = String(job.id);
+    if ('rejected' in collected) {
+      rejected.push({ id, reason: collected.rejected });
+      continue;
+    }
+    summary[collected.outcome].push(id);
+    if (collected.withoutNetworks !== undefined)
+      withoutNetworks.push({ id, reason: collected.withoutNetworks });
   }
   return {
     imported: summary.imported,
     alreadyStored: summary['already-finished'],
     busy: summary.busy,
+    rejected,
+    withoutNetworks,
   };
 }
 
@@ -331,28 +497,47 @@ export async function queueStatus(queue: Queue<CellJobData, CellJobResult>): Pro
   return { counts, cells };
 }
 
-export interface WaitOptions {
+export interface WaitOptions extends EnqueueOptions {
   readonly store: string;
+  /** The queue key: results are imported only with a matching signature. */
+  readonly key: Buffer;
+  /** The workers' store as this machine sees it: each run's networks are copied from it. */
+  readonly workerStore?: string;
   /** Called as cells end. */
   readonly onCell?: (id: string, state: 'completed' | 'failed', detail: string) => void;
+  /** Called with what the wait did on its own (a vanished job enqueued again, Redis away). */
+  readonly onNotice?: (line: string) => void;
   readonly pollMs?: number;
+  /** How many times a job that vanished from the queue is enqueued again before it fails. */
+  readonly maxRequeues?: number;
 }
 
 /**
- * Waits until every job of `ids` has completed or failed for good, importing each completed
- * run into the store as it ends. Events make it prompt; a poll makes it robust to events missed
- * while Redis was away.
+ * Waits until every cell of `plan` has completed or failed for good, importing each completed
+ * run into the store as it ends (a result that fails its signature or schema check fails the
+ * cell, with the reason). Events make it prompt; a poll makes it robust to events missed while
+ * Redis was away. A job missing from the queue whose run is not in the store (Redis restarted
+ * without persistence, the queue cleared) is enqueued again, up to `maxRequeues` times (default
+ * 3), then fails with the reason: the wait never hangs on a job that no longer exists.
  */
 export async function waitForSweep(
   address: QueueAddress,
   queue: Queue<CellJobData, CellJobResult>,
-  ids: readonly string[],
+  plan: readonly PlannedRun[],
   options: WaitOptions,
 ): Promise<{ completed: string[]; failed: { id: string; error: string }[] }> {
   const store = new Store(options.store);
-  const pending = new Set(ids);
+  const configs = new Map(plan.map((run) => [run.id, run]));
+  const pending = new Set(configs.keys());
+  const requeued = new Map<string, number>();
+  const maxRequeues = options.maxRequeues ?? 3;
   const completed: string[] = [];
   const failed: { id: string; error: string }[] = [];
+  const fail = (id: string, error: string) => {
+    pending.delete(id);
+    failed.push({ id, error });
+    options.onCell?.(id, 'failed', error);
+  };
   const events = new QueueEvents(address.name ?? DEFAULT_QUEUE_NAME, {
     connection: redisOptions(address.url),
   });
@@ -360,31 +545,21 @@ export async function waitForSweep(
   let wake: () => void = () => {};
   events.on('completed', () => wake());
   events.on('failed', () => wake());
+  let away: string | undefined;
   try {
     while (pending.size > 0) {
       for (const id of [...pending]) {
-        let job: Job<CellJobData, CellJobResult> | undefined;
         try {
-          job = await queue.getJob(id);
-        } catch {
+          await check(id);
+          if (away !== undefined) options.onNotice?.('the queue answers again');
+          away = undefined;
+        } catch (error) {
+          if (away === undefined)
+            options.onNotice?.(
+              `the queue does not answer (${(error as Error).message}); waiting for it`,
+            );
+          away = (error as Error).message;
           break; // Redis is away: try again on the next round
-        }
-        if (job === undefined) continue;
-        const outcome = importCompleted(job, store);
-        if (outcome === 'busy') continue;
-        if (outcome !== undefined) {
-          const value = job.returnvalue;
-          pending.delete(id);
-          completed.push(id);
-          options.onCell?.(
-            id,
-            'completed',
-            `${value.state} on ${value.worker}${value.resumed ? ' (resumed)' : ''}`,
-          );
-        } else if (job.finishedOn !== undefined && job.failedReason && (await job.isFailed())) {
-          pending.delete(id);
-          failed.push({ id, error: job.failedReason });
-          options.onCell?.(id, 'failed', job.failedReason);
         }
       }
       if (pending.size === 0) break;
@@ -400,4 +575,53 @@ export async function waitForSweep(
     await events.close();
   }
   return { completed, failed };
+
+  /** One round for one cell: import it, fail it, enqueue it again, or leave it running. */
+  async function check(id: string): Promise<void> {
+    const run = configs.get(id)!;
+    const job = await queue.getJob(id);
+    if (job === undefined) {
+      const state = store.status(id).state;
+      if (state === 'finished' || state === 'diverged') {
+        pending.delete(id);
+        completed.push(id);
+        options.onCell?.(id, 'completed', `${state} (already in ${options.store})`);
+        return;
+      }
+      const times = requeued.get(id) ?? 0;
+      if (times >= maxRequeues) {
+        fail(
+          id,
+          `the job vanished from the queue ${times + 1} times (Redis restarted without persistence, or the queue was cleared)`,
+        );
+        return;
+      }
+      requeued.set(id, times + 1);
+      const { name, data, opts } = cellJob(run, options);
+      await queue.add(name, data, opts);
+      options.onNotice?.(
+        `${id}: the job vanished from the queue (Redis restarted without persistence?); enqueued again`,
+      );
+      return;
+    }
+    const collected = importCompleted(job, store, options.key, run.config, options.workerStore);
+    if (collected === undefined) {
+      if (job.finishedOn !== undefined && job.failedReason && (await job.isFailed()))
+        fail(id, job.failedReason);
+    } else if ('rejected' in collected) {
+      fail(id, `result rejected, not imported: ${collected.rejected}`);
+    } else if (collected.outcome !== 'busy') {
+      const value = job.returnvalue;
+      pending.delete(id);
+      completed.push(id);
+      options.onCell?.(
+        id,
+        'completed',
+        `${value.state} on ${value.worker}${value.resumed ? ' (resumed)' : ''}` +
+          (collected.withoutNetworks === undefined
+            ? ''
+            : ` (imported without networks: ${collected.withoutNetworks})`),
+      );
+    }
+  }
 }
