@@ -176,6 +176,19 @@ describe('claims', () => {
       ),
     ).toThrow(/seeds: Too small/);
   });
+  test('a suite name is one safe path segment: it names the report directory', () => {
+    const claim = `  - { id: x, description: x, kind: at-least, value: 1, a: {} }\n`;
+    const named = (name: string) => () =>
+      loadSuite(suiteFile(header.replace('suite: test', `suite: ${JSON.stringify(name)}`) + claim));
+    for (const bad of ['../../../../elsewhere', 'a/b', 'a\\b', '..', '.hidden', '/abs', '']) {
+      expect(named(bad)).toThrow(
+        /suite\.yaml\.suite: expected a name matching \/\^\[A-Za-z0-9\]\[A-Za-z0-9\._-\]\{0,99\}\$\/ .*, got/,
+      );
+    }
+    for (const good of ['mini', 'paper', 'golden-v2.1', 'cifar_10']) {
+      expect(named(good)().suite.suite).toBe(good);
+    }
+  });
 });
 
 describe('external results', () => {

@@ -101,9 +101,17 @@ export const claimSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
+/**
+ * A suite's name: it names the report's directory (`reports/<suite>`), so it is one path segment
+ * of letters, digits, `.`, `_` and `-` that starts with a letter or digit (no `/`, no `..`).
+ */
+export const SUITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
 export const suiteSchema = z
   .object({
-    suite: z.string().min(1),
+    suite: z.string().regex(SUITE_NAME, {
+      message: `a name matching ${String(SUITE_NAME)} (letters, digits, '.', '_', '-'; it names the report directory)`,
+    }),
     description: z.string().optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     correction: z.enum(['holm', 'none']).default('holm'),

@@ -7,20 +7,26 @@ import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
 import { siUnits } from '../text/format.js';
-import { writeReport } from './report.js';
+import { reportHtml, writeReport } from './report.js';
 
 /** A store holding made-up but well-formed results for every run of a small suite. */
-function fixture(): { suiteFile: string; store: Store } {
+function fixture(
+  text = {
+    suite: "A fixed set of made-up results, to pin the report's output.",
+    claim: 'LRR beats a random mask',
+    paper: 'claim 3',
+  },
+): { suiteFile: string; store: Store } {
   const dir = mkdtempSync(join(tmpdir(), 'report-'));
   const suiteFile = join(dir, 'suite.yaml');
   writeFileSync(
     suiteFile,
     `suite: golden
-description: A fixed set of made-up results, to pin the report's output.
+description: ${JSON.stringify(text.suite)}
 seeds: [0, 1, 2]
 base: { extends: mini-mnist-lenet300 }
 claims:
-  - { id: lrr-beats-pai, paper: claim 3, description: LRR beats a random mask, kind: greater, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } } }
+  - { id: lrr-beats-pai, paper: ${JSON.stringify(text.paper)}, description: ${JSON.stringify(text.claim)}, kind: greater, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } } }
   - { id: pai-long-cycle, description: One long cycle, kind: greater, gate: false, a: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9 }, training: { epochsPerCycle: 12 } } }
 `,
   );
@@ -118,6 +124,60 @@ describe('reports', () => {
     );
     expect(markdown).toMatch(
       /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| best acc\. \| 95\.10% \| 93\.60% \| \+1\.50 \|/,
+    );
+  });
+});
+
+describe('user text in the HTML report', () => {
+  test('raw HTML is escaped, and only http(s), mailto and relative links are links', () => {
+    const html = reportHtml(
+      [
+        'Safe <script>alert(1)</script> text & <img src=x onerror=alert(2)>',
+        '',
+        '<div onclick="alert(3)">block</div>',
+        '',
+        '| a | b |',
+        '|---|---|',
+        '| <iframe src="javascript:alert(4)"></iframe> | [x](javascript:alert(5)) |',
+        '',
+        '[ok](https://example.org/a?b=1) [rel](plot.png) [e](javascript&#58;alert(6)) ![i](data:text/html,x)',
+      ].join('\n'),
+    );
+    for (const bad of [
+      '<script',
+      '<img',
+      '<div',
+      '<iframe',
+      'href="javascript',
+      'javascript&#58;',
+      'src="data:',
+    ])
+      expect(html).not.toContain(bad);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('&lt;div onclick=&quot;alert(3)&quot;&gt;');
+    expect(html).toContain('<a href="https://example.org/a?b=1">ok</a>');
+    expect(html).toContain('<a href="plot.png">rel</a>');
+  });
+
+  test("a claims file's descriptions reach index.html escaped, and the Markdown table intact", async () => {
+    const { suiteFile, store } = fixture({
+      suite: 'Suite <script>alert("suite")</script>',
+      claim: 'A | B <img src=x onerror=alert(1)>',
+      paper: '<b>claim</b> 3',
+    });
+    const loaded = loadSuite(suiteFile);
+    const verdict = evaluateSuite(
+      loaded,
+      (id) => store.result(id)?.cycles.at(-1)?.testAccuracy.best,
+    );
+    const out = mkdtempSync(join(tmpdir(), 'report-x-'));
+    await writeReport(loaded, verdict, store, out);
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).not.toMatch(/<script|<img|<b>/);
+    expect(html).toContain('Suite &lt;script&gt;alert(&quot;suite&quot;)&lt;/script&gt;');
+    expect(html).toContain('<td>A | B &lt;img src=x onerror=alert(1)&gt;</td>');
+    expect(readFileSync(join(out, 'index.md'), 'utf8')).toContain(
+      '| lrr-beats-pai | <b>claim</b> 3 | A \\| B <img src=x onerror=alert(1)> |',
     );
   });
 });

@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { marked } from 'marked';
+import { Marked } from 'marked';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { SCHEDULE_SHAPES } from '../config/build.js';
@@ -336,16 +336,59 @@ export function svgToPng(svg: string): Buffer {
   );
 }
 
+const HTML_ENTITIES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
+
+/** Links and images may go to http(s), mailto or a relative path; never a script or an entity trick. */
+const safeHref = (href: string) =>
+  !href.includes('&') && (/^(https?|mailto):/i.test(href) || !href.includes(':'));
+
+/**
+ * Markdown to HTML for reports. Claims files supply text that reaches the HTML (descriptions,
+ * claim ids, paper references), and a report's own Markdown holds no HTML, so every `<` is made
+ * an entity before parsing: no tag, raw HTML block or raw-text element can start (an HTML token
+ * would be escaped anyway). A link or image to anything but http(s), mailto or a relative path
+ * is rendered as its text.
+ */
+const reportMarked = new Marked({
+  async: false,
+  hooks: { preprocess: (markdown) => markdown.replaceAll('<', '&lt;') },
+  renderer: {
+    html: ({ text }) => escapeHtml(text),
+    link(token) {
+      return safeHref(token.href) ? false : this.parser.parseInline(token.tokens);
+    },
+    image(token) {
+      return safeHref(token.href) ? false : escapeHtml(token.text);
+    },
+  },
+});
+
+/** A report's Markdown as HTML, with user text escaped ({@link reportMarked}). */
+export function reportHtml(markdown: string): string {
+  return reportMarked.parse(markdown, { async: false });
+}
+
+/** User text as one Markdown table cell: a `|` would end the cell, a newline the row. */
+const cell = (text: string) => text.replace(/[\\|]/g, '\\$&').replace(/\s*\n\s*/g, ' ');
+
 function markdownTable(verdict: SuiteVerdict): string {
   const lines = verdict.claims.map((c) => {
     const interval = c.test
       ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
       : c.allowed
         ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
-        : c.detail;
+        : cell(c.detail);
     const p =
       c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
-    return `| ${c.id} | ${c.paper ?? ''} | ${c.description} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
+    return `| ${cell(c.id)} | ${cell(c.paper ?? '')} | ${cell(c.description)} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
   });
   return [
     '| claim | paper | statement | metric | A | B | A − B | interval | p (Holm) | verdict |',
@@ -427,7 +470,7 @@ export async function writeReport(
     '<!doctype html><html><head><meta charset="utf-8"><title>cyclesparse report</title>',
     '<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}</style></head><body>',
     // The tables as HTML; the plots inline as SVG rather than as PNG links.
-    marked.parse(markdown.split('## Plots')[0]!, { async: false }),
+    reportHtml(markdown.split('## Plots')[0]!),
     ...Object.values(svgs),
     '</body></html>',
   ].join('\n');

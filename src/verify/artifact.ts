@@ -4,13 +4,15 @@
  * memory is about two levels of one model.
  */
 
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { layerSize, type LayerSpec, type WeightLayout } from '../core/mask.js';
 import { maskValuesViolation, prunedIn } from '../contracts/checks.js';
 import { offenceAt, type Offence } from './offence.js';
 import { OpenClaims } from './claims.js';
 import { loadManifest, type Manifest } from './manifest.js';
-import { ArtifactError, readTensors, size, type Tensor } from './tensors.js';
+import { refusedPath } from './paths.js';
+import { ArtifactError, readTensors, size, type ReadOptions, type Tensor } from './tensors.js';
 
 export type Masks = Record<string, Uint8Array>;
 export type Tensors = Map<string, Tensor>;
@@ -67,8 +69,13 @@ export interface Artifact {
   readonly initial: Before;
   /** Scopes and counting rules still open; `counts` and `score-order` narrow them level by level. */
   readonly claims: OpenClaims;
-  /** The manifest's path resolved against its directory. */
-  readonly at: (file: string) => string;
+  /**
+   * The manifest's path `file` (its field `field`) resolved against the artifact's directory;
+   * refused when it leads outside it, unless that was allowed.
+   */
+  readonly at: (file: string, field: string) => string;
+  /** Reads a tensor file within the artifact's limits ({@link VerifyOptions}). */
+  readonly read: (file: string) => Tensors;
   /** The first level's mask file, already read for the layers' shapes. */
   readonly firstMasks: Tensors;
 }
@@ -76,12 +83,41 @@ export interface Artifact {
 /** Admits a level's mask tensors as 0/1 masks, or reports why not and refuses them. */
 export type AdmitMasks = (tensors: Tensors, file: string, index: number) => Masks | undefined;
 
+/** What `verify` may read (docs/VERIFY.md, "Limits"). */
+export interface VerifyOptions {
+  /**
+   * Read files the manifest names outside the artifact's directory: absolute paths, paths
+   * through `..`, symlinks that lead out (CLI: `--allow-outside`). Devices and FIFOs are never read.
+   */
+  readonly allowOutside?: boolean;
+  /** Most bytes of tensor data one file may hold (default 4 GiB; CLI: `--max-bytes`). */
+  readonly maxBytes?: number;
+}
+
 /** Reads the manifest, the layers, the initial masks and the rewind weights. */
-export function openArtifact(path: string): Artifact {
+export function openArtifact(path: string, options: VerifyOptions = {}): Artifact {
   const { manifest, root, source, inferred } = loadManifest(path);
-  const at = (file: string) => resolve(root, file);
-  const firstFile = at(manifest.levels[0]!.masks);
-  const firstMasks = readTensors(firstFile);
+  const allowOutside = options.allowOutside ?? false;
+  const at = (file: string, field: string) => {
+    const resolved = resolve(root, file);
+    const refused = allowOutside ? undefined : refusedPath(root, file);
+    if (refused !== undefined) {
+      throw new ArtifactError(
+        resolved,
+        undefined,
+        `${field} (${JSON.stringify(file)} in ${source}) ${refused}; verify reads only files ` +
+          `inside the artifact's directory ${root} unless --allow-outside is given`,
+      );
+    }
+    return resolved;
+  };
+  const limits: ReadOptions = {
+    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    ...(allowOutside ? {} : { within: realpathSync(root) }),
+  };
+  const read = (file: string) => readTensors(file, limits);
+  const firstFile = at(manifest.levels[0]!.masks, 'levels[0].masks');
+  const firstMasks = read(firstFile);
   const names = manifest.prunable ?? [...firstMasks.keys()];
   for (const name of names) {
     if (!firstMasks.has(name)) {
@@ -97,8 +133,9 @@ export function openArtifact(path: string): Artifact {
     const layout = layoutOf(manifest, shape);
     return layout === undefined ? { name, shape } : { name, shape, layout };
   });
-  const masks = manifest.initialMasks
-    ? initialMasks(at(manifest.initialMasks), layers)
+  const initialFile = manifest.initialMasks && at(manifest.initialMasks, 'initialMasks');
+  const masks = initialFile
+    ? initialMasks(read(initialFile), initialFile, layers)
     : Object.fromEntries(layers.map((l) => [l.name, new Uint8Array(layerSize(l)).fill(1)]));
   return {
     manifest,
@@ -106,10 +143,12 @@ export function openArtifact(path: string): Artifact {
     inferred,
     layers,
     total: layers.reduce((s, l) => s + layerSize(l), 0),
-    rewind: manifest.rewind && readWeights(at(manifest.rewind.weights), layers),
+    rewind:
+      manifest.rewind && readWeights(read, at(manifest.rewind.weights, 'rewind.weights'), layers),
     initial: { masks, pruned: prunedCounts(layers, masks), weights: undefined },
     claims: new OpenClaims(manifest),
     at,
+    read,
     firstMasks,
   };
 }
@@ -117,18 +156,22 @@ export function openArtifact(path: string): Artifact {
 /** The levels in order, each read once the one before has been checked; `admit` turns away bad masks. */
 export function* readLevels(artifact: Artifact, admit: AdmitMasks): Generator<Level> {
   const { manifest, layers, at } = artifact;
-  const read = (file: string | undefined) =>
-    file === undefined ? undefined : readWeights(at(file), layers);
   let before = artifact.initial;
   for (const [index, entry] of manifest.levels.entries()) {
-    const masksFile = at(entry.masks);
-    const tensors = index === 0 ? artifact.firstMasks : readTensors(masksFile);
+    const read = (field: 'weights' | 'start' | 'scores') => {
+      const file = entry[field];
+      return file === undefined
+        ? undefined
+        : readWeights(artifact.read, at(file, `levels[${index}].${field}`), layers);
+    };
+    const masksFile = at(entry.masks, `levels[${index}].masks`);
+    const tensors = index === 0 ? artifact.firstMasks : artifact.read(masksFile);
     const masks = admit(tensors, masksFile, index);
     if (masks === undefined) continue; // the other checks need 0/1 masks
     const pruned = prunedCounts(layers, masks);
-    const weights = read(entry.weights);
-    const start = read(entry.start);
-    const scores = read(entry.scores);
+    const weights = read('weights');
+    const start = read('start');
+    const scores = read('scores');
     yield { index, entry, masksFile, masks, pruned, weights, start, scores, before };
     before = { masks, pruned, weights };
   }
@@ -150,8 +193,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** The declared mask before the first level: it must be valid for anything to be checked. */
-function initialMasks(file: string, layers: readonly LayerSpec[]): Masks {
-  const read = readMasks(readTensors(file), file, layers, -1);
+function initialMasks(tensors: Tensors, file: string, layers: readonly LayerSpec[]): Masks {
+  const read = readMasks(tensors, file, layers, -1);
   if ('fault' in read) throw new ArtifactError(file, read.fault.where.layer, read.fault.detail);
   return read.masks;
 }
@@ -186,8 +229,12 @@ export function readMasks(
 }
 
 /** Weight-like tensors (weights, scores) must hold every prunable tensor with its shape. */
-function readWeights(file: string, layers: readonly LayerSpec[]): TensorFile {
-  const tensors = readTensors(file);
+function readWeights(
+  read: (file: string) => Tensors,
+  file: string,
+  layers: readonly LayerSpec[],
+): TensorFile {
+  const tensors = read(file);
   for (const layer of layers) {
     const t = tensors.get(layer.name);
     if (t === undefined)

@@ -1,16 +1,26 @@
 /**
  * Reading other frameworks' tensor files: .npy / .npz / safetensors round trips, every dtype, the
  * layouts numpy may write, and bad files rejected with the file and tensor named. Where Debian's
- * numpy is installed, files numpy itself wrote are read back too.
+ * numpy is installed, files numpy itself wrote are read back too. Hostile files (a zip member
+ * declaring or inflating to more than its header needs, safetensors offsets out of the data
+ * section, devices) are refused before their data is read.
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { zipSync } from 'fflate';
 import { describe, expect, test } from 'vitest';
-import { ArtifactError, parseNpy, parseSafetensors, readTensors } from './tensors.js';
+import {
+  ArtifactError,
+  parseNpy,
+  parseNpz,
+  parseSafetensors,
+  readTensors,
+  type ReadOptions,
+} from './tensors.js';
 import { encodeNpy, encodeNpz } from './write.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tensors-'));
@@ -52,6 +62,16 @@ function safetensors(
 }
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** A safetensors file with the header as given, and `data` after it. */
+function rawSafetensors(header: Record<string, unknown>, data: Uint8Array): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
 
 describe('tensor files', () => {
   test('.npy and .npz (stored and deflated) round-trip any shape and values', () => {
@@ -174,6 +194,131 @@ describe('tensor files', () => {
       write('q.safetensors', badDtype),
       /q\.safetensors \(tensor q\): dtype F8_E4M3 is not supported/,
     );
+  });
+
+  test('an .npz member is checked against its .npy header before it is inflated', () => {
+    const folder = dir();
+    const write = (name: string, bytes: Uint8Array) => {
+      writeFileSync(join(folder, name), bytes);
+      return join(folder, name);
+    };
+    const expectError = (path: string, pattern: RegExp, options: ReadOptions = {}) => {
+      expect(() => readTensors(path, options)).toThrow(ArtifactError);
+      expect(() => readTensors(path, options)).toThrow(pattern);
+    };
+    const w = encodeNpy(new Float32Array([1, 2, 3, 4]), [4]); // 128 header bytes + 16
+    // A member whose header needs 16 data bytes, followed by 16 MiB of zeros (16 KiB deflated).
+    const padded = new Uint8Array(w.length + 2 ** 24);
+    padded.set(w);
+    for (const level of [0, 9] as const) {
+      const bomb = write(`bomb-${level}.npz`, zipSync({ 'w.npy': padded }, { level }));
+      expectError(
+        bomb,
+        new RegExp(
+          `bomb-${level}\\.npz \\(tensor w\\): member w\\.npy: declares ${padded.length} bytes uncompressed, ` +
+            `its \\.npy header \\(shape \\[4\\] of float32\\) needs 144`,
+        ),
+      );
+    }
+    // The same member with its central directory's uncompressed size set to what the header
+    // needs: inflating stops at the declared size.
+    const lying = zipSync({ 'w.npy': padded }, { level: 9 });
+    const view = new DataView(lying.buffer);
+    const directory = lying.findLastIndex(
+      (_, i) => i + 4 <= lying.length && view.getUint32(i, true) === 0x02014b50,
+    );
+    view.setUint32(directory + 24, w.length, true);
+    expectError(
+      write('lying.npz', lying),
+      /lying\.npz \(tensor w\): member w\.npy inflates past the 144 bytes it declares/,
+    );
+    // A limit on the tensor data of one file, checked from the headers.
+    const big = encodeNpz({ a: { values: new Float32Array(1000), shape: [1000] } }, true);
+    expectError(write('big.npz', big), /big\.npz \(tensor a\): .*over the limit of 1000 bytes/, {
+      maxBytes: 1000,
+    });
+    expect(readTensors(join(folder, 'big.npz'), { maxBytes: 4000 }).get('a')!.shape).toEqual([
+      1000,
+    ]);
+    expect(() => parseNpz(big, 'big.npz', { maxBytes: 3999 })).toThrow(/over the limit/);
+    // A plain .npy longer than its header needs, or over the limit.
+    const long = new Uint8Array(w.length + 8);
+    long.set(w);
+    expectError(
+      write('long.npy', long),
+      /long\.npy \(tensor long\): .*holds 24 data bytes, .* needs only 16/,
+    );
+    expectError(write('w.npy', w), /w\.npy \(tensor w\): .*over the limit of 15 bytes/, {
+      maxBytes: 15,
+    });
+  });
+
+  test('safetensors headers are checked: offsets inside the data section, sized by shape, no overlap', () => {
+    const data = bytesOf(new Float32Array([1, 2, 3, 4]));
+    const read =
+      (header: Record<string, unknown>, bytes = data, options: ReadOptions = {}) =>
+      () =>
+        parseSafetensors(rawSafetensors(header, bytes), 'm.safetensors', options);
+    const f32 = (shape: number[], offsets: unknown) => ({
+      dtype: 'F32',
+      shape,
+      data_offsets: offsets,
+    });
+    expect(read({ w: f32([4], [0, 16]) })()[0]!.values).toEqual(new Float32Array([1, 2, 3, 4]));
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [
+        { w: f32([4], [0, 400]) },
+        /\(tensor w\): data_offsets \[0, 400\] run past the end of the data section \(16 bytes\)/,
+      ],
+      [{ w: f32([1], [1e15, 1e15 + 4]) }, /\(tensor w\): data_offsets .* run past the end/],
+      [{ w: f32([1], [8, 4]) }, /\(tensor w\): data_offsets \[8, 4\]: begin is after end/],
+      [
+        { w: f32([4], [0, 8]) },
+        /\(tensor w\): data_offsets \[0, 8\] hold 8 bytes, shape \[4\] of F32 needs 16/,
+      ],
+      [
+        { w: f32([2], [0, 8]), v: f32([2], [4, 12]) },
+        /\(tensor v\): data_offsets \[4, 12\] overlap tensor w's/,
+      ],
+      [
+        { w: f32([2], [0, 8]), v: f32([1], [12, 16]) },
+        /\(tensor v\): .* leave bytes 8 to 12 .* unused/,
+      ],
+      [
+        { w: f32([2], [0, 8]) },
+        /m\.safetensors: the data section holds 16 bytes, the tensors use 8/,
+      ],
+      [{ w: f32([4], 'all') }, /\(tensor w\): data_offsets "all" is not a pair/],
+      [{ w: f32([-4], [0, 16]) }, /\(tensor w\): shape \[-4\] is not a list of sizes/],
+    ];
+    for (const [header, pattern] of refused) {
+      expect(read(header)).toThrow(ArtifactError);
+      expect(read(header)).toThrow(pattern);
+    }
+    expect(read({ w: f32([4], [0, 16]) }, data, { maxBytes: 8 })).toThrow(
+      /over the limit of 8 bytes/,
+    );
+    // A header length past the file.
+    const huge = rawSafetensors({}, new Uint8Array(0));
+    new DataView(huge.buffer).setBigUint64(0, 2n ** 62n, true);
+    expect(() => parseSafetensors(huge, 'h.safetensors')).toThrow(
+      /header length .* exceeds the file/,
+    );
+  });
+
+  test('devices and other non-regular files are never read', () => {
+    const folder = dir();
+    for (const [device, name] of [
+      ['/dev/null', 'null.npz'],
+      ['/dev/zero', 'zero.npz'],
+      ['/dev/zero', 'zero.safetensors'],
+      ['/dev/zero', 'zero.npy'],
+    ] as const) {
+      symlinkSync(device, join(folder, name));
+      expect(() => readTensors(join(folder, name))).toThrow(
+        new RegExp(`${name}: not a regular file`),
+      );
+    }
   });
 
   const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' });

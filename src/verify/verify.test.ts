@@ -7,9 +7,17 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -19,7 +27,7 @@ import { randomStream } from '../core/random.js';
 import { cyclesparsePruner } from '../contracts/reference.js';
 import { ArtifactError } from './tensors.js';
 import { verifyArtifact, type CheckId, type CheckStatus, type VerifyReport } from './verify.js';
-import { encodeNpz } from './write.js';
+import { encodeNpy, encodeNpz } from './write.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/torch', import.meta.url));
 const script = fileURLToPath(new URL('../../scripts/torch-pruning-artifacts.py', import.meta.url));
@@ -429,6 +437,38 @@ describe('verify on bad input', () => {
     );
     expect(attempt({ levels: [{ masks: 'level-0/masks.npz' }], colour: 'blue' })).toThrow(/colour/);
     expect(attempt({ levels: [{ masks: 'missing.npz' }] })).toThrow(/missing\.npz: no such file/);
+  });
+
+  test('manifest paths stay inside the artifact unless allowOutside; devices are never read', () => {
+    const root = denseArtifact();
+    const outside = denseArtifact(); // its level-0/masks.npz is a valid mask outside root
+    const elsewhere = join(outside, 'level-0', 'masks.npz');
+    const attempt = (masks: string, options: { allowOutside?: boolean } = {}) => {
+      writeFileSync(join(root, 'manifest.json'), JSON.stringify({ levels: [{ masks }] }));
+      return () => verifyArtifact(root, options);
+    };
+    expect(attempt('/dev/null')).toThrow(
+      /\/dev\/null: levels\[0\]\.masks \("\/dev\/null" in .*manifest\.json\) is an absolute path; .*--allow-outside/,
+    );
+    const up = relative(root, elsewhere);
+    expect(attempt(up)).toThrow(/levels\[0\]\.masks .* leads out of the artifact with \.\./);
+    symlinkSync(elsewhere, join(root, 'link.npz'));
+    expect(attempt('link.npz')).toThrow(
+      /levels\[0\]\.masks .* is a link to .*, outside the artifact/,
+    );
+    symlinkSync('/dev/zero', join(root, 'zero.npz'));
+    expect(attempt('zero.npz')).toThrow(/is a link to \/dev\/zero, outside the artifact/);
+    // A directory of .npy files whose entry links out.
+    mkdirSync(join(root, 'npys'));
+    writeFileSync(join(outside, 'w.npy'), encodeNpy(new Uint8Array(6).fill(1), [2, 3]));
+    symlinkSync(join(outside, 'w.npy'), join(root, 'npys', 'w.npy'));
+    expect(attempt('npys')).toThrow(/npys\/w\.npy: a link to .*, outside the artifact/);
+    // Allowed: files anywhere, but never a device.
+    for (const masks of [up, 'link.npz', elsewhere, 'npys'])
+      expect(attempt(masks, { allowOutside: true })().passed).toBe(true);
+    for (const masks of ['/dev/null', 'zero.npz'])
+      expect(attempt(masks, { allowOutside: true })).toThrow(/: not a regular file/);
+    expect(attempt('level-0/masks.npz')().passed).toBe(true);
   });
 
   test('the CLI: exit 0 when every invariant holds, 1 when one fails, 2 on bad input; --json is the report', () => {

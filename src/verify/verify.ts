@@ -6,7 +6,7 @@
  * once (artifact.ts): only the previous level is kept.
  */
 
-import { openArtifact, readLevels } from './artifact.js';
+import { openArtifact, readLevels, type VerifyOptions } from './artifact.js';
 import { Tally, verdictOf, type Check, type CheckRun, type Verdict } from './checks/check.js';
 import { collapse } from './checks/collapse.js';
 import { counts } from './checks/counts.js';
@@ -19,6 +19,7 @@ import { storedZero } from './checks/stored-zero.js';
 import type { Manifest } from './manifest.js';
 
 export type { CheckStatus, Offence } from './checks/check.js';
+export type { VerifyOptions } from './artifact.js';
 
 /**
  * The checks that see each admitted level, in the report's order after `masks` (which admits
@@ -63,9 +64,13 @@ export interface VerifyReport {
   readonly seconds: number;
 }
 
-export function verifyArtifact(path: string): VerifyReport {
+/**
+ * Checks the artifact at `path`. It reads only regular files inside the artifact's directory,
+ * each within `options.maxBytes`, unless `options` allow more (docs/VERIFY.md, "Limits").
+ */
+export function verifyArtifact(path: string, options: VerifyOptions = {}): VerifyReport {
   const started = performance.now();
-  const artifact = openArtifact(path);
+  const artifact = openArtifact(path, options);
   const begin = <Id extends string, Run extends CheckRun>(check: Check<Id, Run>) => {
     const tally = new Tally();
     return { check, tally, run: check.start(artifact, tally) };
