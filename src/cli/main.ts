@@ -104,6 +104,11 @@ function parseCount(text: string): number {
   return value;
 }
 
+const QUEUE_KEY_HELP = `file holding the queue key that signs results (default: $${QUEUE_KEY_ENV}); the same on the coordinator and every worker`;
+
+const WORKER_STORE_HELP =
+  "the workers' shared store as this machine mounts it: copy each run's networks from it (checked against the worker's signed digests); without it, runs come without networks";
+
 function parseDevice(text: string): string {
   if (!TORCH_DEVICE_PATTERN.test(text))
     throw new InvalidArgumentError('expected cpu, cuda, cuda:N or mps.');
@@ -148,11 +153,6 @@ program
         `describes ${plan.length} runs (a sweep): use \`cyclesparse sweep ${file}\``,
       ]);
     const [run] = plan as [(typeof plan)[number]];
-const QUEUE_KEY_HELP = `file holding the queue key that signs results (default: $${QUEUE_KEY_ENV}); the same on the coordinator and every worker`;
-
-const WORKER_STORE_HELP =
-  "the workers' shared store as this machine mounts it: copy each run's networks from it (checked against the worker's signed digests); without it, runs come without networks";
-
     if (options.dryRun) {
       const [estimated] = await estimateTime(plan);
       print(`# run ${run.id}\n${YAML.stringify(run.config)}`);
@@ -198,6 +198,12 @@ program
     '--no-wait',
     'with --queue: enqueue and exit; collect later with `status --queue … --collect`',
   )
+  .option(
+    '--retry-failed',
+    'with --queue: replace cells that failed for good with fresh jobs (otherwise they stay failed)',
+  )
+  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
+  .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
   .action(async (file, options) => {
     const plan = planFile(file);
     if (options.dryRun) {
@@ -249,12 +255,6 @@ async function gateAndReport(
       missing.length === 0
         ? `every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`
         : planTable(await estimateTime(planConfigs(missing))),
-  .option(
-    '--retry-failed',
-    'with --queue: replace cells that failed for good with fresh jobs (otherwise they stay failed)',
-  )
-  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
-  .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
     );
     return undefined;
   }
@@ -558,22 +558,33 @@ async function sweepOnQueue(
     attempts: number;
     timeout?: number;
     wait: boolean;
+    retryFailed?: boolean;
+    queueKeyFile?: string;
+    workerStore?: string;
   },
 ): Promise<void> {
+  const key = loadQueueKey(options.queueKeyFile);
+  await checkConnection(options.queue);
   const address = { url: options.queue, name: options.queueName };
   const queue = openQueue(address);
   try {
     const enqueue = {
       attempts: Math.max(1, options.attempts),
       store: options.store,
+      retryFailed: options.retryFailed === true,
       ...(options.priority === undefined ? {} : { priority: options.priority }),
       ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout * 60_000 }),
-    });
+    };
+    const summary = await enqueueSweep(queue, plan, enqueue);
     print(
       `${redactUrl(options.queue)} ${options.queueName}: ${summary.added.length} cells enqueued` +
         (summary.retried.length > 0 ? ` (${summary.retried.length} failed ones again)` : '') +
         `, ${summary.alreadyQueued.length} already queued, ${summary.alreadyStored.length} already in ${options.store}`,
     );
+    if (summary.failed.length > 0)
+      print(
+        `${summary.failed.length} cells failed earlier and stay failed: add --retry-failed to run them again`,
+      );
     if (!options.wait) return;
     const ids = new Set([...summary.added, ...summary.alreadyQueued]);
     let done = 0;
@@ -592,7 +603,7 @@ async function sweepOnQueue(
         },
         onNotice: log,
       },
-    });
+    );
     print(
       `${completed.length}/${ids.size} cells completed and stored in ${options.store}; ${failed.length} failed`,
     );
@@ -623,18 +634,22 @@ program
     parsePositive,
     30,
   )
+  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
   .action(async (options) => {
     const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    const key = loadQueueKey(options.queueKeyFile);
+    await checkConnection(options.queue);
     const running = startWorker({
       url: options.queue,
       name: options.queueName,
+      key,
       store: options.store,
       concurrency: Math.max(1, options.concurrency),
       lockDurationMs: options.lockDuration * 1000,
       stalledIntervalMs: Math.max(500, (options.lockDuration * 1000) / 2),
       engine: engineOverride(options),
       log,
-    );
+    });
     log(
       `worker on ${redactUrl(options.queue)} ${options.queueName}, concurrency ${options.concurrency}, store ${options.store}`,
     );
@@ -642,21 +657,14 @@ program
       const stop = (signal: string) => {
         log(`${signal}: stopping; running jobs are killed and retried elsewhere`);
         void running.close(true).then(resolve, resolve);
-    retryFailed?: boolean;
-    queueKeyFile?: string;
-    workerStore?: string;
       };
       process.once('SIGINT', () => stop('SIGINT'));
-  const key = loadQueueKey(options.queueKeyFile);
-  await checkConnection(options.queue);
       process.once('SIGTERM', () => stop('SIGTERM'));
-    };
-    const summary = await enqueueSweep(queue, plan, enqueue);
+    });
     process.exitCode = EXIT.interrupted;
   });
 
 program
-      retryFailed: options.retryFailed === true,
   .command('status')
   .description('list the runs of a store with their state and key metrics, or a queue’s cells')
   .argument('[store]', 'results store', 'runs')
@@ -669,12 +677,10 @@ program
   )
   .option('--queue-key-file <file>', `with --collect: ${QUEUE_KEY_HELP}`)
   .option('--worker-store <dir>', `with --collect: ${WORKER_STORE_HELP}`)
-    if (summary.failed.length > 0)
-      print(
-        `${summary.failed.length} cells failed earlier and stay failed: add --retry-failed to run them again`,
-      );
   .action(async (storeDir, options) => {
     if (options.queue !== undefined) {
+      const key = options.collect ? loadQueueKey(options.queueKeyFile) : undefined;
+      await checkConnection(options.queue);
       const queue = openQueue({ url: options.queue, name: options.queueName });
       try {
         const collected =
@@ -682,6 +688,7 @@ program
             ? undefined
             : await collectResults(queue, storeDir, key, options.workerStore);
         const status = await queueStatus(queue);
+        if ((collected?.rejected.length ?? 0) > 0) process.exitCode = EXIT.runtimeFailure;
         if (options.json) {
           print(JSON.stringify({ ...status, ...(collected ? { collected } : {}) }, null, 1));
           return;
@@ -711,6 +718,7 @@ program
           collected.withoutNetworks.forEach((r) =>
             print(`  ${r.id} imported without networks: ${r.reason}`),
           );
+        }
       } finally {
         await queue.close();
       }
@@ -723,15 +731,11 @@ program
             runs.map(({ result: _r, ...rest }) => ({ ...rest, final: _r?.cycles.at(-1) })),
             null,
             1,
-  .option('--queue-key-file <file>', QUEUE_KEY_HELP)
           )
         : statusTable(runs),
-    const key = loadQueueKey(options.queueKeyFile);
-    await checkConnection(options.queue);
     );
   });
 
-      key,
 program
   .command('schema')
   .description(
@@ -763,13 +767,10 @@ program
   .argument(
     '<path>',
     'manifest file (YAML/JSON), or a directory holding one or laid out as level-<k>/',
-      const key = options.collect ? loadQueueKey(options.queueKeyFile) : undefined;
-      await checkConnection(options.queue);
   )
   .option('--json', 'print the report as JSON')
   .action((path, options) => {
     const report = verifyArtifact(path);
-        if ((collected?.rejected.length ?? 0) > 0) process.exitCode = EXIT.runtimeFailure;
     print(options.json ? JSON.stringify(report, null, 2) : verifyText(report));
     process.exitCode = report.passed ? EXIT.ok : EXIT.claimsNotMet;
   });
@@ -792,7 +793,6 @@ program
   )
   .option('--sparsity <s>', 'target sparsity in [0, 1)', parseSparsity, 0.9)
   .option('--seed <n>', 'experiment seed for the random scores', parseCount, 0)
-        }
   .option('--json', 'print the report as JSON')
   .action((options) => {
     const report = runSelfCheck({
