@@ -247,3 +247,73 @@ describe('baseline files in the repository', () => {
     expect(Object.values(mini.cells).every((c) => c.n === suite.seeds.length)).toBe(true);
   });
 });
+
+describe('hostile claims and results files', () => {
+  test('CSV fields may be quoted (RFC 4180); a stray quote or a wrong field count is refused with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'external-'));
+    const csv = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return () => loadExternalResults(join(dir, name));
+    };
+    expect(
+      csv(
+        'quoted.csv',
+        '"label","seed","value"\r\n"torch, ""lrr""",0,0.91\n"multi\nline",1," 0.5"\n\n',
+      )(),
+    ).toEqual([
+      { label: 'torch, "lrr"', seed: 0, value: 0.91 },
+      { label: 'multi\nline', seed: 1, value: 0.5 },
+    ]);
+    expect(csv('stray.csv', 'label,seed,value\nto"rch,0,0.9\n')).toThrow(
+      /stray\.csv:2: expected a quote only around a whole field/,
+    );
+    expect(csv('after.csv', 'label,seed,value\n"a"b,0,0.9\n')).toThrow(
+      /after\.csv:2: expected a separator \(,\) after a closing quote/,
+    );
+    expect(csv('open.csv', 'label,seed,value\na,0,0.9\n"b,1,0.9\n')).toThrow(
+      /open\.csv:3: expected a closing quote/,
+    );
+    expect(csv('fields.csv', 'label,seed,value\n"a,b",0,0.9,1\n')).toThrow(
+      /fields\.csv:2: expected 3 fields \(label,seed,value\), got 4/,
+    );
+    expect(csv('empty.csv', 'label,seed,value\na,,0.9\n')).toThrow(/empty\.csv:2\.seed/);
+  });
+  test('a (label, seed) twice, a claim id twice or a results file that is not there is refused, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'external-'));
+    writeFileSync(join(dir, 'twice.csv'), 'label,seed,value\na,0,0.9\nb,0,0.8\na,0,0.7\n');
+    expect(() => loadExternalResults(join(dir, 'twice.csv'))).toThrow(
+      /twice\.csv:4: expected one row per label and seed: label "a" seed 0 is also on line 2/,
+    );
+    writeFileSync(join(dir, 'twice.jsonl'), '{"label":"a","seed":1,"value":0.9}\n\n'.repeat(2));
+    expect(() => loadExternalResults(join(dir, 'twice.jsonl'))).toThrow(
+      /twice\.jsonl:3: .*is also on line 1/,
+    );
+    expect(() => loadExternalResults(join(dir, 'absent.csv'))).toThrow(
+      /absent\.csv: invalid configuration\n {2}cannot read: ENOENT/,
+    );
+    const claim = `  - { id: same, description: x, kind: at-least, value: 0.5, a: {} }\n`;
+    expect(() => loadSuite(suiteFile(header + claim + claim))).toThrow(
+      /suite\.yaml\.claims\[1\]\.id: expected an id no other claim has \(claims\[0\] is also "same"\)/,
+    );
+  });
+  test('a claim whose run failed or diverged says so instead of "missing"', () => {
+    const file =
+      suiteFile(`${header}  - { id: c, description: x, kind: greater, a: ${lrr}, b: ${pai} }
+`);
+    const loaded = loadSuite(file);
+    const runs = [...suiteRuns(loaded.suite).keys()];
+    const [lrrRun, paiRun] = [runs[0]!, runs[5]!];
+    const verdict = (state: (id: string) => 'failed' | 'diverged' | undefined) =>
+      evaluateSuite(loaded, (id) => (id === lrrRun || id === paiRun ? undefined : 0.9), [], {
+        runState: state,
+      }).claims[0]!;
+    expect(verdict(() => undefined)).toMatchObject({ verdict: 'missing' });
+    expect(verdict((id) => (id === paiRun ? 'diverged' : undefined))).toMatchObject({
+      verdict: 'diverged',
+      detail: `run ${paiRun} diverged (no accuracy)`,
+    });
+    expect(
+      verdict((id) => (id === lrrRun ? 'failed' : id === paiRun ? 'diverged' : undefined)),
+    ).toMatchObject({ verdict: 'run-failed', detail: `run ${lrrRun} failed` });
+  });
+});

@@ -15,12 +15,12 @@
  * gating claims, and the reported ones.
  */
 
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import {
   loadConfigFile,
   merge,
+  readConfigText,
   resolveRun,
   runId,
   withEngine,
@@ -141,12 +141,27 @@ export function loadSuite(
 ): LoadedSuite {
   const parsed = suiteSchema.safeParse(loadConfigFile(file), { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
+  refuseDuplicateIds(file, parsed.data.claims);
   const suite = {
     ...parsed.data,
     base: merge(parsed.data.base, overrides) as Record<string, unknown>,
     engine,
   };
   return { suite, dir: dirname(file) };
+}
+
+/** Claim ids name the claims in verdicts, reports and baselines: each is used once. */
+function refuseDuplicateIds(file: string, claims: readonly Claim[]): void {
+  const first = new Map<string, number>();
+  claims.forEach((claim, i) => {
+    const at = first.get(claim.id);
+    if (at !== undefined)
+      throw schemaError(file, {
+        path: ['claims', i, 'id'],
+        message: `an id no other claim has (claims[${at}] is also ${JSON.stringify(claim.id)})`,
+      });
+    first.set(claim.id, i);
+  });
 }
 
 export type SideRuns =
@@ -193,34 +208,115 @@ export const externalRowSchema = z
   .strict();
 export type ExternalRow = z.infer<typeof externalRowSchema>;
 
-/** Reads external results: JSON Lines of {label, seed, value}, or CSV with that header. */
+/**
+ * Reads external results: JSON Lines of {label, seed, value}, or CSV (RFC 4180: fields may be
+ * quoted, `""` inside quotes is a quote) with that header. A (label, seed) given twice is
+ * refused, naming both lines: which value a claim should use is not ours to guess.
+ */
 export function loadExternalResults(file: string): ExternalRow[] {
-  const text = readFileSync(file, 'utf8');
-  const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
-  const rows: unknown[] = file.endsWith('.csv')
-    ? csvRows(lines, file)
-    : lines.map((l, i) => {
+  const text = readConfigText(file);
+  const csv = file.endsWith('.csv');
+  const rows: { line: number; row: unknown }[] = csv
+    ? csvRows(text, file)
+    : text.split(/\r?\n/).flatMap((l, i) => {
+        if (l.trim().length === 0) return [];
         try {
-          return JSON.parse(l) as unknown;
+          return [{ line: i + 1, row: JSON.parse(l) as unknown }];
         } catch {
           throw schemaError(`${file}:${i + 1}`, { path: [], message: 'a JSON object per line' });
         }
       });
-  return rows.map((row, i) => {
+  const seen = new Map<string, number>();
+  return rows.map(({ line, row }) => {
     const parsed = externalRowSchema.safeParse(row, { reportInput: true });
-    if (!parsed.success)
-      throw schemaError(`${file}:${i + (file.endsWith('.csv') ? 2 : 1)}`, parsed.error.issues[0]!);
+    if (!parsed.success) throw schemaError(`${file}:${line}`, parsed.error.issues[0]!);
+    const key = JSON.stringify([parsed.data.label, parsed.data.seed]);
+    const first = seen.get(key);
+    if (first !== undefined)
+      throw schemaError(`${file}:${line}`, {
+        path: [],
+        message: `one row per label and seed: label ${JSON.stringify(parsed.data.label)} seed ${parsed.data.seed} is also on line ${first}`,
+      });
+    seen.set(key, line);
     return parsed.data;
   });
 }
 
-function csvRows(lines: string[], file: string): unknown[] {
-  const header = lines[0]?.split(',').map((h) => h.trim());
-  if (header?.join(',') !== 'label,seed,value')
-    throw schemaError(`${file}:1`, { path: [], message: 'the header label,seed,value' });
-  return lines.slice(1).map((line) => {
-    const [label, seed, value] = line.split(',').map((c) => c.trim());
-    return { label, seed: Number(seed), value: Number(value) };
+/**
+ * CSV records (RFC 4180) with the line each starts on; blank lines are skipped. A quote inside an
+ * unquoted field, text after a closing quote or an unclosed quote is refused with its line.
+ */
+export function parseCsv(text: string, file: string): { line: number; fields: string[] }[] {
+  const records: { line: number; fields: string[] }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let start = 1;
+  let quoted = false; // inside quotes
+  let wasQuoted = false; // the current field was quoted (only a separator may follow)
+  const fail = (at: number, message: string) => schemaError(`${file}:${at}`, { path: [], message });
+  // Spaces around an unquoted field are not part of it; a quoted field is kept as written.
+  const endField = () => {
+    fields.push(wasQuoted ? field : field.trim());
+    field = '';
+    wasQuoted = false;
+  };
+  const endRecord = () => {
+    const blank = fields.length === 0 && field.trim() === '' && !wasQuoted;
+    endField();
+    if (!blank) records.push({ line: start, fields });
+    fields = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+    } else if (c === ',') {
+      endField();
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+      line++;
+      start = line;
+    } else if (c === '"') {
+      if (field.trim() !== '' || wasQuoted)
+        throw fail(line, 'a quote only around a whole field (write a quote inside one as "")');
+      field = '';
+      quoted = true;
+      wasQuoted = true;
+    } else if (wasQuoted) {
+      if (c.trim() !== '') throw fail(line, 'a separator (,) after a closing quote');
+    } else field += c;
+  }
+  if (quoted) throw fail(start, 'a closing quote for the field opened here');
+  endRecord();
+  return records;
+}
+
+function csvRows(text: string, file: string): { line: number; row: unknown }[] {
+  const [header, ...records] = parseCsv(text, file);
+  if (header?.fields.join(',') !== 'label,seed,value')
+    throw schemaError(`${file}:${header?.line ?? 1}`, {
+      path: [],
+      message: 'the header label,seed,value',
+    });
+  return records.map(({ line, fields }) => {
+    if (fields.length !== 3)
+      throw schemaError(`${file}:${line}`, {
+        path: [],
+        message: `3 fields (label,seed,value), got ${fields.length}`,
+      });
+    const [label, seed, value] = fields as [string, string, string];
+    const number = (text: string) => (text === '' ? Number.NaN : Number(text));
+    return { line, row: { label, seed: number(seed), value: number(value) } };
   });
 }
 
@@ -234,8 +330,11 @@ export interface ClaimVerdict {
   readonly b: Estimate | null;
   readonly test: TestResult | null;
   readonly pAdjusted: number | null;
-  /** `missing`: some runs or external values are not available. */
-  readonly verdict: 'holds' | 'fails' | 'missing';
+  /**
+   * `missing`: some runs or external values are not available; `run-failed`: a run it needs
+   * failed (see the run's failed.json); `diverged`: a run it needs diverged, so has no accuracy.
+   */
+  readonly verdict: 'holds' | 'fails' | 'missing' | 'run-failed' | 'diverged';
   readonly detail: string;
   /** within-baseline: the interval mean(A) must lie in; null for other kinds. */
   readonly allowed: readonly [number, number] | null;
@@ -280,8 +379,12 @@ export function evaluateSuite(
   loaded: LoadedSuite,
   value: RunValue,
   external: readonly ExternalRow[] = [],
-  /** `checkBaselines: false` leaves within-baseline claims missing (while writing the baseline). */
-  options: { readonly checkBaselines?: boolean } = {},
+  options: {
+    /** `false` leaves within-baseline claims missing (while writing the baseline). */
+    readonly checkBaselines?: boolean;
+    /** Why a run has no value, if it ended without one: it failed, or it diverged. */
+    readonly runState?: (id: string) => 'failed' | 'diverged' | undefined;
+  } = {},
 ): SuiteVerdict {
   const { suite, dir } = loaded;
   const alpha = suite.alpha;
@@ -306,12 +409,26 @@ export function evaluateSuite(
       return { ...base, a: null, b: null, test: null, detail: 'baseline not checked' };
     }
     if (va === undefined || (b !== undefined && vb === undefined)) {
+      const states = runIds.map((id) => options.runState?.(id));
+      const ended = (state: 'failed' | 'diverged') => runIds.filter((_, i) => states[i] === state);
+      const failed = ended('failed');
+      const diverged = ended('diverged');
+      const problem =
+        failed.length > 0
+          ? { verdict: 'run-failed' as const, runs: failed, what: 'failed' }
+          : diverged.length > 0
+            ? { verdict: 'diverged' as const, runs: diverged, what: 'diverged (no accuracy)' }
+            : undefined;
       return {
         ...base,
         a: null,
         b: null,
         test: null,
-        detail: 'results missing (run the suite first)',
+        detail:
+          problem === undefined
+            ? 'results missing (run the suite first)'
+            : `${problem.runs.length === 1 ? 'run' : 'runs'} ${problem.runs.join(', ')} ${problem.what}`,
+        ...(problem === undefined ? {} : { problem: problem.verdict }),
       };
     }
     const ea = estimate(va);
@@ -382,7 +499,9 @@ export function evaluateSuite(
     const pAdjusted = pAdjustedOf.get(i) ?? null;
     const verdict: ClaimVerdict['verdict'] =
       c.a === null
-        ? 'missing'
+        ? 'problem' in c
+          ? c.problem
+          : 'missing'
         : 'inside' in c
           ? c.inside
             ? 'holds'
@@ -390,7 +509,11 @@ export function evaluateSuite(
           : pAdjusted !== null && pAdjusted < alpha
             ? 'holds'
             : 'fails';
-    const { inside: _inside, ...rest } = c as typeof c & { inside?: boolean };
+    const {
+      inside: _inside,
+      problem: _problem,
+      ...rest
+    } = c as typeof c & { inside?: boolean; problem?: string };
     return { ...rest, pAdjusted, verdict };
   });
   return {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { cycleSeries, storedSharpness } from '../analysis/stored.js';
 import { planConfigs } from '../harness/plan.js';
-import { runSweep, type SweepOptions } from '../harness/sweep.js';
+import { runSweep, type StopSignal, type SweepOptions } from '../harness/sweep.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
@@ -89,14 +89,32 @@ export function missingRuns(loaded: LoadedSuite, store: Store): RunConfig[] {
     .map(([, config]) => config);
 }
 
-export async function gate(
-  loaded: LoadedSuite,
-  options: GateOptions,
-): Promise<{ verdict: SuiteVerdict; seconds: number; ran: number; interrupted: boolean }> {
+/** How a needed run without a value ended, from the store: failed, diverged, or neither. */
+export function runStateIn(store: Store): (id: string) => 'failed' | 'diverged' | undefined {
+  return (id) => {
+    const { state } = store.status(id);
+    return state === 'failed' || state === 'diverged' ? state : undefined;
+  };
+}
+
+export interface GateOutcome {
+  readonly verdict: SuiteVerdict;
+  readonly seconds: number;
+  readonly ran: number;
+  readonly interrupted: boolean;
+  /** The signal that interrupted it. */
+  readonly signal?: StopSignal;
+  /** Needed runs that another process was running (left to it; their claims are missing). */
+  readonly runningElsewhere: readonly string[];
+}
+
+export async function gate(loaded: LoadedSuite, options: GateOptions): Promise<GateOutcome> {
   const store = new Store(options.store);
   const missing = missingRuns(loaded, store);
   let seconds = 0;
   let interrupted = false;
+  let signal: StopSignal | undefined;
+  let runningElsewhere: string[] = [];
   if (options.run && missing.length > 0) {
     const summary = await runSweep(planConfigs(missing), {
       store: options.store,
@@ -105,6 +123,10 @@ export async function gate(
     });
     seconds = summary.seconds;
     interrupted = summary.interrupted;
+    signal = summary.signal;
+    runningElsewhere = summary.outcomes
+      .filter((o) => o.state === 'running-elsewhere')
+      .map((o) => o.id);
   }
   const value = interrupted
     ? () => undefined
@@ -112,8 +134,17 @@ export async function gate(
         if (options.progress !== 'none') process.stderr.write(`${line}\n`);
       });
   if (!interrupted) options.beforeEvaluate?.(store, value); // never from half a suite
-  const verdict = evaluateSuite(loaded, value, options.external ?? []);
-  return { verdict, seconds, ran: options.run ? missing.length : 0, interrupted };
+  const verdict = evaluateSuite(loaded, value, options.external ?? [], {
+    runState: runStateIn(store),
+  });
+  return {
+    verdict,
+    seconds,
+    ran: options.run ? missing.length : 0,
+    interrupted,
+    ...(signal === undefined ? {} : { signal }),
+    runningElsewhere,
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,8 @@ import { layerSize } from '../core/mask.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
 import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
+import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
+import { Store } from '../store/store.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -217,5 +219,139 @@ claims:
     const bad = cli('gate', '--claims', file, '--device', 'cpu', '--dry-run');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/training\.device: expected no device for backend wasm/);
+  }, 60_000);
+});
+
+describe('signals, unfinished runs and hostile input', () => {
+  const launcher = fileURLToPath(new URL('../../bin/cyclesparse.js', import.meta.url));
+  const config = (epochs: number) => `extends: mini-mnist-lenet300
+data: { trainPerClass: 10, testPerClass: 5 }
+training: { epochsPerCycle: ${epochs} }
+method: { name: dense }
+`;
+  const workspace = (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-faults-'));
+    writeFileSync(join(dir, 'run.yaml'), text);
+    return { dir, file: join(dir, 'run.yaml'), store: join(dir, 'runs') };
+  };
+  const idOf = (text: string) => runId(resolveRun(parseConfigText(text, 'run.yaml')));
+  /** Starts a command; `ended` resolves with its exit code, signal and output. */
+  const start = (args: string[], options: { readonly program?: string } = {}) => {
+    const child = spawn(
+      process.execPath,
+      options.program === undefined
+        ? ['--import', 'tsx', main, ...args]
+        : [options.program, ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const ended = new Promise<{
+      code: number | null;
+      signal: string | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+    );
+    return { child, ended };
+  };
+  const waitFor = async (condition: () => boolean, ms = 60_000) => {
+    const until = Date.now() + ms;
+    while (!condition()) {
+      if (Date.now() > until) throw new Error('timed out waiting');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  test('through the launcher, Ctrl-C and SIGTERM stop a run (130, 143) saying it resumes; kill -9 leaves nothing training', async () => {
+    const text = config(1000);
+    const { file, store } = workspace(text);
+    const id = idOf(text);
+    const epochs = () => (existsSync(store) ? new Store(store).status(id).epochs : 0);
+    for (const [signal, code, said] of [
+      ['SIGINT', 130, 'interrupted'],
+      ['SIGTERM', 143, 'SIGTERM'],
+    ] as const) {
+      const before = epochs();
+      const { child, ended } = start(['run', file, '--store', store], { program: launcher });
+      await waitFor(() => epochs() > before);
+      child.kill(signal); // the launcher's own pid: nothing else receives it
+      const stopped = await ended;
+      expect(stopped.code).toBe(code);
+      expect(stopped.stderr).toContain(
+        `${said}: run ${id} stopped; run the same command to resume it from its last checkpoint`,
+      );
+      expect(new Store(store).status(id).state).toBe('interrupted');
+    }
+    const before = epochs();
+    const { child, ended } = start(['run', file, '--store', store], { program: launcher });
+    await waitFor(() => epochs() > before);
+    child.kill('SIGKILL');
+    await ended;
+    // No process of it holds the run (the lock's owner is gone) or goes on writing epochs.
+    expect(new Store(store).status(id).state).toBe('interrupted');
+    const after = epochs();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(epochs()).toBe(after);
+  }, 120_000);
+
+  // Each command costs a process start (~5 s of CPU): run's own exit 4 is the same few lines.
+  test('a sweep says which runs another process is running and exits 4; gate exits 3 naming a failed run', async () => {
+    const text = config(1);
+    const { dir, store } = workspace(text);
+    writeFileSync(join(dir, 'sweep.yaml'), `${text}sweep:\n  seeds: [0]\n`);
+    const id = idOf(text);
+    const held = new Store(store).run(id);
+    expect(held.acquire()).toBe(true); // this test's process runs it, as far as the CLI can tell
+    try {
+      const sweep = await start([
+        'sweep',
+        join(dir, 'sweep.yaml'),
+        '--store',
+        store,
+        '--concurrency',
+        '1',
+      ]).ended;
+      expect(sweep.code).toBe(4);
+      expect(sweep.stdout).toMatch(/^0\/1 runs done/m);
+      expect(sweep.stdout).toContain(`1 left to another process that is running them`);
+      expect(sweep.stdout).toContain(id);
+    } finally {
+      held.release();
+    }
+    const resolved = resolveRun(parseConfigText(text, 'run.yaml'));
+    const failing = new Store(store).run(id);
+    expect(failing.acquire()).toBe(true);
+    failing.ensureConfig(resolved);
+    failing.writeFailure(new Error('out of memory'));
+    failing.release();
+    writeFileSync(
+      join(dir, 'suite.yaml'),
+      `suite: failing\nseeds: [0, 1]\nbase:\n${text.trimEnd().replace(/^/gm, '  ')}\nclaims:\n  - { id: learns, description: x, kind: at-least, value: 0.1, a: {} }\n`,
+    );
+    const gate = await start([
+      'gate',
+      '--claims',
+      join(dir, 'suite.yaml'),
+      '--store',
+      store,
+      '--no-run',
+    ]).ended;
+    expect(gate.code).toBe(3);
+    expect(gate.stdout).toMatch(/^learns .* run-failed/m);
+    expect(gate.stdout).toContain(`learns: run ${id} failed`);
+  }, 120_000);
+
+  // A store on a file, /proc/x, a device as configuration, a missing results file: exit 2 through
+  // the CyclesparseError they throw (store-dir.test.ts, resolve.test.ts, claims.test.ts).
+  test('a closed stdout (`… | head -1`) ends the command quietly', async () => {
+    const closed = start(['presets']);
+    closed.child.stdout.destroy(); // the reader is gone before anything is written
+    const ended = await closed.ended;
+    expect(ended).toMatchObject({ code: 0, signal: null });
+    expect(ended.stderr).not.toMatch(/EPIPE|Error/);
   }, 60_000);
 });

@@ -4,8 +4,9 @@
  * and prints what they return.
  *
  * Exit codes: 0 success; 1 claims not met (gate, reproduce); 2 bad input (configuration, options,
- * data files, unavailable backend); 3 runtime failure (a run failed); 130 interrupted by Ctrl-C
- * (a re-run continues).
+ * data files, unavailable backend); 3 runtime failure (a run failed); 4 runs left unfinished
+ * because another process is running them; 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by
+ * SIGHUP (128 + the signal's number; a re-run continues).
  */
 
 import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
@@ -60,10 +61,17 @@ import {
   measuredBaseline,
   missingRuns,
   packageVersion,
+  runStateIn,
   suiteValues,
 } from '../claims/gate.js';
 import { writeReport } from '../report/report.js';
-import { defaultProgress, describe, runSweep } from '../harness/sweep.js';
+import {
+  defaultProgress,
+  describe,
+  runSweep,
+  STOP_SIGNALS,
+  type StopSignal,
+} from '../harness/sweep.js';
 import { MODEL_NAMES } from '../models/zoo.js';
 import { runSelfCheck } from '../self-check.js';
 import { Store } from '../store/store.js';
@@ -79,14 +87,50 @@ import {
 } from '../queue/queue.js';
 import { verifyText } from '../verify/report.js';
 import { verifyArtifact } from '../verify/verify.js';
+import { checkStoreDir } from './store-dir.js';
 
 export const EXIT = {
   ok: 0,
   claimsNotMet: 1,
   badInput: 2,
   runtimeFailure: 3,
+  /** Runs left unfinished because another process holds them: run the command again later. */
+  runningElsewhere: 4,
   interrupted: 130, // the shell's code for a process stopped by Ctrl-C
 } as const;
+
+/** The exit code of a command stopped by `signal`: 128 + its number (130 Ctrl-C, 143 SIGTERM). */
+export function exitCodeOf(signal: StopSignal): number {
+  return 128 + os.constants.signals[signal];
+}
+
+// `cyclesparse … | head -1`: the reader is gone, so what is left to print has nowhere to go.
+// Stop quietly, as other command-line tools do, instead of dying on an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit();
+  });
+
+/**
+ * Runs `body` with SIGINT (Ctrl-C), SIGTERM and SIGHUP stopping the command: `message` goes to
+ * stderr and the process exits with {@link exitCodeOf} the signal. Training gives the event loop a
+ * turn after every epoch, so a run stops at the end of the epoch it is in; everything stored
+ * (checkpoint, metrics) stays, and the same command resumes it (as after kill -9, which is
+ * what to send for an immediate stop).
+ */
+async function stoppable<T>(message: string, body: () => Promise<T>): Promise<T> {
+  const stop = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal === 'SIGINT' ? 'interrupted' : signal}: ${message}\n`);
+    process.exit(exitCodeOf(signal as StopSignal));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  try {
+    return await body();
+  } finally {
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, stop);
+  }
+}
 
 function parseSparsity(text: string): number {
   const value = Number(text);
@@ -135,7 +179,7 @@ const program = new Command()
   .exitOverride()
   .addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure, 130 interrupted (Ctrl-C).',
+    '\nExit codes: 0 ok, 1 claims not met, 2 bad input, 3 runtime failure, 4 runs left to another process that is running them, 130 interrupted (Ctrl-C; 143 SIGTERM, 129 SIGHUP).',
   );
 
 program
@@ -159,12 +203,19 @@ program
       print(planTable([estimated!]));
       return;
     }
-    const outcome = await executeRun(new Store(options.store), run.config, print);
+    const store = new Store(checkStoreDir(options.store, { write: true }));
+    const outcome = await stoppable(
+      `run ${run.id} stopped; run the same command to resume it from its last checkpoint`,
+      () => executeRun(store, run.config, print),
+    );
     if (outcome.state === 'failed') {
       print(`run ${outcome.id} FAILED: ${outcome.error}`);
       process.exitCode = outcome.kind === 'input' ? EXIT.badInput : EXIT.runtimeFailure;
     } else if (outcome.state === 'running-elsewhere') {
-      print(`run ${outcome.id} is running in another process; nothing done`);
+      print(
+        `run ${outcome.id} is running in another process: nothing done here (run the same command once it ends)`,
+      );
+      process.exitCode = EXIT.runningElsewhere;
     } else {
       print(`${outcome.skipped ? 'already in the store: ' : ''}${resultLine(outcome.result)}`);
       print(`stored in ${new Store(options.store).dir(outcome.id)}`);
@@ -210,6 +261,7 @@ program
       print(planTable(await estimateTime(plan)));
       return;
     }
+    checkStoreDir(options.store, { write: true });
     if (options.queue !== undefined) {
       await sweepOnQueue(plan, { ...options, queue: options.queue });
       return;
@@ -226,8 +278,14 @@ program
       `${done.length}/${plan.length} runs done in ${summary.seconds.toFixed(0)} s${summary.interrupted ? ' (interrupted: run the same command to continue)' : ''}`,
     );
     failed.forEach((o) => print(`  ${describe(o)}`));
+    const elsewhere = summary.outcomes.filter((o) => o.state === 'running-elsewhere');
+    if (elsewhere.length > 0)
+      print(
+        `${elsewhere.length} left to another process that is running them (run the same command once it ends): ${elsewhere.map((o) => o.id).join(', ')}`,
+      );
     if (failed.length > 0) process.exitCode = EXIT.runtimeFailure;
-    else if (summary.interrupted) process.exitCode = EXIT.interrupted;
+    else if (summary.interrupted) process.exitCode = exitCodeOf(summary.signal ?? 'SIGINT');
+    else if (elsewhere.length > 0) process.exitCode = EXIT.runningElsewhere;
   });
 
 function parseProbability(text: string): number {
@@ -249,6 +307,7 @@ async function gateAndReport(
     dryRun?: boolean;
   },
 ): Promise<SuiteVerdict | undefined> {
+  checkStoreDir(options.store, { write: options.dryRun !== true });
   if (options.dryRun) {
     const missing = missingRuns(loaded, new Store(options.store));
     print(
@@ -261,7 +320,7 @@ async function gateAndReport(
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
   const started = performance.now();
-  const { verdict, ran, interrupted } = await gate(loaded, {
+  const { verdict, ran, interrupted, signal, runningElsewhere } = await gate(loaded, {
     store: options.store,
     run: options.run,
     concurrency,
@@ -272,18 +331,33 @@ async function gateAndReport(
   if (interrupted) {
     // Claims on a half-run suite would read as failures; stop and say how to continue.
     process.stderr.write('interrupted: run the same command to continue where it stopped\n');
-    process.exitCode = EXIT.interrupted;
+    process.exitCode = exitCodeOf(signal ?? 'SIGINT');
     return undefined;
   }
   if (options.json) print(JSON.stringify(verdict, null, 1));
-  else print(verdictTable(verdict));
+  else {
+    print(verdictTable(verdict));
+    for (const c of verdict.claims)
+      if (c.verdict === 'run-failed' || c.verdict === 'diverged') print(`  ${c.id}: ${c.detail}`);
+  }
+  if (runningElsewhere.length > 0)
+    process.stderr.write(
+      `${runningElsewhere.length} runs the suite needs are running in another process (their claims are missing; run the same command once it ends): ${runningElsewhere.join(', ')}\n`,
+    );
   if (options.report !== undefined) {
     const files = await writeReport(loaded, verdict, new Store(options.store), options.report);
     if (!options.json) print(`report: ${files.join(', ')}`);
   }
   if (!options.json)
     print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  process.exitCode = verdict.passed ? EXIT.ok : EXIT.claimsNotMet;
+  // A run that failed is a runtime failure, not a claim that does not hold.
+  process.exitCode = verdict.claims.some((c) => c.verdict === 'run-failed')
+    ? EXIT.runtimeFailure
+    : runningElsewhere.length > 0
+      ? EXIT.runningElsewhere
+      : verdict.passed
+        ? EXIT.ok
+        : EXIT.claimsNotMet;
   return verdict;
 }
 
@@ -398,9 +472,9 @@ program
   .action(async (options) => {
     const loaded = loadSuite(options.claims);
     const external = options.results === undefined ? [] : loadExternalResults(options.results);
-    const store = new Store(options.store);
+    const store = new Store(checkStoreDir(options.store, { write: false }));
     const value = await suiteValues(loaded, store, (line) => process.stderr.write(`${line}\n`));
-    const verdict = evaluateSuite(loaded, value, external);
+    const verdict = evaluateSuite(loaded, value, external, { runState: runStateIn(store) });
     const files = await writeReport(
       loaded,
       verdict,
@@ -476,7 +550,7 @@ program
   )
   .option('--json', 'print the result as JSON')
   .action(async (analysis, runA, runB, options) => {
-    const store = new Store(options.store);
+    const store = new Store(checkStoreDir(options.store, { write: false }));
     const needsB = analysis === 'lmc' || analysis === 'signs' || analysis === 'overlap';
     if (needsB && runB === undefined)
       throw new ConfigError(`analyze ${analysis}`, ['runB: expected a second run to compare with']);
@@ -724,7 +798,7 @@ program
       }
       return;
     }
-    const runs = new Store(storeDir).list();
+    const runs = new Store(checkStoreDir(storeDir, { write: false })).list();
     print(
       options.json
         ? JSON.stringify(

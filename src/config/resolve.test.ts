@@ -390,3 +390,31 @@ describe('the example configurations', () => {
     if (file === 'pai-sweep.yaml') expect(runs).toHaveLength(27);
   });
 });
+
+describe('hostile configuration files', () => {
+  test('an alias bomb is refused, naming the file, without expanding it', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...Array.from({ length: 8 }, (_, i) => {
+        const [from, to] = [String.fromCharCode(97 + i), String.fromCharCode(98 + i)];
+        return `${to}: &${to} [${Array(10).fill(`*${from}`).join(', ')}]`;
+      }),
+    ].join('\n');
+    const started = performance.now();
+    expect(() => parseConfigText(bomb, 'bomb.yaml')).toThrow(
+      /^bomb\.yaml: invalid configuration\n {2}Excessive alias count .* \(at most 100 aliases are expanded\)$/,
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+  test('a device, a directory or an oversized file is refused naming it, without reading it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-'));
+    expect(() => loadConfigFile('/dev/zero')).toThrow(
+      /^\/dev\/zero: invalid configuration\n {2}expected a regular file, got a device, pipe or socket$/,
+    );
+    expect(() => loadConfigFile(dir)).toThrow(/expected a regular file, got a directory/);
+    writeFileSync(join(dir, 'big.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+    expect(() => loadConfigFile(join(dir, 'big.yaml'))).toThrow(
+      /big\.yaml: invalid configuration\n {2}expected a file of at most 1048576 bytes, got 1048579 bytes/,
+    );
+  });
+});

@@ -10,7 +10,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import YAML from 'yaml';
 import { CyclesparseError } from '../core/errors.js';
 import type { BackendName, Precision } from '../engine/engine.js';
@@ -61,6 +61,14 @@ export function merge(base: unknown, over: unknown): unknown {
   return out;
 }
 
+/**
+ * Aliases a document may expand. yaml's own default (100) stops exponential "billion laughs"
+ * documents; a configuration needs a handful.
+ */
+export const MAX_ALIASES = 100;
+/** Largest configuration or claims file read (a config is a few hundred bytes). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /** Parses YAML with errors that carry line and column. */
 export function parseConfigText(text: string, source: string): Input {
   const document = YAML.parseDocument(text, { prettyErrors: true });
@@ -73,19 +81,44 @@ export function parseConfigText(text: string, source: string): Input {
       ),
     );
   }
-  const value: unknown = document.toJS();
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (error) {
+    // An alias expanding past the limit (a resource exhaustion attack) or an alias cycle.
+    throw new ConfigError(source, [
+      `${(error as Error).message.split('\n')[0]} (at most ${MAX_ALIASES} aliases are expanded)`,
+    ]);
+  }
   if (!isRecord(value)) throw new ConfigError(source, ['expected a mapping at the top level']);
   return value;
 }
 
-export function loadConfigFile(file: string): Input {
-  let text: string;
+/**
+ * The text of a configuration (or claims, or results) file: a regular file of at most
+ * {@link MAX_CONFIG_BYTES}, so `/dev/zero`, a FIFO or a directory is refused naming the path
+ * instead of being read without end.
+ */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    const stat = statSync(file);
+    if (!stat.isFile())
+      throw new ConfigError(file, [
+        `expected a regular file, got ${stat.isDirectory() ? 'a directory' : 'a device, pipe or socket'}`,
+      ]);
+    if (stat.size > MAX_CONFIG_BYTES)
+      throw new ConfigError(file, [
+        `expected a file of at most ${MAX_CONFIG_BYTES} bytes, got ${stat.size} bytes`,
+      ]);
+    return readFileSync(file, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(file, [`cannot read: ${(error as Error).message}`]);
   }
-  return parseConfigText(text, file);
+}
+
+export function loadConfigFile(file: string): Input {
+  return parseConfigText(readConfigText(file), file);
 }
 
 /** The input with its preset (if any) merged underneath. */

@@ -30,6 +30,11 @@ export const SHAPES = [
   'constant',
 ] as const;
 export const AUGMENTATIONS = ['none', 'crop-flip'] as const;
+/**
+ * The largest batch a configuration may ask for: 64 Ki images (about 800 MB of float32 CIFAR
+ * images, the buffers a step allocates); papers train with 4 Ki at most.
+ */
+export const MAX_BATCH_SIZE = 65_536;
 
 export const modelSchema = z
   .object({
@@ -72,7 +77,8 @@ export const trainingSchema = z
       .optional(),
     /** The PyTorch engine's arithmetic (backend torch only; default fp32, TF32 off). */
     precision: z.enum(PRECISIONS).optional(),
-    batchSize: positiveInt.default(128),
+    /** At most {@link MAX_BATCH_SIZE}; a batch larger than the training set is the whole set. */
+    batchSize: positiveInt.max(MAX_BATCH_SIZE).default(128),
     peak: z.number().positive().max(10).default(0.1),
     shape: z.enum(SHAPES).default('cifar-step-warmup'),
     granularity: z.enum(['epoch', 'step']).default('epoch'),

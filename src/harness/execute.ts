@@ -104,11 +104,14 @@ async function train(
   }
   const result = await runPipeline(engine, setup, pipeline, {
     ...(resume === undefined ? {} : { resume }),
-    onEpoch: (record: EpochRecord) => {
+    onEpoch: async (record: EpochRecord) => {
       run.appendEpoch(record);
       log?.(
         `${run.id}: ${record.phase} epoch ${record.metrics.epoch + 1} loss ${record.metrics.trainLoss.toFixed(4)} test acc ${(100 * record.test.accuracy).toFixed(2)}%`,
       );
+      // Training never gives the event loop a turn (TF.js kernels run synchronously): one turn
+      // per epoch lets a signal handler (`cyclesparse run` on Ctrl-C or SIGTERM) stop the run here.
+      await new Promise((resolve) => setImmediate(resolve));
     },
     checkpoint: ({ progress, tensors }) =>
       run.writeCheckpoint({ model: setup.spec.name, backend: engine.info, progress, tensors }),

@@ -4,9 +4,21 @@
  * has its own wasm heap) and returns how it ended.
  */
 
+import { Worker } from 'node:worker_threads';
 import type { RunConfig } from '../config/schema.js';
 import { Store } from '../store/store.js';
 import { executeRun, type ExecuteOutcome } from './execute.js';
+
+// Training blocks this process's event loop, so it would not notice its sweep dying (kill -9):
+// a watchdog thread sees it re-parented within half a second and kills it, as the queue's cell
+// process does; its run resumes from the checkpoint next time. Only in a pool process (forked
+// with an IPC channel), not where this module is merely imported.
+if (process.send !== undefined)
+  new Worker(
+    `const { workerData } = require('node:worker_threads');
+     setInterval(() => { if (process.ppid !== workerData.parent) process.kill(workerData.pid, 'SIGKILL'); }, 500);`,
+    { eval: true, workerData: { parent: process.ppid, pid: process.pid } },
+  ).unref();
 
 export interface CellTask {
   readonly config: RunConfig;

@@ -27,7 +27,13 @@ export interface SweepSummary {
   readonly outcomes: readonly CellOutcome[];
   readonly seconds: number;
   readonly interrupted: boolean;
+  /** The signal that interrupted the sweep (SIGINT for Ctrl-C, SIGTERM, SIGHUP). */
+  readonly signal?: StopSignal;
 }
+
+/** The signals that stop a sweep, a run or the gate gracefully: the store resumes them. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** Bars on a terminal outside CI, plain lines otherwise. */
 export function defaultProgress(): 'bars' | 'lines' {
@@ -98,11 +104,15 @@ export async function runSweep(
     }
   }, 500);
   let interrupted = false;
-  const stop = () => {
+  let signal: StopSignal | undefined;
+  const stop = (received: NodeJS.Signals) => {
     interrupted = true;
+    signal = received as StopSignal;
+    // A second signal gets its default action: the process is killed, its runs resume later.
+    for (const name of STOP_SIGNALS) process.removeListener(name, stop);
     void pool.destroy();
   };
-  process.once('SIGINT', stop);
+  for (const name of STOP_SIGNALS) process.on(name, stop);
   try {
     const outcomes = await Promise.all(
       plan.map(async (run) => {
@@ -125,11 +135,16 @@ export async function runSweep(
         return outcome;
       }),
     );
-    return { outcomes, seconds: (performance.now() - started) / 1000, interrupted };
+    return {
+      outcomes,
+      seconds: (performance.now() - started) / 1000,
+      interrupted,
+      ...(signal === undefined ? {} : { signal }),
+    };
   } finally {
     clearInterval(poll);
     bars?.stop();
-    process.removeListener('SIGINT', stop);
+    for (const name of STOP_SIGNALS) process.removeListener(name, stop);
     await pool.destroy();
   }
 }
