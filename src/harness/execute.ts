@@ -8,7 +8,7 @@
 
 import { buildExperiment } from '../config/build.js';
 import type { RunConfig } from '../config/schema.js';
-import { CyclesparseError } from '../core/errors.js';
+import { CyclesparseError, StoredFileError } from '../core/errors.js';
 import { DatasetFileError } from '../data/files.js';
 import { BackendUnavailableError } from '../engine/engine.js';
 import { openEngine } from '../engine/open.js';
@@ -18,7 +18,7 @@ import {
   type PipelineResult,
   type ResumeState,
 } from '../methods/runner.js';
-import type { RunDirectory } from '../store/run-directory.js';
+import { LockLostError, type RunDirectory } from '../store/run-directory.js';
 import type { Store } from '../store/store.js';
 import { warnOnBackendChange } from '../train/checkpoint.js';
 
@@ -54,11 +54,24 @@ export function isInputError(error: unknown): boolean {
 const finished = (result: PipelineResult) =>
   result.status === 'diverged' ? ('diverged' as const) : ('finished' as const);
 
+export interface ExecuteOptions {
+  /**
+   * Delete the run's checkpoint first and train it from the start: the way forward when the
+   * checkpoint cannot be read (the CLI's `--discard-checkpoint`). A finished run is not touched.
+   */
+  readonly discardCheckpoint?: boolean;
+}
+
+/** What a corrupt checkpoint's error adds: how to go on. */
+export const DISCARD_CHECKPOINT_HINT =
+  'the checkpoint cannot be read; to discard it and train the run from the start, run it again with --discard-checkpoint';
+
 /** Runs `config` unless it is finished (skipped) or running elsewhere; resumes if interrupted. */
 export async function executeRun(
   store: Store,
   config: RunConfig,
   log?: (line: string) => void,
+  options: ExecuteOptions = {},
 ): Promise<ExecuteOutcome> {
   const run = store.runOf(config);
   const { id } = run;
@@ -70,15 +83,42 @@ export async function executeRun(
       return { state: finished(existing), id, result: existing, resumed: false, skipped: true };
     run.ensureConfig(config);
     run.clearFailure();
+    if (options.discardCheckpoint === true && run.hasCheckpoint()) {
+      run.discardCheckpoint();
+      log?.(`${id}: checkpoint discarded; training from the start`);
+    }
     const result = await train(run, config, log);
+    run.assertHeld(); // a process that lost its lock writes nothing more
     run.writeResult(result.result);
     return { state: finished(result.result), id, ...result, skipped: false };
   } catch (error) {
-    run.writeFailure(error as Error);
+    // Lost the lock (its lease expired and another process took the run over): not ours to mark.
+    if (!(error instanceof LockLostError)) run.writeFailure(error as Error);
     const kind = isInputError(error) ? 'input' : 'runtime';
     return { state: 'failed', id, error: (error as Error).message, kind };
   } finally {
     run.release();
+  }
+}
+
+/** The run's checkpoint to resume from, falling back to the one before a corrupt one. */
+function resumable(run: RunDirectory, log?: (line: string) => void) {
+  try {
+    const checkpoint = run.checkpoint({ recover: true });
+    if (checkpoint?.recovered !== undefined)
+      (log ?? console.warn)(
+        `${run.id}: ${checkpoint.recovered}; resuming from the checkpoint before it`,
+      );
+    return checkpoint;
+  } catch (error) {
+    if (!(error instanceof StoredFileError)) throw error;
+    throw new StoredFileError(
+      { file: error.file, ...(error.line === undefined ? {} : { line: error.line }) },
+      undefined,
+      error.allowed,
+      error.received,
+      `${error.message} (${DISCARD_CHECKPOINT_HINT})`,
+    );
   }
 }
 
@@ -90,7 +130,7 @@ async function train(
 ): Promise<{ result: PipelineResult; resumed: boolean }> {
   const engine = await openEngine(config.training);
   const { setup, pipeline } = buildExperiment(config);
-  const checkpoint = run.checkpoint();
+  const checkpoint = resumable(run, log);
   let resume: ResumeState | undefined;
   if (checkpoint !== undefined) {
     warnOnBackendChange(checkpoint.backend, engine.info);
@@ -105,6 +145,7 @@ async function train(
   const result = await runPipeline(engine, setup, pipeline, {
     ...(resume === undefined ? {} : { resume }),
     onEpoch: async (record: EpochRecord) => {
+      run.assertHeld();
       run.appendEpoch(record);
       log?.(
         `${run.id}: ${record.phase} epoch ${record.metrics.epoch + 1} loss ${record.metrics.trainLoss.toFixed(4)} test acc ${(100 * record.test.accuracy).toFixed(2)}%`,
@@ -113,10 +154,14 @@ async function train(
       // per epoch lets a signal handler (`cyclesparse run` on Ctrl-C or SIGTERM) stop the run here.
       await new Promise((resolve) => setImmediate(resolve));
     },
-    checkpoint: ({ progress, tensors }) =>
-      run.writeCheckpoint({ model: setup.spec.name, backend: engine.info, progress, tensors }),
+    checkpoint: ({ progress, tensors }) => {
+      run.assertHeld();
+      run.writeCheckpoint({ model: setup.spec.name, backend: engine.info, progress, tensors });
+    },
     // Every cycle's network, for analyses between cycles (linear mode connectivity, sharpness).
-    onCycleEnd: async (event) =>
+    onCycleEnd: async (event) => {
+      const values = await event.model.read();
+      run.assertHeld();
       run.writeCycleNetwork(
         {
           cycle: event.cycle,
@@ -125,8 +170,9 @@ async function train(
           mask: event.mask.toJSON(),
           backend: engine.info.name,
         },
-        await event.model.read(),
-      ),
+        values,
+      );
+    },
   });
   return { result, resumed: resume !== undefined };
 }

@@ -30,9 +30,15 @@ export type Frozen<T> = T extends MaskJson
       : T;
 
 const count = z.number().int().nonnegative();
-/** JSON writes a non-finite number as null: a loss that overflowed reads back as NaN. */
-const loss = z.number().or(z.null().transform(() => Number.NaN));
-const summary = z.object({ final: z.number(), best: z.number() });
+/** A cross-entropy loss, never negative; JSON writes a non-finite one as null: it reads back as NaN. */
+const loss = z
+  .number()
+  .nonnegative()
+  .or(z.null().transform(() => Number.NaN));
+/** Accuracies and sparsities are fractions. */
+const fraction = z.number().min(0).max(1);
+const nonnegative = z.number().nonnegative();
+const summary = z.object({ final: fraction, best: fraction });
 const lossSummary = z.object({ final: loss, best: loss });
 
 export const epochSchema = z.object({
@@ -42,12 +48,12 @@ export const epochSchema = z.object({
     epoch: count,
     cycle: count,
     trainLoss: loss,
-    trainAccuracy: z.number(),
-    learningRate: z.number(),
+    trainAccuracy: fraction,
+    learningRate: nonnegative,
     steps: count,
-    seconds: z.number(),
+    seconds: nonnegative,
   }),
-  test: z.object({ loss, accuracy: z.number() }),
+  test: z.object({ loss, accuracy: fraction }),
 });
 
 const cycleSchema = z.object({
@@ -56,28 +62,28 @@ const cycleSchema = z.object({
   cycle: count,
   epochs: count,
   steps: count,
-  sparsity: z.number(),
-  layers: z.array(z.object({ name: z.string(), size: count, kept: count, sparsity: z.number() })),
+  sparsity: fraction,
+  layers: z.array(z.object({ name: z.string(), size: count, kept: count, sparsity: fraction })),
   trainLoss: lossSummary,
   trainAccuracy: summary,
   testLoss: lossSummary,
   testAccuracy: summary,
-  flopsDense: z.number(),
-  flopsSparse: z.number(),
+  flopsDense: nonnegative,
+  flopsSparse: nonnegative,
 });
 
 const levelSchema = z.object({
   level: count,
   label: z.string(),
-  sparsity: z.number(),
+  sparsity: fraction,
   mask: maskJsonSchema,
 });
 
 const costSchema = z.object({
   epochs: count,
   steps: count,
-  flopsDense: z.number(),
-  flopsSparse: z.number(),
+  flopsDense: nonnegative,
+  flopsSparse: nonnegative,
 });
 
 /** A cycle's learning-rate shape as the runner records it (`core/lr-schedule.ts` CycleShape). */
@@ -140,6 +146,11 @@ export const lockSchema = z.object({
   pid: z.number().int(),
   host: z.string(),
   started: z.string(),
+  /** This taking of the lock (absent in locks written before tokens). */
+  token: z
+    .string()
+    .regex(/^[0-9a-f]{8,64}$/)
+    .exactOptional(),
 });
 
 /** The checkpoint's `pipeline` section: where the pipeline stands beyond the trainer and mask. */

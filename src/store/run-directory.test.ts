@@ -4,7 +4,7 @@
  * versions wrote them still read. No training here: the files are written by hand.
  */
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -172,6 +172,48 @@ describe('run directory reads', () => {
     expect(run.result()).toEqual(result);
   });
 
+  test('values that cannot be are refused: an accuracy outside [0, 1], a negative loss or count', () => {
+    const { run } = fresh();
+    const file = join(run.path, 'result.json');
+    const cycle = result.cycles[0]!;
+    const bad = (cycles: object[], rest: object = {}) =>
+      writeFileSync(file, JSON.stringify({ ...result, ...rest, cycles }));
+    bad([{ ...cycle, testAccuracy: { final: 7, best: 0.8 } }]);
+    expect(storedError(() => run.result()).message).toBe(
+      `${file}: cycles[0].testAccuracy.final: Too big: expected number to be <=1`,
+    );
+    bad([{ ...cycle, trainLoss: { final: -0.5, best: 0.5 } }]);
+    expect(storedError(() => run.result()).message).toMatch(
+      /cycles\[0\]\.trainLoss\.final: .*expected number to be >=0/,
+    );
+    bad([{ ...cycle, steps: -3 }]);
+    expect(storedError(() => run.result()).message).toMatch(/cycles\[0\]\.steps: Too small/);
+    bad([cycle], { cost: { ...result.cost, flopsSparse: -1 } });
+    expect(storedError(() => run.result()).message).toMatch(/cost\.flopsSparse: Too small/);
+    const metrics = join(run.path, 'metrics.jsonl');
+    writeFileSync(metrics, `${JSON.stringify({ ...epoch, test: { loss: 0.6, accuracy: 1.5 } })}\n`);
+    expect(storedError(() => run.metrics()).message).toBe(
+      `${metrics}:1: test.accuracy: Too big: expected number to be <=1`,
+    );
+  });
+
+  test('one bad run never hides the others: status and list name its file, the rest read', () => {
+    const { store, run } = fresh();
+    run.writeResult(result);
+    const other = store.run('dense-0000000000000000');
+    mkdirSync(other.path);
+    writeFileSync(join(other.path, 'config.json'), readFileSync(join(run.path, 'config.json')));
+    for (const text of ['{}', '', '{"method": "dense", "status": "comp']) {
+      writeFileSync(join(other.path, 'result.json'), text);
+      expect(store.list().map((r) => [r.id, r.state])).toEqual([
+        ['dense-0000000000000000', 'unreadable'],
+        [run.id, 'finished'],
+      ]);
+      // A truncated result is unreadable, not an interrupted run to train again.
+      expect(store.status(other.id).error).toMatch(/dense-0000000000000000\/result\.json: /);
+    }
+  });
+
   test('a non-finite loss (written by JSON as null) reads back as NaN', () => {
     const { run } = fresh();
     const diverged = {
@@ -231,17 +273,17 @@ describe('run directory reads', () => {
     const dir = join(run.path, 'checkpoint');
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
       meta: Record<string, unknown>;
+      bin: string;
     };
     expect(state.meta).toMatchObject({ format: 'cyclesparse.checkpoint', version: 3 });
-    const bin = readFileSync(join(dir, 'tensors.bin'));
+    const binFile = join(dir, state.bin);
+    const bin = readFileSync(binFile);
 
-    writeFileSync(join(dir, 'tensors.bin'), bin.subarray(0, 20));
+    writeFileSync(binFile, bin.subarray(0, 20));
     const truncated = storedError(() => run.checkpoint());
-    expect(truncated.file).toBe(join(dir, 'tensors.bin'));
-    expect(truncated.message).toBe(
-      `${join(dir, 'tensors.bin')}: expected 48 bytes, got "20 bytes (truncated?)"`,
-    );
-    writeFileSync(join(dir, 'tensors.bin'), bin);
+    expect(truncated.file).toBe(binFile);
+    expect(truncated.message).toBe(`${binFile}: expected 48 bytes, got "20 bytes (truncated?)"`);
+    writeFileSync(binFile, bin);
 
     const write = (meta: unknown) =>
       writeFileSync(join(dir, 'state.json'), JSON.stringify({ ...state, meta }));

@@ -109,7 +109,8 @@ sweep:
         ).once('exit', (code) => resolve(code ?? -1)),
       );
     const codes = await Promise.all([start(), start()]);
-    expect(codes).toEqual([0, 0]);
+    // 0, or 4 (runs left to another process) for a sweep whose cells the other one ran.
+    expect(codes.every((c) => c === 0 || c === 4)).toBe(true);
     const store = new Store(storeDir);
     const runs = store.list();
     expect(runs).toHaveLength(6);
@@ -229,7 +230,7 @@ sweep:
     const runs = store.list();
     expect(runs.map((r) => r.state)).toEqual(['finished', 'finished', 'finished']);
     for (const run of runs) expect(run.epochs).toBe(run.result!.cost.epochs); // each epoch once
-  }, 120_000);
+  }, 180_000); // two sweeps of training processes on 2 cores: near two minutes when loaded
 
   test('a finished run is not run again', () => {
     const { dir, file } = workspace(runConfig.replace('levels: 3', 'levels: 1'));

@@ -180,15 +180,16 @@ describe('checkpoints', () => {
     expect(loadCheckpoint(dir).position.step).toBe(1);
     expect(loadCheckpoint(dir).meta.backend).toEqual(backend);
 
-    const blob = readFileSync(join(dir, 'tensors.bin'));
-    writeFileSync(join(dir, 'tensors.bin'), blob.subarray(0, 1000));
-    expect(() => loadCheckpoint(dir)).toThrow(
-      /\/checkpoint\/tensors\.bin: expected \d+ bytes, got "1000 bytes \(truncated\?\)"/,
-    );
-    writeFileSync(join(dir, 'tensors.bin'), blob);
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as {
       meta: { position: { step: number } };
+      bin: string;
     };
+    const blob = readFileSync(join(dir, state.bin));
+    writeFileSync(join(dir, state.bin), blob.subarray(0, 1000));
+    expect(() => loadCheckpoint(dir)).toThrow(
+      /\/checkpoint\/tensors-[0-9a-f]+\.bin: expected \d+ bytes, got "1000 bytes \(truncated\?\)"/,
+    );
+    writeFileSync(join(dir, state.bin), blob);
     state.meta.position.step = -1;
     writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
     expect(() => loadCheckpoint(dir)).toThrow(
