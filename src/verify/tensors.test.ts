@@ -207,8 +207,8 @@ describe('tensor files', () => {
       expect(() => readTensors(path, options)).toThrow(pattern);
     };
     const w = encodeNpy(new Float32Array([1, 2, 3, 4]), [4]); // 128 header bytes + 16
-    // A member whose header needs 16 data bytes, followed by 16 MiB of zeros (16 KiB deflated).
-    const padded = new Uint8Array(w.length + 2 ** 24);
+    // A member whose header needs 16 data bytes, followed by 4 MiB of zeros (4 KiB deflated).
+    const padded = new Uint8Array(w.length + 2 ** 22);
     padded.set(w);
     for (const level of [0, 9] as const) {
       const bomb = write(`bomb-${level}.npz`, zipSync({ 'w.npy': padded }, { level }));
@@ -220,17 +220,28 @@ describe('tensor files', () => {
         ),
       );
     }
-    // The same member with its central directory's uncompressed size set to what the header
-    // needs: inflating stops at the declared size.
-    const lying = zipSync({ 'w.npy': padded }, { level: 9 });
-    const view = new DataView(lying.buffer);
-    const directory = lying.findLastIndex(
-      (_, i) => i + 4 <= lying.length && view.getUint32(i, true) === 0x02014b50,
-    );
-    view.setUint32(directory + 24, w.length, true);
+    // A member whose central directory declares what its header needs, but whose deflate stream
+    // goes on: inflating stops at the declared size (or, with far more compressed bytes than
+    // that size can need, is not started).
+    const lie = (member: Uint8Array, declared: number) => {
+      const zip = zipSync({ 'w.npy': member }, { level: 9 });
+      const view = new DataView(zip.buffer);
+      const directory = zip.findLastIndex(
+        (_, i) => i + 4 <= zip.length && view.getUint32(i, true) === 0x02014b50,
+      );
+      view.setUint32(directory + 24, declared, true);
+      return zip;
+    };
+    const w4096 = encodeNpy(new Float32Array(4096), [4096]); // 128 + 16384 bytes
+    const longer = new Uint8Array(w4096.length + 2 ** 22);
+    longer.set(w4096);
     expectError(
-      write('lying.npz', lying),
-      /lying\.npz \(tensor w\): member w\.npy inflates past the 144 bytes it declares/,
+      write('lying.npz', lie(longer, w4096.length)),
+      /lying\.npz \(tensor w\): member w\.npy inflates past the 16512 bytes it declares/,
+    );
+    expectError(
+      write('dense.npz', lie(padded, w.length)),
+      /dense\.npz \(tensor w\): member w\.npy: \d+ compressed bytes, more than any deflate stream of its declared 144 bytes needs/,
     );
     // A limit on the tensor data of one file, checked from the headers.
     const big = encodeNpz({ a: { values: new Float32Array(1000), shape: [1000] } }, true);

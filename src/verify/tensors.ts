@@ -24,6 +24,7 @@ import {
   statSync,
 } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import { Inflate } from 'fflate';
 import { CyclesparseError } from '../core/errors.js';
 import { outsideOf } from './paths.js';
@@ -648,8 +649,9 @@ function zipMembers(source: Source, file: string): ZipMember[] {
 
 /**
  * A deflated member as a {@link Source} of its declared size, inflated lazily and only as far as
- * asked: its `.npy` header is read (a few compressed chunks) and checked before the rest is
- * inflated, and a member that inflates past its declared size stops there.
+ * asked: its `.npy` header is inflated first, a few small compressed chunks at a time (fflate's
+ * streaming inflater), and checked; only a read of the data inflates the whole member, with
+ * zlib, stopping at its declared size.
  */
 function inflatingSource(
   source: Source,
@@ -659,17 +661,29 @@ function inflatingSource(
   tensor: string,
 ): Source {
   const CHUNK = 16 * 1024; // ≤ about 16 MiB of output per chunk, the most deflate expands
-  let out = new Uint8Array(0);
+  const past = () =>
+    new ArtifactError(
+      file,
+      tensor,
+      `member ${member.name} inflates past the ${member.size} bytes it declares`,
+    );
+  const invalid = (error: unknown) =>
+    new ArtifactError(
+      file,
+      tensor,
+      `member ${member.name} is not valid deflate data: ${(error as Error).message}`,
+    );
+  const truncated = (produced: number) =>
+    new ArtifactError(
+      file,
+      tensor,
+      `member ${member.name} inflates to ${produced} bytes, it declares ${member.size} (truncated?)`,
+    );
+  let out: Uint8Array = new Uint8Array(0);
   let produced = 0;
   let consumed = 0;
   const inflater = new Inflate((chunk) => {
-    if (produced + chunk.length > member.size) {
-      throw new ArtifactError(
-        file,
-        tensor,
-        `member ${member.name} inflates past the ${member.size} bytes it declares`,
-      );
-    }
+    if (produced + chunk.length > member.size) throw past();
     if (produced + chunk.length > out.length) {
       const grown = new Uint8Array(
         Math.min(member.size, Math.max(2 * out.length, produced + chunk.length)),
@@ -680,17 +694,29 @@ function inflatingSource(
     out.set(chunk, produced);
     produced += chunk.length;
   });
+  /** The whole member, inflated at once (after its header was checked). */
+  const whole = () => {
+    let all: Buffer;
+    try {
+      all = inflateRawSync(source.read(dataAt, member.compressedSize), {
+        maxOutputLength: Math.max(1, member.size),
+        chunkSize: 2 ** 20,
+      });
+    } catch (error) {
+      throw (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+        ? past()
+        : invalid(error);
+    }
+    if (all.length < member.size) throw truncated(all.length);
+    out = new Uint8Array(all.buffer, all.byteOffset, all.length);
+    produced = all.length;
+  };
   return {
     size: member.size,
     owned: true,
     read(offset, length) {
       const end = offset + length;
-      if (end > out.length && end === member.size) {
-        // The data is asked for: hold the whole member in one buffer of exactly its size.
-        const whole = new Uint8Array(member.size);
-        whole.set(out.subarray(0, produced));
-        out = whole;
-      }
+      if (end === member.size && produced < end) whole();
       while (produced < end && consumed < member.compressedSize) {
         const take = Math.min(CHUNK, member.compressedSize - consumed);
         const chunk = source.read(dataAt + consumed, take);
@@ -698,21 +724,10 @@ function inflatingSource(
         try {
           inflater.push(chunk, consumed === member.compressedSize);
         } catch (error) {
-          if (error instanceof ArtifactError) throw error;
-          throw new ArtifactError(
-            file,
-            tensor,
-            `member ${member.name} is not valid deflate data: ${(error as Error).message}`,
-          );
+          throw error instanceof ArtifactError ? error : invalid(error);
         }
       }
-      if (produced < end) {
-        throw new ArtifactError(
-          file,
-          tensor,
-          `member ${member.name} inflates to ${produced} bytes, it declares ${member.size} (truncated?)`,
-        );
-      }
+      if (produced < end) throw truncated(produced);
       return out.subarray(offset, end);
     },
   };
@@ -750,6 +765,11 @@ function readNpz(source: Source, file: string, budget: Budget): Tensor[] {
       member.localOffset + 30 + localView.getUint16(26, true) + localView.getUint16(28, true);
     if (dataAt + member.compressedSize > source.size) {
       fail(`its ${member.compressedSize} compressed bytes run past the end of the file`);
+    }
+    if (member.method === 8 && member.compressedSize > member.size + (member.size >> 10) + 1024) {
+      fail(
+        `${member.compressedSize} compressed bytes, more than any deflate stream of its declared ${member.size} bytes needs`,
+      );
     }
     if (member.method === 0 && member.compressedSize !== member.size) {
       fail(`stored with ${member.compressedSize} bytes, it declares ${member.size}`);
