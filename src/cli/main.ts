@@ -843,8 +843,20 @@ program
     'manifest file (YAML/JSON), or a directory holding one or laid out as level-<k>/',
   )
   .option('--json', 'print the report as JSON')
+  .option(
+    '--allow-outside',
+    "read files the manifest names outside the artifact's directory (absolute paths, .., symlinks out); devices are never read",
+  )
+  .option(
+    '--max-bytes <n>',
+    'most bytes of tensor data one file may hold (default 4 GiB)',
+    parseCount,
+  )
   .action((path, options) => {
-    const report = verifyArtifact(path);
+    const report = verifyArtifact(path, {
+      ...(options.allowOutside === true ? { allowOutside: true } : {}),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    });
     print(options.json ? JSON.stringify(report, null, 2) : verifyText(report));
     process.exitCode = report.passed ? EXIT.ok : EXIT.claimsNotMet;
   });

@@ -488,5 +488,12 @@ describe('verify on bad input', () => {
     const missing = cli(join(fixtures, 'no-such-run'));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^error: .*no-such-run: no such file or directory\n$/);
+    // --allow-outside lets the mask outside be read, and --max-bytes then refuses its 6 bytes.
+    const root = denseArtifact();
+    const masks = join(denseArtifact(), 'level-0', 'masks.npz');
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify({ levels: [{ masks }] }));
+    const limited = cli(root, '--allow-outside', '--max-bytes', '5');
+    expect(limited.status).toBe(2);
+    expect(limited.stderr).toMatch(/masks\.npz \(tensor w\): .*over the limit of 5 bytes/);
   });
 });
