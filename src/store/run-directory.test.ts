@@ -154,6 +154,7 @@ describe('run directory reads', () => {
       state: 'unreadable',
       error: error.message,
       epochs: 0,
+      config, // what can still be read is shown beside the error
     });
 
     writeFileSync(

@@ -57,6 +57,15 @@ export interface StoredNetwork {
   readonly mask: Mask;
 }
 
+/** `read()`, or undefined when it throws. */
+function quietly<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 export class Store {
   readonly root: string;
 
@@ -107,7 +116,17 @@ export class Store {
       return this.#status(id);
     } catch (error) {
       if (!(error instanceof StoredFileError)) throw error;
-      return { id, state: 'unreadable', error: error.message, epochs: 0 };
+      // What can still be read is shown beside the error (which configuration, how far).
+      const run = this.run(id);
+      const config = quietly(() => run.config()?.config);
+      const epochs = quietly(() => run.epochs()) ?? 0;
+      return {
+        id,
+        state: 'unreadable',
+        error: error.message,
+        epochs,
+        ...(config === undefined ? {} : { config }),
+      };
     }
   }
 
