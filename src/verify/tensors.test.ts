@@ -330,6 +330,11 @@ describe('tensor files', () => {
         new RegExp(`${name}: not a regular file`),
       );
     }
+    // A FIFO with no writer would block a plain open forever.
+    const fifo = join(folder, 'fifo.npy');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      expect(() => readTensors(fifo)).toThrow(/fifo\.npy: not a regular file/);
+    }
   });
 
   const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' });
