@@ -120,15 +120,18 @@ export async function checkConnection(
     retryStrategy: () => null,
   });
   let last: Error | undefined;
-  client.on('error', (error: Error) => {
-    last = error;
-  });
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
+  // Every error ends the check at once: the client does not retry (a refused connection, a
+  // rejected password, an untrusted certificate); silence ends it at the deadline.
+  const failed = new Promise<never>((_, reject) => {
+    client.on('error', (error: Error) => {
+      last = error;
+      reject(error);
+    });
     timer = setTimeout(() => reject(new Error('deadline')), timeoutS * 1000);
   });
   try {
-    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+    await Promise.race([client.connect().then(() => client.ping()), failed]);
   } catch (error) {
     const cause = last ?? ((error as Error).message === 'deadline' ? undefined : (error as Error));
     throw new InvalidArgumentError(

@@ -6,7 +6,9 @@
  *   exponential backoff; a per-job timeout travels in the job data.
  * - `startWorker`: runs jobs, each in a child process through the worker's own store (a retried
  *   job resumes from its checkpoint there). Input errors (bad config, missing data, unavailable
- *   backend) fail the job for good (`UnrecoverableError`); anything else is retried. A worker
+ *   backend) fail the job for good (`UnrecoverableError`); anything else is retried. A job
+ *   whose run is locked in the worker's store (running elsewhere) waits, delayed, without
+ *   spending an attempt. Results are signed with the queue key (`signing.ts`). A worker
  *   killed mid-job leaves its job locked until the lock expires; BullMQ then sees it stalled and
  *   hands it to another worker.
  * - `collectResults`: the coordinator writes each completed job's run (config, metrics, result,
@@ -20,7 +22,7 @@
 import { fork } from 'node:child_process';
 import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
-import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
 import { runConfigSchema, type RunConfig } from '../config/schema.js';
 import {
@@ -170,6 +172,8 @@ export interface WorkerOptions extends QueueAddress {
   readonly lockDurationMs?: number;
   /** How often the worker checks for stalled jobs. */
   readonly stalledIntervalMs?: number;
+  /** How long a job whose run is locked in the worker store waits before it looks again. */
+  readonly lockedRetryMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -236,7 +240,7 @@ export function startWorker(options: WorkerOptions): RunningWorker {
   const children = new Set<ReturnType<typeof fork>>();
   const worker = new Worker<CellJobData, CellJobResult>(
     options.name ?? DEFAULT_QUEUE_NAME,
-    async (job) => {
+    async (job, token) => {
       const parsed = runConfigSchema.safeParse(job.data.config);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
@@ -286,10 +290,18 @@ export function startWorker(options: WorkerOptions): RunningWorker {
             }),
           };
         }
-        case 'running-elsewhere':
-          // The run's lock in the worker store is held (e.g. by a process that has not yet
-          // noticed its worker died): retry later.
-          throw new Error(`${reply.id} is running in another process on this store`);
+        case 'running-elsewhere': {
+          // The run's lock in the worker store is held: by a live process (which finishes the
+          // run; this job then finds it finished), or by one that died on another host (its
+          // lease expires, then the lock is taken over). Wait for either without spending an
+          // attempt: attempts are for failures, and this is not one.
+          const waitMs = options.lockedRetryMs ?? 10_000;
+          log(
+            `${job.id}: running in another process on this store; trying again in ${(waitMs / 1000).toFixed(0)} s`,
+          );
+          await job.moveToDelayed(Date.now() + waitMs, token);
+          throw new DelayedError();
+        }
         case 'failed':
           if (reply.kind === 'input') throw new UnrecoverableError(reply.error);
           throw new Error(reply.error);
