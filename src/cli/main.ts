@@ -190,6 +190,10 @@ program
   .argument('<config>', 'YAML configuration (see `cyclesparse presets` and docs/CONFIG.md)')
   .option('--store <dir>', 'results store', 'runs')
   .option('--dry-run', 'print the resolved configuration, run id and cost estimate; train nothing')
+  .option(
+    '--discard-checkpoint',
+    'delete the run’s checkpoint first and train it from the start (the way forward when the checkpoint or its metrics cannot be read; a finished run is never retrained)',
+  )
   .action(async (file, options) => {
     const plan = planFile(file);
     if (plan.length !== 1)
@@ -206,7 +210,10 @@ program
     const store = new Store(checkStoreDir(options.store, { write: true }));
     const outcome = await stoppable(
       `run ${run.id} stopped; run the same command to resume it from its last checkpoint`,
-      () => executeRun(store, run.config, print),
+      () =>
+        executeRun(store, run.config, print, {
+          discardCheckpoint: options.discardCheckpoint === true,
+        }),
     );
     if (outcome.state === 'failed') {
       print(`run ${outcome.id} FAILED: ${outcome.error}`);
@@ -643,6 +650,7 @@ async function sweepOnQueue(
   const queue = openQueue(address);
   try {
     const enqueue = {
+      key,
       attempts: Math.max(1, options.attempts),
       store: options.store,
       retryFailed: options.retryFailed === true,
@@ -669,7 +677,6 @@ async function sweepOnQueue(
       plan.filter((run) => ids.has(run.id)),
       {
         ...enqueue,
-        key,
         ...(options.workerStore === undefined ? {} : { workerStore: options.workerStore }),
         onCell: (id, state, detail) => {
           done++;

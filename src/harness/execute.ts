@@ -101,15 +101,10 @@ export async function executeRun(
   }
 }
 
-/** The run's checkpoint to resume from, falling back to the one before a corrupt one. */
-function resumable(run: RunDirectory, log?: (line: string) => void) {
+/** `read()`, with a stored file it cannot read named together with the way forward. */
+function withDiscardHint<T>(read: () => T): T {
   try {
-    const checkpoint = run.checkpoint({ recover: true });
-    if (checkpoint?.recovered !== undefined)
-      (log ?? console.warn)(
-        `${run.id}: ${checkpoint.recovered}; resuming from the checkpoint before it`,
-      );
-    return checkpoint;
+    return read();
   } catch (error) {
     if (!(error instanceof StoredFileError)) throw error;
     throw new StoredFileError(
@@ -120,6 +115,18 @@ function resumable(run: RunDirectory, log?: (line: string) => void) {
       `${error.message} (${DISCARD_CHECKPOINT_HINT})`,
     );
   }
+}
+
+/** The run's checkpoint to resume from, falling back to the one before a corrupt one. */
+function resumable(run: RunDirectory, log?: (line: string) => void) {
+  return withDiscardHint(() => {
+    const checkpoint = run.checkpoint({ recover: true });
+    if (checkpoint?.recovered !== undefined)
+      (log ?? console.warn)(
+        `${run.id}: ${checkpoint.recovered}; resuming from the checkpoint before it`,
+      );
+    return checkpoint;
+  });
 }
 
 /** Trains the run from its checkpoint (or from the start), writing as it goes. */
@@ -135,7 +142,8 @@ async function train(
   if (checkpoint !== undefined) {
     warnOnBackendChange(checkpoint.backend, engine.info);
     resume = { progress: checkpoint.progress, tensors: checkpoint.tensors };
-    run.keepEpochs(resume.progress.emitted);
+    // Metrics lost or corrupt before the checkpoint: refused, never resumed over.
+    withDiscardHint(() => run.keepEpochs(resume!.progress.emitted));
     log?.(
       `${run.id}: resuming at phase ${resume.progress.phase + 1}/${pipeline.phases.length} after ${resume.progress.emitted} epochs`,
     );
