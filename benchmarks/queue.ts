@@ -104,7 +104,7 @@ sweep:
         startWorker({ url, name, key, store: join(dir, `worker-store-${workers}`) }),
       );
       const t0 = performance.now();
-      const { added } = await enqueueSweep(queue, plan, {});
+      const { added } = await enqueueSweep(queue, plan, { key });
       await waitForSweep(
         { url, name },
         queue,

@@ -31,7 +31,7 @@ import {
   startWorker,
   waitForSweep,
 } from './queue.js';
-import { signResult } from './signing.js';
+import { signJob, signResult } from './signing.js';
 
 /** A string matching `pattern`, inside toMatchObject. */
 const matching = (pattern: RegExp) => expect.stringMatching(pattern) as unknown as string;
@@ -215,9 +215,9 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     const plan = planFile(file);
     const queue = openQueue({ url: redis.url, name: 'resubmit' });
     try {
-      const first = await enqueueSweep(queue, plan, { store: join(dir, 'store') });
+      const first = await enqueueSweep(queue, plan, { key, store: join(dir, 'store') });
       expect(first.added).toEqual(plan.map((p) => p.id));
-      const second = await enqueueSweep(queue, plan, { store: join(dir, 'store') });
+      const second = await enqueueSweep(queue, plan, { key, store: join(dir, 'store') });
       expect(second.added).toEqual([]);
       expect(second.alreadyQueued).toEqual(plan.map((p) => p.id));
       expect((await queueStatus(queue)).counts.waiting).toBe(3);
@@ -227,7 +227,7 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     }
   });
 
-  test('jobs that fail deterministically end failed with their error after one attempt', async () => {
+  test('jobs that fail deterministically end failed with their error after one attempt; unsigned jobs are not run', async () => {
     const { dir, file } = workspace(cellConfig(1, [0]));
     const [cell] = planFile(file);
     const name = 'deterministic';
@@ -246,16 +246,45 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
         { id: 'bad-config', config: { nonsense: true } as never, timeoutMs: 0 },
         { ...options, jobId: 'bad-config' },
       );
+      const signature = signJob(key, {
+        id: noDataId,
+        canonical: canonicalJson(withoutDefaults(missingData)),
+        timeoutMs: 0,
+      });
       await queue.add(
         'cell',
-        { id: noDataId, config: missingData, timeoutMs: 0 },
+        { id: noDataId, config: missingData, timeoutMs: 0, signature },
         { ...options, jobId: noDataId },
       );
-      await waitFor(
-        async () => (await queue.getJobCounts('failed')).failed === 2,
-        60_000,
-        'two failed jobs',
+      // A valid cell added by a Redis writer without the queue key, and one signed with it but
+      // altered since (a longer timeout).
+      await queue.add(
+        'cell',
+        { id: cell!.id, config: cell!.config, timeoutMs: 0 },
+        { ...options, jobId: cell!.id },
       );
+      const other = planFile(workspace(cellConfig(1, [1])).file)[0]!;
+      const otherSignature = signJob(key, {
+        id: other.id,
+        canonical: canonicalJson(withoutDefaults(other.config)),
+        timeoutMs: 0,
+      });
+      await queue.add(
+        'cell',
+        { id: other.id, config: other.config, timeoutMs: 60_000, signature: otherSignature },
+        { ...options, jobId: other.id },
+      );
+      await waitFor(
+        async () => (await queue.getJobCounts('failed')).failed === 4,
+        60_000,
+        'four failed jobs',
+      );
+      for (const unsigned of [cell!.id, other.id]) {
+        const job = (await queue.getJob(unsigned))!;
+        expect(job.attemptsMade).toBe(1);
+        expect(job.failedReason).toMatch(/not signed with this worker's queue key/);
+      }
+      expect(existsSync(join(dir, 'worker-store', cell!.id))).toBe(false);
       const badConfig = (await queue.getJob('bad-config'))!;
       expect(badConfig.attemptsMade).toBe(1);
       expect(badConfig.failedReason).toMatch(/^invalid configuration: /);
@@ -363,19 +392,19 @@ describe.runIf(redisInstalled)('sweeps on BullMQ over a real Redis', () => {
     });
     try {
       // A timeout too short for any training: the only attempt fails.
-      await enqueueSweep(queue, plan, { attempts: 1, timeoutMs: 1 });
+      await enqueueSweep(queue, plan, { key, attempts: 1, timeoutMs: 1 });
       await waitFor(
         async () => (await queue.getJobCounts('failed')).failed === 1,
         30_000,
         'a failed job',
       );
-      const again = await enqueueSweep(queue, plan, { attempts: 1 });
+      const again = await enqueueSweep(queue, plan, { key, attempts: 1 });
       expect(again).toMatchObject({ added: [], failed: [id], retried: [] });
       // While another process holds the run in the worker store, the job waits for it without
       // spending its only attempt.
       const held = new Store(join(dir, 'worker-store')).run(id);
       expect(held.acquire()).toBe(true);
-      const retry = await enqueueSweep(queue, plan, { attempts: 1, retryFailed: true });
+      const retry = await enqueueSweep(queue, plan, { key, attempts: 1, retryFailed: true });
       expect(retry).toMatchObject({ added: [id], retried: [id], failed: [] });
       await waitFor(
         async () => (await queue.getJobCounts('delayed')).delayed === 1,

@@ -39,13 +39,15 @@ import { Store, type ImportOutcome, type StoredEpoch, type StoredResult } from '
 import type { CellReply, CellRequest } from './cell-process.js';
 import { DEFAULT_QUEUE_NAME, redisOptions } from './connection.js';
 import { copyNetworks, networkDigests, type NetworkDigests } from './networks.js';
-import { signatureMatches, signResult } from './signing.js';
+import { jobSignatureMatches, signatureMatches, signJob, signResult } from './signing.js';
 
 export interface CellJobData {
   readonly id: string;
   readonly config: RunConfig;
   /** Kill the job's process and retry after this long (resuming from its checkpoint); 0 = never. */
   readonly timeoutMs: number;
+  /** The coordinator's HMAC of the job (`signing.ts signJob`): workers train nothing without it. */
+  readonly signature?: string;
 }
 
 export interface CellJobResult {
@@ -94,6 +96,8 @@ export interface EnqueueOptions {
   readonly store?: string;
   /** Replace cells that failed for good with fresh jobs (new attempts, these options). */
   readonly retryFailed?: boolean;
+  /** The queue key: each job is signed with it. */
+  readonly key: Buffer;
 }
 
 export interface EnqueueSummary {
@@ -111,7 +115,16 @@ export interface EnqueueSummary {
 function cellJob(run: PlannedRun, options: EnqueueOptions) {
   return {
     name: 'cell',
-    data: { id: run.id, config: run.config, timeoutMs: options.timeoutMs ?? 0 },
+    data: {
+      id: run.id,
+      config: run.config,
+      timeoutMs: options.timeoutMs ?? 0,
+      signature: signJob(options.key, {
+        id: run.id,
+        canonical: canonicalJson(withoutDefaults(run.config)),
+        timeoutMs: options.timeoutMs ?? 0,
+      }),
+    },
     opts: {
       jobId: run.id,
       ...(options.priority ? { priority: options.priority } : {}),
@@ -127,7 +140,7 @@ function cellJob(run: PlannedRun, options: EnqueueOptions) {
 export async function enqueueSweep(
   queue: Queue<CellJobData, CellJobResult>,
   plan: readonly PlannedRun[],
-  options: EnqueueOptions = {},
+  options: EnqueueOptions,
 ): Promise<EnqueueSummary> {
   const store = options.store === undefined ? undefined : new Store(options.store);
   const alreadyStored: string[] = [];
@@ -251,6 +264,15 @@ export function startWorker(options: WorkerOptions): RunningWorker {
       if (runId(parsed.data) !== job.data.id)
         throw new UnrecoverableError(
           `the job id ${job.data.id} is not its configuration's run id ${runId(parsed.data)}`,
+        );
+      const signedJob = {
+        id: job.data.id,
+        canonical: canonicalJson(withoutDefaults(parsed.data)),
+        timeoutMs: job.data.timeoutMs,
+      };
+      if (!jobSignatureMatches(options.key, signedJob, job.data.signature))
+        throw new UnrecoverableError(
+          "the job is not signed with this worker's queue key: enqueued without the key, altered in Redis, or the worker has another key",
         );
       let config: RunConfig;
       try {

@@ -95,3 +95,32 @@ export function signatureMatches(key: Buffer, fields: SignedFields, signature: u
     Buffer.from(signature, 'hex'),
   );
 }
+
+/** What a job's signature covers: the coordinator's order to train one run. */
+export interface SignedJob {
+  readonly id: string;
+  /** The canonical JSON of the run's configuration. */
+  readonly canonical: string;
+  readonly timeoutMs: number;
+}
+
+function jobPayload(job: SignedJob): string {
+  return canonicalJson({
+    v: 1,
+    kind: 'job',
+    id: job.id,
+    canonical: job.canonical,
+    timeoutMs: job.timeoutMs,
+  });
+}
+
+/** The coordinator's HMAC-SHA256 of a job, hex: workers train only jobs that carry it. */
+export function signJob(key: Buffer, job: SignedJob): string {
+  return createHmac('sha256', key).update(jobPayload(job)).digest('hex');
+}
+
+/** Whether `signature` is the job's HMAC under `key` (compared in constant time). */
+export function jobSignatureMatches(key: Buffer, job: SignedJob, signature: unknown): boolean {
+  if (typeof signature !== 'string' || !/^[0-9a-f]{64}$/.test(signature)) return false;
+  return timingSafeEqual(Buffer.from(signJob(key, job), 'hex'), Buffer.from(signature, 'hex'));
+}
