@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { loadQueueKey, signatureMatches, signResult } from './signing.js';
+import {
+  jobSignatureMatches,
+  loadQueueKey,
+  signatureMatches,
+  signJob,
+  signResult,
+} from './signing.js';
 
 describe('the queue key and result signatures', () => {
   test('the key comes from --queue-key-file or CYCLESPARSE_QUEUE_KEY; errors name both, never the key', () => {
@@ -49,5 +55,27 @@ describe('the queue key and result signatures', () => {
     expect(signatureMatches(Buffer.from('x'.repeat(32)), fields, signature)).toBe(false);
     expect(signatureMatches(key, fields, undefined)).toBe(false);
     expect(signatureMatches(key, fields, 'abc')).toBe(false);
+  });
+
+  test('a job signature covers the run id, the configuration and the timeout, and is not a result signature', () => {
+    const key = Buffer.from('k'.repeat(32));
+    const job = { id: 'pai-0123456789abcdef', canonical: '{"a":1}', timeoutMs: 0 };
+    const signature = signJob(key, job);
+    expect(jobSignatureMatches(key, job, signature)).toBe(true);
+    for (const changed of [
+      { ...job, id: 'pai-fedcba9876543210' },
+      { ...job, canonical: '{"a":2}' },
+      { ...job, timeoutMs: 60_000 },
+    ])
+      expect(jobSignatureMatches(key, changed, signature)).toBe(false);
+    expect(jobSignatureMatches(Buffer.from('x'.repeat(32)), job, signature)).toBe(false);
+    expect(jobSignatureMatches(key, job, undefined)).toBe(false);
+    expect(
+      signatureMatches(
+        key,
+        { id: job.id, canonical: job.canonical, result: 0, metrics: 0 },
+        signature,
+      ),
+    ).toBe(false);
   });
 });
