@@ -9,6 +9,7 @@ import { METHODS } from '../methods/registry.js';
 import type { AnyMethod } from '../methods/method.js';
 import { SCORERS, scorerOptionFields } from '../prune/registry.js';
 import type { Scorer } from '../prune/scorer.js';
+import { markdownCell } from '../text/format.js';
 
 /** `name` (a, b) [default], from the field's schema. */
 function describeField(name: string, field: z.ZodType): string {
@@ -32,9 +33,8 @@ function fields(schema: z.ZodObject, skip: readonly string[] = []): string {
 }
 
 function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const cell = (text: string) => text.replaceAll('|', '\\|');
   return [header, header.map(() => '---'), ...rows]
-    .map((r) => `| ${r.map(cell).join(' | ')} |`)
+    .map((r) => `| ${r.map(markdownCell).join(' | ')} |`)
     .join('\n');
 }
 

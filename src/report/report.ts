@@ -20,7 +20,7 @@ import { resolveRun } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
 import { methodLabel, targetOf } from '../harness/report-lines.js';
-import { siUnits } from '../text/format.js';
+import { markdownCell, siUnits } from '../text/format.js';
 import { formatDifference, formatValue, METRIC_NAMES } from '../claims/verdict-text.js';
 import type { Store } from '../store/store.js';
 import { estimate } from '../stats/inference.js';
@@ -377,18 +377,16 @@ export function reportHtml(markdown: string): string {
 }
 
 /** User text as one Markdown table cell: a `|` would end the cell, a newline the row. */
-const cell = (text: string) => text.replace(/[\\|]/g, '\\$&').replace(/\s*\n\s*/g, ' ');
-
 function markdownTable(verdict: SuiteVerdict): string {
   const lines = verdict.claims.map((c) => {
     const interval = c.test
       ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
       : c.allowed
         ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
-        : cell(c.detail);
+        : markdownCell(c.detail);
     const p =
       c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
-    return `| ${cell(c.id)} | ${cell(c.paper ?? '')} | ${cell(c.description)} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
+    return `| ${markdownCell(c.id)} | ${markdownCell(c.paper ?? '')} | ${markdownCell(c.description)} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
   });
   return [
     '| claim | paper | statement | metric | A | B | A − B | interval | p (Holm) | verdict |',

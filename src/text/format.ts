@@ -33,3 +33,7 @@ export function siUnits(value: number): string {
   }
   return `${value.toPrecision(3)} ${prefixes[at]}`.trimEnd();
 }
+
+/** Text as one Markdown table cell: pipes and backslashes escaped, line breaks folded. */
+export const markdownCell = (text: string): string =>
+  text.replace(/[\\|]/g, '\\$&').replace(/\s*\n\s*/g, ' ');

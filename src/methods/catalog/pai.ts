@@ -17,7 +17,8 @@ export const pai = defineMethod({
   target: { field: 'sparsity' },
   label: ({ criterion, cycles }) => `pai-${criterion}${cycles > 1 ? ` ×${cycles}` : ''}`,
   build: (options, { epochsPerCycle, rules }) => {
-    const { name: _name, ...used } = criterionOf('criterion', 'initialisation', options);
+    const chosen = criterionOf('criterion', 'initialisation', options);
+    const { name: _name, ...used } = chosen;
     const { criterion, sparsity, cycles } = options;
     return {
       method: `pai-${criterion}`,
@@ -25,7 +26,7 @@ export const pai = defineMethod({
       phases: [
         prunePhase(
           { label: 'at initialisation', level: 1, stream: 'at initialisation' },
-          criterionOf('criterion', 'initialisation', options),
+          chosen,
           { sparsity },
           rules,
         ),
