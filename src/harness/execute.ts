@@ -20,6 +20,7 @@ import {
 } from '../methods/runner.js';
 import { LockLostError, type RunDirectory } from '../store/run-directory.js';
 import type { Store } from '../store/store.js';
+import { epochEvent, type MetricSink } from '../sinks/sink.js';
 import { warnOnBackendChange } from '../train/checkpoint.js';
 
 export type ExecuteOutcome =
@@ -60,6 +61,12 @@ export interface ExecuteOptions {
    * checkpoint cannot be read (the CLI's `--discard-checkpoint`). A finished run is not touched.
    */
   readonly discardCheckpoint?: boolean;
+  /**
+   * Where the run's metrics stream besides the store (`--log`): started when training starts
+   * (not for a run skipped as finished), told every stored epoch, ended with the run's status.
+   * Built by `createSinks` (sinks/open.ts), which keeps a failing sink from stopping the run.
+   */
+  readonly sinks?: MetricSink;
 }
 
 /** What a corrupt checkpoint's error adds: how to go on. */
@@ -87,13 +94,15 @@ export async function executeRun(
       run.discardCheckpoint();
       log?.(`${id}: checkpoint discarded; training from the start`);
     }
-    const result = await train(run, config, log);
+    const result = await train(run, config, log, options.sinks);
     run.assertHeld(); // a process that lost its lock writes nothing more
     run.writeResult(result.result);
+    await options.sinks?.end({ status: finished(result.result) });
     return { state: finished(result.result), id, ...result, skipped: false };
   } catch (error) {
     // Lost the lock (its lease expired and another process took the run over): not ours to mark.
     if (!(error instanceof LockLostError)) run.writeFailure(error as Error);
+    await options.sinks?.end({ status: 'failed' });
     const kind = isInputError(error) ? 'input' : 'runtime';
     return { state: 'failed', id, error: (error as Error).message, kind };
   } finally {
@@ -134,6 +143,7 @@ async function train(
   run: RunDirectory,
   config: RunConfig,
   log?: (line: string) => void,
+  sinks?: MetricSink,
 ): Promise<{ result: PipelineResult; resumed: boolean }> {
   const engine = await openEngine(config.training);
   const { setup, pipeline } = buildExperiment(config);
@@ -150,11 +160,15 @@ async function train(
   } else {
     run.clearMetrics();
   }
+  // Steps are lines of metrics.jsonl: a resumed run goes on after the epochs kept.
+  let step = resume?.progress.emitted ?? 0;
+  await sinks?.start({ id: run.id, config, backend: engine.info.name, firstStep: step });
   const result = await runPipeline(engine, setup, pipeline, {
     ...(resume === undefined ? {} : { resume }),
     onEpoch: async (record: EpochRecord) => {
       run.assertHeld();
       run.appendEpoch(record);
+      await sinks?.epoch(epochEvent(record, step++));
       log?.(
         `${run.id}: ${record.phase} epoch ${record.metrics.epoch + 1} loss ${record.metrics.trainLoss.toFixed(4)} test acc ${(100 * record.test.accuracy).toFixed(2)}%`,
       );

@@ -6,6 +6,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { RunConfig } from '../config/schema.js';
+import { createSinks } from '../sinks/open.js';
+import type { SinkSpec } from '../sinks/sink.js';
 import { Store } from '../store/store.js';
 import { executeRun, type ExecuteOutcome } from './execute.js';
 
@@ -23,6 +25,8 @@ if (process.send !== undefined)
 export interface CellTask {
   readonly config: RunConfig;
   readonly store: string;
+  /** `--log` sinks: each cell process streams its own run's metrics to them. */
+  readonly log?: readonly SinkSpec[];
 }
 
 /** What goes back to the parent: the outcome without the (large) result. */
@@ -51,5 +55,10 @@ export function summarize(outcome: ExecuteOutcome): CellOutcome {
 }
 
 export default async function runCell(task: CellTask): Promise<CellOutcome> {
-  return summarize(await executeRun(new Store(task.store), task.config));
+  const sinks = createSinks(task.log ?? []);
+  return summarize(
+    await executeRun(new Store(task.store), task.config, undefined, {
+      ...(sinks === undefined ? {} : { sinks }),
+    }),
+  );
 }

@@ -14,6 +14,7 @@ import { Tinypool } from 'tinypool';
 import { Store, type RunStatus } from '../store/store.js';
 import type { PlannedRun } from './plan.js';
 import type { CellOutcome, CellTask } from './pool-task.js';
+import type { SinkSpec } from '../sinks/sink.js';
 
 export interface SweepOptions {
   readonly store: string;
@@ -21,6 +22,8 @@ export interface SweepOptions {
   readonly progress: 'bars' | 'lines' | 'none';
   /** Where progress lines go (stderr by default, so stdout stays machine-readable). */
   readonly write?: (line: string) => void;
+  /** `--log` sinks, built in each cell process (checked by the caller before the sweep). */
+  readonly log?: readonly SinkSpec[];
 }
 
 export interface SweepSummary {
@@ -116,7 +119,11 @@ export async function runSweep(
   try {
     const outcomes = await Promise.all(
       plan.map(async (run) => {
-        const task: CellTask = { config: run.config, store: options.store };
+        const task: CellTask = {
+          config: run.config,
+          store: options.store,
+          ...(options.log === undefined ? {} : { log: options.log }),
+        };
         let outcome: CellOutcome;
         try {
           outcome = (await pool.run(task)) as CellOutcome;
