@@ -124,8 +124,11 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
   let simd: boolean | null = null;
   switch (name) {
     case 'wasm': {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      await activate(name);
+      const wasm = await withoutEmscriptenHandlers(async () => {
+        const module = await import('@tensorflow/tfjs-backend-wasm');
+        await activate(name);
+        return module;
+      });
       setNativeKernels(undefined);
       threads = wasm.getThreadsCount();
       simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
@@ -134,8 +137,10 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
     case 'native': {
       const { addon, reason } = loadNative();
       if (addon === undefined) throw new BackendUnavailableError(name, reason);
-      await import('@tensorflow/tfjs-backend-wasm');
-      await activate(name);
+      await withoutEmscriptenHandlers(async () => {
+        await import('@tensorflow/tfjs-backend-wasm');
+        await activate(name);
+      });
       setNativeKernels(nativeKernels(addon));
       threads = nativeThreads();
       addon.setThreads(threads);
@@ -178,12 +183,44 @@ export function engineName(name: TfjsBackendName): string {
 }
 
 /**
- * Threads of the native kernels: CYCLESPARSE_THREADS, else every core the process may use
- * (the sweep pool sets CYCLESPARSE_THREADS so parallel runs share the cores).
+ * Threads of the native kernels (and of PyTorch on the CPU): CYCLESPARSE_THREADS, else the cores
+ * not already busy (the sweep pool sets CYCLESPARSE_THREADS so parallel runs share the cores).
  */
 export function nativeThreads(): number {
   const fromEnv = Number(process.env.CYCLESPARSE_THREADS);
-  return Number.isSafeInteger(fromEnv) && fromEnv >= 1 ? fromEnv : os.availableParallelism();
+  return Number.isSafeInteger(fromEnv) && fromEnv >= 1 ? fromEnv : idleCores();
+}
+
+/**
+ * Cores the process may use less the busy ones, at least 1. Busy is the 1-minute load average
+ * rounded: with every core's threads, a run on a machine already busy oversubscribes it, and
+ * oneDNN's threads wait for the slowest one at every layer (epochs 2.1–16.6 s instead of ~1 s).
+ * The load average is what the kernel has without sampling; it lags a minute behind a change
+ * and reads 0 where the OS keeps none (Windows), which gives every core as before.
+ */
+export function idleCores(cores = os.availableParallelism(), load = os.loadavg()[0] ?? 0): number {
+  return Math.max(1, Math.min(cores, cores - Math.round(load)));
+}
+
+/**
+ * Runs `start` (which loads and instantiates a wasm module) and removes the process
+ * 'uncaughtException' and 'unhandledRejection' listeners it added. Emscripten's Node glue installs
+ * both to rethrow from inside the listener, which Node answers with exit code 7 and a stack in
+ * tfjs-backend-wasm for any error of the user's own program. Without them an error exits 1 with
+ * its own stack, as in any Node program; a wasm abort is a WebAssembly.RuntimeError thrown to the
+ * caller like any other error, which these listeners never handled either.
+ */
+export async function withoutEmscriptenHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const exceptions = new Set(process.listeners('uncaughtException'));
+  const rejections = new Set(process.listeners('unhandledRejection'));
+  try {
+    return await start();
+  } finally {
+    for (const listener of process.listeners('uncaughtException'))
+      if (!exceptions.has(listener)) process.removeListener('uncaughtException', listener);
+    for (const listener of process.listeners('unhandledRejection'))
+      if (!rejections.has(listener)) process.removeListener('unhandledRejection', listener);
+  }
 }
 
 async function activate(name: TfjsBackendName): Promise<void> {
