@@ -1,0 +1,191 @@
+/**
+ * The gate's verdicts as JUnit XML (`gate --junit FILE`), the report format CI systems read
+ * (GitHub Actions test reporters, GitLab's `artifacts:reports:junit`, Jenkins): one
+ * `<testsuite>` per claims suite, one `<testcase>` per claim (classname = the suite, name =
+ * claim id and text). How verdicts map:
+ *
+ * - holds: a passing test case;
+ * - fails, gating: `<failure>` with the verdict (estimates, interval, test, p);
+ * - diverged, gating: `<failure>` (a run the claim needs diverged: the claim does not hold);
+ * - run-failed: `<error>` (a run it needs failed; the gate exits with the runtime-failure code);
+ * - missing: `<skipped>` (not evaluated: its runs are not in the store);
+ * - not gating and not holding: `<skipped>` with the verdict (reported, never gating).
+ *
+ * So a file has failures or errors exactly when the gate did not pass, unless claims were
+ * missing. Every test case also carries its verdict text in `<system-out>`; the suite's
+ * properties say the backends, seeds, metric and α.
+ */
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Store } from '../store/store.js';
+import type { ClaimVerdict, SuiteVerdict } from './claims.js';
+import { formatDifference, formatValue } from './verdict-text.js';
+
+export interface JunitSuite {
+  readonly verdict: SuiteVerdict;
+  readonly seeds: readonly number[];
+  /** The backends the suite's runs trained on (see {@link backendsOf}). */
+  readonly backends: readonly string[];
+  /** Seconds the gate took (training included). */
+  readonly seconds?: number;
+  readonly timestamp?: Date;
+}
+
+/** Characters XML 1.0 cannot carry at all (control characters, lone surrogates, U+FFFE/F). */
+const INVALID_XML =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Text content: markup characters escaped, invalid characters dropped. */
+export function xmlText(text: string): string {
+  return text
+    .replace(INVALID_XML, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
+}
+
+/** An attribute value (double-quoted): quotes and line breaks escaped as well. */
+export function xmlAttribute(text: string): string {
+  return xmlText(text)
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;')
+    .replace(/\t/g, '&#9;');
+}
+
+const attributes = (pairs: Record<string, string | number | undefined>) =>
+  Object.entries(pairs)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}="${xmlAttribute(String(v))}"`)
+    .join('');
+
+const formatP = (p: number) => (p < 0.0001 ? '< 0.0001' : `= ${p.toFixed(4)}`);
+
+/** A claim's verdict in one paragraph: what it claims, the estimates, interval, test and p. */
+export function claimVerdictText(claim: ClaimVerdict, alpha: number): string {
+  const parts = [`${claim.verdict}: ${claim.detail}`];
+  if (claim.a !== null)
+    parts.push(
+      `A = ${formatValue(claim.metric, claim.a.mean)} (n = ${claim.a.n})` +
+        (claim.b === null
+          ? ''
+          : `, B = ${formatValue(claim.metric, claim.b.mean)} (n = ${claim.b.n})`),
+    );
+  if (claim.test !== null) {
+    const level = (100 * (1 - 2 * alpha)).toFixed(0);
+    parts.push(
+      `A − B = ${formatDifference(claim.metric, claim.test.difference)}, ${level}% interval [${formatDifference(claim.metric, claim.test.ci[0])}, ${formatDifference(claim.metric, claim.test.ci[1])}]`,
+      `${claim.test.test} test p ${formatP(claim.test.p)}` +
+        (claim.pAdjusted === null ? '' : `, adjusted p ${formatP(claim.pAdjusted)}`) +
+        `, α = ${alpha}`,
+    );
+  }
+  if (claim.allowed !== null)
+    parts.push(
+      `allowed mean(A) in [${formatValue(claim.metric, claim.allowed[0])}, ${formatValue(claim.metric, claim.allowed[1])}]`,
+    );
+  parts.push(`metric: ${claim.metric}`);
+  if (claim.paper !== null) parts.push(`paper: ${claim.paper}`);
+  return parts.join('; ');
+}
+
+type Outcome = 'passed' | 'failure' | 'error' | 'skipped';
+
+function outcomeOf(claim: ClaimVerdict): Outcome {
+  if (claim.verdict === 'holds') return 'passed';
+  if (claim.verdict === 'run-failed') return 'error';
+  if (claim.verdict === 'missing' || !claim.gate) return 'skipped';
+  return 'failure';
+}
+
+function testcase(suite: string, claim: ClaimVerdict, alpha: number): string {
+  const text = claimVerdictText(claim, alpha);
+  const outcome = outcomeOf(claim);
+  const open = `    <testcase${attributes({ classname: suite, name: `${claim.id}: ${claim.description}`, time: 0 })}>`;
+  const inner =
+    outcome === 'passed'
+      ? []
+      : outcome === 'skipped'
+        ? [
+            `      <skipped${attributes({ message: claim.gate ? `not evaluated: ${claim.detail}` : `not gating (${claim.verdict}): ${claim.detail}` })}/>`,
+          ]
+        : [
+            `      <${outcome}${attributes({ message: `${claim.verdict}: ${claim.detail}`, type: claim.verdict })}>${xmlText(text)}</${outcome}>`,
+          ];
+  return [
+    open,
+    ...inner,
+    `      <system-out>${xmlText(text)}</system-out>`,
+    '    </testcase>',
+  ].join('\n');
+}
+
+/** The JUnit XML document of one or more suites' verdicts. */
+export function junitXml(suites: readonly JunitSuite[]): string {
+  const counts = (claims: readonly ClaimVerdict[]) => {
+    const of = (o: Outcome) => claims.filter((c) => outcomeOf(c) === o).length;
+    return {
+      tests: claims.length,
+      failures: of('failure'),
+      errors: of('error'),
+      skipped: of('skipped'),
+    };
+  };
+  const all = suites.flatMap((s) => s.verdict.claims);
+  const totalSeconds = suites.reduce((sum, s) => sum + (s.seconds ?? 0), 0);
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites${attributes({ name: 'cyclesparse gate', ...counts(all), time: totalSeconds.toFixed(3) })}>`,
+  ];
+  for (const s of suites) {
+    const v = s.verdict;
+    lines.push(
+      `  <testsuite${attributes({
+        name: v.suite,
+        ...counts(v.claims),
+        time: (s.seconds ?? 0).toFixed(3),
+        // JUnit's schema: ISO 8601 without a zone (UTC here).
+        timestamp: (s.timestamp ?? new Date()).toISOString().slice(0, 19),
+      })}>`,
+      '    <properties>',
+      ...Object.entries({
+        backend: s.backends.length === 0 ? 'unknown' : s.backends.join(', '),
+        seeds: s.seeds.join(','),
+        metric: v.metric,
+        alpha: String(v.alpha),
+        passed: String(v.passed),
+      }).map(([name, value]) => `      <property${attributes({ name, value })}/>`),
+      '    </properties>',
+      ...v.claims.map((c) => testcase(v.suite, c, v.alpha)),
+      '  </testsuite>',
+    );
+  }
+  lines.push('</testsuites>', '');
+  return lines.join('\n');
+}
+
+/** The distinct backends (name and threads) of the stored results of a verdict's runs. */
+export function backendsOf(store: Store, verdict: SuiteVerdict): string[] {
+  const names = new Set<string>();
+  for (const id of new Set(verdict.claims.flatMap((c) => c.runIds))) {
+    let backend;
+    try {
+      backend = store.result(id)?.backend;
+    } catch {
+      continue; // an unreadable result: the verdict already says which run
+    }
+    if (backend !== undefined) names.add(backend.name);
+  }
+  return [...names].sort();
+}
+
+/** Writes the document to `file` (whole: a CI step never reads half of it). */
+export function writeJunit(file: string, suites: readonly JunitSuite[]): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const partial = `${file}.${process.pid}.tmp`;
+  writeFileSync(partial, junitXml(suites));
+  renameSync(partial, file);
+}
