@@ -32,6 +32,8 @@ export interface GateOptions {
   readonly external?: readonly ExternalRow[];
   /** Called once the runs are in the store, before the claims are evaluated (to write a baseline). */
   readonly beforeEvaluate?: (store: Store, value: RunValue) => void;
+  /** `--log` sinks the runs it trains stream their metrics to (checked by the caller). */
+  readonly log?: SweepOptions['log'];
 }
 
 /** Best or final test accuracy of a stored result's last cycle. */
@@ -120,6 +122,7 @@ export async function gate(loaded: LoadedSuite, options: GateOptions): Promise<G
       store: options.store,
       concurrency: options.concurrency,
       progress: options.progress,
+      ...(options.log === undefined ? {} : { log: options.log }),
     });
     seconds = summary.seconds;
     interrupted = summary.interrupted;
