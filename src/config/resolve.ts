@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import YAML from 'yaml';
+import type { z } from 'zod';
 import { CyclesparseError } from '../core/errors.js';
 import type { BackendName, Precision } from '../engine/engine.js';
 import { conventionsOf, type ConventionRule, type Conventions } from '../core/conventions.js';
@@ -26,8 +27,16 @@ import {
 import { METHODS, methodNamed } from '../methods/registry.js';
 import { MODELS_WITH_STEMS } from '../models/zoo.js';
 import { SCHEDULE_SHAPES } from './build.js';
+import { keysAt, resolveKey, setPath } from './keys.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
-import { runConfigSchema, sweepSchema, type MethodConfig, type RunConfig } from './schema.js';
+import {
+  runConfigSchema,
+  sweepSchema,
+  type MethodConfig,
+  type RunConfig,
+  type SweepConfig,
+} from './schema.js';
+import { nearest } from './suggest.js';
 
 /** Bad configuration: every problem with its path, one a line. Exit code 2 in the CLI. */
 export class ConfigError extends CyclesparseError {
@@ -47,6 +56,38 @@ function path(segments: readonly PropertyKey[]): string {
       typeof s === 'number' ? `${out}[${s}]` : out === '' ? String(s) : `${out}.${String(s)}`,
     '',
   );
+}
+
+/**
+ * One line per zod issue, its path first; an unknown key gets the nearest known key of its
+ * section ("did you mean") — of the method the input names, for method options.
+ */
+export function issueLines(
+  issues: readonly z.core.$ZodIssue[],
+  input: unknown,
+  prefix: readonly PropertyKey[] = [],
+): string[] {
+  return issues.map((issue) => {
+    const at = [...prefix, ...issue.path];
+    const line = `${at.length === 0 ? '(top level)' : path(at)}: ${issue.message}`;
+    if (issue.code !== 'unrecognized_keys') return line;
+    const known = knownKeys(at, input);
+    if (known === undefined) return line;
+    const hints = issue.keys.flatMap((key) => {
+      const near = nearest(key, known);
+      return near === undefined ? [] : [issue.keys.length === 1 ? near : `${near} for ${key}`];
+    });
+    return hints.length === 0 ? line : `${line} (did you mean ${hints.join(', ')}?)`;
+  });
+}
+
+/** The keys the section at `at` of a configuration document takes. */
+function knownKeys(at: readonly PropertyKey[], input: unknown): readonly string[] | undefined {
+  if (at.length === 1 && at[0] === 'method' && isRecord(input) && isRecord(input.method)) {
+    const method = METHODS.find((m) => m.name === (input.method as Input).name);
+    if (method !== undefined) return ['name', ...Object.keys(method.options.shape)];
+  }
+  return keysAt(at);
 }
 
 function isRecord(value: unknown): value is Input {
@@ -163,12 +204,9 @@ function crossChecks(config: RunConfig): string[] {
 
 /** Validates the schema and fills every default (without the checks across fields). */
 function fillDefaults(input: Input, source: string): RunConfig {
-  const parsed = runConfigSchema.safeParse(withPreset(input, source));
-  if (!parsed.success)
-    throw new ConfigError(
-      source,
-      parsed.error.issues.map((i) => `${path(i.path)}: ${i.message}`),
-    );
+  const document = withPreset(input, source);
+  const parsed = runConfigSchema.safeParse(document);
+  if (!parsed.success) throw new ConfigError(source, issueLines(parsed.error.issues, document));
   const config = parsed.data;
   const conventions = resolveConventions(config, source);
   const training =
@@ -316,41 +354,129 @@ export function runId(config: RunConfig): string {
   return `${config.method.name}-${hash.slice(0, 16)}`;
 }
 
-/** Every run a file describes: one, or the cells of its sweep (methods × sparsities × seeds). */
+/** One assignment of a sweep's grid and zip keys: the key paths to set and their values. */
+interface SweepPoint {
+  readonly sets: readonly {
+    readonly key: string;
+    readonly path: readonly string[];
+    readonly value: unknown;
+  }[];
+}
+
+/**
+ * The points of a sweep's `grid` (every combination, the last key varying fastest) crossed with
+ * its `zip` rows (the i-th value of every list together). Keys are checked against the
+ * configuration's fields; zip lists of different lengths, a key in both sections, or a key the
+ * sweep already varies (`seed` with `seeds`) are refused naming the keys.
+ */
+function sweepPoints(sweep: SweepConfig, source: string): SweepPoint[] {
+  const grid = Object.entries(sweep.grid ?? {});
+  const zip = Object.entries(sweep.zip ?? {});
+  const problems: string[] = [];
+  const resolved = new Map<string, readonly string[]>();
+  for (const [section, entries] of [
+    ['grid', grid],
+    ['zip', zip],
+  ] as const) {
+    for (const [key] of entries) {
+      try {
+        const keyPath = resolveKey(key);
+        if (keyPath[0] === 'sweep')
+          problems.push(
+            `sweep.${section}.${key}: expected a key of the run configuration, not of the sweep`,
+          );
+        resolved.set(key, keyPath);
+      } catch (error) {
+        problems.push(`sweep.${section}.${(error as Error).message}`);
+      }
+    }
+  }
+  for (const [key] of zip)
+    if (sweep.grid?.[key] !== undefined)
+      problems.push(`sweep.zip.${key}: also in sweep.grid (a key is swept in one of them)`);
+  for (const [section, entries] of [
+    ['grid', grid],
+    ['zip', zip],
+  ] as const) {
+    for (const [key] of entries) {
+      if (key === 'seed' && sweep.seeds !== undefined)
+        problems.push(`sweep.${section}.seed: the sweep already sets seed from sweep.seeds`);
+      if (key === 'method' && sweep.methods !== undefined)
+        problems.push(`sweep.${section}.method: the sweep already sets method from sweep.methods`);
+    }
+  }
+  const lengths = new Set(zip.map(([, values]) => values.length));
+  if (lengths.size > 1)
+    problems.push(
+      `sweep.zip: expected lists of one length, got ${zip.map(([key, values]) => `${key} (${values.length})`).join(', ')}`,
+    );
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  let points: SweepPoint[] = [{ sets: [] }];
+  for (const [key, values] of grid)
+    points = points.flatMap((point) =>
+      values.map((value) => ({ sets: [...point.sets, { key, path: resolved.get(key)!, value }] })),
+    );
+  if (zip.length > 0) {
+    const rows = zip[0]![1].length;
+    points = points.flatMap((point) =>
+      Array.from({ length: rows }, (_, r) => ({
+        sets: [
+          ...point.sets,
+          ...zip.map(([key, values]) => ({ key, path: resolved.get(key)!, value: values[r] })),
+        ],
+      })),
+    );
+  }
+  return points;
+}
+
+/**
+ * Every run a file describes: one, or the cells of its sweep (methods × sparsities × grid × zip
+ * × seeds).
+ */
 export function resolveRuns(input: Input, source = 'config'): RunConfig[] {
   if (input.sweep === undefined) return [resolveRun(input, source)];
   const sweep = sweepSchema.safeParse(input.sweep);
   if (!sweep.success)
-    throw new ConfigError(
-      source,
-      sweep.error.issues.map((i) => `${path(['sweep', ...i.path])}: ${i.message}`),
-    );
+    throw new ConfigError(source, issueLines(sweep.error.issues, input, ['sweep']));
   const { methods, sparsities, seeds } = sweep.data;
+  const points = sweepPoints(sweep.data, source);
   const base = isRecord(input.method) ? input.method : {};
   const runs: RunConfig[] = [];
   const seen = new Set<string>();
   (methods ?? [{}]).forEach((override, m) => {
     for (const sparsity of sparsities ?? [undefined]) {
-      for (const seed of seeds ?? [undefined]) {
-        // An override naming another method replaces the base method instead of merging into it.
-        const method = (
-          override.name !== undefined && override.name !== base.name
-            ? { ...override }
-            : merge(base, override)
-        ) as Input;
-        const target = METHODS.find((d) => d.name === method.name)?.target;
-        if (sparsity !== undefined && target !== undefined) {
-          method[target.field] = sparsity;
-          for (const field of target.replaces ?? []) delete method[field];
+      for (const point of points) {
+        for (const seed of seeds ?? [undefined]) {
+          // An override naming another method replaces the base method instead of merging into it.
+          const method = (
+            override.name !== undefined && override.name !== base.name
+              ? { ...override }
+              : merge(base, override)
+          ) as Input;
+          const target = METHODS.find((d) => d.name === method.name)?.target;
+          if (sparsity !== undefined && target !== undefined) {
+            method[target.field] = sparsity;
+            for (const field of target.replaces ?? []) delete method[field];
+          }
+          let cell: Input = { ...input, method, ...(seed === undefined ? {} : { seed }) };
+          const where = [
+            `sweep.methods[${m}]`,
+            ...(sparsity === undefined ? [] : [`sparsity ${sparsity}`]),
+            ...point.sets.map((set) => `${set.key}=${JSON.stringify(set.value)}`),
+            ...(seed === undefined ? [] : [`seed ${seed}`]),
+          ];
+          const at = `${source} (${where.join(', ')})`;
+          try {
+            for (const set of point.sets) cell = setPath(cell, set.path, set.value);
+          } catch (error) {
+            throw new ConfigError(at, [(error as Error).message]);
+          }
+          const run = resolveRun(cell, at);
+          const id = runId(run);
+          if (!seen.has(id)) runs.push(run); // dense methods ignore sparsity: one run, not one per sparsity
+          seen.add(id);
         }
-        const cell = { ...input, method, ...(seed === undefined ? {} : { seed }) };
-        const run = resolveRun(
-          cell,
-          `${source} (sweep.methods[${m}]${sparsity === undefined ? '' : `, sparsity ${sparsity}`}${seed === undefined ? '' : `, seed ${seed}`})`,
-        );
-        const id = runId(run);
-        if (!seen.has(id)) runs.push(run); // dense methods ignore sparsity: one run, not one per sparsity
-        seen.add(id);
       }
     }
   });

@@ -148,7 +148,12 @@ export const runConfigSchema = z
 export type RunConfig = z.infer<typeof runConfigSchema>;
 export type { MethodConfig };
 
-/** A sweep: the product of methods × sparsities × seeds over one base configuration. */
+/**
+ * A sweep: the product of methods × sparsities × seeds × grid × zip over one base
+ * configuration. `grid` and `zip` map a dotted key of the configuration (`training.peak`) to
+ * the values it takes: every combination of the grid's lists, and the zip's lists side by side
+ * (all of one length).
+ */
 export const sweepSchema = z
   .object({
     /**
@@ -159,6 +164,10 @@ export const sweepSchema = z
     /** Set as `sparsity` (PaI) or `targetSparsity` (iterative, coupling, SCULPT). */
     sparsities: z.array(sparsity).min(1).optional(),
     seeds: z.array(z.number().int().min(0)).min(1).optional(),
+    /** Every combination of these keys' values (the cartesian product). */
+    grid: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
+    /** These keys' values taken together, the i-th of each list in the i-th cell. */
+    zip: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
   })
   .strict();
 
