@@ -8,7 +8,7 @@ import type { RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../core/errors.js';
 
-export const DEFAULT_QUEUE_NAME = 'cyclesparse';
+export { DEFAULT_QUEUE_NAME } from './defaults.js';
 
 const ALLOWED = 'redis://[user:password@]host:port[/db] or rediss://… (TLS)';
 

@@ -15,8 +15,9 @@ import { readFileSync } from 'node:fs';
 import { canonicalJson } from '../config/resolve.js';
 import type { Json } from '../config/resolve.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import { QUEUE_KEY_ENV } from './defaults.js';
 
-export const QUEUE_KEY_ENV = 'CYCLESPARSE_QUEUE_KEY';
+export { QUEUE_KEY_ENV };
 export const QUEUE_KEY_OPTION = '--queue-key-file';
 const MIN_KEY_LENGTH = 16;
 const HOW = `the same secret on the coordinator and every worker, e.g. \`openssl rand -hex 32 > queue.key\``;

@@ -1,0 +1,130 @@
+import { Option, type Command } from '@commander-js/extra-typings';
+import os from 'node:os';
+import type { LoadedSuite, RunValue, SuiteVerdict } from '../../claims/claims.js';
+import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
+import type { Store } from '../../store/store.js';
+import {
+  engineOverride,
+  EXIT,
+  exitCodeOf,
+  parseCount,
+  parseDevice,
+  parseProbability,
+  print,
+} from '../shared.js';
+import { checkStoreDir } from '../store-dir.js';
+
+export function register(program: Command): void {
+  program
+    .command('gate')
+    .description(
+      'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim fails',
+    )
+    .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+    .option('--store <dir>', 'results store', 'runs')
+    .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+    .option('--no-run', 'do not train missing runs: report their claims as missing')
+    .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
+    .option('--alpha <a>', 'override the suite’s significance level', parseProbability)
+    .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
+    .option('--json', 'print the verdict as JSON')
+    .option(
+      '--dry-run',
+      'list the runs still missing from the store with a time estimate; train nothing',
+    )
+    .addOption(new Option('--backend <name>', 'run every run on this backend').choices(BACKENDS))
+    .option('--device <device>', 'with --backend torch: cpu, cuda, cuda:N or mps', parseDevice)
+    .addOption(
+      new Option('--precision <p>', 'with --backend torch: fp32 (default), tf32 or bf16').choices(
+        PRECISIONS,
+      ),
+    )
+    .action(async (options) => {
+      const { loadSuite } = await import('../../claims/claims.js');
+      const loaded = loadSuite(options.claims, {}, engineOverride(options));
+      const suite =
+        options.alpha === undefined
+          ? loaded
+          : { ...loaded, suite: { ...loaded.suite, alpha: options.alpha } };
+      await gateAndReport(suite, {
+        ...options,
+        ...(options.report === undefined ? {} : { report: options.report }),
+      });
+    });
+}
+
+/** Gates a loaded suite and prints its verdict: what `gate` and `reproduce` share. */
+export async function gateAndReport(
+  loaded: LoadedSuite,
+  options: {
+    store: string;
+    run: boolean;
+    concurrency?: number;
+    results?: string;
+    json?: boolean;
+    report?: string;
+    beforeEvaluate?: (store: Store, value: RunValue) => void;
+    dryRun?: boolean;
+  },
+): Promise<SuiteVerdict | undefined> {
+  const { Store } = await import('../../store/store.js');
+  const { gate, missingRuns } = await import('../../claims/gate.js');
+  checkStoreDir(options.store, { write: options.dryRun !== true });
+  if (options.dryRun) {
+    const { estimateTime, planConfigs } = await import('../../harness/plan.js');
+    const { planTable } = await import('../../harness/report-lines.js');
+    const missing = missingRuns(loaded, new Store(options.store));
+    print(
+      missing.length === 0
+        ? `every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`
+        : planTable(await estimateTime(planConfigs(missing))),
+    );
+    return undefined;
+  }
+  const { loadExternalResults } = await import('../../claims/claims.js');
+  const { defaultProgress } = await import('../../harness/sweep.js');
+  const { verdictTable } = await import('../../claims/verdict-text.js');
+  const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
+  const external = options.results === undefined ? [] : loadExternalResults(options.results);
+  const started = performance.now();
+  const { verdict, ran, interrupted, signal, runningElsewhere } = await gate(loaded, {
+    store: options.store,
+    run: options.run,
+    concurrency,
+    progress: defaultProgress(),
+    external,
+    ...(options.beforeEvaluate === undefined ? {} : { beforeEvaluate: options.beforeEvaluate }),
+  });
+  if (interrupted) {
+    // Claims on a half-run suite would read as failures; stop and say how to continue.
+    process.stderr.write('interrupted: run the same command to continue where it stopped\n');
+    process.exitCode = exitCodeOf(signal ?? 'SIGINT');
+    return undefined;
+  }
+  if (options.json) print(JSON.stringify(verdict, null, 1));
+  else {
+    print(verdictTable(verdict));
+    for (const c of verdict.claims)
+      if (c.verdict === 'run-failed' || c.verdict === 'diverged') print(`  ${c.id}: ${c.detail}`);
+  }
+  if (runningElsewhere.length > 0)
+    process.stderr.write(
+      `${runningElsewhere.length} runs the suite needs are running in another process (their claims are missing; run the same command once it ends): ${runningElsewhere.join(', ')}\n`,
+    );
+  if (options.report !== undefined) {
+    const { writeReport } = await import('../../report/report.js');
+    const files = await writeReport(loaded, verdict, new Store(options.store), options.report);
+    if (!options.json) print(`report: ${files.join(', ')}`);
+  }
+  if (!options.json)
+    print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  // A run that failed is a runtime failure, not a claim that does not hold.
+  process.exitCode = verdict.claims.some((c) => c.verdict === 'run-failed')
+    ? EXIT.runtimeFailure
+    : runningElsewhere.length > 0
+      ? EXIT.runningElsewhere
+      : verdict.passed
+        ? EXIT.ok
+        : EXIT.claimsNotMet;
+  return verdict;
+}

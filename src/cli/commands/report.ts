@@ -1,0 +1,36 @@
+import type { Command } from '@commander-js/extra-typings';
+import { join } from 'node:path';
+import { print } from '../shared.js';
+import { checkStoreDir } from '../store-dir.js';
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description(
+      'write a report (Markdown, HTML, SVG and PNG plots) of a claims suite from the store; trains nothing',
+    )
+    .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+    .option('--store <dir>', 'results store', 'runs')
+    .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+    .option('--out <dir>', 'output directory (default reports/<suite>)')
+    .action(async (options) => {
+      const { evaluateSuite, loadExternalResults, loadSuite } =
+        await import('../../claims/claims.js');
+      const { runStateIn, suiteValues } = await import('../../claims/gate.js');
+      const { Store } = await import('../../store/store.js');
+      const { writeReport } = await import('../../report/report.js');
+      const loaded = loadSuite(options.claims);
+      const external = options.results === undefined ? [] : loadExternalResults(options.results);
+      const store = new Store(checkStoreDir(options.store, { write: false }));
+      const value = await suiteValues(loaded, store, (line) => process.stderr.write(`${line}\n`));
+      const verdict = evaluateSuite(loaded, value, external, { runState: runStateIn(store) });
+      const files = await writeReport(
+        loaded,
+        verdict,
+        store,
+        options.out ?? join('reports', loaded.suite.suite),
+      );
+      const missing = verdict.claims.filter((c) => c.verdict === 'missing').length;
+      print(`report: ${files[0]!}${missing > 0 ? ` (${missing} claims missing results)` : ''}`);
+    });
+}

@@ -1,0 +1,62 @@
+import type { Command } from '@commander-js/extra-typings';
+import { EXIT, print, stoppable } from '../shared.js';
+import { checkStoreDir } from '../store-dir.js';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'run the experiment a configuration file describes (resumes it if interrupted, skips it if finished)',
+    )
+    .argument('<config>', 'YAML configuration (see `cyclesparse presets` and docs/CONFIG.md)')
+    .option('--store <dir>', 'results store', 'runs')
+    .option(
+      '--dry-run',
+      'print the resolved configuration, run id and cost estimate; train nothing',
+    )
+    .option(
+      '--discard-checkpoint',
+      'delete the run’s checkpoint first and train it from the start (the way forward when the checkpoint or its metrics cannot be read; a finished run is never retrained)',
+    )
+    .action(async (file, options) => {
+      const { estimateTime, planFile } = await import('../../harness/plan.js');
+      const { ConfigError } = await import('../../config/resolve.js');
+      const plan = planFile(file);
+      if (plan.length !== 1)
+        throw new ConfigError(file, [
+          `describes ${plan.length} runs (a sweep): use \`cyclesparse sweep ${file}\``,
+        ]);
+      const [run] = plan as [(typeof plan)[number]];
+      if (options.dryRun) {
+        const { default: YAML } = await import('yaml');
+        const { planTable } = await import('../../harness/report-lines.js');
+        const [estimated] = await estimateTime(plan);
+        print(`# run ${run.id}\n${YAML.stringify(run.config)}`);
+        print(planTable([estimated!]));
+        return;
+      }
+      const { Store } = await import('../../store/store.js');
+      const { executeRun } = await import('../../harness/execute.js');
+      const { resultLine } = await import('../../harness/report-lines.js');
+      const store = new Store(checkStoreDir(options.store, { write: true }));
+      const outcome = await stoppable(
+        `run ${run.id} stopped; run the same command to resume it from its last checkpoint`,
+        () =>
+          executeRun(store, run.config, print, {
+            discardCheckpoint: options.discardCheckpoint === true,
+          }),
+      );
+      if (outcome.state === 'failed') {
+        print(`run ${outcome.id} FAILED: ${outcome.error}`);
+        process.exitCode = outcome.kind === 'input' ? EXIT.badInput : EXIT.runtimeFailure;
+      } else if (outcome.state === 'running-elsewhere') {
+        print(
+          `run ${outcome.id} is running in another process: nothing done here (run the same command once it ends)`,
+        );
+        process.exitCode = EXIT.runningElsewhere;
+      } else {
+        print(`${outcome.skipped ? 'already in the store: ' : ''}${resultLine(outcome.result)}`);
+        print(`stored in ${new Store(options.store).dir(outcome.id)}`);
+      }
+    });
+}

@@ -1,0 +1,87 @@
+import type { Command } from '@commander-js/extra-typings';
+import { DEFAULT_QUEUE_NAME } from '../../queue/defaults.js';
+import { EXIT, print, QUEUE_KEY_HELP, WORKER_STORE_HELP } from '../shared.js';
+import { checkStoreDir } from '../store-dir.js';
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('list the runs of a store with their state and key metrics, or a queue’s cells')
+    .argument('[store]', 'results store', 'runs')
+    .option('--json', 'print the statuses as JSON')
+    .option(
+      '--queue <url>',
+      'show the BullMQ queue on this Redis instead: counts and per-cell state',
+    )
+    .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+    .option(
+      '--collect',
+      'with --queue: write completed cells into the store (each once; signed results only)',
+    )
+    .option('--queue-key-file <file>', `with --collect: ${QUEUE_KEY_HELP}`)
+    .option('--worker-store <dir>', `with --collect: ${WORKER_STORE_HELP}`)
+    .action(async (storeDir, options) => {
+      if (options.queue !== undefined) {
+        const { loadQueueKey } = await import('../../queue/signing.js');
+        const { checkConnection, redactUrl } = await import('../../queue/connection.js');
+        const { collectResults, openQueue, queueStatus } = await import('../../queue/queue.js');
+        const { table } = await import('../../text/format.js');
+        const key = options.collect ? loadQueueKey(options.queueKeyFile) : undefined;
+        await checkConnection(options.queue);
+        const queue = openQueue({ url: options.queue, name: options.queueName });
+        try {
+          const collected =
+            key === undefined
+              ? undefined
+              : await collectResults(queue, storeDir, key, options.workerStore);
+          const status = await queueStatus(queue);
+          if ((collected?.rejected.length ?? 0) > 0) process.exitCode = EXIT.runtimeFailure;
+          if (options.json) {
+            print(JSON.stringify({ ...status, ...(collected ? { collected } : {}) }, null, 1));
+            return;
+          }
+          print(
+            `${redactUrl(options.queue)} ${options.queueName}: ` +
+              Object.entries(status.counts)
+                .map(([state, n]) => `${n} ${state}`)
+                .join(', '),
+          );
+          if (status.cells.length > 0)
+            print(
+              table([
+                ['cell', 'state', 'attempts', 'error'],
+                ...status.cells.map((c) => [c.id, c.state, String(c.attempts), c.error ?? '']),
+              ]),
+            );
+          if (collected) {
+            print(
+              `collected into ${storeDir}: ${collected.imported.length} new, ${collected.alreadyStored.length} already there` +
+                (collected.busy.length > 0 ? `, ${collected.busy.length} busy (run again)` : '') +
+                (collected.rejected.length > 0
+                  ? `, ${collected.rejected.length} rejected (not imported)`
+                  : ''),
+            );
+            collected.rejected.forEach((r) => print(`  ${r.id} rejected: ${r.reason}`));
+            collected.withoutNetworks.forEach((r) =>
+              print(`  ${r.id} imported without networks: ${r.reason}`),
+            );
+          }
+        } finally {
+          await queue.close();
+        }
+        return;
+      }
+      const { Store } = await import('../../store/store.js');
+      const { statusTable } = await import('../../harness/report-lines.js');
+      const runs = new Store(checkStoreDir(storeDir, { write: false })).list();
+      print(
+        options.json
+          ? JSON.stringify(
+              runs.map(({ result: _r, ...rest }) => ({ ...rest, final: _r?.cycles.at(-1) })),
+              null,
+              1,
+            )
+          : statusTable(runs),
+      );
+    });
+}

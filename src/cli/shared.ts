@@ -1,0 +1,99 @@
+/**
+ * What the command modules share: exit codes, the stop-on-signal wrapper, option parsers and help
+ * texts. Loaded by `--help`, so it imports only light modules; heavy ones are imported inside
+ * functions (see README-split.txt).
+ */
+
+import { InvalidArgumentError } from '@commander-js/extra-typings';
+import os from 'node:os';
+import type { EngineOverride } from '../config/resolve.js';
+import { type BACKENDS, type PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js';
+import type { StopSignal } from '../harness/sweep.js';
+import { QUEUE_KEY_ENV } from '../queue/defaults.js';
+
+export const EXIT = {
+  ok: 0,
+  claimsNotMet: 1,
+  badInput: 2,
+  runtimeFailure: 3,
+  /** Runs left unfinished because another process holds them: run the command again later. */
+  runningElsewhere: 4,
+  interrupted: 130, // the shell's code for a process stopped by Ctrl-C
+} as const;
+
+/** The exit code of a command stopped by `signal`: 128 + its number (130 Ctrl-C, 143 SIGTERM). */
+export function exitCodeOf(signal: StopSignal): number {
+  return 128 + os.constants.signals[signal];
+}
+
+/**
+ * Runs `body` with SIGINT (Ctrl-C), SIGTERM and SIGHUP stopping the command: `message` goes to
+ * stderr and the process exits with {@link exitCodeOf} the signal. Training gives the event loop a
+ * turn after every epoch, so a run stops at the end of the epoch it is in; everything stored
+ * (checkpoint, metrics) stays, and the same command resumes it (as after kill -9, which is
+ * what to send for an immediate stop).
+ */
+export async function stoppable<T>(message: string, body: () => Promise<T>): Promise<T> {
+  const { STOP_SIGNALS } = await import('../harness/sweep.js');
+  const stop = (signal: NodeJS.Signals) => {
+    process.stderr.write(`${signal === 'SIGINT' ? 'interrupted' : signal}: ${message}\n`);
+    process.exit(exitCodeOf(signal as StopSignal));
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
+  try {
+    return await body();
+  } finally {
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, stop);
+  }
+}
+
+export function parseSparsity(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !(value >= 0 && value < 1)) {
+    throw new InvalidArgumentError('expected a sparsity in [0, 1), such as 0.9.');
+  }
+  return value;
+}
+
+export function parseCount(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError('expected an integer >= 0.');
+  }
+  return value;
+}
+
+export function parsePositive(text: string): number {
+  const value = Number(text);
+  if (!(value > 0) || !Number.isFinite(value))
+    throw new InvalidArgumentError('expected a positive number.');
+  return value;
+}
+
+export function parseProbability(text: string): number {
+  const value = Number(text);
+  if (!(value > 0 && value < 1)) throw new InvalidArgumentError('expected a number in (0, 1).');
+  return value;
+}
+
+export function parseDevice(text: string): string {
+  if (!TORCH_DEVICE_PATTERN.test(text))
+    throw new InvalidArgumentError('expected cpu, cuda, cuda:N or mps.');
+  return text;
+}
+
+/** --backend, --device and --precision as an engine override for every run of a command. */
+export function engineOverride(options: {
+  backend?: (typeof BACKENDS)[number];
+  device?: string;
+  precision?: (typeof PRECISIONS)[number];
+}): EngineOverride {
+  return { backend: options.backend, device: options.device, precision: options.precision };
+}
+
+export const print = (text: string) => process.stdout.write(`${text}\n`);
+
+export const QUEUE_KEY_HELP = `file holding the queue key that signs results (default: $${QUEUE_KEY_ENV}); the same on the coordinator and every worker`;
+
+export const WORKER_STORE_HELP =
+  "the workers' shared store as this machine mounts it: copy each run's networks from it (checked against the worker's signed digests); without it, runs come without networks";
