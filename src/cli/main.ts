@@ -50,7 +50,8 @@ const program = new Command()
   .name('cyclesparse')
   .description('Cyclic sparse training (arXiv 2406.02773): methods, verification and statistics')
   .version(version, '-V, --version', 'print the cyclesparse version')
-  .showHelpAfterError()
+  // A mistake gets its one-line reason and a pointer to the help, not the whole help.
+  .showHelpAfterError('(see `cyclesparse --help`)')
   // Before any .command(): subcommands inherit it, so their parse errors exit 2 (bad input),
   // not commander's own exit 1, which here means "claims not met".
   .exitOverride()
@@ -76,6 +77,8 @@ for (const register of [
   selfCheck,
 ])
   register(program);
+for (const command of program.commands)
+  command.showHelpAfterError(`(see \`cyclesparse ${command.name()} --help\`)`);
 
 try {
   await program.parseAsync();
