@@ -43,6 +43,8 @@ export const measuredCellSchema = z
     ci: z.tuple([z.number(), z.number()]).nullable(),
     level: z.number().gt(0).lt(1),
     metric: z.enum(['best', 'final', 'barrier', 'sharpness']),
+    /** The cycle the values are of (1-based); absent: each run's last cycle. */
+    cycle: z.number().int().min(1).optional(),
     values: z.array(z.number()),
     runIds: z.array(z.string()),
   })

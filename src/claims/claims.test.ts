@@ -204,7 +204,7 @@ describe('external results', () => {
     );
     writeFileSync(join(dir, 'bad.csv'), 'label,seed,value\na,0,91\n');
     expect(() => loadExternalResults(join(dir, 'bad.csv'))).toThrow(
-      /bad\.csv:2\.value: Too big: expected number to be <=1, got 91/,
+      /bad\.csv:2\.value: expected a fraction in \[0, 1\] \(an accuracy or barrier; only metric sharpness may exceed it\)/,
     );
     writeFileSync(join(dir, 'bad.jsonl'), '{"label":"a","seed":0}\n');
     expect(() => loadExternalResults(join(dir, 'bad.jsonl'))).toThrow(/bad\.jsonl:1\.value/);

@@ -17,7 +17,10 @@
 
 import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { modelFor, pipelineFor } from '../config/build.js';
+import { applyOverrides, type Override } from '../config/overrides.js';
 import {
+  ConfigError,
   loadConfigFile,
   merge,
   readConfigText,
@@ -54,10 +57,20 @@ export const METRICS = ['best', 'final', 'barrier', 'sharpness'] as const;
 export type Metric = (typeof METRICS)[number];
 export const ANALYSIS_METRICS: ReadonlySet<Metric> = new Set(['barrier', 'sharpness']);
 
+/**
+ * Which cycle of a run a claim reads: `last` (the default), or the k-th (1-based over the whole
+ * pipeline, as in result.json's `cycles`). Analysis metrics use the run's cycles as a whole and
+ * take `last` only.
+ */
+export const cycleSchema = z.union([z.literal('last'), z.number().int().min(1)]);
+export type Cycle = z.infer<typeof cycleSchema>;
+
 const common = {
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
   /** Overrides the suite's metric for this claim. */
   metric: z.enum(METRICS).optional(),
+  /** Overrides the suite's cycle for this claim. */
+  cycle: cycleSchema.optional(),
   paper: z.string().optional(),
   description: z.string(),
   gate: z.boolean().default(true),
@@ -116,6 +129,7 @@ export const suiteSchema = z
     alpha: z.number().gt(0).lt(1).default(0.05),
     correction: z.enum(['holm', 'none']).default('holm'),
     metric: z.enum(['best', 'final']).default('best'),
+    cycle: cycleSchema.default('last'),
     seeds: z.array(z.number().int().min(0)).min(2),
     base: z.record(z.string(), z.unknown()),
     claims: z.array(claimSchema).min(1),
@@ -125,6 +139,8 @@ export const suiteSchema = z
 export type Suite = z.infer<typeof suiteSchema> & {
   /** Runs every run of the suite on this engine instead (the CLI's --backend/--device/--precision). */
   readonly engine?: EngineOverride;
+  /** `key=value` overrides set in every run's configuration (after base and side are merged). */
+  readonly overrides?: readonly Override[];
 };
 export type Claim = z.infer<typeof claimSchema>;
 
@@ -134,20 +150,74 @@ export interface LoadedSuite {
   readonly dir: string;
 }
 
+/**
+ * Reads a suite. `overrides` is merged into `base`; `runOverrides` (the CLI's `key=value`) are set
+ * in every run's configuration after base and side are merged, so a side cannot undo them. A
+ * `seed` override is refused: a suite's runs take their seeds from `seeds`.
+ */
 export function loadSuite(
   file: string,
   overrides: Record<string, unknown> = {},
   engine: EngineOverride = {},
+  runOverrides: readonly Override[] = [],
 ): LoadedSuite {
   const parsed = suiteSchema.safeParse(loadConfigFile(file), { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
   refuseDuplicateIds(file, parsed.data.claims);
-  const suite = {
+  const seeded = runOverrides.find((o) => o.path[0] === 'seed' || o.path[0] === 'sweep');
+  if (seeded !== undefined)
+    throw new ConfigError(file, [
+      `${seeded.key}: a suite's runs take their seeds from its seeds list and it has no sweep; only run settings (model, data, training, method, conventions) may be overridden`,
+    ]);
+  const suite: Suite = {
     ...parsed.data,
     base: merge(parsed.data.base, overrides) as Record<string, unknown>,
     engine,
+    overrides: runOverrides,
   };
+  refuseCyclesBeyondRuns(file, suite);
   return { suite, dir: dirname(file) };
+}
+
+/** The cycle a claim reads. */
+export const cycleOfClaim = (suite: Suite, claim: Claim): Cycle => claim.cycle ?? suite.cycle;
+
+/** Cycles a run trains (every train phase's cycles), from its configuration alone. */
+export function plannedCycles(config: RunConfig): number {
+  return pipelineFor(config, modelFor(config)).phases.reduce(
+    (n, phase) => n + (phase.kind === 'train' ? phase.cycles : 0),
+    0,
+  );
+}
+
+/**
+ * A claim asking for cycle k of runs that train fewer is refused before anything runs, naming
+ * the field that set k; so is a cycle other than `last` for an analysis metric.
+ */
+function refuseCyclesBeyondRuns(file: string, suite: Suite): void {
+  suite.claims.forEach((claim, i) => {
+    const cycle = cycleOfClaim(suite, claim);
+    if (cycle === 'last') return;
+    const field = claim.cycle === undefined ? ['cycle'] : ['claims', i, 'cycle'];
+    const metric = metricOfClaim(suite, claim);
+    if (ANALYSIS_METRICS.has(metric))
+      throw schemaError(file, {
+        path: field,
+        message: `last for claim ${claim.id}: metric ${metric} is computed over a run's cycles, not one of them`,
+      });
+    for (const key of ['a', 'b'] as const) {
+      const value = (claim as { a: Claim['a']; b?: Claim['a'] })[key];
+      if (value === undefined) continue;
+      const side = sideRuns(suite, value, `claims[${i}].${key}`);
+      if (side.kind !== 'runs') continue;
+      const cycles = plannedCycles(side.configs[0]!);
+      if (cycle > cycles)
+        throw schemaError(file, {
+          path: field,
+          message: `a cycle from 1 to ${cycles} (or last) for claim ${claim.id}: its side ${key} runs ${cycles} cycle${cycles === 1 ? '' : 's'}, not ${cycle}`,
+        });
+    }
+  });
 }
 
 /** Claim ids name the claims in verdicts, reports and baselines: each is used once. */
@@ -175,12 +245,11 @@ export type SideRuns =
 function sideRuns(suite: Suite, value: Claim['a'], where: string): SideRuns {
   if ('external' in value && typeof value.external === 'string')
     return { kind: 'external', label: value.external };
-  const configs = suite.seeds.map((seed) =>
-    withEngine(
-      resolveRun({ ...(merge(suite.base, value) as Record<string, unknown>), seed }, where),
-      suite.engine ?? {},
-    ),
-  );
+  const configs = suite.seeds.map((seed) => {
+    const merged = merge(suite.base, value) as Record<string, unknown>;
+    const document = applyOverrides(merged, suite.overrides ?? [], where);
+    return withEngine(resolveRun({ ...document, seed }, where), suite.engine ?? {});
+  });
   return { kind: 'runs', configs, ids: configs.map(runId) };
 }
 
@@ -198,14 +267,24 @@ export function suiteRuns(suite: Suite): Map<string, RunConfig> {
   return runs;
 }
 
-/** A result produced outside cyclesparse: one value per (label, seed). */
+/**
+ * A result produced outside cyclesparse: one value per (label, seed, metric). `metric` names what
+ * the value is (best, final, barrier, sharpness); a row without one, as every file had before
+ * the column existed, stands for whatever metric the claim reads. Accuracies and barriers are
+ * fractions in [0, 1]; a sharpness is any eigenvalue.
+ */
 export const externalRowSchema = z
   .object({
     label: z.string().min(1),
     seed: z.number().int().min(0),
-    value: z.number().min(0).max(1),
+    value: z.number(),
+    metric: z.enum(METRICS).optional(),
   })
-  .strict();
+  .strict()
+  .refine((row) => row.metric === 'sharpness' || (row.value >= 0 && row.value <= 1), {
+    path: ['value'],
+    message: 'a fraction in [0, 1] (an accuracy or barrier; only metric sharpness may exceed it)',
+  });
 export type ExternalRow = z.infer<typeof externalRowSchema>;
 
 /**
@@ -230,12 +309,12 @@ export function loadExternalResults(file: string): ExternalRow[] {
   return rows.map(({ line, row }) => {
     const parsed = externalRowSchema.safeParse(row, { reportInput: true });
     if (!parsed.success) throw schemaError(`${file}:${line}`, parsed.error.issues[0]!);
-    const key = JSON.stringify([parsed.data.label, parsed.data.seed]);
+    const key = JSON.stringify([parsed.data.label, parsed.data.seed, parsed.data.metric]);
     const first = seen.get(key);
     if (first !== undefined)
       throw schemaError(`${file}:${line}`, {
         path: [],
-        message: `one row per label and seed: label ${JSON.stringify(parsed.data.label)} seed ${parsed.data.seed} is also on line ${first}`,
+        message: `one row per label and seed${parsed.data.metric === undefined ? '' : ' and metric'}: label ${JSON.stringify(parsed.data.label)} seed ${parsed.data.seed}${parsed.data.metric === undefined ? '' : ` metric ${parsed.data.metric}`} is also on line ${first}`,
       });
     seen.set(key, line);
     return parsed.data;
@@ -301,22 +380,40 @@ export function parseCsv(text: string, file: string): { line: number; fields: st
   return records;
 }
 
+/** The columns of an external results CSV: these, in any order, `metric` optional. */
+const CSV_COLUMNS = ['label', 'seed', 'value', 'metric'] as const;
+
 function csvRows(text: string, file: string): { line: number; row: unknown }[] {
   const [header, ...records] = parseCsv(text, file);
-  if (header?.fields.join(',') !== 'label,seed,value')
+  const columns = header?.fields ?? [];
+  const known = (c: string) => (CSV_COLUMNS as readonly string[]).includes(c);
+  if (
+    !['label', 'seed', 'value'].every((c) => columns.includes(c)) ||
+    !columns.every(known) ||
+    new Set(columns).size !== columns.length
+  )
     throw schemaError(`${file}:${header?.line ?? 1}`, {
       path: [],
-      message: 'the header label,seed,value',
+      message: `the header label,seed,value (and optionally metric, columns in any order), got ${columns.join(',')}`,
     });
   return records.map(({ line, fields }) => {
-    if (fields.length !== 3)
+    if (fields.length !== columns.length)
       throw schemaError(`${file}:${line}`, {
         path: [],
-        message: `3 fields (label,seed,value), got ${fields.length}`,
+        message: `${columns.length} fields (${columns.join(',')}), got ${fields.length}`,
       });
-    const [label, seed, value] = fields as [string, string, string];
+    const cell = (name: string) => fields[columns.indexOf(name)]!;
     const number = (text: string) => (text === '' ? Number.NaN : Number(text));
-    return { line, row: { label, seed: number(seed), value: number(value) } };
+    const metric = columns.includes('metric') && cell('metric') !== '' ? cell('metric') : undefined;
+    return {
+      line,
+      row: {
+        label: cell('label'),
+        seed: number(cell('seed')),
+        value: number(cell('value')),
+        ...(metric === undefined ? {} : { metric }),
+      },
+    };
   });
 }
 
@@ -340,40 +437,91 @@ export interface ClaimVerdict {
   readonly allowed: readonly [number, number] | null;
   readonly runIds: readonly string[];
   readonly metric: Metric;
+  /** The cycle of each run read (`last` or 1-based). */
+  readonly cycle: Cycle;
+  /** What the reader should know about how the claim was tested (also appended to `detail`). */
+  readonly warnings: readonly string[];
 }
 
 export interface SuiteVerdict {
   readonly suite: string;
   readonly metric: 'best' | 'final';
+  /** The suite's cycle (a claim may read another; see each claim's `cycle`). */
+  readonly cycle: Cycle;
   readonly alpha: number;
   readonly claims: readonly ClaimVerdict[];
   /** True when every gating claim holds. */
   readonly passed: boolean;
 }
 
-/** Values of one side in seed order, or undefined when any is missing. */
+/**
+ * Values of one side in seed order, or undefined when any is missing. An external row counts
+ * when it names the claim's metric, or names none.
+ */
 function valuesOf(
   side: SideRuns,
   suite: Suite,
   metric: Metric,
+  cycle: Cycle,
   value: RunValue,
   external: readonly ExternalRow[],
 ): number[] | undefined {
   if (side.kind === 'runs') {
-    const values = side.ids.map((id) => value(id, metric));
+    const values = side.ids.map((id) => value(id, metric, cycle));
     return values.every((v) => v !== undefined) ? values : undefined;
   }
   const rows = suite.seeds.map(
-    (seed) => external.find((r) => r.label === side.label && r.seed === seed)?.value,
+    (seed) =>
+      external.find(
+        (r) =>
+          r.label === side.label &&
+          r.seed === seed &&
+          (r.metric === undefined || r.metric === metric),
+      )?.value,
   );
   return rows.every((v) => v !== undefined) ? rows : undefined;
 }
 
-/** A run's value under a metric, or undefined when it is not available (yet). */
-export type RunValue = (id: string, metric: Metric) => number | undefined;
+/** Why an external side has no values: the metrics its rows do carry, if not the claim's. */
+function externalMismatch(
+  side: SideRuns,
+  metric: Metric,
+  external: readonly ExternalRow[],
+): string | undefined {
+  if (side.kind !== 'external') return undefined;
+  const metrics = new Set(
+    external.filter((r) => r.label === side.label).map((r) => r.metric ?? metric),
+  );
+  if (metrics.size === 0 || metrics.has(metric)) return undefined;
+  return `external ${side.label} has values for metric ${[...metrics].join(', ')}, not ${metric}`;
+}
+
+/**
+ * A run's value under a metric at a cycle (`last` when not given), or undefined when it is not
+ * available (yet).
+ */
+export type RunValue = (id: string, metric: Metric, cycle?: Cycle) => number | undefined;
 
 /** The metric a claim is judged on. */
 export const metricOfClaim = (suite: Suite, claim: Claim): Metric => claim.metric ?? suite.metric;
+
+/**
+ * A paired test between an external side and own runs pairs seed k of one framework with seed k
+ * of the other: the two share no random stream, so the pairing removes no shared variance and
+ * the paired test's interval is not what it claims to be. Welch's test does not pair.
+ */
+function crossFrameworkPairing(claim: Claim, a: SideRuns, b: SideRuns | undefined): string[] {
+  if (b === undefined || a.kind === b.kind) return [];
+  if (!('test' in claim) || claim.test !== 'paired') return [];
+  const external = a.kind === 'external' ? a.label : (b as { label: string }).label;
+  return [
+    `claim ${claim.id} pairs seeds across frameworks (external ${external} against cyclesparse runs): equal seed numbers share no random stream there, so the paired test's pairing is arbitrary; consider test: welch`,
+  ];
+}
+
+function withWarnings(detail: string, warnings: readonly string[]): string {
+  return warnings.length === 0 ? detail : `${detail} (warning: ${warnings.join('; ')})`;
+}
 
 export function evaluateSuite(
   loaded: LoadedSuite,
@@ -393,8 +541,10 @@ export function evaluateSuite(
     const b = 'b' in claim ? sideRuns(suite, claim.b, `claims[${i}].b`) : undefined;
     const runIds = [...(a.kind === 'runs' ? a.ids : []), ...(b?.kind === 'runs' ? b.ids : [])];
     const metric = metricOfClaim(suite, claim);
-    const va = valuesOf(a, suite, metric, value, external);
-    const vb = b === undefined ? undefined : valuesOf(b, suite, metric, value, external);
+    const cycle = cycleOfClaim(suite, claim);
+    const va = valuesOf(a, suite, metric, cycle, value, external);
+    const vb = b === undefined ? undefined : valuesOf(b, suite, metric, cycle, value, external);
+    const warnings = crossFrameworkPairing(claim, a, b);
     const base = {
       id: claim.id,
       kind: claim.kind,
@@ -403,6 +553,8 @@ export function evaluateSuite(
       gate: claim.gate,
       runIds,
       metric,
+      cycle,
+      warnings,
       allowed: null as readonly [number, number] | null,
     };
     if (claim.kind === 'within-baseline' && options.checkBaselines === false) {
@@ -419,6 +571,9 @@ export function evaluateSuite(
           : diverged.length > 0
             ? { verdict: 'diverged' as const, runs: diverged, what: 'diverged (no accuracy)' }
             : undefined;
+      const mismatch = [a, ...(b === undefined ? [] : [b])]
+        .map((side) => externalMismatch(side, metric, external))
+        .find((m) => m !== undefined);
       return {
         ...base,
         a: null,
@@ -426,7 +581,9 @@ export function evaluateSuite(
         test: null,
         detail:
           problem === undefined
-            ? 'results missing (run the suite first)'
+            ? mismatch !== undefined
+              ? `results missing (${mismatch})`
+              : 'results missing (run the suite first)'
             : `${problem.runs.length === 1 ? 'run' : 'runs'} ${problem.runs.join(', ')} ${problem.what}`,
         ...(problem === undefined ? {} : { problem: problem.verdict }),
       };
@@ -482,7 +639,7 @@ export function evaluateSuite(
         };
       }
     }
-    return { ...base, a: ea, b: eb, test, detail };
+    return { ...base, a: ea, b: eb, test, detail: withWarnings(detail, warnings) };
   });
   // Two families: the gating claims, whose adjusted p-values decide the gate (so its
   // family-wise error is α), and the reported ones, adjusted among themselves.
@@ -519,6 +676,7 @@ export function evaluateSuite(
   return {
     suite: suite.suite,
     metric: suite.metric,
+    cycle: suite.cycle,
     alpha,
     claims,
     passed: claims.every((c) => !c.gate || c.verdict === 'holds'),

@@ -15,6 +15,7 @@ import { estimate } from '../stats/inference.js';
 import type { MeasuredBaselines } from './baselines.js';
 import {
   ANALYSIS_METRICS,
+  type Cycle,
   evaluateSuite,
   type RunValue,
   suiteRuns,
@@ -36,14 +37,18 @@ export interface GateOptions {
   readonly log?: SweepOptions['log'];
 }
 
-/** Best or final test accuracy of a stored result's last cycle. */
+/**
+ * Best or final test accuracy of a stored result's last cycle, or of its k-th (1-based; undefined
+ * when the run has fewer).
+ */
 export function metricOf(
   result: PipelineResult | undefined,
   metric: 'best' | 'final',
+  cycle: Cycle = 'last',
 ): number | undefined {
-  const last = result?.cycles.at(-1);
-  if (last === undefined || result?.status !== 'completed') return undefined;
-  return metric === 'best' ? last.testAccuracy.best : last.testAccuracy.final;
+  const record = cycle === 'last' ? result?.cycles.at(-1) : result?.cycles[cycle - 1];
+  if (record === undefined || result?.status !== 'completed') return undefined;
+  return metric === 'best' ? record.testAccuracy.best : record.testAccuracy.final;
 }
 
 /**
@@ -78,9 +83,10 @@ export async function suiteValues(
       last?.sharpness ?? (await storedSharpness(store, id)).result.eigenvalues[0]!.value,
     );
   }
-  return (id, metric) =>
+  // Analysis metrics are over a run's cycles as a whole: loadSuite refuses another cycle for them.
+  return (id, metric, cycle = 'last') =>
     metric === 'best' || metric === 'final'
-      ? metricOf(store.result(id), metric)
+      ? metricOf(store.result(id), metric, cycle)
       : analysis.get(`${id}:${metric}`);
 }
 
@@ -174,7 +180,7 @@ export function measuredBaseline(
     for (const [key, runIds] of sides) {
       if (runIds.length === 0) continue;
       const results = runIds.map((id) => store.result(id));
-      const values = runIds.map((id) => value(id, claim.metric));
+      const values = runIds.map((id) => value(id, claim.metric, claim.cycle));
       if (values.some((v) => v === undefined)) continue;
       backend ??= { ...results[0]!.backend };
       const e = estimate(values as number[]);
@@ -185,6 +191,8 @@ export function measuredBaseline(
         ci: e.ci === null ? null : [e.ci[0], e.ci[1]],
         level: e.level,
         metric: claim.metric,
+        // Written only when not the last cycle, so baselines of last-cycle claims read as before.
+        ...(claim.cycle === 'last' ? {} : { cycle: claim.cycle }),
         values: values as number[],
         runIds: [...runIds],
       };
