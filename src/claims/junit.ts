@@ -16,8 +16,9 @@
  * properties say the backends, seeds, metric and α.
  */
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import type { ClaimVerdict, SuiteVerdict } from './claims.js';
 import { formatDifference, formatValue } from './verdict-text.js';
@@ -188,4 +189,21 @@ export function writeJunit(file: string, suites: readonly JunitSuite[]): void {
   const partial = `${file}.${process.pid}.tmp`;
   writeFileSync(partial, junitXml(suites));
   renameSync(partial, file);
+}
+
+/** Before the gate trains anything: `file` can be written (its folder is made if needed). */
+export function checkJunitFile(file: string): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    accessSync(dirname(file), constants.W_OK);
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true)
+      throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+  } catch (error) {
+    throw new InvalidArgumentError(
+      '--junit',
+      'a file in a writable directory',
+      file,
+      `--junit ${file}: cannot write there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
 }

@@ -6,7 +6,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { InvalidArgumentError } from '../core/errors.js';
 import { checkMlflow, mlflowSettings, MlflowSink } from './mlflow.js';
-import { fanOut, type MetricSink, type SinkSpec } from './sink.js';
+import { fanOut, parseLogSpec, type MetricSink, type SinkSpec } from './sink.js';
 import { TensorBoardSink } from './tensorboard.js';
 
 export interface SinkOptions {
@@ -61,4 +61,17 @@ export async function checkSinks(
       });
     }
   }
+}
+
+/**
+ * The CLI's `--log` values, parsed and checked ({@link checkSinks}) before anything trains:
+ * an InvalidArgumentError (exit 2) names a bad spec, directory or server.
+ */
+export async function sinksFromOptions(
+  values: readonly string[] | undefined,
+  options: SinkOptions = {},
+): Promise<SinkSpec[]> {
+  const specs = (values ?? []).map(parseLogSpec);
+  await checkSinks(specs, options);
+  return specs;
 }

@@ -2,6 +2,7 @@ import { Option, type Command } from '@commander-js/extra-typings';
 import os from 'node:os';
 import type { LoadedSuite, RunValue, SuiteVerdict } from '../../claims/claims.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
+import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import type { Store } from '../../store/store.js';
 import {
   engineOverride,
@@ -28,6 +29,8 @@ export function register(program: Command): void {
     .option('--alpha <a>', 'override the suite’s significance level', parseProbability)
     .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
     .option('--json', 'print the verdict as JSON')
+    .option('--junit <file>', JUNIT_HELP)
+    .option('--log <sink>', LOG_HELP, collect, [] as string[])
     .option(
       '--dry-run',
       'list the runs still missing from the store with a time estimate; train nothing',
@@ -53,6 +56,9 @@ export function register(program: Command): void {
     });
 }
 
+export const JUNIT_HELP =
+  'also write the verdict as JUnit XML there, a test case per claim (for CI; docs/INTEGRATIONS.md)';
+
 /** Gates a loaded suite and prints its verdict: what `gate` and `reproduce` share. */
 export async function gateAndReport(
   loaded: LoadedSuite,
@@ -65,6 +71,10 @@ export async function gateAndReport(
     report?: string;
     beforeEvaluate?: (store: Store, value: RunValue) => void;
     dryRun?: boolean;
+    /** `--junit FILE`: the verdict as JUnit XML. */
+    junit?: string;
+    /** `--log` sinks for the runs it trains. */
+    log?: string[];
   },
 ): Promise<SuiteVerdict | undefined> {
   const { Store } = await import('../../store/store.js');
@@ -86,6 +96,13 @@ export async function gateAndReport(
   const { verdictTable } = await import('../../claims/verdict-text.js');
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
+  // Sinks and the JUnit file are checked before anything trains.
+  const { sinksFromOptions } = await import('../../sinks/open.js');
+  const log = await sinksFromOptions(options.log);
+  if (options.junit !== undefined) {
+    const { checkJunitFile } = await import('../../claims/junit.js');
+    checkJunitFile(options.junit);
+  }
   const started = performance.now();
   const { verdict, ran, interrupted, signal, runningElsewhere } = await gate(loaded, {
     store: options.store,
@@ -94,6 +111,7 @@ export async function gateAndReport(
     progress: defaultProgress(),
     external,
     ...(options.beforeEvaluate === undefined ? {} : { beforeEvaluate: options.beforeEvaluate }),
+    log,
   });
   if (interrupted) {
     // Claims on a half-run suite would read as failures; stop and say how to continue.
@@ -115,6 +133,18 @@ export async function gateAndReport(
     const { writeReport } = await import('../../report/report.js');
     const files = await writeReport(loaded, verdict, new Store(options.store), options.report);
     if (!options.json) print(`report: ${files.join(', ')}`);
+  }
+  if (options.junit !== undefined) {
+    const { backendsOf, writeJunit } = await import('../../claims/junit.js');
+    writeJunit(options.junit, [
+      {
+        verdict,
+        seeds: loaded.suite.seeds,
+        backends: backendsOf(new Store(options.store), verdict),
+        seconds: (performance.now() - started) / 1000,
+      },
+    ]);
+    if (!options.json) print(`JUnit: ${options.junit}`);
   }
   if (!options.json)
     print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);

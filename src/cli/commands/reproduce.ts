@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunValue } from '../../claims/claims.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
+import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import type { Store } from '../../store/store.js';
 import { engineOverride, parseCount, parseDevice, print } from '../shared.js';
-import { gateAndReport } from './gate.js';
+import { gateAndReport, JUNIT_HELP } from './gate.js';
 
 export function register(program: Command): void {
   program
@@ -24,6 +25,8 @@ export function register(program: Command): void {
       'also record the measured cells as a baseline file (maintainers)',
     )
     .option('--json', 'print the verdict as JSON')
+    .option('--junit <file>', JUNIT_HELP)
+    .option('--log <sink>', LOG_HELP, collect, [] as string[])
     .option(
       '--dry-run',
       'list the runs still missing from the store with a time estimate; train nothing',
@@ -62,6 +65,8 @@ export function register(program: Command): void {
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.json ? { json: true } : {}),
         ...(options.dryRun ? { dryRun: true } : {}),
+        ...(options.junit === undefined ? {} : { junit: options.junit }),
+        log: options.log,
         report: options.report ?? join('reports', name),
         // The baseline is written from the runs before the claims are evaluated, so the suite's
         // regression claims are checked against the file just written.

@@ -1,4 +1,5 @@
 import type { Command } from '@commander-js/extra-typings';
+import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import { EXIT, print, stoppable } from '../shared.js';
 import { checkStoreDir } from '../store-dir.js';
 
@@ -18,6 +19,7 @@ export function register(program: Command): void {
       '--discard-checkpoint',
       'delete the run’s checkpoint first and train it from the start (the way forward when the checkpoint or its metrics cannot be read; a finished run is never retrained)',
     )
+    .option('--log <sink>', LOG_HELP, collect, [] as string[])
     .action(async (file, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
       const { ConfigError } = await import('../../config/resolve.js');
@@ -35,6 +37,8 @@ export function register(program: Command): void {
         print(planTable([estimated!]));
         return;
       }
+      const { createSinks, sinksFromOptions } = await import('../../sinks/open.js');
+      const sinks = createSinks(await sinksFromOptions(options.log)); // checked before training
       const { Store } = await import('../../store/store.js');
       const { executeRun } = await import('../../harness/execute.js');
       const { resultLine } = await import('../../harness/report-lines.js');
@@ -44,6 +48,7 @@ export function register(program: Command): void {
         () =>
           executeRun(store, run.config, print, {
             discardCheckpoint: options.discardCheckpoint === true,
+            ...(sinks === undefined ? {} : { sinks }),
           }),
       );
       if (outcome.state === 'failed') {

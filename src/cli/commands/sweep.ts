@@ -2,6 +2,7 @@ import type { Command } from '@commander-js/extra-typings';
 import os from 'node:os';
 import type { PlannedRun } from '../../harness/plan.js';
 import { DEFAULT_QUEUE_NAME } from '../../queue/defaults.js';
+import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import {
   EXIT,
   exitCodeOf,
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     )
     .option('--queue-key-file <file>', QUEUE_KEY_HELP)
     .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
+    .option('--log <sink>', `${LOG_HELP} (each cell from its own process)`, collect, [] as string[])
     .action(async (file, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
       const plan = planFile(file);
@@ -56,6 +58,18 @@ export function register(program: Command): void {
         return;
       }
       checkStoreDir(options.store, { write: true });
+      if (options.queue !== undefined && options.log.length > 0) {
+        // The cells train on the workers' machines, which do not get the sinks.
+        const { InvalidArgumentError } = await import('../../core/errors.js');
+        throw new InvalidArgumentError(
+          '--log',
+          'a local sweep (without --queue)',
+          options.log.join(' '),
+          '--log: not supported with --queue (the workers train the cells); sweep without --queue to stream metrics',
+        );
+      }
+      const { sinksFromOptions } = await import('../../sinks/open.js');
+      const log = await sinksFromOptions(options.log); // checked before any cell trains
       if (options.queue !== undefined) {
         await sweepOnQueue(plan, { ...options, queue: options.queue });
         return;
@@ -66,6 +80,7 @@ export function register(program: Command): void {
         store: options.store,
         concurrency,
         progress: defaultProgress(),
+        log,
       });
       const failed = summary.outcomes.filter((o) => o.state === 'failed');
       const done = summary.outcomes.filter((o) => o.state === 'finished' || o.state === 'diverged');
