@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { evaluateSuite, loadSuite, suiteRuns } from './claims.js';
 import { junitXml, writeJunit } from './junit.js';
@@ -195,5 +196,50 @@ describe('JUnit XML of the gate', () => {
     expect(parsed.suites[1]!.cases[0]!.name).toBe(
       "odd: tab\there, quote ' and bell, line\nbreak, é 𝛼 ]]>",
     );
+  });
+
+  test('gate --junit writes the file (claims missing with --no-run: skipped); a bad path exits 2', () => {
+    const root = mkdtempSync(join(tmpdir(), 'junit-cli-'));
+    const suite = join(root, 'suite.yaml');
+    writeFileSync(
+      suite,
+      `suite: cli
+seeds: [0, 1]
+base: { extends: mini-mnist-lenet300 }
+claims:
+  - { id: lrr-beats-pai, description: LRR beats PaI, kind: greater, a: ${lrr}, b: ${pai} }
+`,
+    );
+    const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+    const gate = (junit: string) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          main,
+          'gate',
+          '--claims',
+          suite,
+          '--store',
+          join(root, 'store'),
+          '--no-run',
+          '--junit',
+          junit,
+        ],
+        { encoding: 'utf8', env: { ...process.env, CI: 'true' } },
+      );
+    const file = join(root, 'out', 'gate.xml');
+    const ran = gate(file);
+    expect(ran.status).toBe(1); // a gating claim without results: the gate does not pass
+    expect(ran.stdout).toContain(`JUnit: ${file}`);
+    const [parsed] = readBack(file).suites;
+    expect(parsed).toMatchObject({ name: 'cli', tests: 1, failures: 0, errors: 0, skipped: 1 });
+    expect(parsed!.cases[0]!.name).toBe('lrr-beats-pai: LRR beats PaI');
+    expect(parsed!.properties).toMatchObject({ backend: 'unknown', seeds: '0,1', passed: 'false' });
+
+    const bad = gate(join(suite, 'gate.xml')); // under a file
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`--junit ${join(suite, 'gate.xml')}: cannot write there`);
   });
 });
