@@ -6,6 +6,7 @@
 
 import { buildExperiment, modelFor, plannedCost } from '../config/build.js';
 import { loadConfigFile, resolveRuns, runId } from '../config/resolve.js';
+import { applyOverrides, type Override } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
@@ -27,8 +28,9 @@ export interface PlannedRun {
   readonly unmeasured?: string;
 }
 
-export function planFile(file: string): PlannedRun[] {
-  return planConfigs(resolveRuns(loadConfigFile(file), file));
+/** The runs a file describes, with `key=value` overrides set in it first (config/overrides.ts). */
+export function planFile(file: string, overrides: readonly Override[] = []): PlannedRun[] {
+  return planConfigs(resolveRuns(applyOverrides(loadConfigFile(file), overrides, file), file));
 }
 
 export function planConfigs(configs: readonly RunConfig[]): PlannedRun[] {

@@ -22,6 +22,10 @@ export function register(program: Command): void {
       'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim fails',
     )
     .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+    .argument(
+      '[overrides...]',
+      'key=value settings set in every run of the suite, such as training.epochsPerCycle=8 (docs/CONFIG.md; not seed: the suite lists its seeds)',
+    )
     .option('--store <dir>', 'results store', 'runs')
     .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
     .option('--no-run', 'do not train missing runs: report their claims as missing')
@@ -42,9 +46,15 @@ export function register(program: Command): void {
         PRECISIONS,
       ),
     )
-    .action(async (options) => {
+    .action(async (overrideArgs, options) => {
       const { loadSuite } = await import('../../claims/claims.js');
-      const loaded = loadSuite(options.claims, {}, engineOverride(options));
+      const { parseOverrides } = await import('../../config/overrides.js');
+      const loaded = loadSuite(
+        options.claims,
+        {},
+        engineOverride(options),
+        parseOverrides(overrideArgs),
+      );
       const suite =
         options.alpha === undefined
           ? loaded
@@ -125,6 +135,8 @@ export async function gateAndReport(
     for (const c of verdict.claims)
       if (c.verdict === 'run-failed' || c.verdict === 'diverged') print(`  ${c.id}: ${c.detail}`);
   }
+  for (const c of verdict.claims)
+    for (const warning of c.warnings) process.stderr.write(`warning: ${warning}\n`);
   if (runningElsewhere.length > 0)
     process.stderr.write(
       `${runningElsewhere.length} runs the suite needs are running in another process (their claims are missing; run the same command once it ends): ${runningElsewhere.join(', ')}\n`,

@@ -16,6 +16,10 @@ export function register(program: Command): void {
       'reproduce the paper’s claims: `mini` (CPU, MNIST, minutes) or `paper` (GPU-scale, needs CIFAR)',
     )
     .argument('<suite>', 'mini or paper')
+    .argument(
+      '[overrides...]',
+      'key=value settings set in every run of the suite, such as training.epochsPerCycle=8 (docs/CONFIG.md; not seed: the suite lists its seeds)',
+    )
     .option('--store <dir>', 'results store', 'runs')
     .option('--data-dir <dir>', 'paper suite: directory of the CIFAR-10 binary files')
     .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
@@ -38,7 +42,7 @@ export function register(program: Command): void {
         PRECISIONS,
       ),
     )
-    .action(async (name, options) => {
+    .action(async (name, overrideArgs, options) => {
       const { ConfigError } = await import('../../config/resolve.js');
       if (name !== 'mini' && name !== 'paper')
         throw new ConfigError('reproduce', [
@@ -53,10 +57,12 @@ export function register(program: Command): void {
       const file = fileURLToPath(
         new URL(`../../../baselines/${name}.claims.yaml`, import.meta.url),
       );
+      const { parseOverrides } = await import('../../config/overrides.js');
       const loaded = loadSuite(
         file,
         name === 'paper' ? { data: { dir: options.dataDir } } : {},
         engineOverride(options),
+        parseOverrides(overrideArgs),
       );
       const writeBaseline = options.writeBaseline;
       await gateAndReport(loaded, {

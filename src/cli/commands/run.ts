@@ -10,6 +10,11 @@ export function register(program: Command): void {
       'run the experiment a configuration file describes (resumes it if interrupted, skips it if finished)',
     )
     .argument('<config>', 'YAML configuration (see `cyclesparse presets` and docs/CONFIG.md)')
+    .argument(
+      '[overrides...]',
+      'key=value settings of the configuration, such as training.epochsPerCycle=8 seed=3 (docs/CONFIG.md)',
+    )
+    .option('--seed <n>', 'the run’s seed (the same as seed=N)')
     .option('--store <dir>', 'results store', 'runs')
     .option(
       '--dry-run',
@@ -20,10 +25,17 @@ export function register(program: Command): void {
       'delete the run’s checkpoint first and train it from the start (the way forward when the checkpoint or its metrics cannot be read; a finished run is never retrained)',
     )
     .option('--log <sink>', LOG_HELP, collect, [] as string[])
-    .action(async (file, options) => {
+    .action(async (file, overrideArgs, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
       const { ConfigError } = await import('../../config/resolve.js');
-      const plan = planFile(file);
+      const { parseOverrides } = await import('../../config/overrides.js');
+      if (options.seed !== undefined && overrideArgs.some((a) => a.startsWith('seed=')))
+        throw new ConfigError('run', ['--seed: also given as seed=…; give the seed once']);
+      const overrides = parseOverrides([
+        ...overrideArgs,
+        ...(options.seed === undefined ? [] : [`seed=${options.seed}`]),
+      ]);
+      const plan = planFile(file, overrides);
       if (plan.length !== 1)
         throw new ConfigError(file, [
           `describes ${plan.length} runs (a sweep): use \`cyclesparse sweep ${file}\``,

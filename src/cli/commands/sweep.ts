@@ -19,6 +19,10 @@ export function register(program: Command): void {
     .command('sweep')
     .description('run every cell of a sweep (methods × sparsities × seeds) in parallel processes')
     .argument('<config>', 'YAML configuration with a `sweep` section')
+    .argument(
+      '[overrides...]',
+      'key=value settings of the configuration, such as training.epochsPerCycle=8 seed=3 (docs/CONFIG.md)',
+    )
     .option('--store <dir>', 'results store', 'runs')
     .option('--concurrency <n>', 'cells run at once (default: available cores)', parseCount)
     .option('--dry-run', 'print the cells, their run ids and a cost estimate; train nothing')
@@ -49,9 +53,10 @@ export function register(program: Command): void {
     .option('--queue-key-file <file>', QUEUE_KEY_HELP)
     .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
     .option('--log <sink>', `${LOG_HELP} (each cell from its own process)`, collect, [] as string[])
-    .action(async (file, options) => {
+    .action(async (file, overrideArgs, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
-      const plan = planFile(file);
+      const { parseOverrides } = await import('../../config/overrides.js');
+      const plan = planFile(file, parseOverrides(overrideArgs));
       if (options.dryRun) {
         const { planTable } = await import('../../harness/report-lines.js');
         print(planTable(await estimateTime(plan)));
