@@ -6,13 +6,59 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { parseConfigText, resolveRun } from '../config/resolve.js';
 import { Store } from '../store/store.js';
 import { executeRun } from './execute.js';
+
+describe('executeRun records provenance (issue 17)', () => {
+  test('result.json says when, which version and commit, where, and the backend and threads used; metric lines carry the run id', async () => {
+    const store = new Store(mkdtempSync(join(tmpdir(), 'execute-prov-')));
+    const before = Date.now();
+    const outcome = await executeRun(store, config);
+    const after = Date.now();
+    expect(outcome.state).toBe('finished');
+    const run = store.runOf(config);
+    // Read the file itself, not through the store's schema.
+    const stored = JSON.parse(readFileSync(join(run.path, 'result.json'), 'utf8')) as {
+      backend: { name: string; threads: number };
+      provenance: Record<string, unknown>;
+    };
+    const p = stored.provenance;
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
+    expect(typeof p.started).toBe('string');
+    expect(typeof p.finished).toBe('string');
+    expect(p).toEqual({
+      started: p.started,
+      finished: p.finished,
+      resumedAfter: 0,
+      version: pkg.version,
+      commit: head.stdout.trim(),
+      host: hostname(),
+      backend: stored.backend.name,
+      threads: stored.backend.threads,
+    });
+    const started = Date.parse(String(p.started));
+    const finishedAt = Date.parse(String(p.finished));
+    expect(before).toBeLessThanOrEqual(started);
+    expect(started).toBeLessThanOrEqual(finishedAt);
+    expect(finishedAt).toBeLessThanOrEqual(after);
+    expect(stored.backend.threads).toBeGreaterThanOrEqual(1);
+    const lines = readFileSync(join(run.path, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as { run: string; at: string };
+      expect(parsed.run).toBe(run.id);
+      expect(Date.parse(parsed.at)).toBeGreaterThanOrEqual(started);
+      expect(Date.parse(parsed.at)).toBeLessThanOrEqual(finishedAt);
+    }
+  });
+});
 
 const yaml = `extends: mini-mnist-lenet300
 data: { trainPerClass: 10, testPerClass: 10 }

@@ -22,6 +22,8 @@ import { LockLostError, type RunDirectory } from '../store/run-directory.js';
 import type { Store } from '../store/store.js';
 import { epochEvent, type MetricSink } from '../sinks/sink.js';
 import { warnOnBackendChange } from '../train/checkpoint.js';
+import { hostname } from 'node:os';
+import { cyclesparseVersion, gitCommit } from './provenance.js';
 
 export type ExecuteOutcome =
   | {
@@ -94,9 +96,23 @@ export async function executeRun(
       run.discardCheckpoint();
       log?.(`${id}: checkpoint discarded; training from the start`);
     }
-    const result = await train(run, config, log, options.sinks);
+    const started = new Date().toISOString();
+    const { resumedAfter, ...result } = await train(run, config, log, options.sinks);
     run.assertHeld(); // a process that lost its lock writes nothing more
-    run.writeResult(result.result);
+    const { backend } = result.result;
+    run.writeResult({
+      ...result.result,
+      provenance: {
+        started,
+        finished: new Date().toISOString(),
+        resumedAfter,
+        version: cyclesparseVersion(),
+        commit: gitCommit(),
+        host: hostname(),
+        backend: backend.name,
+        threads: backend.threads,
+      },
+    });
     await options.sinks?.end({ status: finished(result.result) });
     return { state: finished(result.result), id, ...result, skipped: false };
   } catch (error) {
@@ -144,7 +160,7 @@ async function train(
   config: RunConfig,
   log?: (line: string) => void,
   sinks?: MetricSink,
-): Promise<{ result: PipelineResult; resumed: boolean }> {
+): Promise<{ result: PipelineResult; resumed: boolean; resumedAfter: number }> {
   const engine = await openEngine(config.training);
   const { setup, pipeline } = buildExperiment(config);
   const checkpoint = resumable(run, log);
@@ -196,5 +212,5 @@ async function train(
       );
     },
   });
-  return { result, resumed: resume !== undefined };
+  return { result, resumed: resume !== undefined, resumedAfter: resume?.progress.emitted ?? 0 };
 }

@@ -41,7 +41,13 @@ const nonnegative = z.number().nonnegative();
 const summary = z.object({ final: fraction, best: fraction });
 const lossSummary = z.object({ final: loss, best: loss });
 
+/**
+ * A metrics line. `run` (the run's id) and `at` (when the line was written, ISO 8601 UTC) are
+ * written since results export (issue 17): lines written before them read without.
+ */
 export const epochSchema = z.object({
+  run: z.string().exactOptional(),
+  at: z.string().exactOptional(),
   phase: z.string(),
   level: count,
   metrics: z.object({
@@ -100,6 +106,27 @@ const cycleShapeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('triangular'), startFactor: z.number(), peakAt: z.number() }),
 ]);
 
+/**
+ * Where and how a run was produced, written with result.json since results export (issue 17);
+ * results written before it read without (`provenance` absent).
+ */
+export const provenanceSchema = z.object({
+  /** When the process that finished the run started training it (ISO 8601, UTC). */
+  started: z.string(),
+  /** When the run finished (just before result.json was written). */
+  finished: z.string(),
+  /** Epochs already stored when that process started (0: trained in one go; >0: resumed). */
+  resumedAfter: count,
+  /** The cyclesparse version (package.json). */
+  version: z.string(),
+  /** The git commit of the checkout cyclesparse ran from; null when not run from one. */
+  commit: z.string().nullable(),
+  host: z.string(),
+  /** The backend and threads the engine actually used (as `backend` says, repeated flat). */
+  backend: z.string(),
+  threads: z.number(),
+});
+
 export const resultSchema = z.object({
   method: z.string(),
   options: z.record(z.string(), z.unknown()),
@@ -127,6 +154,7 @@ export const resultSchema = z.object({
   cycles: z.array(cycleSchema),
   levels: z.array(levelSchema),
   cost: costSchema,
+  provenance: provenanceSchema.exactOptional(),
 });
 
 export const storedConfigSchema = z.object({
@@ -203,6 +231,7 @@ export const onlyVersion1 = <T>(schema: z.ZodType<T>): Versions<T> => ({ 1: sche
 
 export type StoredResult = Frozen<z.output<typeof resultSchema>>;
 export type StoredEpoch = Frozen<z.output<typeof epochSchema>>;
+export type Provenance = z.output<typeof provenanceSchema>;
 /** Shallow: the configuration is the resolved `RunConfig`, as the config layer types it. */
 export type StoredConfig = Readonly<z.output<typeof storedConfigSchema>>;
 export type StoredFailure = z.output<typeof failureSchema>;

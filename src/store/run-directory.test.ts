@@ -252,11 +252,12 @@ describe('run directory reads', () => {
     const file = join(run.path, 'metrics.jsonl');
     run.appendEpoch(epoch);
     run.appendEpoch({ ...epoch, metrics: { ...epoch.metrics, epoch: 1 } });
+    const first = readFileSync(file, 'utf8').split('\n')[0]!;
     writeFileSync(file, '{"phase":"dense","lev', { flag: 'a' });
     expect(run.metrics()).toHaveLength(2);
     expect(store.status(run.id).epochs).toBe(2);
     run.keepEpochs(1);
-    expect(readFileSync(file, 'utf8')).toBe(`${JSON.stringify(epoch)}\n`);
+    expect(readFileSync(file, 'utf8')).toBe(`${first}\n`);
 
     writeFileSync(file, `${JSON.stringify(epoch)}\n{"phase": 3}\n`);
     const error = storedError(() => run.metrics());
@@ -363,6 +364,56 @@ describe('the run lock', () => {
     expect(run.acquire()).toBe(false);
     run.release(); // not ours: left
     expect(run.lock()?.host).toBe('elsewhere');
+  });
+});
+
+describe('provenance and stamped metric lines (issue 17)', () => {
+  test('appended metric lines carry the run id and the time they were written', () => {
+    const { run } = fresh();
+    const before = Date.now();
+    run.appendEpoch(epoch);
+    const lines = readFileSync(join(run.path, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line.run).toBe(run.id);
+    const at = Date.parse(String(line.at));
+    expect(at).toBeGreaterThanOrEqual(before - 1);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    expect(String(line.at)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(run.metrics()).toEqual([{ run: run.id, at: line.at, ...epoch }]);
+  });
+
+  test('files written before provenance (no run id, no time, no provenance) still read', () => {
+    const { store, run } = fresh();
+    // Written by hand as the code before issue 17 wrote them.
+    const oldLine = JSON.stringify(epoch);
+    writeFileSync(join(run.path, 'metrics.jsonl'), `${oldLine}\n${oldLine}\n`);
+    writeFileSync(join(run.path, 'result.json'), JSON.stringify(result, null, 1));
+    expect(run.metrics()).toEqual([epoch, epoch]);
+    expect(run.metrics()[0]).not.toHaveProperty('run');
+    const read = run.result();
+    expect(read).toEqual(result);
+    expect(read).not.toHaveProperty('provenance');
+    expect(store.status(run.id).state).toBe('finished');
+  });
+
+  test('a result with provenance reads back; a malformed provenance names the field', () => {
+    const { run } = fresh();
+    const provenance = {
+      started: '2026-01-02T03:04:05.000Z',
+      finished: '2026-01-02T03:05:05.000Z',
+      resumedAfter: 0,
+      version: '0.1.0',
+      commit: null,
+      host: 'h',
+      backend: 'wasm',
+      threads: 1,
+    };
+    run.writeResult({ ...result, provenance });
+    expect(run.result()?.provenance).toEqual(provenance);
+    const file = join(run.path, 'result.json');
+    writeFileSync(file, JSON.stringify({ ...result, provenance: { ...provenance, threads: 'x' } }));
+    expect(storedError(() => run.result()).message).toMatch(/provenance\.threads/);
   });
 });
 

@@ -2,7 +2,7 @@
  * One run's directory: the only code that knows its layout (docs/STORE.md).
  *
  *   config.json    the resolved configuration, its id and canonical form
- *   metrics.jsonl  one JSON line per trained epoch (metrics and test evaluation)
+ *   metrics.jsonl  one JSON line per trained epoch (run id, time, metrics and test evaluation)
  *   checkpoint/    the latest resumable state (`train/checkpoint.ts` format); for a finished run,
  *                  its final network
  *   cycles/<k>/    the network (and mask) at the end of cycle k
@@ -212,8 +212,10 @@ export class RunDirectory {
     );
   }
 
+  /** Appends an epoch's line, stamped with the run's id and the time (so lines stand alone). */
   appendEpoch(record: StoredEpoch): void {
-    writeFileSync(this.#file('metrics.jsonl'), `${JSON.stringify(record)}\n`, { flag: 'a' });
+    const line = { run: this.id, at: new Date().toISOString(), ...record };
+    writeFileSync(this.#file('metrics.jsonl'), `${JSON.stringify(line)}\n`, { flag: 'a' });
   }
 
   /** Cuts the metrics back to the first `count` epochs (those a checkpoint accounts for). */
