@@ -24,7 +24,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-/** The number of TFRecord frames in a file (lengths only; CRCs are tensorboard.test.ts's). */
+/** TFRecord frames in a file: version and START, then one per epoch (CRCs: tensorboard.test.ts). */
 function frames(file: string): number {
   const bytes = readFileSync(file);
   let n = 0;
@@ -59,7 +59,7 @@ describe('--log on the command line', () => {
     const [id] = readdirSync(tb);
     expect(readdirSync(tb)).toHaveLength(1);
     const [events] = readdirSync(join(tb, id!));
-    expect(frames(join(tb, id!, events!))).toBe(1 + storedEpochs(join(root, 'store'), id!));
+    expect(frames(join(tb, id!, events!))).toBe(2 + storedEpochs(join(root, 'store'), id!));
 
     const sweepFile = join(root, 'sweep.yaml');
     writeFileSync(sweepFile, `${base}sweep: { seeds: [1, 2] }\n`);
@@ -80,7 +80,7 @@ describe('--log on the command line', () => {
     for (const cell of ids) {
       const files = readdirSync(join(tb2, cell));
       expect(files).toHaveLength(1);
-      expect(frames(join(tb2, cell, files[0]!))).toBe(1 + storedEpochs(join(root, 'store'), cell));
+      expect(frames(join(tb2, cell, files[0]!))).toBe(2 + storedEpochs(join(root, 'store'), cell));
     }
   });
 

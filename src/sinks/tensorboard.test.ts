@@ -5,6 +5,7 @@
  * scalars must be the metrics the run stored in metrics.jsonl, at steps = their lines.
  */
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,7 +109,9 @@ describe('TensorBoard event files', () => {
     expect(files[0]).toMatch(/^events\.out\.tfevents\.\d{10}\.[^/]+$/);
     const events = readEvents(join(logdir, outcome.id, files[0]!));
     expect(events[0]!.file_version).toBe('brain.Event:2');
-    const scalars = events.slice(1);
+    expect(events[1]).toMatchObject({ session_log: { status: 'START' } });
+    expect(events[1]!.step ?? 0).toBe(0);
+    const scalars = events.slice(2);
     expect(scalars).toHaveLength(stored.length);
     for (const [i, event] of scalars.entries()) {
       const line = stored[i]!;
@@ -179,9 +182,10 @@ describe('TensorBoard event files', () => {
     expect(files[0]).toContain('.host_a');
 
     const old = readEvents(first.file!);
-    expect(old.map((e) => e.step ?? 0)).toEqual([0, 0, 1, 2]);
-    expect(old[3]!.wall_time).toBe(1_700_000_002);
-    expect(old[3]!.summary?.value?.map((v) => v.simple_value)).toEqual([
+    expect(old.map((e) => e.step ?? 0)).toEqual([0, 0, 0, 1, 2]);
+    expect(old[1]!.session_log?.status).toBe('START');
+    expect(old[4]!.wall_time).toBe(1_700_000_002);
+    expect(old[4]!.summary?.value?.map((v) => v.simple_value)).toEqual([
       Math.fround(0.2),
       Math.fround(2 ** 40 + 2),
     ]);
@@ -192,4 +196,67 @@ describe('TensorBoard event files', () => {
     expect(resumed[3]!.step).toBe(2 ** 33 + 300);
     expect(resumed).toHaveLength(4);
   });
+
+  // TensorBoard itself, where a Python with the tensorboard package is at hand (not in CI; set
+  // TENSORBOARD_PYTHON to one): its multiplexer loads the folder as the server does.
+  const python = process.env.TENSORBOARD_PYTHON ?? '/usr/bin/python3';
+  const hasTensorBoard =
+    spawnSync(python, ['-c', 'import tensorboard'], { encoding: 'utf8' }).status === 0;
+  test.skipIf(!hasTensorBoard)(
+    'TensorBoard loads one run per folder; a resumed file purges the steps trained again',
+    async () => {
+      const logdir = mkdtempSync(join(tmpdir(), 'tb-real-'));
+      const config = resolveRun(parseConfigText(yaml, 'test.yaml'));
+      const epoch = (sink: TensorBoardSink, step: number, accuracy: number) =>
+        sink.epoch({
+          step,
+          phase: 'train',
+          level: 0,
+          epoch: step,
+          cycle: 0,
+          values: { 'test/accuracy': accuracy },
+          time: 1_700_000_000_000 + step * 1000,
+        });
+      const first = new TensorBoardSink(logdir);
+      await first.start({ id: 'a', config, backend: 'cpu', firstStep: 0 });
+      for (const step of [0, 1, 2, 3]) await epoch(first, step, step / 10);
+      await first.end();
+      const resumed = new TensorBoardSink(logdir);
+      await resumed.start({ id: 'a', config, backend: 'cpu', firstStep: 2 });
+      for (const step of [2, 3, 4]) await epoch(resumed, step, 0.5 + step / 100);
+      await resumed.end();
+      const other = new TensorBoardSink(logdir);
+      await other.start({ id: 'b', config, backend: 'cpu', firstStep: 0 });
+      await epoch(other, 0, 0.75);
+      await other.end();
+
+      const read = spawnSync(
+        python,
+        [
+          '-c',
+          `import json, sys
+from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+from tensorboard.util import tensor_util
+m = pem.EventMultiplexer()
+m.AddRunsFromDirectory(sys.argv[1])
+m.Reload()
+print(json.dumps({run: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+  for e in m.Tensors(run, 'test/accuracy')] for run in sorted(m.Runs())}))`,
+          logdir,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(read.status).toBe(0);
+      expect(JSON.parse(read.stdout)).toEqual({
+        a: [
+          [0, 0],
+          [1, Math.fround(0.1)],
+          [2, Math.fround(0.52)],
+          [3, Math.fround(0.53)],
+          [4, Math.fround(0.54)],
+        ],
+        b: [[0, 0.75]],
+      });
+    },
+  );
 });

@@ -9,11 +9,11 @@
  * TensorFlow (or PyTorch) and its native library, and no maintained Node package writes event
  * files; field numbers are those of tensorboard/compat/proto/event.proto and summary.proto.
  *
- * Every event is written to the file as it happens (a live TensorBoard sees each epoch). A
- * resumed run appends a new file whose first event after the version is a `SessionLog START` at
- * the step it resumes from: TensorBoard's loader then drops the earlier file's events at that
- * step and later (epochs trained after the checkpoint and trained again), as it does after a
- * TensorFlow restart, so no step is shown twice.
+ * Every event is written to the file as it happens (a live TensorBoard sees each epoch). Each
+ * file (a fresh or a resumed run) starts with `SessionLog START` at its first step; a resumed
+ * run appends a new file, and its START makes TensorBoard drop the earlier files' events at that
+ * step and later (epochs trained after the checkpoint and trained again), as after a TensorFlow
+ * restart, so no step is shown twice (checked with TensorBoard 2.21's loader).
  */
 
 import { crc32c } from '@aws-crypto/crc32c';
@@ -151,7 +151,10 @@ export class TensorBoardSink implements MetricSink {
       }
     }
     this.#write(fileVersionEvent(now / 1000));
-    if (run.firstStep > 0) this.#write(sessionStartEvent(now / 1000, run.firstStep));
+    // Every session starts with SessionLog START at its first step, as TensorFlow's writers do:
+    // TensorBoard takes the first START of a run as its beginning and every later one as a
+    // restart that purges the earlier events at its step and later.
+    this.#write(sessionStartEvent(now / 1000, run.firstStep));
     return Promise.resolve();
   }
 
