@@ -15,6 +15,12 @@
  * A schedule is a list of cycles (lengths in epochs) sharing one shape: C equal cycles for cyclic
  * training, one cycle of the summed length for the one-cycle control, or a total budget split
  * into cycles that sums back to it exactly.
+ *
+ * Besides the named shapes, a shape may be written as data (`segments`): an optional linear
+ * warm-up then piecewise-constant factors, its positions as fractions of the cycle (placed by the
+ * boundary rule, as above) or as whole epochs (placed exactly: epoch e starts at unit e, or at
+ * step e · stepsPerEpoch when the rate is set per step; a position past a cycle's end never
+ * comes in that cycle).
  */
 
 import { BOUNDARY_RULES, type BoundaryRule } from './conventions.js';
@@ -49,6 +55,31 @@ export type CycleShape =
       readonly startFactor: number;
       readonly peakAt: number;
     };
+
+/**
+ * A shape written as data. Kept out of {@link CycleShape} until run records can store it
+ * (store/records.ts) and the schedule spec takes it; every rule below already accepts it.
+ */
+export type ShapeData = {
+  /**
+   * A shape as data: W warm-up units at startFactor + (1 − startFactor) · i / W of the peak
+   * (PyTorch's LinearLR), then `factors[0]` from the end of the warm-up and `factors[k + 1]`
+   * from `milestones[k]` on: one factor more than milestones.
+   */
+  readonly kind: 'segments';
+  /** What `warmup` and `milestones` count: fractions of the cycle, or epochs. */
+  readonly unit: 'fraction' | 'epoch';
+  /** Length of the warm-up (0 for none). */
+  readonly warmup: number;
+  readonly warmupStartFactor: number;
+  /** Where each segment after the first starts, increasing, after the warm-up. */
+  readonly milestones: readonly number[];
+  /** The peak's multiplier in each segment: in (0, 1], each at most the one before. */
+  readonly factors: readonly number[];
+};
+
+/** Any shape the rules below evaluate: a named one's or one written as data. */
+export type AnyCycleShape = CycleShape | ShapeData;
 
 /** CIFAR step-warmup (150 epochs in the paper): warm-up 10, ×0.1 at 70, ×0.01 at 130. */
 export const CIFAR_STEP_WARMUP: CycleShape = Object.freeze({
@@ -88,7 +119,7 @@ export const COSINE: CycleShape = Object.freeze({
 export const CONSTANT: CycleShape = Object.freeze({ kind: 'constant' });
 
 /** Rejects malformed shapes with the failing field named (`shape.milestones[1].at`, ...). */
-export function validateShape(shape: CycleShape, argument = 'shape'): CycleShape {
+export function validateShape<S extends AnyCycleShape>(shape: S, argument = 'shape'): S {
   const fraction = (name: string, value: number, openMax = false) =>
     requireNumber(`${argument}.${name}`, value, { min: 0, max: 1, openMax });
   switch (shape.kind) {
@@ -143,24 +174,72 @@ export function validateShape(shape: CycleShape, argument = 'shape'): CycleShape
       requireNumber(`${argument}.startFactor`, shape.startFactor, { min: 0, max: 1 });
       fraction('peakAt', shape.peakAt);
       return shape;
+    case 'segments':
+      validateSegments(shape, argument);
+      return shape;
     default: {
       const kind: unknown = (shape as { kind: unknown }).kind;
       throw new InvalidArgumentError(
         `${argument}.kind`,
-        "one of 'constant', 'step', 'cosine', 'triangular'",
+        "one of 'constant', 'step', 'cosine', 'triangular', 'segments'",
         kind,
       );
     }
   }
 }
 
+type Segments = ShapeData;
+
+function validateSegments(shape: Segments, argument: string): void {
+  if (shape.unit !== 'fraction' && shape.unit !== 'epoch')
+    throw new InvalidArgumentError(`${argument}.unit`, "'fraction' or 'epoch'", shape.unit);
+  const epochs = shape.unit === 'epoch';
+  // A position: a fraction in [0, 1), or a whole epoch.
+  const position = (name: string, value: number) =>
+    epochs
+      ? requireInteger(`${argument}.${name}`, value, 0)
+      : requireNumber(`${argument}.${name}`, value, { min: 0, max: 1, openMax: true });
+  position('warmup', shape.warmup);
+  requireNumber(`${argument}.warmupStartFactor`, shape.warmupStartFactor, { min: 0, max: 1 });
+  if (!Array.isArray(shape.milestones))
+    throw new InvalidArgumentError(`${argument}.milestones`, 'a list', shape.milestones);
+  let previous = shape.warmup;
+  shape.milestones.forEach((at, i) => {
+    position(`milestones[${i}]`, at);
+    if (!(at > previous))
+      throw new InvalidArgumentError(
+        `${argument}.milestones[${i}]`,
+        `a position after ${previous} (after the warm-up and the previous milestone)`,
+        at,
+      );
+    previous = at;
+  });
+  if (!Array.isArray(shape.factors) || shape.factors.length !== shape.milestones.length + 1)
+    throw new InvalidArgumentError(
+      `${argument}.factors`,
+      `${shape.milestones.length + 1} factors (one per segment: one more than milestones)`,
+      shape.factors,
+    );
+  let previousFactor = 1; // drops only, as the named step shapes: the peak stays the largest rate
+  shape.factors.forEach((factor, i) => {
+    requireNumber(`${argument}.factors[${i}]`, factor, {
+      min: 0,
+      max: previousFactor,
+      openMin: true,
+    });
+    previousFactor = factor;
+  });
+}
+
 /** Whether the boundary rule can change this shape's schedule (it has a fraction to place). */
-export function shapeHasBoundaries(shape: CycleShape): boolean {
+export function shapeHasBoundaries(shape: AnyCycleShape): boolean {
   switch (shape.kind) {
     case 'constant':
       return false;
     case 'cosine':
       return shape.warmupFraction > 0;
+    case 'segments':
+      return shape.unit === 'fraction' && (shape.warmup > 0 || shape.milestones.length > 0);
     default:
       return true;
   }
@@ -182,15 +261,32 @@ function requireBoundaryRule(rule: BoundaryRule): BoundaryRule {
  * Unit boundaries of a shape on a `units`-unit cycle: the warm-up length, the first unit at the
  * peak, and (step shapes) where each milestone starts. Short cycles keep the declared order:
  * warm-ups that ramp to a separate peak unit leave it room, and no milestone starts before the
- * unit after the peak, so every cycle runs at least one unit at the peak.
+ * unit after the peak, so every cycle runs at least one unit at the peak. `unitsPerEpoch` places
+ * positions given in epochs (segments with unit epoch): the steps per epoch when the rate is set
+ * per step, else 1.
  */
 export function shapeBoundaries(
-  shape: CycleShape,
+  shape: AnyCycleShape,
   units: number,
   rule: BoundaryRule = 'round-half-up',
+  unitsPerEpoch = 1,
 ): { warmup: number; peak: number; milestones: number[] } {
   requireBoundaryRule(rule);
   switch (shape.kind) {
+    case 'segments': {
+      requireInteger('unitsPerEpoch', unitsPerEpoch, 1);
+      const place = (at: number) =>
+        shape.unit === 'epoch' ? Math.min(units, at * unitsPerEpoch) : boundary(at, units, rule);
+      // As the step shapes: the warm-up leaves the cycle at least one unit after it, and no
+      // milestone starts before the unit after the peak.
+      const warmup = Math.min(place(shape.warmup), units - 1);
+      let previous = warmup + 1;
+      const milestones = shape.milestones.map((at) => {
+        previous = Math.max(previous, place(at));
+        return previous;
+      });
+      return { warmup, peak: warmup, milestones };
+    }
     case 'constant':
       return { warmup: 0, peak: 0, milestones: [] };
     case 'cosine': {
@@ -223,25 +319,35 @@ export function shapeBoundaries(
  * (non-decreasing); units from it on never increase.
  */
 export function peakUnit(
-  shape: CycleShape,
+  shape: AnyCycleShape,
   units: number,
   rule: BoundaryRule = 'round-half-up',
+  unitsPerEpoch = 1,
 ): number {
   requireInteger('units', units, 1);
-  return shapeBoundaries(shape, units, rule).peak;
+  return shapeBoundaries(shape, units, rule, unitsPerEpoch).peak;
 }
 
 /** Multiplier of the peak learning rate for unit `unit` of a `units`-unit cycle. */
 export function cycleMultiplier(
-  shape: CycleShape,
+  shape: AnyCycleShape,
   unit: number,
   units: number,
   rule: BoundaryRule = 'round-half-up',
+  unitsPerEpoch = 1,
 ): number {
   requireInteger('units', units, 1);
   requireInteger('unit', unit, 0, units - 1);
-  const { warmup: w, milestones } = shapeBoundaries(shape, units, rule);
+  const { warmup: w, milestones } = shapeBoundaries(shape, units, rule, unitsPerEpoch);
   switch (shape.kind) {
+    case 'segments': {
+      if (unit < w) return shape.warmupStartFactor + ((1 - shape.warmupStartFactor) * unit) / w;
+      let segment = 0;
+      milestones.forEach((at, i) => {
+        if (unit >= at) segment = i + 1;
+      });
+      return shape.factors[segment]!;
+    }
     case 'constant':
       return 1;
     case 'step': {
@@ -356,9 +462,20 @@ export class LrSchedule {
     };
   }
 
+  /** Units (epochs or steps) per epoch: where a position given in epochs starts. */
+  private get unitsPerEpoch(): number {
+    return this.spec.granularity === 'step' ? this.spec.stepsPerEpoch : 1;
+  }
+
   multiplierAt(step: number): number {
     const { unit, unitsInCycle } = this.positionAt(step);
-    return cycleMultiplier(this.spec.shape, unit, unitsInCycle, this.spec.boundaries);
+    return cycleMultiplier(
+      this.spec.shape,
+      unit,
+      unitsInCycle,
+      this.spec.boundaries,
+      this.unitsPerEpoch,
+    );
   }
 
   learningRateAt(step: number): number {
@@ -370,7 +487,7 @@ export class LrSchedule {
     requireInteger('cycle', cycle, 0, this.cycles - 1);
     const units =
       this.spec.granularity === 'epoch' ? this.spec.cycleEpochs[cycle]! : this.cycleSteps(cycle);
-    const unit = peakUnit(this.spec.shape, units, this.spec.boundaries);
+    const unit = peakUnit(this.spec.shape, units, this.spec.boundaries, this.unitsPerEpoch);
     return (
       this.cycleStarts[cycle]! +
       (this.spec.granularity === 'epoch' ? unit * this.spec.stepsPerEpoch : unit)
