@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Launcher. In a repository checkout (src/ present) it runs the TypeScript source through tsx, so
-// `npx cyclesparse` never runs a stale build; in the published package it runs dist/.
+// Launcher. In a repository checkout (src/ and tsx present) it runs the TypeScript source through
+// tsx, so `npx cyclesparse` never runs a stale build; an installed package has no src/ and runs
+// dist/, built by `npm run build` (the `prepare` script: on `npm pack` and installs from git).
 //
 // The source runs in this process: tsx's loader is registered here, then the CLI is imported.
 // There is no child process, so Ctrl-C, SIGTERM and kill -9 reach the CLI itself, and its exit
@@ -10,12 +11,27 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const source = new URL('../src/cli/main.ts', import.meta.url);
-if (existsSync(fileURLToPath(source))) {
-  // Resolved from here, not from the working directory: works wherever the command is run.
-  const loader = import.meta.resolve('tsx');
+const built = new URL('../dist/cli/main.js', import.meta.url);
+
+/** tsx, resolved from this package (not the working directory), or undefined without it. */
+function tsxLoader() {
+  try {
+    return import.meta.resolve('tsx');
+  } catch {
+    return undefined; // a checkout installed without devDependencies: run dist/ if it is there
+  }
+}
+
+const loader = existsSync(fileURLToPath(source)) ? tsxLoader() : undefined;
+if (loader !== undefined) {
   await import(loader);
   process.execArgv.push('--import', loader);
   await import(source.href);
+} else if (existsSync(fileURLToPath(built))) {
+  await import(built.href);
 } else {
-  await import('../dist/cli/main.js');
+  process.stderr.write(
+    `cyclesparse: ${fileURLToPath(new URL('..', import.meta.url))} has neither dist/ nor tsx to run src/: run \`npm install\` (or \`npm run build\`) there\n`,
+  );
+  process.exitCode = 2;
 }

@@ -16,9 +16,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const strict = process.argv.includes('--strict') || process.env.CYCLESPARSE_NATIVE_REQUIRED === '1';
-const root = join(dirname(new URL(import.meta.url).pathname), '..');
+// fileURLToPath, not .pathname: a path with spaces or non-ASCII letters stays a real path.
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 function skip(reason) {
   const message = `cyclesparse: native kernels not built (${reason}); training runs on WASM.`;
