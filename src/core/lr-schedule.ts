@@ -201,10 +201,13 @@ function validateSegments(shape: Segments, argument: string): void {
       : requireNumber(`${argument}.${name}`, value, { min: 0, max: 1, openMax: true });
   position('warmup', shape.warmup);
   requireNumber(`${argument}.warmupStartFactor`, shape.warmupStartFactor, { min: 0, max: 1 });
-  if (!Array.isArray(shape.milestones))
-    throw new InvalidArgumentError(`${argument}.milestones`, 'a list', shape.milestones);
+  // Lists checked as unknown values: a shape may come from a file.
+  const milestones: unknown = shape.milestones;
+  const factors: unknown = shape.factors;
+  if (!Array.isArray(milestones))
+    throw new InvalidArgumentError(`${argument}.milestones`, 'a list', milestones);
   let previous = shape.warmup;
-  shape.milestones.forEach((at, i) => {
+  shape.milestones.forEach((at: number, i) => {
     position(`milestones[${i}]`, at);
     if (!(at > previous))
       throw new InvalidArgumentError(
@@ -214,14 +217,14 @@ function validateSegments(shape: Segments, argument: string): void {
       );
     previous = at;
   });
-  if (!Array.isArray(shape.factors) || shape.factors.length !== shape.milestones.length + 1)
+  if (!Array.isArray(factors) || factors.length !== shape.milestones.length + 1)
     throw new InvalidArgumentError(
       `${argument}.factors`,
       `${shape.milestones.length + 1} factors (one per segment: one more than milestones)`,
-      shape.factors,
+      factors,
     );
   let previousFactor = 1; // drops only, as the named step shapes: the peak stays the largest rate
-  shape.factors.forEach((factor, i) => {
+  shape.factors.forEach((factor: number, i) => {
     requireNumber(`${argument}.factors[${i}]`, factor, {
       min: 0,
       max: previousFactor,
