@@ -14,6 +14,7 @@ import { describe, expect, test } from 'vitest';
 import { parseConfigText, resolveRun } from '../config/resolve.js';
 import { executeRun } from '../harness/execute.js';
 import { Store } from '../store/store.js';
+import { setFaultHook } from '../train/faults.js';
 import { createSinks } from './open.js';
 import { TensorBoardSink } from './tensorboard.js';
 
@@ -195,6 +196,56 @@ describe('TensorBoard event files', () => {
     expect(resumed[2]).toMatchObject({ step: 2, wall_time: 1_700_000_005 });
     expect(resumed[3]!.step).toBe(2 ** 33 + 300);
     expect(resumed).toHaveLength(4);
+  });
+
+  test('a run stopped and resumed: after TensorBoard’s restart purge, the events are metrics.jsonl', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tb-stop-'));
+    const store = new Store(join(root, 'store'));
+    const logdir = join(root, 'tb');
+    const config = resolveRun(
+      parseConfigText(yaml.replace('epochsPerCycle: 2', 'epochsPerCycle: 4'), 'test.yaml'),
+    );
+    const sinks = () => createSinks([{ kind: 'tensorboard', dir: logdir }])!;
+    // Stopped as a kill would, between writing the third checkpoint's tensors and publishing it:
+    // the epoch before it is stored but not covered by a checkpoint, so it is trained again.
+    let written = 0;
+    setFaultHook((point) => {
+      if (point === 'state:tensors-written' && ++written === 3) throw new Error('stopped here');
+    });
+    try {
+      expect((await executeRun(store, config, undefined, { sinks: sinks() })).state).toBe('failed');
+    } finally {
+      setFaultHook(undefined);
+    }
+    const outcome = await executeRun(store, config, undefined, { sinks: sinks() });
+    expect(outcome).toMatchObject({ state: 'finished', resumed: true });
+
+    const files = readdirSync(join(logdir, outcome.id)).sort();
+    expect(files).toHaveLength(2);
+    // TensorBoard's rule (plugin_event_accumulator._CheckForRestartAndMaybePurge): a run's first
+    // SessionLog START begins it; each later one drops the events at its step and after.
+    let shown: { step: number; accuracy: number | undefined }[] = [];
+    let starts = 0;
+    for (const file of files)
+      for (const event of readEvents(join(logdir, outcome.id, file))) {
+        const step = event.step ?? 0;
+        if (event.session_log?.status === 'START' && starts++ > 0)
+          shown = shown.filter((e) => e.step < step);
+        const accuracy = event.summary?.value?.find((v) => v.tag === 'test/accuracy');
+        if (accuracy !== undefined) shown.push({ step, accuracy: accuracy.simple_value });
+      }
+    expect(starts).toBe(2);
+    const stored = store.runOf(config).metrics();
+    expect(stored).toHaveLength(4);
+    expect(shown).toEqual(
+      stored.map((line, step) => ({ step, accuracy: Math.fround(line.test.accuracy) })),
+    );
+    const resumedAt = readEvents(join(logdir, outcome.id, files[1]!))[1]!;
+    expect(resumedAt.session_log?.status).toBe('START');
+    expect(resumedAt.step ?? 0).toBeGreaterThan(0);
+    // The stopped session had written the epoch trained again: the purge is what hides it.
+    const before = readEvents(join(logdir, outcome.id, files[0]!)).map((e) => e.step ?? 0);
+    expect(Math.max(...before)).toBeGreaterThanOrEqual(resumedAt.step!);
   });
 
   // TensorBoard itself, where a Python with the tensorboard package is at hand (not in CI; set
