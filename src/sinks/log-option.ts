@@ -7,5 +7,8 @@
 export const LOG_HELP =
   'stream each epoch’s metrics to tensorboard=DIR or mlflow (MLFLOW_TRACKING_URI); repeatable; docs/INTEGRATIONS.md';
 
-/** Commander's collector for a repeatable option. */
-export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/** Commander's collector for a repeatable option (no default: help would print "[]"). */
+export const collect = (value: string, previous: string[] | undefined): string[] => [
+  ...(previous ?? []),
+  value,
+];

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
-    .option('--log <sink>', LOG_HELP, collect, [] as string[])
+    .option('--log <sink>', LOG_HELP, collect)
     .option(
       '--dry-run',
       'list the runs still missing from the store with a time estimate; train nothing',

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
-    .option('--log <sink>', LOG_HELP, collect, [] as string[])
+    .option('--log <sink>', LOG_HELP, collect)
     .option(
       '--dry-run',
       'list the runs still missing from the store with a time estimate; train nothing',
@@ -72,7 +72,7 @@ export function register(program: Command): void {
         ...(options.json ? { json: true } : {}),
         ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.junit === undefined ? {} : { junit: options.junit }),
-        log: options.log,
+        ...(options.log === undefined ? {} : { log: options.log }),
         report: options.report ?? join('reports', name),
         // The baseline is written from the runs before the claims are evaluated, so the suite's
         // regression claims are checked against the file just written.

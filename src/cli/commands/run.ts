@@ -24,7 +24,7 @@ export function register(program: Command): void {
       '--discard-checkpoint',
       'delete the run’s checkpoint first and train it from the start (the way forward when the checkpoint or its metrics cannot be read; a finished run is never retrained)',
     )
-    .option('--log <sink>', LOG_HELP, collect, [] as string[])
+    .option('--log <sink>', LOG_HELP, collect)
     .action(async (file, overrideArgs, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
       const { ConfigError } = await import('../../config/resolve.js');

@@ -52,7 +52,7 @@ export function register(program: Command): void {
     )
     .option('--queue-key-file <file>', QUEUE_KEY_HELP)
     .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
-    .option('--log <sink>', `${LOG_HELP} (each cell from its own process)`, collect, [] as string[])
+    .option('--log <sink>', `${LOG_HELP} (each cell from its own process)`, collect)
     .action(async (file, overrideArgs, options) => {
       const { estimateTime, planFile } = await import('../../harness/plan.js');
       const { parseOverrides } = await import('../../config/overrides.js');
@@ -63,7 +63,7 @@ export function register(program: Command): void {
         return;
       }
       checkStoreDir(options.store, { write: true });
-      if (options.queue !== undefined && options.log.length > 0) {
+      if (options.queue !== undefined && options.log !== undefined) {
         // The cells train on the workers' machines, which do not get the sinks.
         const { InvalidArgumentError } = await import('../../core/errors.js');
         throw new InvalidArgumentError(
