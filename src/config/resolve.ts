@@ -26,8 +26,8 @@ import {
 } from '../methods/method.js';
 import { METHODS, methodNamed } from '../methods/registry.js';
 import { MODELS_WITH_STEMS } from '../models/zoo.js';
-import { SCHEDULE_SHAPES } from './build.js';
 import { keysAt, resolveKey, setPath } from './keys.js';
+import { cycleShapeOf } from './lr-shape.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import {
   runConfigSchema,
@@ -239,7 +239,7 @@ function resolveConventions(config: RunConfig, source: string): Partial<Conventi
   const { preset = 'cyclesparse', ...explicit } = config.conventions ?? {};
   const rules = conventionsOf(preset, explicit);
   const used = conventionsUsed(methodNamed(config.method.name), ownOptions(config.method));
-  if (shapeHasBoundaries(SCHEDULE_SHAPES[config.training.shape])) used.push('lrBoundaries');
+  if (shapeHasBoundaries(cycleShapeOf(config.training.shape))) used.push('lrBoundaries');
   const unused = Object.keys(explicit).filter((rule) => !used.includes(rule as ConventionRule));
   if (unused.length > 0)
     throw new ConfigError(
