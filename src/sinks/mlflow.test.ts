@@ -131,6 +131,8 @@ interface FakeMlflow {
   >;
   /** Answer the n-th log-batch (0-based) and later ones with HTTP 500. */
   failLogBatchFrom?: number;
+  /** The longest param value accepted (6000 as MLflow ≥ 2.8; 500 before). */
+  paramLimit: number;
   close(): Promise<void>;
 }
 
@@ -153,6 +155,7 @@ async function fakeMlflow(): Promise<FakeMlflow> {
     uri: '',
     calls,
     runs,
+    paramLimit: 6000,
     close: () => Promise.resolve(),
   };
   const server = createServer((request, response) => {
@@ -230,7 +233,7 @@ async function fakeMlflow(): Promise<FakeMlflow> {
           // MLflow's limits (mlflow/utils/validation.py).
           if (metrics.length > 1000 || params.length > 100 || metrics.length + params.length > 1000)
             return bad('batch over the limits');
-          if (params.some((p) => p.value.length > 6000 || p.key.length > 250))
+          if (params.some((p) => p.value.length > fake.paramLimit || p.key.length > 250))
             return bad('param too long');
           if (fake.failLogBatchFrom !== undefined && logBatches++ >= fake.failLogBatchFrom)
             return answer(500, { error_code: 'INTERNAL_ERROR', message: 'disk full' });
@@ -411,6 +414,15 @@ describe('MLflow sink', () => {
     expect(run.status).toBe('FAILED');
     expect(server.calls[0]!.auth).toBe(`Basic ${Buffer.from('ann:pw:1').toString('base64')}`);
     expect(server.calls[0]!.query).toEqual({ experiment_name: 'limits' });
+
+    // A server before MLflow 2.8 (500 characters): the batch with the long value is sent again cut.
+    const old = await fakeMlflow();
+    old.paramLimit = 500;
+    const oldSink = new MlflowSink(mlflowSettings({ MLFLOW_TRACKING_URI: old.uri }));
+    await oldSink.start({ id: 'wide-run', config, backend: 'cpu', firstStep: 0 });
+    expect(old.runs.get('r1')!.params.size).toBe(252);
+    expect(old.runs.get('r1')!.params.get('wide.k7')).toBe('x'.repeat(500));
+    expect(old.calls.filter((c) => c.path === 'runs/log-batch')).toHaveLength(4);
   });
 
   test('a resumed run goes on in the MLflow run of its name, params not sent again', async () => {

@@ -29,8 +29,10 @@ export const MLFLOW_LIMITS = {
   metricsPerBatch: 1000,
   paramsPerBatch: 100,
   entitiesPerBatch: 1000,
-  /** Longer param values are cut to this (MLflow ≥ 2 allows 6000 characters). */
+  /** Longer param values are cut to this: MLflow ≥ 2.8 allows 6000 characters (mlflow#9709). */
   paramValueLength: 6000,
+  /** What servers before MLflow 2.8 allow (from 1.28; 250 before). */
+  oldParamValueLength: 500,
   keyLength: 250,
 } as const;
 
@@ -234,8 +236,23 @@ export class MlflowSink implements MetricSink {
       key: cut(key, MLFLOW_LIMITS.keyLength),
       value: cut(value, MLFLOW_LIMITS.paramValueLength),
     }));
-    for (const batch of chunks(params, MLFLOW_LIMITS.paramsPerBatch))
-      await client.request('POST', 'runs/log-batch', { run_id: this.#runId, params: batch });
+    const log = (batch: typeof params) =>
+      client.request('POST', 'runs/log-batch', { run_id: this.#runId, params: batch });
+    for (const batch of chunks(params, MLFLOW_LIMITS.paramsPerBatch)) {
+      try {
+        await log(batch);
+      } catch (error) {
+        // An older server refusing a long value: once more with values cut to its limit (a
+        // param already logged with the same value is accepted again).
+        const short = MLFLOW_LIMITS.oldParamValueLength;
+        if (
+          !(error instanceof MlflowError && error.status === 400) ||
+          !batch.some((p) => p.value.length > short)
+        )
+          throw error;
+        await log(batch.map((p) => ({ ...p, value: cut(p.value, short) })));
+      }
+    }
   }
 
   async epoch(event: EpochEvent): Promise<void> {
