@@ -13,7 +13,7 @@ describe('--log specs', () => {
     expect(parseLogSpec('tensorboard=runs/tb')).toEqual({ kind: 'tensorboard', dir: 'runs/tb' });
     expect(parseLogSpec('tensorboard=C:\\tb=x')).toEqual({ kind: 'tensorboard', dir: 'C:\\tb=x' });
     expect(parseLogSpec('mlflow')).toEqual({ kind: 'mlflow' });
-    for (const bad of ['wandb', 'tensorboard', 'tensorboard=', 'mlflow=http://x', ''])
+    for (const bad of ['wandb', 'tensorboard', 'tensorboard=', 'tensorboard:d', 'mlflow=x', ''])
       expect(() => parseLogSpec(bad)).toThrow(InvalidArgumentError);
     expect(() => parseLogSpec('wandb')).toThrow(
       '--log: expected tensorboard=DIR or mlflow, got "wandb"',

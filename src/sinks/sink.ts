@@ -27,7 +27,7 @@ export const LOG_SPEC_FORMS = 'tensorboard=DIR or mlflow';
 export function parseLogSpec(value: string): SinkSpec {
   const text = value.trim();
   if (text === 'mlflow') return { kind: 'mlflow' };
-  const match = /^tensorboard[=:](.+)$/.exec(text);
+  const match = /^tensorboard=(.+)$/.exec(text);
   if (match !== null) return { kind: 'tensorboard', dir: match[1]! };
   if (text === 'tensorboard')
     throw new InvalidArgumentError(
