@@ -115,6 +115,8 @@ describe('the packed tarball, installed into an empty project', () => {
       'package/scripts/build-native.mjs',
       'package/native/kernels.cc',
       'package/binding.gyp',
+      'package/docs/VERIFY.md', // README and help texts point at docs/
+      'package/docs/config.schema.json',
     ])
       expect(files).toContain(needed);
     expect(files.filter((f) => /\.map$|\.test\.|^package\/src\//.test(f))).toEqual([]);
