@@ -22,6 +22,7 @@ import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/bat
 import { loadCifar10, loadCifar100 } from '../data/cifar.js';
 import { subsetPerClass, withLabelNoise, type ImageDataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist, type Split } from '../data/mnist.js';
+import { DATASET_SIZES, splitSize } from '../data/sizes.js';
 import { buildMethod } from '../methods/method.js';
 import { methodNamed } from '../methods/registry.js';
 import type { Pipeline, PipelineSetup } from '../methods/types.js';
@@ -64,10 +65,10 @@ function load(data: RunConfig['data'], split: Split): ImageDataset {
 }
 
 export function modelFor(config: RunConfig): ModelSpec {
-  const cifar = config.data.dataset.startsWith('cifar');
+  const { shape, classes } = DATASET_SIZES[config.data.dataset];
   return modelSpec(config.model.name, {
-    input: cifar ? [32, 32, 3] : [28, 28, 1],
-    classes: config.data.dataset === 'cifar100' ? 100 : 10,
+    input: [shape[0], shape[1], shape[2]],
+    classes,
     ...(config.model.stem === undefined ? {} : { stem: config.model.stem }),
   });
 }
@@ -123,16 +124,51 @@ export function buildExperiment(config: RunConfig): Experiment {
   return { setup, pipeline: pipelineFor(config, spec) };
 }
 
-/** Epochs and optimizer steps a pipeline will train, without training. */
+/** What a run will do, from its configuration alone (no data read: a dry run needs none). */
+export interface PlannedWork {
+  readonly epochs: number;
+  /** Optimizer steps: epochs × batches per epoch. */
+  readonly steps: number;
+  readonly trainImages: number;
+  /** Images evaluated after every epoch (the test set or its subset). */
+  readonly testImages: number;
+  /** Prune phases (each scores the network once). */
+  readonly prunes: number;
+  /** Cycles ending (each stores the cycle's network). */
+  readonly cycles: number;
+}
+
+/**
+ * Epochs, steps and the other work of a run, from the data set's published sizes: the same
+ * numbers `buildExperiment` would give, without loading the data.
+ */
+export function plannedWork(
+  config: RunConfig,
+  pipeline = pipelineFor(config, modelFor(config)),
+): PlannedWork {
+  const trainImages = splitSize(config.data.dataset, 'train', config.data.trainPerClass);
+  const testImages = splitSize(config.data.dataset, 'test', config.data.testPerClass);
+  return {
+    ...plannedCost(pipeline, trainImages, config.training.batchSize),
+    trainImages,
+    testImages,
+  };
+}
+
+/** Epochs and optimizer steps a pipeline will train (and its prunes and cycles), without training. */
 export function plannedCost(
   pipeline: Pipeline,
   trainImages: number,
   batchSize: number,
-): { epochs: number; steps: number } {
+): { epochs: number; steps: number; prunes: number; cycles: number } {
   let epochs = 0;
+  let prunes = 0;
+  let cycles = 0;
   for (const phase of pipeline.phases) {
-    if (phase.kind === 'train')
+    if (phase.kind === 'train') {
       epochs += phase.cycles * phase.epochsPerCycle - (phase.startEpoch ?? 0);
+      cycles += phase.cycles;
+    } else if (phase.kind === 'prune') prunes++;
   }
-  return { epochs, steps: epochs * Math.ceil(trainImages / batchSize) };
+  return { epochs, steps: epochs * Math.ceil(trainImages / batchSize), prunes, cycles };
 }

@@ -1,31 +1,47 @@
 /**
  * Planning runs without training them: the resolved configurations of a file, their ids, and a
- * cost estimate — epochs and optimizer steps from the pipeline, time from a measured training
- * step of the same model and batch on the configured backend.
+ * cost estimate. Epochs, steps and evaluated images come from the configuration and the data
+ * set's published sizes (no data is read: a dry run works before the data is downloaded); time
+ * comes from measuring, on synthetic data of the same shape, what a run repeats — an epoch's
+ * training request per step, the evaluation after each epoch per image, the checkpoint written
+ * after each epoch — at the thread count the run will have, plus a fixed cost per run and per
+ * pool process measured by benchmarks/estimate.ts (docs/PERFORMANCE.md, "Estimates").
  */
 
-import { buildExperiment, modelFor, plannedCost } from '../config/build.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { modelFor, plannedWork, type PlannedWork } from '../config/build.js';
 import { loadConfigFile, resolveRuns, runId } from '../config/resolve.js';
 import { applyOverrides, type Override } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
-import { NO_AUGMENTATION } from '../data/batches.js';
+import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
+import { idleCores, nativeThreads } from '../engine/backend.js';
+import type { Engine, EngineModel } from '../engine/engine.js';
+import { loadNative } from '../engine/native.js';
 import { openEngine } from '../engine/open.js';
 import { initialValues } from '../models/init.js';
-import { layerMacs } from '../models/spec.js';
+import { layerMacs, type ModelSpec } from '../models/spec.js';
+import { writeState } from '../train/state-files.js';
 import { Trainer } from '../train/trainer.js';
+import { seconds } from '../text/format.js';
 
 export interface PlannedRun {
   readonly id: string;
   readonly config: RunConfig;
   readonly epochs: number;
   readonly steps: number;
-  /** Estimated wall time in seconds (measured step time × steps); null before `estimateTime`. */
+  /** What the run does besides its steps (from the configuration; no data read). */
+  readonly work: PlannedWork;
+  /** Estimated wall time in seconds; null before `estimateTime`. */
   readonly seconds: number | null;
   /** Why `seconds` is null after `estimateTime` (the step could not run on this backend). */
   readonly unmeasured?: string;
+  /** What `seconds` was computed from (shared by the runs of one model, batch and engine). */
+  readonly basis?: MeasuredCost;
 }
 
 /** The runs a file describes, with `key=value` overrides set in it first (config/overrides.ts). */
@@ -35,73 +51,209 @@ export function planFile(file: string, overrides: readonly Override[] = []): Pla
 
 export function planConfigs(configs: readonly RunConfig[]): PlannedRun[] {
   return configs.map((config) => {
-    const { setup, pipeline } = buildExperiment(config);
+    const work = plannedWork(config);
     return {
       id: runId(config),
       config,
-      ...plannedCost(pipeline, setup.train.count, setup.batchSize),
+      epochs: work.epochs,
+      steps: work.steps,
+      work,
       seconds: null,
     };
   });
 }
 
 /**
- * Median milliseconds of a training step of `config`'s model and batch on its engine (backend,
- * and device for PyTorch), over 3 steps after one to warm up.
+ * Fixed costs a step measurement cannot see, measured by benchmarks/estimate.ts as the measured
+ * time less the modelled time over the mini suite (docs/PERFORMANCE.md): per run, its lock,
+ * configuration, data subset, initial weights, metrics lines and result; per process that trains
+ * runs, its start (module loading, the wasm module, the data set read and checked).
  */
-export async function measureStep(config: RunConfig): Promise<number> {
-  const engine = await openEngine(config.training);
-  const spec = modelFor(config);
-  const model = await engine.model(spec, initialValues(spec, 0));
-  const data = syntheticDataset({
+export const RUN_OVERHEAD_SECONDS = 0;
+export const PROCESS_START_SECONDS = 0;
+
+/** Measured costs of one (model, batch, engine, threads). */
+export interface MeasuredCost {
+  readonly model: string;
+  readonly batchSize: number;
+  readonly backend: string;
+  readonly threads: number;
+  /** Milliseconds per training step (median over timed epochs of `stepsTimed / epochs` steps). */
+  readonly stepMs: number;
+  readonly stepsTimed: number;
+  /** Milliseconds per evaluated image (eval batch `evalBatch`). */
+  readonly evalMsPerImage: number;
+  readonly evalBatch: number;
+  /** Milliseconds to read the network and its momentum and write them as a checkpoint. */
+  readonly checkpointMs: number;
+}
+
+export interface MeasureOptions {
+  /** Threads of the native kernels while measuring (default: what a run gets, `nativeThreads`). */
+  readonly threads?: number;
+  /** Seconds of timed training to aim for (default 1). */
+  readonly budgetSeconds?: number;
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function synthetic(spec: ModelSpec, count: number, name: string) {
+  return syntheticDataset({
     shape: spec.input,
     classes: spec.classes,
-    count: config.training.batchSize,
-    stream: randomStream(0, 'estimate'),
+    count,
+    stream: randomStream(0, `estimate/${name}`),
   });
-  const channels = spec.input[2];
-  const trainer = new Trainer(
+}
+
+/** A trainer over `steps` synthetic batches per epoch, as the run trains them (one request per epoch). */
+function epochTrainer(model: EngineModel, spec: ModelSpec, config: RunConfig, steps: number) {
+  const batchSize = config.training.batchSize;
+  return new Trainer(
     model,
     {
-      dataset: data,
-      normalization: {
-        mean: new Array<number>(channels).fill(0.5),
-        std: new Array<number>(channels).fill(0.25),
-      },
-      augmentation: NO_AUGMENTATION,
-      batchSize: config.training.batchSize,
+      dataset: synthetic(spec, steps * batchSize, `train${steps}`),
+      normalization: NORMALIZATIONS[config.data.dataset],
+      augmentation: config.data.augmentation === 'crop-flip' ? CIFAR_AUGMENTATION : NO_AUGMENTATION,
+      batchSize,
     },
     new LrSchedule({
       peak: 0.01,
       shape: CONSTANT,
       granularity: 'step',
-      stepsPerEpoch: 1,
-      cycleEpochs: [4],
+      stepsPerEpoch: steps,
+      cycleEpochs: [1000],
     }),
     { seed: 0 },
   );
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < 4; i++) {
-      const started = performance.now();
-      await trainer.trainStep();
-      if (i > 0) times.push(performance.now() - started);
-    }
-  } finally {
-    await model.dispose();
-  }
-  return times.sort((a, b) => a - b)[1]!;
+}
+
+async function timed(action: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await action();
+  return performance.now() - started;
 }
 
 /**
- * Fills `seconds` from one measured step per distinct (model, batch, backend), cheapest first: a
+ * Measures what a run of `config` repeats, on synthetic data of its image shape, on its engine:
+ * a training step (warm-up, then whole epochs of several steps in one request each, as training
+ * sends them, until about `budgetSeconds`; the median epoch per step), evaluation per image at
+ * the run's eval batch, and a checkpoint write.
+ */
+export async function measureCost(
+  config: RunConfig,
+  options: MeasureOptions = {},
+): Promise<MeasuredCost> {
+  const engine: Engine = await openEngine(config.training);
+  const threads = options.threads ?? nativeThreads();
+  const budget = (options.budgetSeconds ?? 1) * 1000;
+  // The native kernels' threads are the process's: set for the measurement, put back after.
+  const addon = engine.info.name === 'native' ? loadNative().addon : undefined;
+  addon?.setThreads(threads);
+  const spec = modelFor(config);
+  const model = await engine.model(spec, initialValues(spec, 0));
+  const dir = mkdtempSync(join(os.tmpdir(), 'cyclesparse-estimate-'));
+  try {
+    const work = plannedWork(config);
+    const stepsPerEpoch = Math.ceil(work.trainImages / config.training.batchSize);
+    // Warm-up (kernels compiled, buffers allocated) and a first idea of a step's time.
+    const probe = epochTrainer(model, spec, config, 1);
+    const rough: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ms = await timed(() => probe.trainStep());
+      if (i > 0) rough.push(ms);
+    }
+    // Epochs of a few steps each: long enough that a request's fixed cost is shared as in a real
+    // epoch, no more steps than the real epoch has, about a fifth of the budget each.
+    const steps = Math.max(
+      1,
+      Math.min(stepsPerEpoch, 32, Math.ceil(budget / 5 / Math.max(median(rough), 0.01))),
+    );
+    const trainer = epochTrainer(model, spec, config, steps);
+    await trainer.run({ untilStep: steps }); // the first epoch of this size: a warm-up
+    const perStep: number[] = [];
+    let spent = 0;
+    while (perStep.length < 3 || (spent < budget && perStep.length < 15)) {
+      const until = trainer.position.step + steps;
+      const ms = await timed(() => trainer.run({ untilStep: until }));
+      perStep.push(ms / steps);
+      spent += ms;
+    }
+    const evalBatch = Math.max(config.training.batchSize, 256);
+    const testSet = synthetic(spec, Math.min(work.testImages, 4 * evalBatch), 'test');
+    const normalization = NORMALIZATIONS[config.data.dataset];
+    const evals: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ms = await timed(() => model.evaluate(testSet, normalization, evalBatch));
+      if (i > 0) evals.push(ms / testSet.count);
+    }
+    const writes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ms = await timed(async () => {
+        const weights = await model.read();
+        const momentum = await model.readMomentum();
+        const tensors = new Map([
+          ...[...weights].map(([k, v]) => [`param:${k}`, v] as const),
+          ...[...momentum].map(([k, v]) => [`momentum:${k}`, v] as const),
+        ]);
+        writeState(join(dir, `state${i}`), { estimate: true }, tensors);
+      });
+      if (i > 0) writes.push(ms);
+    }
+    return {
+      model: spec.name,
+      batchSize: config.training.batchSize,
+      backend: engine.info.name,
+      threads: engine.info.name === 'native' ? threads : engine.info.threads,
+      stepMs: median(perStep),
+      stepsTimed: perStep.length * steps,
+      evalMsPerImage: median(evals),
+      evalBatch,
+      checkpointMs: median(writes),
+    };
+  } finally {
+    await model.dispose();
+    addon?.setThreads(engine.info.threads);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Seconds a run of `work` takes at `cost`, fixed overhead included, pool start excluded. */
+export function runSeconds(work: PlannedWork, cost: MeasuredCost): number {
+  const ms =
+    work.steps * cost.stepMs +
+    work.epochs * (work.testImages * cost.evalMsPerImage + cost.checkpointMs) +
+    // Each cycle's network is stored; each prune scores about one batch and is checkpointed.
+    work.cycles * cost.checkpointMs +
+    work.prunes * (cost.stepMs + cost.checkpointMs);
+  return RUN_OVERHEAD_SECONDS + ms / 1000;
+}
+
+export interface EstimateOptions {
+  /**
+   * Threads each run will have on the native backend: a sweep cell's share of the pool, or a
+   * single run's default (`nativeThreads`, the default here).
+   */
+  readonly threads?: number;
+  readonly budgetSeconds?: number;
+}
+
+/**
+ * Fills `seconds` from one measurement per distinct (model, batch, engine), cheapest first: a
  * step that cannot run (the wasm heap is 4 GB) leaves its runs unmeasured with the reason, and
  * since an aborted wasm module cannot be used again, the costlier ones after it too.
  */
-export async function estimateTime(plan: readonly PlannedRun[]): Promise<PlannedRun[]> {
+export async function estimateTime(
+  plan: readonly PlannedRun[],
+  options: EstimateOptions = {},
+): Promise<PlannedRun[]> {
   const keyOf = (config: RunConfig) => {
     const t = config.training;
-    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${t.batchSize}:${t.backend}:${t.device ?? ''}:${t.precision ?? ''}`;
+    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${config.data.augmentation ?? ''}:${t.batchSize}:${t.backend}:${t.device ?? ''}:${t.precision ?? ''}`;
   };
   const representative = new Map<string, RunConfig>();
   for (const run of plan)
@@ -112,7 +264,7 @@ export async function estimateTime(plan: readonly PlannedRun[]): Promise<Planned
   const keys = [...representative.keys()].sort(
     (a, b) => stepCost(representative.get(a)!) - stepCost(representative.get(b)!),
   );
-  const measured = new Map<string, number | string>();
+  const measured = new Map<string, MeasuredCost | string>();
   let failure: string | undefined;
   for (const key of keys) {
     if (failure !== undefined) {
@@ -120,16 +272,71 @@ export async function estimateTime(plan: readonly PlannedRun[]): Promise<Planned
       continue;
     }
     try {
-      measured.set(key, await measureStep(representative.get(key)!));
+      measured.set(key, await measureCost(representative.get(key)!, options));
     } catch (error) {
       failure = ((error as Error).message.split('\n')[0] ?? '').slice(0, 200);
       measured.set(key, failure);
     }
   }
   return plan.map((run) => {
-    const step = measured.get(keyOf(run.config))!;
-    return typeof step === 'number'
-      ? { ...run, seconds: (run.steps * step) / 1000 }
-      : { ...run, seconds: null, unmeasured: step };
+    const cost = measured.get(keyOf(run.config))!;
+    return typeof cost === 'string'
+      ? { ...run, seconds: null, unmeasured: cost }
+      : { ...run, seconds: runSeconds(run.work, cost), basis: cost };
   });
+}
+
+/**
+ * Wall seconds of running `plan` (estimated) `concurrency` at a time as the sweep pool does:
+ * cells taken in order by the first free process, each process paying its start once; when the
+ * cells' threads and the load already on the machine exceed its cores, everything slows by
+ * the oversubscription. Null when no run was measured.
+ */
+export function wallSeconds(
+  plan: readonly PlannedRun[],
+  concurrency: number,
+  machine: { cores?: number; busy?: number; threads?: number } = {},
+): number | null {
+  const measured = plan.filter((r) => r.seconds !== null);
+  if (measured.length === 0) return null;
+  const workers = Math.max(1, Math.min(concurrency, measured.length));
+  const free = new Array<number>(workers).fill(PROCESS_START_SECONDS);
+  for (const run of measured) {
+    const next = free.indexOf(Math.min(...free));
+    free[next]! += run.seconds!;
+  }
+  const cores = machine.cores ?? os.availableParallelism();
+  const busy = machine.busy ?? cores - idleCores(cores);
+  const demand = workers * (machine.threads ?? 1) + busy;
+  return Math.max(...free) * Math.max(1, demand / cores);
+}
+
+/** The lines a dry run prints under its table: what the estimate rests on and the total. */
+export function estimateBasis(
+  plan: readonly PlannedRun[],
+  options: { concurrency?: number; threads?: number } = {},
+): string[] {
+  const bases = new Map<string, { cost: MeasuredCost; steps: number; epochs: number }>();
+  for (const run of plan) {
+    if (run.basis === undefined) continue;
+    const key = `${run.basis.model}:${run.basis.batchSize}:${run.basis.backend}`;
+    const entry = bases.get(key) ?? { cost: run.basis, steps: 0, epochs: 0 };
+    entry.steps += run.steps;
+    entry.epochs += run.epochs;
+    bases.set(key, entry);
+  }
+  const lines = [...bases.values()].map(
+    ({ cost, steps, epochs }) =>
+      `measured: ${cost.stepsTimed} steps of ${cost.model} × batch ${cost.batchSize} on ${cost.backend}, ` +
+      `${cost.threads} thread${cost.threads === 1 ? '' : 's'}: ${cost.stepMs.toFixed(2)} ms/step × ${steps.toLocaleString('en-US')} steps; ` +
+      `+ evaluation ${cost.evalMsPerImage.toFixed(4)} ms/image and a ${cost.checkpointMs.toFixed(0)} ms checkpoint × ${epochs} epochs`,
+  );
+  const concurrency = options.concurrency ?? 1;
+  const wall = wallSeconds(plan, concurrency, { threads: options.threads ?? 1 });
+  if (wall !== null)
+    lines.push(
+      `+ ${RUN_OVERHEAD_SECONDS} s per run, ${PROCESS_START_SECONDS} s per process started (benchmarks/estimate.ts); ` +
+        `about ${seconds(wall)} wall time with ${Math.min(concurrency, plan.length)} at a time`,
+    );
+  return lines;
 }

@@ -1,0 +1,124 @@
+import { describe, expect, test } from 'vitest';
+import { buildExperiment } from '../config/build.js';
+import { resolveRun } from '../config/resolve.js';
+import {
+  estimateBasis,
+  estimateTime,
+  planConfigs,
+  PROCESS_START_SECONDS,
+  RUN_OVERHEAD_SECONDS,
+  runSeconds,
+  wallSeconds,
+  type MeasuredCost,
+  type PlannedRun,
+} from './plan.js';
+
+const NOWHERE = '/nonexistent/cyclesparse-data';
+
+describe('dry runs without the data', () => {
+  test('a CIFAR run whose data directory does not exist is planned from the published sizes', () => {
+    const config = resolveRun({
+      model: { name: 'resnet-20' },
+      data: { dataset: 'cifar10', dir: NOWHERE, testPerClass: 100 },
+      training: { batchSize: 256, epochsPerCycle: 5 },
+      method: { name: 'pai', criterion: 'random', sparsity: 0.9, cycles: 2 },
+    });
+    const [run] = planConfigs([config]);
+    // 50,000 training images in batches of 256: 196 steps an epoch (the last one short).
+    expect(run!.epochs).toBe(10);
+    expect(run!.steps).toBe(10 * 196);
+    expect(run!.work).toMatchObject({ trainImages: 50000, testImages: 1000, cycles: 2, prunes: 1 });
+    expect(() => buildExperiment(config)).toThrow(/no such directory/);
+  });
+  test('the same steps without the data as with it, and the loaded data has the planned sizes', () => {
+    const method = { name: 'lrr', targetSparsity: 0.9 };
+    const withData = resolveRun({ extends: 'mini-mnist-lenet300', method });
+    const without = resolveRun({
+      extends: 'mini-mnist-lenet300',
+      data: { dir: NOWHERE },
+      method,
+    });
+    const [a] = planConfigs([withData]);
+    const [b] = planConfigs([without]);
+    expect(b!.steps).toBe(a!.steps);
+    expect(b!.epochs).toBe(a!.epochs);
+    expect(b!.work).toEqual(a!.work);
+    const { setup } = buildExperiment(withData);
+    expect(a!.work.trainImages).toBe(setup.train.count);
+    expect(a!.work.testImages).toBe(setup.test.count);
+    expect(a!.steps).toBe(a!.epochs * Math.ceil(setup.train.count / setup.batchSize));
+  });
+  test('a subset larger than a class is refused naming the field, as loading would', () => {
+    const config = resolveRun({
+      extends: 'mini-mnist-lenet300',
+      data: { trainPerClass: 6000 },
+      method: { name: 'lrr', targetSparsity: 0.9 },
+    });
+    expect(() => planConfigs([config])).toThrow(/^data\.trainPerClass: expected at most 5421/);
+  });
+});
+
+const cost: MeasuredCost = {
+  model: 'lenet-300-100',
+  batchSize: 128,
+  backend: 'wasm',
+  threads: 1,
+  stepMs: 2,
+  stepsTimed: 48,
+  evalMsPerImage: 0.01,
+  evalBatch: 256,
+  checkpointMs: 5,
+};
+
+describe('the cost model', () => {
+  test('steps, evaluation and checkpoints every epoch, cycle networks, prunes, fixed cost', () => {
+    const work = {
+      epochs: 12,
+      steps: 480,
+      trainImages: 5000,
+      testImages: 2000,
+      prunes: 1,
+      cycles: 3,
+    };
+    // 480 × 2 + 12 × (2000 × 0.01 + 5) + 3 × 5 + 1 × (2 + 5) = 960 + 300 + 15 + 7 ms.
+    expect(runSeconds(work, cost)).toBeCloseTo(RUN_OVERHEAD_SECONDS + 1.282, 9);
+  });
+  test('a sweep: cells to the first free process, each process started once, oversubscription slows all', () => {
+    const run = (seconds: number | null): PlannedRun => ({ seconds }) as unknown as PlannedRun;
+    const plan = [run(10), run(10), run(4), run(null), run(6)];
+    const s = PROCESS_START_SECONDS;
+    // Two processes: 10 | 10, then 4 to the first, 6 to the second: both end at 16.
+    expect(wallSeconds(plan, 2, { cores: 2, busy: 0 })).toBeCloseTo(s + 16, 9);
+    expect(wallSeconds(plan, 1, { cores: 2, busy: 0 })).toBeCloseTo(s + 30, 9);
+    // Two one-thread cells and one busy core on two cores: everything at 2/3 speed.
+    expect(wallSeconds(plan, 2, { cores: 2, busy: 1 })).toBeCloseTo((s + 16) * 1.5, 9);
+    expect(wallSeconds([run(null)], 2)).toBeNull();
+  });
+});
+
+describe('measuring on synthetic data', () => {
+  test('the mini suite’s model on wasm: every cost measured, and the basis says what was measured', async () => {
+    const config = resolveRun({
+      extends: 'mini-mnist-lenet300',
+      data: { dir: NOWHERE },
+      method: { name: 'pai', criterion: 'random', sparsity: 0.9, cycles: 3 },
+    });
+    const [run] = await estimateTime(planConfigs([config]), { budgetSeconds: 0.2 });
+    const basis = run!.basis!;
+    expect(basis).toMatchObject({
+      model: 'lenet-300-100',
+      batchSize: 128,
+      backend: 'wasm',
+      threads: 1,
+    });
+    for (const value of [basis.stepMs, basis.evalMsPerImage, basis.checkpointMs])
+      expect(value).toBeGreaterThan(0);
+    expect(basis.stepsTimed).toBeGreaterThanOrEqual(3);
+    expect(run!.seconds).toBeCloseTo(runSeconds(run!.work, basis), 9);
+    const lines = estimateBasis([run!], { concurrency: 1 });
+    expect(lines[0]).toMatch(
+      /^measured: \d+ steps of lenet-300-100 × batch 128 on wasm, 1 thread: \d+\.\d\d ms\/step × 480 steps; \+ evaluation/,
+    );
+    expect(lines.at(-1)).toMatch(/wall time with 1 at a time$/);
+  });
+});
