@@ -21,7 +21,14 @@ import {
   type CycleShape,
   type ShapeData,
 } from '../core/lr-schedule.js';
-import { SHAPES } from './schema.js';
+
+export const SHAPES = [
+  'cifar-step-warmup',
+  'imagenet-step-warmup',
+  'triangular',
+  'cosine',
+  'constant',
+] as const;
 
 /** The named shapes (the same table as config/build.ts's SCHEDULE_SHAPES). */
 export const NAMED_SHAPES: Readonly<Record<(typeof SHAPES)[number], CycleShape>> = {

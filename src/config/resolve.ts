@@ -27,7 +27,7 @@ import {
 import { METHODS, methodNamed } from '../methods/registry.js';
 import { MODELS_WITH_STEMS } from '../models/zoo.js';
 import { keysAt, resolveKey, setPath } from './keys.js';
-import { cycleShapeOf } from './lr-shape.js';
+import { cycleShapeOf, shapeProblems } from './lr-shape.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import {
   runConfigSchema,
@@ -175,7 +175,7 @@ function withPreset(input: Input, source: string): Input {
 }
 
 function crossChecks(config: RunConfig): string[] {
-  const problems: string[] = [];
+  const problems: string[] = shapeProblems(config.training.shape, config.training.epochsPerCycle);
   const { issues } = withScorerOptions(methodNamed(config.method.name), ownOptions(config.method));
   const method = methodNamed(config.method.name) as MethodDefinition<string, object>;
   for (const issue of [...issues, ...(method.check?.(ownOptions(config.method)) ?? [])])

@@ -17,18 +17,13 @@ import { BACKENDS, PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js'
 import type { MethodConfig } from '../methods/registry.js';
 import { METHODS } from '../methods/registry.js';
 import { MODEL_NAMES } from '../models/zoo.js';
+import { SHAPES } from './lr-shape.js';
 
 const sparsity = z.number().min(0).lt(1);
 const positiveInt = z.number().int().min(1);
 
 export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100'] as const;
-export const SHAPES = [
-  'cifar-step-warmup',
-  'imagenet-step-warmup',
-  'triangular',
-  'cosine',
-  'constant',
-] as const;
+export { SHAPES } from './lr-shape.js';
 export const AUGMENTATIONS = ['none', 'crop-flip'] as const;
 /**
  * The largest batch a configuration may ask for: 64 Ki images (about 800 MB of float32 CIFAR
