@@ -123,7 +123,7 @@ export class MlflowClient {
       throw new MlflowError(
         response.status,
         code,
-        `MLflow ${endpoint} at ${this.settings.uri}: HTTP ${response.status}${code === undefined ? '' : ` ${code}`}${message === '' ? '' : `: ${message}`}`,
+        `${endpoint}: HTTP ${response.status}${code === undefined ? '' : ` ${code}`}${message === '' ? '' : `: ${message}`}`,
       );
     }
     return json;

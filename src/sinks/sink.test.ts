@@ -76,7 +76,7 @@ describe('fanOut', () => {
       'b.end',
     ]);
     expect(warnings).toEqual([
-      'warning: a: a broke; no more metrics go to it (training goes on, the store keeps every result)',
+      'warning: a (run x): a broke; no more metrics go to it (training goes on, the store keeps every result)',
     ]);
   });
 

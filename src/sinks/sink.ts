@@ -146,6 +146,7 @@ export function fanOut(
 ): MetricSink {
   const live = new Set(sinks);
   let started = false;
+  let id: string | undefined;
   const each = async (call: (sink: MetricSink) => Promise<void>) => {
     for (const sink of [...live]) {
       try {
@@ -153,7 +154,7 @@ export function fanOut(
       } catch (error) {
         live.delete(sink);
         warn(
-          `warning: ${sink.name}: ${(error as Error).message}; no more metrics go to it (training goes on, the store keeps every result)`,
+          `warning: ${sink.name}${id === undefined ? '' : ` (run ${id})`}: ${(error as Error).message}; no more metrics go to it (training goes on, the store keeps every result)`,
         );
       }
     }
@@ -162,6 +163,7 @@ export function fanOut(
     name: sinks.map((s) => s.name).join(', '),
     start: (run) => {
       started = true;
+      id = run.id;
       return each((s) => s.start(run));
     },
     epoch: (event) => each((s) => s.epoch(event)),
