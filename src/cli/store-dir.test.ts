@@ -38,4 +38,16 @@ describe('the --store directory', () => {
       expect(performance.now() - started).toBeLessThan(1000);
     }
   });
+  test('a store to read that is not there is an error naming the path, when required', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'store-dir-'));
+    const misspelt = join(dir, 'rnus');
+    expect(() => checkStoreDir(misspelt, { write: false, mustExist: true })).toThrow(
+      `--store ${misspelt}: no such directory (no store there)`,
+    );
+    expect(() => checkStoreDir(misspelt, { write: false, mustExist: true, name: 'store' })).toThrow(
+      `store ${misspelt}: no such directory`,
+    );
+    expect(checkStoreDir(dir, { write: false, mustExist: true })).toBe(dir);
+    expect(existsSync(misspelt)).toBe(false);
+  });
 });

@@ -14,12 +14,12 @@ import { mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
 
-function fail(path: string, problem: string): InvalidArgumentError {
+function fail(path: string, problem: string, name = '--store'): InvalidArgumentError {
   return new InvalidArgumentError(
-    '--store',
+    name,
     'a directory cyclesparse can write',
     path,
-    `--store ${path}: ${problem}`,
+    `${name} ${path}: ${problem}`,
   );
 }
 
@@ -40,13 +40,20 @@ function statOf(path: string, shown: string) {
 
 /**
  * Checks the store directory `path`: with `write`, creates it if missing and checks an entry
- * can be created in it; without, only that it is a directory if it exists. Returns `path`.
+ * can be created in it; without, only that it is a directory if it exists — and with
+ * `mustExist`, that it does (a misspelt path read as an empty store would say "no runs" and
+ * exit 0). `name` is how the command's line names it (default `--store`). Returns `path`.
  */
-export function checkStoreDir(path: string, options: { readonly write: boolean }): string {
+export function checkStoreDir(
+  path: string,
+  options: { readonly write: boolean; readonly mustExist?: boolean; readonly name?: string },
+): string {
   const absolute = resolve(path);
   const stat = statOf(absolute, path);
   if (stat !== undefined && !stat.isDirectory())
-    throw fail(path, 'expected a directory, got a file');
+    throw fail(path, 'expected a directory, got a file', options.name);
+  if (stat === undefined && options.mustExist === true && !options.write)
+    throw fail(path, 'no such directory (no store there)', options.name);
   if (!options.write) return path;
   if (stat === undefined) {
     // Create the missing directories from the first existing ancestor down, one at a time.

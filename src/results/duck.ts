@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
+import { table } from '../text/format.js';
+import { EXPORT_FORMATS, type ExportFormat } from './schema.js';
 import {
   epochTable,
   exportTable,
@@ -20,8 +22,7 @@ import {
   type Table,
 } from './rows.js';
 
-export const EXPORT_FORMATS = ['csv', 'jsonl', 'parquet'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat };
 
 /** An SQL identifier, quoted. */
 export const ident = (name: string): string => `"${name.replaceAll('"', '""')}"`;
@@ -151,6 +152,26 @@ export async function runSql(db: ResultsDb, sql: string, what = 'SQL'): Promise<
       Object.fromEntries(columns.map((c, i) => [c, jsonCell(values[i], types[i]!)])),
     );
   return { columns, rows };
+}
+
+/** RFC 4180 CSV of a query's result: a header line, then one line per row; null is empty. */
+export function queryCsv(result: QueryResult): string {
+  const field = (value: Cell | undefined): string => {
+    const text = value === null || value === undefined ? '' : String(value);
+    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const lines = [result.columns, ...result.rows.map((r) => result.columns.map((c) => r[c]))];
+  return lines.map((cells) => `${cells.map(field).join(',')}\r\n`).join('');
+}
+
+/** A query's result as a text table (null shown as `null`). */
+export function queryTable(result: QueryResult): string {
+  const text = (value: Cell | undefined) =>
+    value === null || value === undefined ? 'null' : String(value);
+  return table([
+    [...result.columns],
+    ...result.rows.map((r) => result.columns.map((c) => text(r[c]))),
+  ]);
 }
 
 /** Runs `sql` over `store`. */

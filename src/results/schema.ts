@@ -8,6 +8,10 @@ export const EXPORT_SCHEMA_VERSION = 1;
 /** The version of `status --json` (each element says it as `schemaVersion`). */
 export const STATUS_JSON_VERSION = 1;
 
+/** What `cyclesparse export` writes (DuckDB's COPY formats csv, json as lines, parquet). */
+export const EXPORT_FORMATS = ['csv', 'jsonl', 'parquet'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export interface Column {
   readonly name: string;
   /** A DuckDB type name. */

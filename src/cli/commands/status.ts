@@ -8,7 +8,15 @@ export function register(program: Command): void {
     .command('status')
     .description('list the runs of a store with their state and key metrics, or a queue’s cells')
     .argument('[store]', 'results store', 'runs')
-    .option('--json', 'print the statuses as JSON')
+    .option('--json', 'print the statuses as JSON (schema: docs/EXPORT.md)')
+    .option(
+      '--where <condition>',
+      'only runs where this SQL condition holds over the statuses table (e.g. "method = \'pai\' AND seed < 3"; docs/EXPORT.md)',
+    )
+    .option(
+      '--group-by <columns>',
+      'group runs by these statuses columns (comma-separated, e.g. method,method.sparsity): runs per group and test accuracy mean ± 95% t-interval over the group',
+    )
     .option(
       '--queue <url>',
       'show the BullMQ queue on this Redis instead: counts and per-cell state',
@@ -73,11 +81,35 @@ export function register(program: Command): void {
       }
       const { Store } = await import('../../store/store.js');
       const { statusTable } = await import('../../harness/report-lines.js');
-      const runs = new Store(checkStoreDir(storeDir, { write: false })).list();
+      // A misspelt store is an error naming it, not an empty list (exit 0).
+      const store = new Store(
+        checkStoreDir(storeDir, { write: false, mustExist: true, name: 'store' }),
+      );
+      if (options.groupBy !== undefined) {
+        const { groupTable, statusGroups } = await import('../../results/status.js');
+        const groupBy = options.groupBy
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== '');
+        const groups = await statusGroups(store, groupBy, options.where);
+        print(options.json ? JSON.stringify(groups, null, 1) : groupTable(groups, groupBy));
+        return;
+      }
+      let runs = store.list();
+      if (options.where !== undefined) {
+        const { runsWhere } = await import('../../results/status.js');
+        const ids = new Set(await runsWhere(store, options.where));
+        runs = runs.filter((r) => ids.has(r.id));
+      }
+      const { STATUS_JSON_VERSION } = await import('../../results/schema.js');
       print(
         options.json
           ? JSON.stringify(
-              runs.map(({ result: _r, ...rest }) => ({ ...rest, final: _r?.cycles.at(-1) })),
+              runs.map(({ result: _r, ...rest }) => ({
+                schemaVersion: STATUS_JSON_VERSION,
+                ...rest,
+                final: _r?.cycles.at(-1),
+              })),
               null,
               1,
             )
