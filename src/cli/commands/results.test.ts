@@ -144,4 +144,25 @@ describe('cyclesparse export / query / status through DuckDB', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(`store ${missing}: no such directory`);
   });
+
+  test('the command modules load no DuckDB until an action runs (--help stays fast)', () => {
+    const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+    // DuckDB's native binding is loaded through require: it shows in the CommonJS cache.
+    const script = `
+      import { createRequire } from 'node:module';
+      const cache = createRequire(import.meta.url).cache;
+      const duckdb = () => Object.keys(cache).filter((k) => k.includes('duckdb')).length;
+      for (const m of ${JSON.stringify(['export.ts', 'query.ts', 'status.ts'].map(here))}) await import(m);
+      const before = duckdb();
+      await import(${JSON.stringify(here('../../results/duck.ts'))});
+      console.log(JSON.stringify([before, duckdb()]));`;
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    const [before, after] = JSON.parse(run.stdout) as [number, number];
+    expect(before).toBe(0);
+    expect(after).toBeGreaterThan(0); // the check can see DuckDB when it is loaded
+  });
 });
