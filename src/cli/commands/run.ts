@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
-import { EXIT, print, stoppable } from '../shared.js';
+import { EXIT, parseCount, print, stoppable } from '../shared.js';
 import { checkStoreDir } from '../store-dir.js';
 
 export function register(program: Command): void {
@@ -14,7 +14,7 @@ export function register(program: Command): void {
       '[overrides...]',
       'key=value settings of the configuration, such as training.epochsPerCycle=8 seed=3 (docs/CONFIG.md)',
     )
-    .option('--seed <n>', 'the run’s seed (the same as seed=N)')
+    .option('--seed <n>', 'the run’s seed (the same as seed=N)', parseCount)
     .option('--store <dir>', 'results store', 'runs')
     .option(
       '--dry-run',
