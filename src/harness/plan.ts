@@ -311,6 +311,17 @@ export function wallSeconds(
   return Math.max(...free) * Math.max(1, demand / cores);
 }
 
+/**
+ * Threads of the native kernels in each of `concurrency` pool processes, as the sweep pool sets
+ * them (harness/sweep.ts): CYCLESPARSE_THREADS, else an equal share of the cores.
+ */
+export function cellThreads(concurrency: number, cores = os.availableParallelism()): number {
+  const fromEnv = Number(process.env.CYCLESPARSE_THREADS);
+  return Number.isSafeInteger(fromEnv) && fromEnv >= 1
+    ? fromEnv
+    : Math.max(1, Math.floor(cores / Math.max(1, concurrency)));
+}
+
 /** The lines a dry run prints under its table: what the estimate rests on and the total. */
 export function estimateBasis(
   plan: readonly PlannedRun[],

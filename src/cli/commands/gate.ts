@@ -91,14 +91,20 @@ export async function gateAndReport(
   const { gate, missingRuns } = await import('../../claims/gate.js');
   checkStoreDir(options.store, { write: options.dryRun !== true });
   if (options.dryRun) {
-    const { estimateTime, planConfigs } = await import('../../harness/plan.js');
+    const { cellThreads, estimateBasis, estimateTime, planConfigs } =
+      await import('../../harness/plan.js');
     const { planTable } = await import('../../harness/report-lines.js');
     const missing = missingRuns(loaded, new Store(options.store));
-    print(
-      missing.length === 0
-        ? `every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`
-        : planTable(await estimateTime(planConfigs(missing))),
-    );
+    if (missing.length === 0) {
+      print(`every run of suite ${loaded.suite.suite} is in ${options.store}: nothing to train`);
+      return undefined;
+    }
+    // The gate trains what is missing as a sweep: the pool's threads per cell (harness/sweep.ts).
+    const cells = Math.max(1, options.concurrency ?? os.availableParallelism());
+    const threads = cellThreads(cells);
+    const estimated = await estimateTime(planConfigs(missing), { threads });
+    print(planTable(estimated));
+    print(estimateBasis(estimated, { concurrency: cells, threads }).join('\n'));
     return undefined;
   }
   const { loadExternalResults } = await import('../../claims/claims.js');

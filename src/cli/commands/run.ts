@@ -26,7 +26,7 @@ export function register(program: Command): void {
     )
     .option('--log <sink>', LOG_HELP, collect)
     .action(async (file, overrideArgs, options) => {
-      const { estimateTime, planFile } = await import('../../harness/plan.js');
+      const { estimateBasis, estimateTime, planFile } = await import('../../harness/plan.js');
       const { ConfigError } = await import('../../config/resolve.js');
       const { parseOverrides } = await import('../../config/overrides.js');
       if (options.seed !== undefined && overrideArgs.some((a) => a.startsWith('seed=')))
@@ -47,6 +47,7 @@ export function register(program: Command): void {
         const [estimated] = await estimateTime(plan);
         print(`# run ${run.id}\n${YAML.stringify(run.config)}`);
         print(planTable([estimated!]));
+        print(estimateBasis([estimated!]).join('\n'));
         return;
       }
       const { createSinks, sinksFromOptions } = await import('../../sinks/open.js');

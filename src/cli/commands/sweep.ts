@@ -54,12 +54,19 @@ export function register(program: Command): void {
     .option('--worker-store <dir>', `with --queue: ${WORKER_STORE_HELP}`)
     .option('--log <sink>', `${LOG_HELP} (each cell from its own process)`, collect)
     .action(async (file, overrideArgs, options) => {
-      const { estimateTime, planFile } = await import('../../harness/plan.js');
+      const { cellThreads, estimateBasis, estimateTime, planFile } =
+        await import('../../harness/plan.js');
       const { parseOverrides } = await import('../../config/overrides.js');
       const plan = planFile(file, parseOverrides(overrideArgs));
       if (options.dryRun) {
         const { planTable } = await import('../../harness/report-lines.js');
-        print(planTable(await estimateTime(plan)));
+        // Measured at the threads the pool gives each cell (harness/sweep.ts), the wall time
+        // for as many cells at a time as the sweep will run.
+        const cells = Math.max(1, options.concurrency ?? os.availableParallelism());
+        const threads = cellThreads(cells);
+        const estimated = await estimateTime(plan, { threads });
+        print(planTable(estimated));
+        print(estimateBasis(estimated, { concurrency: cells, threads }).join('\n'));
         return;
       }
       checkStoreDir(options.store, { write: true });
