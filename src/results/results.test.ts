@@ -7,7 +7,7 @@
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -232,5 +232,44 @@ describe('status through DuckDB', () => {
 
   test('an unknown grouping column is an input error naming it', async () => {
     await expect(statusGroups(store, ['mehtod'])).rejects.toThrow(/--group-by: .*mehtod/);
+  });
+});
+
+describe('runs stored before provenance, and diverged losses', () => {
+  test('export them with null provenance; epochs take the run id from the directory', async () => {
+    const [id] = readdirSync(store.root).sort();
+    const old = new Store(mkdtempSync(join(tmpdir(), 'results-old-')));
+    const config = (readJson(join(store.root, id!, 'config.json')) as { config: never }).config;
+    const result = readJson(join(store.root, id!, 'result.json'));
+    delete result.provenance;
+    // A diverged loss: JSON has null where the run had NaN.
+    const cycles = result.cycles as Json[];
+    cycles[0] = { ...cycles[0], trainLoss: { final: null, best: 0.5 } };
+    const line = readFileSync(join(store.root, id!, 'metrics.jsonl'), 'utf8').split('\n')[0]!;
+    const { run: _run, at: _at, ...oldLine } = JSON.parse(line) as Json;
+    expect(_run).toBe(id);
+    expect(old.importRun(resolveRun(config), result as never, [])).toBe('imported');
+    // As the code before issue 17 wrote them: no provenance, metric lines without id and time.
+    writeFileSync(join(old.root, id!, 'metrics.jsonl'), `${JSON.stringify(oldLine)}\n`);
+    const { rows } = await queryStore(
+      old,
+      `SELECT r.run_id, started, finished, git_commit, host, cyclesparse_version, train_loss_final,
+              train_loss_best, e.run_id AS epoch_run, e.at
+       FROM runs r JOIN epochs e USING (run_id) WHERE r.cycle = 1`,
+    );
+    expect(rows).toEqual([
+      {
+        run_id: id,
+        started: null,
+        finished: null,
+        git_commit: null,
+        host: null,
+        cyclesparse_version: null,
+        train_loss_final: null,
+        train_loss_best: 0.5,
+        epoch_run: id,
+        at: null,
+      },
+    ]);
   });
 });
