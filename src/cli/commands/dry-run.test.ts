@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { loadNative } from '../../engine/native.js';
+
+const main = fileURLToPath(new URL('../main.ts', import.meta.url));
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+
+/** The table row of a run: its epochs and steps columns. */
+const stepsOf = (stdout: string, id: string) => {
+  const row = stdout.split('\n').find((line) => line.startsWith(id));
+  expect(row, stdout).toBeDefined();
+  // The last columns: epochs, steps, estimate (`12 s`, `2.4 min`).
+  return /\s(\d+)\s+(\d+)\s+[\d.]+ (?:s|min|h)\s*$/.exec(row!)!.slice(1, 3);
+};
+
+describe('--dry-run', () => {
+  test('run: works with a data directory that does not exist, the same steps as with the data, and states its basis', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cyclesparse-dry-run-'));
+    const method = 'method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 }';
+    writeFileSync(join(dir, 'with.yaml'), `extends: mini-mnist-lenet300\n${method}\n`);
+    writeFileSync(
+      join(dir, 'without.yaml'),
+      `extends: mini-mnist-lenet300\ndata: { dir: ${join(dir, 'not-downloaded')} }\n${method}\n`,
+    );
+    const withData = cli('run', join(dir, 'with.yaml'), '--dry-run', '--store', join(dir, 'runs'));
+    const without = cli('run', join(dir, 'without.yaml'), '--dry-run');
+    expect(withData.status, withData.stderr).toBe(0);
+    expect(without.status, without.stderr).toBe(0);
+    const id = (out: string) => /^# run (\S+)/m.exec(out)![1]!;
+    // 5,000 images in batches of 128: 40 steps an epoch; 3 cycles of 4 epochs.
+    expect(stepsOf(withData.stdout, id(withData.stdout))).toEqual(['12', '480']);
+    expect(stepsOf(without.stdout, id(without.stdout))).toEqual(['12', '480']);
+    expect(without.stdout).toMatch(
+      /^measured: \d+ steps of lenet-300-100 × batch 128 on wasm, 1 thread: [\d.]+ ms\/step × 480 steps; \+ evaluation [\d.]+ ms\/image and a \d+ ms checkpoint × 12 epochs$/m,
+    );
+    expect(without.stdout).toMatch(/wall time with 1 at a time$/m);
+  });
+  // native measures at the pool's thread count; it needs its addon built (npm run build:native).
+  test.skipIf(loadNative().addon === undefined)(
+    'sweep: the pool’s threads per cell and the wall time for the cells run at once',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cyclesparse-dry-run-'));
+      writeFileSync(
+        join(dir, 'sweep.yaml'),
+        [
+          'extends: mini-mnist-lenet300',
+          `data: { dir: ${join(dir, 'not-downloaded')} }`,
+          'training: { backend: native }',
+          'method: { name: pai, criterion: random, sparsity: 0.9, cycles: 1 }',
+          'sweep: { seeds: [0, 1, 2] }',
+        ].join('\n'),
+      );
+      const out = cli('sweep', join(dir, 'sweep.yaml'), '--dry-run', '--concurrency', '2');
+      expect(out.status, out.stderr).toBe(0);
+      expect(out.stdout).toMatch(/^measured: .* on native, \d+ threads?: .* × 480 steps;/m);
+      expect(out.stdout).toMatch(/wall time with 2 at a time$/m);
+    },
+  );
+});
