@@ -110,6 +110,41 @@ describe('claims on any cycle', () => {
   });
 });
 
+describe('within-baseline on a cycle', () => {
+  test('a cell of another cycle is refused naming it; the same cycle is compared', () => {
+    const file =
+      suiteFile(`${header()}  - { id: r, description: x, kind: within-baseline, cycle: 2, a: ${pai(3)}, baseline: { file: base.json, key: cell } }
+`);
+    const baseline = (cycle?: number) =>
+      JSON.stringify({
+        suite: 'test',
+        created: 'now',
+        cyclesparse: '0',
+        backend: { name: 'wasm', tfjsVersion: null, threads: 1 },
+        cells: {
+          cell: {
+            mean: 0.95,
+            sd: 0.001,
+            n: 5,
+            ci: [0.94, 0.96],
+            level: 0.95,
+            metric: 'best',
+            ...(cycle === undefined ? {} : { cycle }),
+            values: [0.95],
+            runIds: ['x'],
+          },
+        },
+      });
+    const loaded = loadSuite(file);
+    writeFileSync(join(file, '..', 'base.json'), baseline());
+    expect(() => evaluateSuite(loaded, () => 0.95)).toThrow(
+      /base\.json\.cells\.cell\.cycle: expected cycle 2 as claim r reads \(the cell is of cycle last\)/,
+    );
+    writeFileSync(join(file, '..', 'base.json'), baseline(2));
+    expect(evaluateSuite(loaded, () => 0.95).claims[0]!.verdict).toBe('holds');
+  });
+});
+
 describe('external results with a metric', () => {
   const dir = mkdtempSync(join(tmpdir(), 'external-metric-'));
   test('a metric column or field names what each value is; files without one still read', () => {

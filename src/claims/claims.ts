@@ -625,6 +625,12 @@ export function evaluateSuite(
             path: ['cells', claim.baseline.key],
             message: 'a measured cell of that key',
           });
+        // A cell of another cycle measured something else: comparing with it would be no check.
+        if ((cell.cycle ?? 'last') !== cycle)
+          throw schemaError(file, {
+            path: ['cells', claim.baseline.key, 'cycle'],
+            message: `cycle ${cycle} as claim ${claim.id} reads (the cell is of cycle ${cell.cycle ?? 'last'})`,
+          });
         const [lo, hi] = cell.ci ?? [cell.mean, cell.mean];
         const allowed = [lo - claim.tolerance, hi + claim.tolerance] as const;
         detail = `mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key})`;
