@@ -17,9 +17,11 @@ import { DatasetFileError } from '../data/files.js';
 import { BackendUnavailableError } from '../engine/engine.js';
 import { register as analyze } from './commands/analyze.js';
 import { register as download } from './commands/download.js';
+import { register as exportRuns } from './commands/export.js';
 import { register as gate } from './commands/gate.js';
 import { register as methods } from './commands/methods.js';
 import { register as presets } from './commands/presets.js';
+import { register as query } from './commands/query.js';
 import { register as report } from './commands/report.js';
 import { register as reproduce } from './commands/reproduce.js';
 import { register as run } from './commands/run.js';
@@ -70,6 +72,8 @@ for (const register of [
   download,
   worker,
   status,
+  exportRuns,
+  query,
   schema,
   presets,
   methods,
