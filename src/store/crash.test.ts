@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { parseConfigText, resolveRun } from '../config/resolve.js';
 import { executeRun, type ExecuteOutcome } from '../harness/execute.js';
-import type { EpochRecord, PipelineResult } from '../methods/runner.js';
+import type { PipelineResult } from '../methods/runner.js';
 import { InjectedFault, setFaultHook } from '../train/faults.js';
-import { Store } from './store.js';
+import { Store, type StoredEpoch } from './store.js';
 
 const config = resolveRun(
   parseConfigText(
@@ -35,8 +35,9 @@ seed: 3
   ),
 );
 
-const withoutTime = (records: readonly EpochRecord[]) =>
-  records.map((r) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
+/** Epochs without what differs between runs of the same computation: times. */
+const withoutTime = (records: readonly StoredEpoch[]) =>
+  records.map(({ at: _at, ...r }) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
 const newStore = () => new Store(mkdtempSync(join(tmpdir(), 'crash-')));
 
 /** Throws (as a kill stops the code) the `nth` time `point` is reached. */
@@ -49,7 +50,7 @@ function failAt(point: string, nth: number): void {
 
 afterEach(() => void setFaultHook(undefined));
 
-let straight: { result: PipelineResult; metrics: EpochRecord[] };
+let straight: { result: PipelineResult; metrics: ReturnType<typeof withoutTime> };
 
 beforeAll(async () => {
   const store = newStore();

@@ -10,14 +10,14 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import type { EpochRecord, PipelineResult } from '../methods/runner.js';
+import type { PipelineResult } from '../methods/runner.js';
 import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
 import { loadNative } from '../engine/native.js';
 import { openEngine } from '../engine/open.js';
 import type { TorchEngine } from '../engine/torch/engine.js';
 import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { executeRun } from '../harness/execute.js';
-import { Store } from './store.js';
+import { Store, type StoredEpoch } from './store.js';
 
 const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -43,10 +43,17 @@ seed: 4
 
 const onlyRun = (store: string) =>
   readdirSync(store).find((name) => existsSync(join(store, name, 'config.json')))!;
-const readResult = (store: string, id: string) =>
-  JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf8')) as PipelineResult;
-const withoutTime = (records: EpochRecord[]) =>
-  records.map((r) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
+/** result.json as written, and its provenance (which differs between runs of the same cell). */
+function readStored(store: string, id: string) {
+  const { provenance, ...result } = JSON.parse(
+    readFileSync(join(store, id, 'result.json'), 'utf8'),
+  ) as PipelineResult & { provenance: { resumedAfter: number } };
+  return { result, provenance };
+}
+const readResult = (store: string, id: string) => readStored(store, id).result;
+/** Epochs without what differs between runs of the same computation: times. */
+const withoutTime = (records: StoredEpoch[]) =>
+  records.map(({ at: _at, ...r }) => ({ ...r, metrics: { ...r.metrics, seconds: 0 } }));
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const started = Date.now();
@@ -86,6 +93,9 @@ describe('the results store', () => {
     expect(resumed.status).toBe(0);
     expect(resumed.stdout).toMatch(/resuming at phase \d+\/\d+ after \d+ epochs/);
     expect(readResult(killedStore, id)).toEqual(expected);
+    // The provenance says it was resumed, after the epochs the checkpoint held.
+    expect(readStored(straightStore, id).provenance.resumedAfter).toBe(0);
+    expect(readStored(killedStore, id).provenance.resumedAfter).toBeGreaterThan(0);
     expect(withoutTime(store.metrics(id))).toEqual(
       withoutTime(new Store(straightStore).metrics(id)),
     );
