@@ -20,7 +20,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadSuite } from '../src/claims/claims.js';
 import { missingRuns } from '../src/claims/gate.js';
-import { idleCores } from '../src/engine/backend.js';
 import { executeRun } from '../src/harness/execute.js';
 import {
   estimateBasis,
@@ -81,7 +80,7 @@ try {
   const threads = Math.max(1, Math.floor(cores / concurrency));
   const pooled = await estimateTime(planConfigs(configs), { threads });
   const estimate = wallSeconds(pooled, concurrency, { threads })!;
-  const busyAtStart = cores - idleCores(cores);
+  const loadAtEstimate = load();
   const summary = await runSweep(pooled, {
     store: join(scratch, 'sweep'),
     concurrency,
@@ -92,7 +91,7 @@ try {
   console.log(
     `sweep of ${pooled.length} runs, ${concurrency} at a time, ${threads} thread(s) each: ` +
       `estimate ${fmt(estimate)} s, measured ${fmt(summary.seconds)} s, ratio ${fmt(estimate / summary.seconds)} ` +
-      `(load ${busyAtStart} busy cores when estimated, ${load()} at the end)`,
+      `(load ${loadAtEstimate} when estimated, ${load()} at the end)`,
   );
   if (values.calibrate) {
     const noStart = wallSeconds(pooled, concurrency, { threads })! - PROCESS_START_SECONDS;

@@ -88,10 +88,14 @@ describe('the cost model', () => {
     const plan = [run(10), run(10), run(4), run(null), run(6)];
     const s = PROCESS_START_SECONDS;
     // Two processes: 10 | 10, then 4 to the first, 6 to the second: both end at 16.
-    expect(wallSeconds(plan, 2, { cores: 2, busy: 0 })).toBeCloseTo(s + 16, 9);
-    expect(wallSeconds(plan, 1, { cores: 2, busy: 0 })).toBeCloseTo(s + 30, 9);
-    // Two one-thread cells and one busy core on two cores: everything at 2/3 speed.
-    expect(wallSeconds(plan, 2, { cores: 2, busy: 1 })).toBeCloseTo((s + 16) * 1.5, 9);
+    expect(wallSeconds(plan, 2, { cores: 2, load: 0 })).toBeCloseTo(s + 16, 9);
+    expect(wallSeconds(plan, 1, { cores: 2, load: 0 })).toBeCloseTo(s + 30, 9);
+    // Measured with a core to itself; two cells beside one busy core share two: 2/3 speed.
+    expect(wallSeconds(plan, 2, { cores: 2, load: 1 })).toBeCloseTo((s + 16) * 1.5, 9);
+    // Measured beside a load of 11 (a share of 2/12); two cells get 2/13 each.
+    expect(wallSeconds(plan, 2, { cores: 2, load: 11 })).toBeCloseTo(((s + 16) * 13) / 12, 9);
+    // Four cells of 4 threads on 16 idle cores: no oversubscription.
+    expect(wallSeconds(plan, 4, { cores: 16, load: 0, threads: 4 })).toBeCloseTo(s + 10, 9);
     expect(wallSeconds([run(null)], 2)).toBeNull();
   });
 });

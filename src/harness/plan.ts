@@ -19,7 +19,7 @@ import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
 import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
-import { idleCores, nativeThreads } from '../engine/backend.js';
+import { nativeThreads } from '../engine/backend.js';
 import type { Engine, EngineModel } from '../engine/engine.js';
 import { loadNative } from '../engine/native.js';
 import { openEngine } from '../engine/open.js';
@@ -288,14 +288,16 @@ export async function estimateTime(
 
 /**
  * Wall seconds of running `plan` (estimated) `concurrency` at a time as the sweep pool does:
- * cells taken in order by the first free process, each process paying its start once; when the
- * cells' threads and the load already on the machine exceed its cores, everything slows by
- * the oversubscription. Null when no run was measured.
+ * cells taken in order by the first free process, each process paying its start once. The step
+ * was measured with `threads` threads beside the machine's load; running `concurrency` cells of
+ * `threads` each beside the same load gives each thread a smaller share of the cores when they
+ * are oversubscribed, and everything slows by the ratio of the two shares. Null when no run was
+ * measured.
  */
 export function wallSeconds(
   plan: readonly PlannedRun[],
   concurrency: number,
-  machine: { cores?: number; busy?: number; threads?: number } = {},
+  machine: { cores?: number; load?: number; threads?: number } = {},
 ): number | null {
   const measured = plan.filter((r) => r.seconds !== null);
   if (measured.length === 0) return null;
@@ -306,9 +308,10 @@ export function wallSeconds(
     free[next]! += run.seconds!;
   }
   const cores = machine.cores ?? os.availableParallelism();
-  const busy = machine.busy ?? cores - idleCores(cores);
-  const demand = workers * (machine.threads ?? 1) + busy;
-  return Math.max(...free) * Math.max(1, demand / cores);
+  const load = machine.load ?? os.loadavg()[0] ?? 0;
+  const threads = machine.threads ?? 1;
+  const share = (demand: number) => Math.min(1, cores / demand);
+  return (Math.max(...free) * share(threads + load)) / share(workers * threads + load);
 }
 
 /**
