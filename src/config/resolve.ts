@@ -67,17 +67,26 @@ export function issueLines(
   input: unknown,
   prefix: readonly PropertyKey[] = [],
 ): string[] {
-  return issues.map((issue) => {
+  return issues.flatMap((issue): string[] => {
     const at = [...prefix, ...issue.path];
+    // A value matching none of a union's forms (a name or a section, as training.shape): the
+    // problems of the one form of the value's type say more than zod's "Invalid input".
+    if (issue.code === 'invalid_union') {
+      const without = (branches: typeof issue.errors, code: string) =>
+        branches.filter((branch) => !branch.some((i) => i.path.length === 0 && i.code === code));
+      const typed = without(issue.errors, 'invalid_type');
+      const fitting = typed.length > 1 ? without(typed, 'invalid_value') : typed;
+      if (fitting.length === 1) return issueLines(fitting[0]!, input, at);
+    }
     const line = `${at.length === 0 ? '(top level)' : path(at)}: ${issue.message}`;
-    if (issue.code !== 'unrecognized_keys') return line;
+    if (issue.code !== 'unrecognized_keys') return [line];
     const known = knownKeys(at, input);
-    if (known === undefined) return line;
+    if (known === undefined) return [line];
     const hints = issue.keys.flatMap((key) => {
       const near = nearest(key, known);
       return near === undefined ? [] : [issue.keys.length === 1 ? near : `${near} for ${key}`];
     });
-    return hints.length === 0 ? line : `${line} (did you mean ${hints.join(', ')}?)`;
+    return [hints.length === 0 ? line : `${line} (did you mean ${hints.join(', ')}?)`];
   });
 }
 
