@@ -7,14 +7,6 @@
  * repetitions. Label noise does depend on the seed, as in the paper's repeated runs.
  */
 
-import {
-  COSINE,
-  CONSTANT,
-  CIFAR_STEP_WARMUP,
-  IMAGENET_STEP_WARMUP,
-  TRIANGULAR,
-  type CycleShape,
-} from '../core/lr-schedule.js';
 import type { Conventions } from '../core/conventions.js';
 import { layerSize } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
@@ -28,15 +20,11 @@ import { methodNamed } from '../methods/registry.js';
 import type { Pipeline, PipelineSetup } from '../methods/types.js';
 import { prunableLayers, type ModelSpec } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
+import { cycleShapeOf, NAMED_SHAPES } from './lr-shape.js';
 import type { RunConfig } from './schema.js';
 
-export const SCHEDULE_SHAPES: Readonly<Record<RunConfig['training']['shape'], CycleShape>> = {
-  'cifar-step-warmup': CIFAR_STEP_WARMUP,
-  'imagenet-step-warmup': IMAGENET_STEP_WARMUP,
-  triangular: TRIANGULAR,
-  cosine: COSINE,
-  constant: CONSTANT,
-};
+/** @deprecated read `training.shape` with cycleShapeOf (config/lr-shape.ts). */
+export const SCHEDULE_SHAPES = NAMED_SHAPES;
 
 const loaded = new Map<string, ImageDataset>();
 
@@ -79,7 +67,7 @@ export function pipelineFor(config: RunConfig, spec: ModelSpec): Pipeline {
     ...options,
     epochsPerCycle: config.training.epochsPerCycle,
     weights: prunableLayers(spec, config.model.prunable).reduce((n, l) => n + layerSize(l), 0),
-    shape: SCHEDULE_SHAPES[config.training.shape],
+    shape: cycleShapeOf(config.training.shape),
     // The rules resolving kept are the ones this method uses (config/resolve.ts).
     conventions: (config.conventions ?? {}) as Partial<Conventions>,
   });
@@ -113,12 +101,16 @@ export function buildExperiment(config: RunConfig): Experiment {
     batchSize: t.batchSize,
     schedule: {
       peak: t.peak,
-      shape: SCHEDULE_SHAPES[t.shape],
+      shape: cycleShapeOf(t.shape),
       granularity: t.granularity,
       // Recorded only where it differs from the default, so earlier results read the same.
       ...(boundaries === undefined || boundaries === 'round-half-up' ? {} : { boundaries }),
     },
-    sgd: { momentum: t.momentum, nesterov: t.nesterov, weightDecay: t.weightDecay },
+    sgd: {
+      momentum: t.momentum,
+      nesterov: t.nesterov,
+      weightDecay: t.weightDecay,
+    },
     seed: config.seed,
   };
   return { setup, pipeline: pipelineFor(config, spec) };
@@ -170,5 +162,10 @@ export function plannedCost(
       cycles += phase.cycles;
     } else if (phase.kind === 'prune') prunes++;
   }
-  return { epochs, steps: epochs * Math.ceil(trainImages / batchSize), prunes, cycles };
+  return {
+    epochs,
+    steps: epochs * Math.ceil(trainImages / batchSize),
+    prunes,
+    cycles,
+  };
 }

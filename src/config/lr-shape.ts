@@ -3,9 +3,6 @@
  * module's shape it stands for (`core/lr-schedule.ts` owns the rule; this only reads the file).
  *
  *   shape: { unit: epoch, warmup: 5, warmupStartFactor: 0.1, milestones: [30, 60], factors: [1, 0.2, 0.04] }
- *
- * Not yet accepted by `trainingSchema`: run records (store/records.ts) must store the shape and
- * config/build.ts and report/report.ts must read it through {@link cycleShapeOf} first.
  */
 
 import { z } from 'zod';
@@ -55,7 +52,7 @@ export const shapeDataSchema = z
   .strict();
 export type ShapeDataInput = z.infer<typeof shapeDataSchema>;
 
-/** `training.shape` once data shapes are wired in: a preset's name or a shape as data. */
+/** `training.shape`: a preset's name or a shape as data. */
 export const trainingShapeSchema = z.union([z.enum(SHAPES), shapeDataSchema]);
 export type TrainingShape = z.infer<typeof trainingShapeSchema>;
 

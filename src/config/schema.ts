@@ -17,7 +17,7 @@ import { BACKENDS, PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js'
 import type { MethodConfig } from '../methods/registry.js';
 import { METHODS } from '../methods/registry.js';
 import { MODEL_NAMES } from '../models/zoo.js';
-import { SHAPES } from './lr-shape.js';
+import { trainingShapeSchema } from './lr-shape.js';
 
 const sparsity = z.number().min(0).lt(1);
 const positiveInt = z.number().int().min(1);
@@ -75,7 +75,7 @@ export const trainingSchema = z
     /** At most {@link MAX_BATCH_SIZE}; a batch larger than the training set is the whole set. */
     batchSize: positiveInt.max(MAX_BATCH_SIZE).default(128),
     peak: z.number().positive().max(10).default(0.1),
-    shape: z.enum(SHAPES).default('cifar-step-warmup'),
+    shape: trainingShapeSchema.default('cifar-step-warmup'),
     granularity: z.enum(['epoch', 'step']).default('epoch'),
     epochsPerCycle: positiveInt.default(150),
     momentum: z.number().min(0).lt(1).default(0.9),

@@ -28,6 +28,7 @@ import { InvalidArgumentError, requireInteger, requireNumber } from './errors.js
 import { roundHalfUp } from './selection.js';
 
 export type CycleShape =
+  | ShapeData
   | { readonly kind: 'constant' }
   | {
       /** Warm-up then piecewise-constant drops (CIFAR and ImageNet step schedules). */
@@ -56,10 +57,7 @@ export type CycleShape =
       readonly peakAt: number;
     };
 
-/**
- * A shape written as data. Kept out of {@link CycleShape} until run records can store it
- * (store/records.ts) and the schedule spec takes it; every rule below already accepts it.
- */
+/** A shape written as data (`training.shape: { … }`, config/lr-shape.ts). */
 export type ShapeData = {
   /**
    * A shape as data: W warm-up units at startFactor + (1 − startFactor) · i / W of the peak

@@ -15,7 +15,7 @@ import { Resvg } from '@resvg/resvg-js';
 import { Marked } from 'marked';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import { SCHEDULE_SHAPES } from '../config/build.js';
+import { cycleShapeOf } from '../config/lr-shape.js';
 import { resolveRun } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
 import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
@@ -410,7 +410,7 @@ export async function writeReport(
   const scheduleOf = (cycleEpochs: number[]) => {
     const schedule = new LrSchedule({
       peak: base.training.peak,
-      shape: SCHEDULE_SHAPES[base.training.shape],
+      shape: cycleShapeOf(base.training.shape),
       granularity: 'epoch',
       stepsPerEpoch: 1,
       cycleEpochs,

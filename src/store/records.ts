@@ -104,6 +104,14 @@ const cycleShapeSchema = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('cosine'), warmupFraction: z.number(), minFactor: z.number() }),
   z.object({ kind: z.literal('triangular'), startFactor: z.number(), peakAt: z.number() }),
+  z.object({
+    kind: z.literal('segments'),
+    unit: z.enum(['fraction', 'epoch']),
+    warmup: z.number(),
+    warmupStartFactor: z.number(),
+    milestones: z.array(z.number()),
+    factors: z.array(z.number()),
+  }),
 ]);
 
 /**
