@@ -4,7 +4,7 @@
  */
 
 import { table } from '../text/format.js';
-import type { Metric, SuiteVerdict } from './claims.js';
+import type { Cycle, Metric, SuiteVerdict } from './claims.js';
 
 /** Accuracies and error barriers are fractions, shown in percent; eigenvalues as they are. */
 export function formatValue(metric: Metric, value: number | undefined | null): string {
@@ -61,5 +61,14 @@ export function verdictTable(verdict: SuiteVerdict): string {
     'verdict',
     'gates',
   ];
-  return `${table([header, ...rows])}\n${verdict.passed ? 'GATE PASSED' : 'GATE FAILED'}: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length}/${verdict.claims.filter((c) => c.gate).length} gating claims hold (metric: ${verdict.metric} test accuracy of the last cycle, α = ${verdict.alpha})`;
+  const cycleText = (cycle: Cycle) => (cycle === 'last' ? 'the last cycle' : `cycle ${cycle}`);
+  const otherCycles = verdict.claims
+    .filter((c) => c.cycle !== verdict.cycle)
+    .map((c) => `${c.id} reads ${cycleText(c.cycle)}`);
+  const warnings = verdict.claims.flatMap((c) => c.warnings.map((w) => `  - ${c.id}: ${w}`));
+  return [
+    table([header, ...rows]),
+    `${verdict.passed ? 'GATE PASSED' : 'GATE FAILED'}: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length}/${verdict.claims.filter((c) => c.gate).length} gating claims hold (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
+    ...(warnings.length > 0 ? ['warnings:', ...warnings] : []),
+  ].join('\n');
 }

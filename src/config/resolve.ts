@@ -255,7 +255,7 @@ function resolveConventions(config: RunConfig, source: string): Partial<Conventi
       source,
       unused.map(
         (rule) =>
-          `conventions.${rule}: expected no ${rule} for method ${config.method.name} with shape ${config.training.shape} (it uses ${used.length === 0 ? 'no convention rule' : used.join(', ')}; a preset name such as conventions: torch is always accepted)`,
+          `conventions.${rule}: expected no ${rule} for method ${config.method.name} with shape ${typeof config.training.shape === 'string' ? config.training.shape : JSON.stringify(config.training.shape)} (it uses ${used.length === 0 ? 'no convention rule' : used.join(', ')}; a preset name such as conventions: torch is always accepted)`,
       ),
     );
   return Object.fromEntries(used.map((rule) => [rule, rules[rule]]));

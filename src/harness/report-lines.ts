@@ -39,7 +39,7 @@ export function planTable(plan: readonly PlannedRun[]): string {
   const reasons = [...new Set(unmeasured.map((r) => r.unmeasured!))].map((r) => `  - ${r}`);
   return [
     table([['run', 'method', 'sparsity', 'seed', 'epochs', 'steps', 'estimate'], ...rows]),
-    `${plan.length} runs, ${plan.reduce((s, r) => s + r.epochs, 0)} epochs, about ${seconds(total)} on one core` +
+    `${plan.length} runs, ${plan.reduce((s, r) => s + r.epochs, 0)} epochs, about ${seconds(total)} run one after another` +
       (unmeasured.length > 0 ? ` for the ${plan.length - unmeasured.length} runs measured` : ''),
     ...(unmeasured.length > 0
       ? [`${unmeasured.length} runs have no estimate on this backend:`, ...reasons]

@@ -9,10 +9,9 @@
  */
 
 import cliProgress from 'cli-progress';
-import os from 'node:os';
 import { Tinypool } from 'tinypool';
 import { Store, type RunStatus } from '../store/store.js';
-import type { PlannedRun } from './plan.js';
+import { cellThreads, type PlannedRun } from './plan.js';
 import type { CellOutcome, CellTask } from './pool-task.js';
 import type { SinkSpec } from '../sinks/sink.js';
 
@@ -70,9 +69,7 @@ export async function runSweep(
     // between parallel runs so native kernels do not oversubscribe them (wasm is 1 thread anyway).
     env: {
       ...process.env,
-      CYCLESPARSE_THREADS:
-        process.env.CYCLESPARSE_THREADS ??
-        String(Math.max(1, Math.floor(os.availableParallelism() / options.concurrency))),
+      CYCLESPARSE_THREADS: String(cellThreads(options.concurrency)),
     },
   });
   const bars =

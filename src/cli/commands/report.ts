@@ -10,16 +10,21 @@ export function register(program: Command): void {
       'write a report (Markdown, HTML, SVG and PNG plots) of a claims suite from the store; trains nothing',
     )
     .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
+    .argument(
+      '[overrides...]',
+      'the key=value settings the suite was gated with (`gate … key=value`), so the report reads those runs',
+    )
     .option('--store <dir>', 'results store', 'runs')
     .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
     .option('--out <dir>', 'output directory (default reports/<suite>)')
-    .action(async (options) => {
+    .action(async (overrideArgs, options) => {
       const { evaluateSuite, loadExternalResults, loadSuite } =
         await import('../../claims/claims.js');
       const { runStateIn, suiteValues } = await import('../../claims/gate.js');
       const { Store } = await import('../../store/store.js');
       const { writeReport } = await import('../../report/report.js');
-      const loaded = loadSuite(options.claims);
+      const { parseOverrides } = await import('../../config/overrides.js');
+      const loaded = loadSuite(options.claims, {}, {}, parseOverrides(overrideArgs));
       const external = options.results === undefined ? [] : loadExternalResults(options.results);
       const store = new Store(checkStoreDir(options.store, { write: false }));
       const value = await suiteValues(loaded, store, (line) => process.stderr.write(`${line}\n`));

@@ -65,7 +65,7 @@ export function register(program: Command): void {
           }),
       );
       if (outcome.state === 'failed') {
-        print(`run ${outcome.id} FAILED: ${outcome.error}`);
+        process.stderr.write(`run ${outcome.id} FAILED: ${outcome.error}\n`);
         process.exitCode = outcome.kind === 'input' ? EXIT.badInput : EXIT.runtimeFailure;
       } else if (outcome.state === 'running-elsewhere') {
         print(
