@@ -69,13 +69,24 @@ const withoutTime = (file: string) =>
         .split('\n')
         .filter((line) => line.length > 0)
         .map((line) => {
-          const record = JSON.parse(line) as { metrics: Record<string, unknown> };
+          // Wall-clock fields (an epoch's seconds, when it ended) differ between any two runs.
+          const record = JSON.parse(line) as { metrics: Record<string, unknown>; at?: string };
           delete record.metrics.seconds;
+          delete record.at;
           return record;
         })
     : [];
 
 let baseline: { result: unknown; metrics: unknown[]; reached: Map<string, number> };
+
+/** A stored result without its provenance: when and where it ran differs between any two runs. */
+const resultIn = (dir: string): unknown => {
+  const { provenance, ...result } = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as {
+    provenance?: unknown;
+  };
+  expect(provenance).toBeDefined();
+  return result;
+};
 
 beforeAll(async () => {
   // The uninterrupted run, counting how often each fault point is reached.
@@ -87,7 +98,7 @@ beforeAll(async () => {
   expect(outcome.state).toBe('finished');
   const dir = store.dir(outcome.id);
   baseline = {
-    result: JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')),
+    result: resultIn(dir),
     metrics: withoutTime(join(dir, 'metrics.jsonl')),
     reached,
   };
@@ -115,9 +126,7 @@ async function stoppedAt(store: Store, point: string, nth: number) {
 function expectEqualsBaseline(store: Store, trial: string) {
   const id = runId(configOf(0));
   const dir = store.dir(id);
-  expect(JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')), trial).toEqual(
-    baseline.result,
-  );
+  expect(resultIn(dir), trial).toEqual(baseline.result);
   expect(withoutTime(join(dir, 'metrics.jsonl')), trial).toEqual(baseline.metrics);
   expect(store.status(id).state, trial).toBe('finished');
 }

@@ -75,6 +75,21 @@ describe('key=value overrides', () => {
     expect(() => applyOverrides(document, parseOverrides(['seed=3']))).toThrow(
       /seed: the sweep sets seed in every cell \(sweep\.seeds\)/,
     );
+    // The method's target under sweep.sparsities, the method under sweep.methods, and a field
+    // inside a grid key: each would be set again in every cell.
+    const sparsities = loadConfigFile(file(`${BASE}sweep: { sparsities: [0.5, 0.9] }\n`));
+    expect(() => applyOverrides(sparsities, parseOverrides(['method.targetSparsity=0.8']))).toThrow(
+      /method\.targetSparsity: the sweep sets .* \(sweep\.sparsities\)/,
+    );
+    const methods = loadConfigFile(file(`${BASE}sweep: { methods: [{ name: dense }] }\n`));
+    expect(() => applyOverrides(methods, parseOverrides(['method.name=imp']))).toThrow(
+      /\(sweep\.methods\)/,
+    );
+    const grid = loadConfigFile(
+      file(`${BASE}sweep: { grid: { training.epochsPerCycle: [2, 3] } }\n`),
+    );
+    expect(() => applyOverrides(grid, parseOverrides(['training={}']))).toThrow(/\(sweep\.grid\)/);
+    expect(applyOverrides(grid, parseOverrides(['training.batchSize=32']))).toBeDefined();
   });
   test('command-line arguments are overrides when they start with a key and =', () => {
     expect(isOverride('seed=3')).toBe(true);

@@ -9,7 +9,10 @@
  */
 
 import YAML from 'yaml';
+import { METHODS } from '../methods/registry.js';
 import { ConfigError } from './resolve.js';
+
+type MethodTarget = { readonly field: string; readonly replaces?: readonly string[] };
 import { resolveKey, setPath, type KeyPath } from './keys.js';
 
 export interface Override {
@@ -67,6 +70,12 @@ function sweptKeys(document: Record<string, unknown>): Map<string, string> {
   const sweep = document.sweep;
   if (!isRecord(sweep)) return swept;
   if (sweep.seeds !== undefined) swept.set('seed', 'sweep.seeds');
+  if (sweep.methods !== undefined) swept.set('method', 'sweep.methods');
+  // sweep.sparsities sets each method's target field and removes the fields it replaces.
+  if (sweep.sparsities !== undefined)
+    for (const { target } of METHODS as readonly { target?: MethodTarget }[])
+      for (const field of target === undefined ? [] : [target.field, ...(target.replaces ?? [])])
+        swept.set(`method.${field}`, 'sweep.sparsities');
   for (const section of ['grid', 'zip'] as const) {
     const keys = sweep[section];
     if (isRecord(keys)) for (const key of Object.keys(keys)) swept.set(key, `sweep.${section}`);
@@ -90,8 +99,11 @@ export function applyOverrides(
     throw new ConfigError(source, [(error as Error).message]);
   }
   const swept = sweptKeys(out);
+  // A key is swept when the sweep sets it, a field inside it, or a section holding it.
+  const sweptBy = (key: string) =>
+    [...swept].find(([k]) => k === key || key.startsWith(`${k}.`) || k.startsWith(`${key}.`))?.[1];
   const problems = overrides.flatMap(({ key }) => {
-    const by = swept.get(key);
+    const by = sweptBy(key);
     return by === undefined
       ? []
       : [`${key}: the sweep sets ${key} in every cell (${by}); override ${by} instead`];

@@ -95,7 +95,7 @@ describe('executeRun on a store it cannot read', () => {
       { encoding: 'utf8', env: { ...process.env, CI: 'true' } },
     );
     expect(cli.status).toBe(2);
-    expect(cli.stdout).toContain(`${join(run.path, 'result.json')}: expected valid JSON`);
+    expect(cli.stderr).toContain(`${join(run.path, 'result.json')}: expected valid JSON`);
   });
 
   test('a config.json of another run (an id collision or an edited file) fails as input', async () => {

@@ -36,10 +36,14 @@ describe('provenance', () => {
     writeFileSync(join(repo, 'a'), '1');
     git(repo, 'add', 'a');
     git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'one');
-    const sub = join(repo, 'node_modules', 'x');
+    const sub = join(repo, 'packages', 'x');
     mkdirSync(sub, { recursive: true });
     const head = git(repo, 'rev-parse', 'HEAD');
     expect(gitCommit(sub)).toBe(head); // found from below, loose ref
+    // Installed in a user's project that is a git checkout: the project's commit is not ours.
+    const installed = join(repo, 'node_modules', 'cyclesparse');
+    mkdirSync(installed, { recursive: true });
+    expect(gitCommit(installed)).toBeNull();
     git(repo, 'pack-refs', '--all');
     expect(gitCommit(repo)).toBe(head); // packed
     writeFileSync(join(repo, 'a'), '2');

@@ -5,7 +5,7 @@
  */
 
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package's root: package.json sits two folders up from src/harness and dist/harness. */
@@ -53,6 +53,9 @@ function gitDirOf(root: string): string | undefined {
  * checkout above it) or anything unexpected. Uncommitted changes are not detected.
  */
 export function gitCommit(root = PACKAGE_ROOT): string | null {
+  // An installed package (under node_modules) is not a checkout of cyclesparse, even when the
+  // user's project around it is one: that project's commit says nothing about our code.
+  if (resolve(root).split(sep).includes('node_modules')) return null;
   const gitDir = gitDirOf(root);
   if (gitDir === undefined) return null;
   const head = readTrimmed(join(gitDir, 'HEAD'));

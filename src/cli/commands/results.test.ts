@@ -80,6 +80,23 @@ describe('cyclesparse export / query / status through DuckDB', () => {
     await expect(
       cli('export', '--store', join(root, 'nope'), '--out', join(root, 'y.csv')),
     ).rejects.toThrow(`--store ${join(root, 'nope')}: no such directory`);
+    // An --out DuckDB could not write: refused naming it before anything is read.
+    const missingDir = join(root, 'no-dir', 'z.csv');
+    await expect(cli('export', '--store', store, '--out', missingDir)).rejects.toThrow(
+      `--out ${missingDir}: `,
+    );
+    await expect(cli('export', '--store', store, '--out', root, '--format', 'csv')).rejects.toThrow(
+      /is a directory \(expected a file in an existing, writable directory\)/,
+    );
+  });
+
+  test('options of the other listing are refused, not ignored', async () => {
+    await expect(
+      cli('status', store, '--queue', 'redis://127.0.0.1:1', '--where', 'seed = 0'),
+    ).rejects.toThrow(/--where: expected a store listing \(without --queue\)/);
+    await expect(cli('status', store, '--collect')).rejects.toThrow(
+      /--collect: expected a queue listing \(with --queue\)/,
+    );
   });
 
   test('query --csv is read by Python’s csv module; --json parses', async () => {

@@ -29,6 +29,22 @@ export function register(program: Command): void {
     .option('--queue-key-file <file>', `with --collect: ${QUEUE_KEY_HELP}`)
     .option('--worker-store <dir>', `with --collect: ${WORKER_STORE_HELP}`)
     .action(async (storeDir, options) => {
+      // Options that belong to one listing are refused with the other, not ignored.
+      const { InvalidArgumentError } = await import('../../core/errors.js');
+      if (options.queue !== undefined && (options.where ?? options.groupBy) !== undefined)
+        throw new InvalidArgumentError(
+          options.where !== undefined ? '--where' : '--group-by',
+          'a store listing (without --queue)',
+          options.where ?? options.groupBy,
+        );
+      if (options.queue === undefined)
+        for (const [flag, value] of [
+          ['--collect', options.collect],
+          ['--queue-key-file', options.queueKeyFile],
+          ['--worker-store', options.workerStore],
+        ] as const)
+          if (value !== undefined)
+            throw new InvalidArgumentError(flag, 'a queue listing (with --queue)', value);
       if (options.queue !== undefined) {
         const { loadQueueKey } = await import('../../queue/signing.js');
         const { checkConnection, redactUrl } = await import('../../queue/connection.js');
