@@ -27,7 +27,10 @@ export function register(program: Command): void {
       'key=value settings set in every run of the suite, such as training.epochsPerCycle=8 (docs/CONFIG.md; not seed: the suite lists its seeds)',
     )
     .option('--store <dir>', 'results store', 'runs')
-    .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+    .option(
+      '--results <file>',
+      'results produced elsewhere (JSONL or CSV of label, seed, value and optionally metric; docs/CLAIMS.md)',
+    )
     .option('--no-run', 'do not train missing runs: report their claims as missing')
     .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
     .option('--alpha <a>', 'override the suite’s significance level', parseProbability)

@@ -15,7 +15,10 @@ export function register(program: Command): void {
       'the key=value settings the suite was gated with (`gate … key=value`), so the report reads those runs',
     )
     .option('--store <dir>', 'results store', 'runs')
-    .option('--results <file>', 'results produced elsewhere (JSONL or CSV of label, seed, value)')
+    .option(
+      '--results <file>',
+      'results produced elsewhere (JSONL or CSV of label, seed, value and optionally metric; docs/CLAIMS.md)',
+    )
     .option('--out <dir>', 'output directory (default reports/<suite>)')
     .action(async (overrideArgs, options) => {
       const { evaluateSuite, loadExternalResults, loadSuite } =
