@@ -4,7 +4,6 @@
  * holds). Also writes a suite's measured baseline from the same runs.
  */
 
-import { readFileSync } from 'node:fs';
 import { cycleSeries, storedSharpness } from '../analysis/stored.js';
 import { planConfigs } from '../harness/plan.js';
 import { runSweep, type StopSignal, type SweepOptions } from '../harness/sweep.js';
@@ -205,12 +204,4 @@ export function measuredBaseline(
     backend: backend ?? { name: 'unknown', tfjsVersion: 'unknown', threads: 0 },
     cells,
   };
-}
-
-/** The package version, for measured baselines. */
-export function packageVersion(): string {
-  const json = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return json.version;
 }

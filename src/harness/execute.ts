@@ -178,7 +178,13 @@ async function train(
   }
   // Steps are lines of metrics.jsonl: a resumed run goes on after the epochs kept.
   let step = resume?.progress.emitted ?? 0;
-  await sinks?.start({ id: run.id, config, backend: engine.info.name, firstStep: step });
+  await sinks?.start({
+    id: run.id,
+    config,
+    backend: engine.info.name,
+    firstStep: step,
+    version: cyclesparseVersion(),
+  });
   const result = await runPipeline(engine, setup, pipeline, {
     ...(resume === undefined ? {} : { resume }),
     onEpoch: async (record: EpochRecord) => {

@@ -16,7 +16,6 @@
 
 import { InvalidArgumentError } from '../core/errors.js';
 import {
-  cyclesparseVersion,
   flattenParams,
   type EpochEvent,
   type MetricSink,
@@ -223,7 +222,7 @@ export class MlflowSink implements MetricSink {
       'cyclesparse.method': run.config.method.name,
       'cyclesparse.seed': String(run.config.seed),
       'cyclesparse.backend': run.backend,
-      'cyclesparse.version': cyclesparseVersion(),
+      ...(run.version === undefined ? {} : { 'cyclesparse.version': run.version }),
     };
     const created = await client.request('POST', 'runs/create', {
       experiment_id: experiment,

@@ -8,7 +8,6 @@
  * cell processes); each process builds its own sinks from them ({@link createSinks}).
  */
 
-import { readFileSync } from 'node:fs';
 import type { RunConfig } from '../config/schema.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { EpochRecord } from '../methods/types.js';
@@ -50,6 +49,8 @@ export interface RunStart {
    * reports. Steps are positions in the run's metrics.jsonl, counted from 0.
    */
   readonly firstStep: number;
+  /** The cyclesparse version training it (the run's provenance says the same). */
+  readonly version?: string;
 }
 
 /** One epoch's metrics, as stored in the run's metrics.jsonl (line `step`). */
@@ -122,18 +123,6 @@ export function flattenParams(value: unknown, prefix = ''): Record<string, strin
   };
   visit(value, prefix);
   return out;
-}
-
-/** The cyclesparse version (package.json sits two folders up from src/sinks and dist/sinks). */
-export function cyclesparseVersion(): string {
-  try {
-    const json = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as { version?: unknown };
-    return typeof json.version === 'string' ? json.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**

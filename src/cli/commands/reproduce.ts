@@ -53,7 +53,8 @@ export function register(program: Command): void {
           '--data-dir: expected the directory of the CIFAR-10 binary files',
         ]);
       const { loadSuite } = await import('../../claims/claims.js');
-      const { measuredBaseline, packageVersion } = await import('../../claims/gate.js');
+      const { measuredBaseline } = await import('../../claims/gate.js');
+      const { cyclesparseVersion } = await import('../../harness/provenance.js');
       const file = fileURLToPath(
         new URL(`../../../baselines/${name}.claims.yaml`, import.meta.url),
       );
@@ -80,7 +81,7 @@ export function register(program: Command): void {
           ? {}
           : {
               beforeEvaluate: (store: Store, value: RunValue) => {
-                const baseline = measuredBaseline(loaded, store, value, packageVersion());
+                const baseline = measuredBaseline(loaded, store, value, cyclesparseVersion());
                 writeFileSync(writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
                 print(`baseline: ${writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
               },
