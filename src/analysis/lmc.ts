@@ -1,8 +1,11 @@
 /**
  * Linear mode connectivity: evaluate θ(α) = α·θA + (1 − α)·θB along a grid of α (both ends
- * always included) on the training and test sets, and the barrier
- *   max over α of value(θ(α)) − (value(θA) + value(θB)) / 2
- * for the loss and for the error. Pruned weights are 0 in each network, so two masks interpolate
+ * always included) on the training and test sets, and the barrier in two definitions, for the
+ * loss and for the error:
+ * - mean of ends (Frankle et al. 2020): max over α of value(θ(α)) − (value(θA) + value(θB)) / 2;
+ * - linear: max over α of value(θ(α)) − (α·value(θA) + (1 − α)·value(θB)), the height above the
+ *   straight line between the ends (Entezari et al. 2022), which reads 0 for a monotone curve
+ *   where the mean-of-ends barrier reads half the difference of the ends. Pruned weights are 0 in each network, so two masks interpolate
  * on the union of their supports.
  *
  * BatchNorm running statistics are not weights: by default they are re-estimated at every α on a
@@ -78,6 +81,23 @@ export function barrierOf(curve: readonly LmcPoint[], split: 'train' | 'test'): 
   return {
     loss: Math.max(...curve.map((p) => p[split].loss)) - meanLoss,
     error: worst[split].error - meanError,
+    at: worst.alpha,
+  };
+}
+
+/**
+ * The barrier against the linear interpolation of the ends: max over α of the value less the
+ * straight line between value(θB) at α = 0 and value(θA) at α = 1, for loss and error.
+ */
+export function linearBarrierOf(curve: readonly LmcPoint[], split: 'train' | 'test'): Barrier {
+  const [first, last] = [curve[0]!, curve.at(-1)!];
+  const above = (point: LmcPoint, key: 'loss' | 'error') =>
+    point[split][key] - ((1 - point.alpha) * first[split][key] + point.alpha * last[split][key]);
+  let worst = curve[0]!;
+  for (const point of curve) if (above(point, 'error') > above(worst, 'error')) worst = point;
+  return {
+    loss: Math.max(...curve.map((p) => above(p, 'loss'))),
+    error: above(worst, 'error'),
     at: worst.alpha,
   };
 }

@@ -16,7 +16,13 @@ import { openEngine } from '../engine/open.js';
 import { weightName } from '../models/spec.js';
 import type { Store, StoredNetwork } from '../store/store.js';
 import { sharpness, SHARPNESS_DEFAULTS, type Sharpness, type SharpnessOptions } from './hessian.js';
-import { linearModeConnectivity, LMC_DEFAULTS, type Lmc, type LmcOptions } from './lmc.js';
+import {
+  linearBarrierOf,
+  linearModeConnectivity,
+  LMC_DEFAULTS,
+  type Lmc,
+  type LmcOptions,
+} from './lmc.js';
 import { maskOverlap, type MaskOverlap } from './overlap.js';
 import { signFlips, type SignFlips } from './signs.js';
 
@@ -160,7 +166,10 @@ export interface CycleSeries {
   readonly pairs: readonly {
     readonly from: number;
     readonly to: number;
+    /** Mean-of-ends barrier (Frankle et al.; analysis/lmc.ts). */
     readonly testErrorBarrier: number;
+    /** Barrier above the straight line between the ends (analysis/lmc.ts). */
+    readonly testErrorBarrierLinear: number;
     readonly trainErrorBarrier: number;
     readonly testLossBarrier: number;
     readonly signFlipFraction: number;
@@ -192,6 +201,8 @@ export async function cycleSeries(
       from,
       to,
       testErrorBarrier: lmc.barrier.test.error,
+      // From the stored curve, so analyses cached before it existed need no recomputing.
+      testErrorBarrierLinear: linearBarrierOf(lmc.curve, 'test').error,
       trainErrorBarrier: lmc.barrier.train.error,
       testLossBarrier: lmc.barrier.test.loss,
       signFlipFraction: signs.fraction,

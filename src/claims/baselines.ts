@@ -42,7 +42,7 @@ export const measuredCellSchema = z
     n: z.number().int().positive(),
     ci: z.tuple([z.number(), z.number()]).nullable(),
     level: z.number().gt(0).lt(1),
-    metric: z.enum(['best', 'final', 'barrier', 'sharpness']),
+    metric: z.enum(['best', 'final', 'barrier', 'barrier-linear', 'sharpness']),
     /** The cycle the values are of (1-based); absent: each run's last cycle. */
     cycle: z.number().int().min(1).optional(),
     values: z.array(z.number()),

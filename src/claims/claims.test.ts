@@ -95,7 +95,7 @@ describe('claims', () => {
         ),
       ),
     ).toThrow(
-      /claims\[0\]\.metric: Invalid option: expected one of "best"\|"final"\|"barrier"\|"sharpness"/,
+      /claims\[0\]\.metric: Invalid option: expected one of "best"\|"final"\|"barrier"\|"barrier-linear"\|"sharpness"/,
     );
   });
   test('equivalence needs the interval inside ±δ; at-least compares with a value', () => {

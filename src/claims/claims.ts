@@ -50,12 +50,18 @@ const side = z.union([
 ]);
 /**
  * What a run contributes to a claim: `best` / `final` test accuracy of the last cycle, or an
- * analysis of its stored networks — `barrier` (test-error barrier between consecutive cycles,
- * averaged over the pairs) or `sharpness` (top Hessian eigenvalue at the end of the last cycle).
+ * analysis of its stored networks — `barrier` (test-error barrier between consecutive cycles
+ * over the mean of the two ends, Frankle et al., averaged over the pairs), `barrier-linear` (the
+ * same above the straight line between the ends; analysis/lmc.ts) or `sharpness` (top Hessian
+ * eigenvalue at the end of the last cycle).
  */
-export const METRICS = ['best', 'final', 'barrier', 'sharpness'] as const;
+export const METRICS = ['best', 'final', 'barrier', 'barrier-linear', 'sharpness'] as const;
 export type Metric = (typeof METRICS)[number];
-export const ANALYSIS_METRICS: ReadonlySet<Metric> = new Set(['barrier', 'sharpness']);
+export const ANALYSIS_METRICS: ReadonlySet<Metric> = new Set([
+  'barrier',
+  'barrier-linear',
+  'sharpness',
+]);
 
 /**
  * Which cycle of a run a claim reads: `last` (the default), or the k-th (1-based over the whole

@@ -23,7 +23,8 @@ export function formatDifference(metric: Metric, value: number): string {
 export const METRIC_NAMES: Readonly<Record<Metric, string>> = {
   best: 'best acc.',
   final: 'final acc.',
-  barrier: 'barrier',
+  barrier: 'barrier (mean of ends)',
+  'barrier-linear': 'barrier (linear)',
   sharpness: 'top eig.',
 };
 

@@ -6,6 +6,7 @@ import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
+import { storeSource } from '../claims/run-source.js';
 import { siUnits } from '../text/format.js';
 import { reportHtml, writeReport } from './report.js';
 
@@ -92,8 +93,8 @@ describe('reports', () => {
     );
     const first = mkdtempSync(join(tmpdir(), 'report-a-'));
     const second = mkdtempSync(join(tmpdir(), 'report-b-'));
-    const written = await writeReport(loaded, verdict, store, first);
-    await writeReport(loaded, verdict, store, second);
+    const written = await writeReport(loaded, verdict, storeSource(store), first);
+    await writeReport(loaded, verdict, storeSource(store), second);
     expect(written.map((f) => f.slice(first.length + 1))).toEqual([
       'index.md',
       'index.html',
@@ -171,7 +172,7 @@ describe('user text in the HTML report', () => {
       (id) => store.result(id)?.cycles.at(-1)?.testAccuracy.best,
     );
     const out = mkdtempSync(join(tmpdir(), 'report-x-'));
-    await writeReport(loaded, verdict, store, out);
+    await writeReport(loaded, verdict, storeSource(store), out);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).not.toMatch(/<script|<img|<b>/);
     expect(html).toContain('Suite &lt;script&gt;alert(&quot;suite&quot;)&lt;/script&gt;');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { LoadedSuite, RunValue, SuiteVerdict } from '../../claims/claims.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
-import type { Store } from '../../store/store.js';
+import type { RunSource } from '../../claims/run-source.js';
 import {
   engineOverride,
   EXIT,
@@ -82,7 +82,7 @@ export async function gateAndReport(
     results?: string;
     json?: boolean;
     report?: string;
-    beforeEvaluate?: (store: Store, value: RunValue) => void;
+    beforeEvaluate?: (source: RunSource, value: RunValue) => void;
     dryRun?: boolean;
     /** `--junit FILE`: the verdict as JUnit XML. */
     junit?: string;
@@ -152,7 +152,9 @@ export async function gateAndReport(
     );
   if (options.report !== undefined) {
     const { writeReport } = await import('../../report/report.js');
-    const files = await writeReport(loaded, verdict, new Store(options.store), options.report);
+    const { storeSource } = await import('../../claims/run-source.js');
+    const source = storeSource(new Store(options.store));
+    const files = await writeReport(loaded, verdict, source, options.report);
     if (!options.json) print(`report: ${files.join(', ')}`);
   }
   if (options.junit !== undefined) {

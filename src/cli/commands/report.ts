@@ -23,19 +23,22 @@ export function register(program: Command): void {
     .action(async (overrideArgs, options) => {
       const { evaluateSuite, loadExternalResults, loadSuite } =
         await import('../../claims/claims.js');
-      const { runStateIn, suiteValues } = await import('../../claims/gate.js');
+      const { suiteValues } = await import('../../claims/gate.js');
+      const { storeSource } = await import('../../claims/run-source.js');
       const { Store } = await import('../../store/store.js');
       const { writeReport } = await import('../../report/report.js');
       const { parseOverrides } = await import('../../config/overrides.js');
       const loaded = loadSuite(options.claims, {}, {}, parseOverrides(overrideArgs));
       const external = options.results === undefined ? [] : loadExternalResults(options.results);
-      const store = new Store(checkStoreDir(options.store, { write: false }));
-      const value = await suiteValues(loaded, store, (line) => process.stderr.write(`${line}\n`));
-      const verdict = evaluateSuite(loaded, value, external, { runState: runStateIn(store) });
+      const source = storeSource(new Store(checkStoreDir(options.store, { write: false })));
+      const value = await suiteValues(loaded, source, (line) => process.stderr.write(`${line}\n`));
+      const verdict = evaluateSuite(loaded, value, external, {
+        runState: (id) => source.state(id),
+      });
       const files = await writeReport(
         loaded,
         verdict,
-        store,
+        source,
         options.out ?? join('reports', loaded.suite.suite),
       );
       const missing = verdict.claims.filter((c) => c.verdict === 'missing').length;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { RunValue } from '../../claims/claims.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
-import type { Store } from '../../store/store.js';
+import type { RunSource } from '../../claims/run-source.js';
 import { engineOverride, parseCount, parseDevice, print } from '../shared.js';
 import { gateAndReport, JUNIT_HELP } from './gate.js';
 
@@ -53,7 +53,7 @@ export function register(program: Command): void {
           '--data-dir: expected the directory of the CIFAR-10 binary files',
         ]);
       const { loadSuite } = await import('../../claims/claims.js');
-      const { measuredBaseline } = await import('../../claims/gate.js');
+      const { measuredBaseline } = await import('../../claims/write-baseline.js');
       const { cyclesparseVersion } = await import('../../harness/provenance.js');
       const file = fileURLToPath(
         new URL(`../../../baselines/${name}.claims.yaml`, import.meta.url),
@@ -80,8 +80,8 @@ export function register(program: Command): void {
         ...(writeBaseline === undefined
           ? {}
           : {
-              beforeEvaluate: (store: Store, value: RunValue) => {
-                const baseline = measuredBaseline(loaded, store, value, cyclesparseVersion());
+              beforeEvaluate: (source: RunSource, value: RunValue) => {
+                const baseline = measuredBaseline(loaded, source, value, cyclesparseVersion());
                 writeFileSync(writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
                 print(`baseline: ${writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
               },

@@ -1,0 +1,40 @@
+/**
+ * Where a suite's verdict and report read runs from: the store (training and analysing what it
+ * needs), or a results file committed beside a report (per-seed values only, so a report can be
+ * rebuilt without training). Both answer the same questions, so claims and reports never ask
+ * which one they have.
+ */
+
+import { cycleSeries, storedSharpness, type CycleSeries } from '../analysis/stored.js';
+import type { PipelineResult } from '../methods/runner.js';
+import type { Store } from '../store/store.js';
+
+export interface RunSource {
+  /** A run's result, if it has one. */
+  result(id: string): PipelineResult | undefined;
+  /** How a run without a value ended: it failed, it diverged, or neither (not run yet). */
+  state(id: string): 'failed' | 'diverged' | undefined;
+  /**
+   * The run's consecutive-cycle analyses (empty when it kept no cycle networks); computed and
+   * cached on first use by a store.
+   */
+  cycleSeries(id: string): Promise<CycleSeries>;
+  /** Top Hessian eigenvalue at the end of the run. */
+  sharpness(id: string): Promise<number>;
+}
+
+/** Runs as the store has them. */
+export function storeSource(store: Store): RunSource {
+  return {
+    result: (id) => store.result(id),
+    state: (id) => {
+      const { state } = store.status(id);
+      return state === 'failed' || state === 'diverged' ? state : undefined;
+    },
+    cycleSeries: (id) => cycleSeries(store, id),
+    sharpness: async (id) => {
+      const last = (await cycleSeries(store, id)).cycles.at(-1);
+      return last?.sharpness ?? (await storedSharpness(store, id)).result.eigenvalues[0]!.value;
+    },
+  };
+}
