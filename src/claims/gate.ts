@@ -72,8 +72,14 @@ export async function suiteValues(
     const meanOverPairs = (barrier: (pair: (typeof series.pairs)[number]) => number) =>
       series.pairs.reduce((s, p) => s + barrier(p), 0) / series.pairs.length;
     if (series.pairs.length > 0) {
-      analysis.set(`${id}:barrier`, meanOverPairs((p) => p.testErrorBarrier));
-      analysis.set(`${id}:barrier-linear`, meanOverPairs((p) => p.testErrorBarrierLinear));
+      analysis.set(
+        `${id}:barrier`,
+        meanOverPairs((p) => p.testErrorBarrier),
+      );
+      analysis.set(
+        `${id}:barrier-linear`,
+        meanOverPairs((p) => p.testErrorBarrierLinear),
+      );
     }
     analysis.set(`${id}:sharpness`, await source.sharpness(id));
   }
