@@ -93,9 +93,10 @@ describe('reports', () => {
     );
     const first = mkdtempSync(join(tmpdir(), 'report-a-'));
     const second = mkdtempSync(join(tmpdir(), 'report-b-'));
-    const written = await writeReport(loaded, verdict, storeSource(store), first);
+    const outcome = await writeReport(loaded, verdict, storeSource(store), first);
     await writeReport(loaded, verdict, storeSource(store), second);
-    expect(written.map((f) => f.slice(first.length + 1))).toEqual([
+    if (outcome.kind !== 'written') throw new Error(`report refused: ${outcome.reason}`);
+    expect(outcome.files.map((f) => f.slice(first.length + 1))).toEqual([
       'index.md',
       'index.html',
       'accuracy-vs-sparsity.svg',

@@ -41,12 +41,30 @@ function markdownTable(verdict: SuiteVerdict): string {
 }
 
 /** Writes index.md, index.html and one SVG and PNG per plot; returns the paths written. */
+/**
+ * What writing a report did: wrote it (the files written; stale ones of an earlier report
+ * removed), or refused to (why: e.g. every claim missing would overwrite a report with nothing).
+ */
+export type ReportOutcome =
+  | {
+      readonly kind: 'written';
+      readonly files: readonly string[];
+      readonly removed: readonly string[];
+    }
+  | { readonly kind: 'refused'; readonly reason: string };
+
+export interface ReportOptions {
+  /** Write even a report that would be refused (every claim missing). */
+  readonly force?: boolean;
+}
+
 export async function writeReport(
   loaded: LoadedSuite,
   verdict: SuiteVerdict,
   source: RunSource,
   dir: string,
-): Promise<string[]> {
+  _options: ReportOptions = {},
+): Promise<ReportOutcome> {
   mkdirSync(dir, { recursive: true });
   const { suite } = loaded;
   const configs = suiteRuns(suite);
@@ -113,5 +131,5 @@ export async function writeReport(
   const html = reportPage(markdown.split('## Plots')[0]!, svgs);
   writeFileSync(join(dir, 'index.html'), html);
   written.unshift(join(dir, 'index.md'), join(dir, 'index.html'));
-  return written;
+  return { kind: 'written', files: written, removed: [] };
 }

@@ -154,8 +154,9 @@ export async function gateAndReport(
     const { writeReport } = await import('../../report/report.js');
     const { storeSource } = await import('../../claims/run-source.js');
     const source = storeSource(new Store(options.store));
-    const files = await writeReport(loaded, verdict, source, options.report);
-    if (!options.json) print(`report: ${files.join(', ')}`);
+    const outcome = await writeReport(loaded, verdict, source, options.report);
+    if (outcome.kind === 'refused') process.stderr.write(`report not written: ${outcome.reason}\n`);
+    else if (!options.json) print(`report: ${outcome.files.join(', ')}`);
   }
   if (options.junit !== undefined) {
     const { backendsOf, writeJunit } = await import('../../claims/junit.js');

@@ -1,6 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { join } from 'node:path';
-import { print } from '../shared.js';
+import { EXIT, print } from '../shared.js';
 import { checkStoreDir } from '../store-dir.js';
 
 export function register(program: Command): void {
@@ -35,13 +35,20 @@ export function register(program: Command): void {
       const verdict = evaluateSuite(loaded, value, external, {
         runState: (id) => source.state(id),
       });
-      const files = await writeReport(
+      const outcome = await writeReport(
         loaded,
         verdict,
         source,
         options.out ?? join('reports', loaded.suite.suite),
       );
+      if (outcome.kind === 'refused') {
+        process.stderr.write(`report not written: ${outcome.reason}\n`);
+        process.exitCode = EXIT.claimsNotMet;
+        return;
+      }
       const missing = verdict.claims.filter((c) => c.verdict === 'missing').length;
-      print(`report: ${files[0]!}${missing > 0 ? ` (${missing} claims missing results)` : ''}`);
+      print(
+        `report: ${outcome.files[0]!}${missing > 0 ? ` (${missing} claims missing results)` : ''}`,
+      );
     });
 }
