@@ -7,7 +7,6 @@
 import { planConfigs } from '../harness/plan.js';
 import { runSweep, type StopSignal, type SweepOptions } from '../harness/sweep.js';
 import type { RunConfig } from '../config/schema.js';
-import type { PipelineResult } from '../methods/runner.js';
 import { Store } from '../store/store.js';
 import {
   ANALYSIS_METRICS,
@@ -19,7 +18,7 @@ import {
   type LoadedSuite,
   type SuiteVerdict,
 } from './claims.js';
-import { storeSource, type RunSource } from './run-source.js';
+import { storeSource, type RunSource, type RunSummary } from './run-source.js';
 
 export interface GateOptions {
   readonly store: string;
@@ -39,7 +38,7 @@ export interface GateOptions {
  * when the run has fewer).
  */
 export function metricOf(
-  result: PipelineResult | undefined,
+  result: RunSummary | undefined,
   metric: 'best' | 'final',
   cycle: Cycle = 'last',
 ): number | undefined {

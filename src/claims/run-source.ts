@@ -1,17 +1,28 @@
 /**
  * Where a suite's verdict and report read runs from: the store (training and analysing what it
  * needs), or a results file committed beside a report (per-seed values only, so a report can be
- * rebuilt without training). Both answer the same questions, so claims and reports never ask
- * which one they have.
+ * rebuilt without training; claims/results-file.ts). Both answer the same questions, so claims
+ * and reports never ask which one they have.
  */
 
 import { cycleSeries, storedSharpness, type CycleSeries } from '../analysis/stored.js';
-import type { PipelineResult } from '../methods/runner.js';
+import type { LevelRecord, PipelineResult } from '../methods/types.js';
+import type { Provenance } from '../store/records.js';
 import type { Store } from '../store/store.js';
+
+/**
+ * What verdicts and reports read of a run's result: all of it but the levels' masks (tens of
+ * kilobytes a run, read by nothing here), so a results file can hold it for every run.
+ */
+export type RunSummary = Omit<PipelineResult, 'levels'> & {
+  readonly levels: readonly Omit<LevelRecord, 'mask'>[];
+  /** Where and how the run was produced (results written before issue 17 have none). */
+  readonly provenance?: Readonly<Provenance>;
+};
 
 export interface RunSource {
   /** A run's result, if it has one. */
-  result(id: string): PipelineResult | undefined;
+  result(id: string): RunSummary | undefined;
   /** How a run without a value ended: it failed, it diverged, or neither (not run yet). */
   state(id: string): 'failed' | 'diverged' | undefined;
   /**
