@@ -113,7 +113,7 @@ describe('claims on any cycle', () => {
 describe('within-baseline on a cycle', () => {
   test('a cell of another cycle is refused naming it; the same cycle is compared', () => {
     const file =
-      suiteFile(`${header()}  - { id: r, description: x, kind: within-baseline, cycle: 2, a: ${pai(3)}, baseline: { file: base.json, key: cell } }
+      suiteFile(`${header()}  - { id: r, description: x, kind: within-baseline, margin: 0.01, cycle: 2, a: ${pai(3)}, baseline: { file: base.json, key: cell } }
 `);
     const baseline = (cycle?: number) =>
       JSON.stringify({
@@ -130,7 +130,7 @@ describe('within-baseline on a cycle', () => {
             level: 0.95,
             metric: 'best',
             ...(cycle === undefined ? {} : { cycle }),
-            values: [0.95],
+            values: [0.949, 0.951, 0.95],
             runIds: ['x'],
           },
         },

@@ -38,18 +38,20 @@ const lrr = '{ method: { name: lrr, targetSparsity: 0.9 } }';
 const pai = '{ method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } }';
 
 describe('claims', () => {
-  test('greater holds for a consistent gap and fails against it; p-values are Holm-adjusted', () => {
+  test('greater holds for a consistent gap and is contradicted against it; p-values are Holm-adjusted', () => {
     const verdict = evaluate(
       suiteFile(`${header}  - { id: lrr-beats-pai, description: x, kind: greater, a: ${lrr}, b: ${pai} }
   - { id: pai-beats-lrr, description: y, kind: greater, a: ${pai}, b: ${lrr} }
 `),
     );
-    const [holds, fails] = verdict.claims;
+    const [holds, contradicted] = verdict.claims;
     expect(holds!.verdict).toBe('holds');
     expect(holds!.test!.difference).toBeCloseTo(0.02, 12);
-    expect(fails!.verdict).toBe('fails');
+    expect(contradicted!.verdict).toBe('contradicted');
     expect(holds!.pAdjusted!).toBeGreaterThanOrEqual(holds!.test!.p);
+    expect(verdict.outcome).toBe('fail');
     expect(verdict.passed).toBe(false);
+    expect(verdict.claims.map((c) => c.family)).toEqual(['gating', 'gating']);
     expect(holds!.runIds).toHaveLength(10);
   });
   test('gating and reported claims are adjusted as separate families', () => {
@@ -106,11 +108,16 @@ describe('claims', () => {
   - { id: below, description: x, kind: at-least, value: 0.97, a: ${lrr} }
 `),
     );
-    expect(verdict.claims.map((c) => c.verdict)).toEqual(['holds', 'fails', 'holds', 'fails']);
+    expect(verdict.claims.map((c) => c.verdict)).toEqual([
+      'holds',
+      'contradicted',
+      'holds',
+      'contradicted',
+    ]);
   });
-  test('within-baseline compares with a measured cell; non-gating claims do not decide', () => {
+  test('within-baseline tests equivalence with a measured cell; non-gating claims do not decide', () => {
     const file =
-      suiteFile(`${header}  - { id: regression, description: x, kind: within-baseline, a: ${lrr}, baseline: { file: mini.json, key: cell } }
+      suiteFile(`${header}  - { id: regression, description: x, kind: within-baseline, margin: 0.005, a: ${lrr}, baseline: { file: mini.json, key: cell } }
   - { id: informational, description: x, kind: greater, gate: false, a: ${pai}, b: ${lrr} }
 `);
     const cell = (mean: number) => ({
@@ -120,7 +127,8 @@ describe('claims', () => {
       ci: [mean - 0.002, mean + 0.002],
       level: 0.95,
       metric: 'best',
-      values: [mean],
+      // The lrr side's own per-seed wiggle, shifted to the baseline's mean.
+      values: [0.001, -0.002, 0.0015, 0, -0.0005].map((w) => mean - 0.0002 + w),
       runIds: ['x'],
     });
     const baseline = (mean: number) =>
@@ -133,13 +141,17 @@ describe('claims', () => {
       });
     writeFileSync(join(file, '..', 'mini.json'), baseline(0.95));
     let verdict = evaluate(file);
-    expect(verdict.claims.map((c) => c.verdict)).toEqual(['holds', 'fails']);
+    expect(verdict.claims.map((c) => c.verdict)).toEqual(['holds', 'contradicted']);
+    expect(verdict.claims.map((c) => c.family)).toEqual(['regression', 'reported']);
     expect(verdict.passed).toBe(true);
     writeFileSync(join(file, '..', 'mini.json'), baseline(0.9));
     verdict = evaluate(file);
-    expect(verdict.claims[0]!.verdict).toBe('fails');
+    expect(verdict.claims[0]!.verdict).toBe('contradicted');
+    // Allowed: the mean of the baseline's values (0.8998) ± margin.
+    expect(verdict.claims[0]!.allowed![0]).toBeCloseTo(0.8948, 12);
+    expect(verdict.claims[0]!.allowed![1]).toBeCloseTo(0.9048, 12);
     expect(verdict.claims[0]!.detail).toMatch(
-      /^mean\(A\) in \[0\.89800, 0\.90200\] \(baseline cell\)/,
+      /mean\(A\) in \[0\.89480, 0\.90480\] \(baseline cell, Welch TOST\)/,
     );
   });
   test('a side can be results produced elsewhere; missing values make a claim missing', () => {

@@ -9,10 +9,13 @@
  * - `greater`: A − B > margin (paired by seed by default; Welch or bootstrap on request);
  * - `equivalent`: |A − B| < δ (TOST, paired by default);
  * - `at-least`: mean(A) > value − δ (one-sample t);
- * - `within-baseline`: mean(A) inside a measured baseline's interval ± tolerance (regression).
+ * - `within-baseline`: A equivalent to a measured baseline's per-seed values within ±margin
+ *   (Welch TOST; regression).
+ * Every claim reads `holds` (its test is significant after adjustment), `contradicted` (the
+ * opposite is) or `inconclusive` (neither; with the seeds a power analysis says would decide it).
  * A claim with `gate: false` is reported but does not decide the verdict (for paper claims that
- * do not hold at a scale). p-values are adjusted (Holm by default) within two families: the
- * gating claims, and the reported ones.
+ * do not hold at a scale). p-values are adjusted (Holm by default) within three families: the
+ * gating claims other than regressions, the gating regressions, and the reported ones.
  */
 
 import { dirname, isAbsolute, join } from 'node:path';
@@ -35,6 +38,7 @@ import { randomStream } from '../core/random.js';
 import {
   bootstrap,
   equivalence,
+  sampleSd,
   estimate,
   holm,
   paired,
@@ -42,6 +46,7 @@ import {
   type Estimate,
   type TestResult,
 } from '../stats/inference.js';
+import { oneSidedSeeds, tostSeeds, POWER, type PowerDesign } from '../stats/power.js';
 import { loadMeasuredBaselines } from './baselines.js';
 
 const side = z.union([
@@ -115,10 +120,18 @@ export const claimSchema = z.discriminatedUnion('kind', [
       kind: z.literal('within-baseline'),
       ...common,
       baseline: z.object({ file: z.string(), key: z.string() }).strict(),
-      tolerance: z.number().min(0).default(0),
+      /**
+       * Equivalence margin in the metric's units (accuracies and barriers as fractions): the
+       * claim holds when A is shown within ±margin of the baseline (TOST).
+       */
+      margin: z.number().positive(),
     })
     .strict(),
 ]);
+
+/** What a gate whose gating claims are neither all holding nor any contradicted does. */
+export const INCONCLUSIVE_POLICIES = ['exit-code', 'pass', 'fail'] as const;
+export type InconclusivePolicy = (typeof INCONCLUSIVE_POLICIES)[number];
 
 /**
  * A suite's name: it names the report's directory (`reports/<suite>`), so it is one path segment
@@ -134,6 +147,8 @@ export const suiteSchema = z
     description: z.string().optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     correction: z.enum(['holm', 'none']).default('holm'),
+    /** What an inconclusive gate means: its own exit code (5), a pass, or a fail. */
+    inconclusive: z.enum(INCONCLUSIVE_POLICIES).default('exit-code'),
     metric: z.enum(['best', 'final']).default('best'),
     cycle: cycleSchema.default('last'),
     seeds: z.array(z.number().int().min(0)).min(2),
@@ -167,7 +182,9 @@ export function loadSuite(
   engine: EngineOverride = {},
   runOverrides: readonly Override[] = [],
 ): LoadedSuite {
-  const parsed = suiteSchema.safeParse(loadConfigFile(file), { reportInput: true });
+  const document = loadConfigFile(file);
+  refuseTolerance(file, document);
+  const parsed = suiteSchema.safeParse(document, { reportInput: true });
   if (!parsed.success) throw schemaError(file, parsed.error.issues[0]!);
   refuseDuplicateIds(file, parsed.data.claims);
   const seeded = runOverrides.find((o) => o.path[0] === 'seed' || o.path[0] === 'sweep');
@@ -223,6 +240,23 @@ function refuseCyclesBeyondRuns(file: string, suite: Suite): void {
           message: `a cycle from 1 to ${cycles} (or last) for claim ${claim.id}: its side ${key} runs ${cycles} cycle${cycles === 1 ? '' : 's'}, not ${cycle}`,
         });
     }
+  });
+}
+
+/**
+ * `tolerance` widened the old 95% interval of a regression claim; it is gone, and a suite that
+ * still sets it would otherwise read as an unknown key with no hint of what replaced it.
+ */
+function refuseTolerance(file: string, document: unknown): void {
+  const claims = (document as { claims?: unknown } | null)?.claims;
+  if (!Array.isArray(claims)) return;
+  claims.forEach((claim: unknown, i) => {
+    if (claim !== null && typeof claim === 'object' && 'tolerance' in claim)
+      throw schemaError(file, {
+        path: ['claims', i, 'tolerance'],
+        message:
+          "margin instead: tolerance (widening the baseline's 95% interval) was replaced by margin, the equivalence margin in the metric's units (accuracies as fractions, e.g. 0.005 for half a point): the claim holds when its values are shown within ±margin of the baseline's by two one-sided tests (docs/CLAIMS.md)",
+      });
   });
 }
 
@@ -432,14 +466,30 @@ export interface ClaimVerdict {
   readonly a: Estimate | null;
   readonly b: Estimate | null;
   readonly test: TestResult | null;
+  /** The claim's p-value adjusted within its family (holds when below α). */
   readonly pAdjusted: number | null;
+  /** The opposite's p-value adjusted within its family (contradicted when below α). */
+  readonly pOppositeAdjusted: number | null;
   /**
-   * `missing`: some runs or external values are not available; `run-failed`: a run it needs
-   * failed (see the run's failed.json); `diverged`: a run it needs diverged, so has no accuracy.
+   * `holds`: the claim's test is significant after adjustment; `contradicted`: the opposite's
+   * is; `inconclusive`: neither. `missing`: some runs or external values are not available;
+   * `run-failed`: a run it needs failed (see the run's failed.json); `diverged`: a run it needs
+   * diverged, so has no accuracy.
    */
-  readonly verdict: 'holds' | 'fails' | 'missing' | 'run-failed' | 'diverged';
+  readonly verdict: Verdict;
+  /** The multiplicity family its p-values were adjusted in: gating, regression or reported. */
+  readonly family: Family;
+  /**
+   * For an inconclusive claim: the seeds per side that would decide it with power `power` at the
+   * observed effect and spread (null: none up to SEED_CAP would), and which way; null otherwise.
+   */
+  readonly power: null | {
+    readonly seeds: number | null;
+    readonly towards: 'holds' | 'contradicted';
+    readonly power: number;
+  };
   readonly detail: string;
-  /** within-baseline: the interval mean(A) must lie in; null for other kinds. */
+  /** within-baseline: [baseline mean − margin, baseline mean + margin]; null for other kinds. */
   readonly allowed: readonly [number, number] | null;
   readonly runIds: readonly string[];
   readonly metric: Metric;
@@ -449,6 +499,18 @@ export interface ClaimVerdict {
   readonly warnings: readonly string[];
 }
 
+export type Verdict =
+  'holds' | 'contradicted' | 'inconclusive' | 'missing' | 'run-failed' | 'diverged';
+
+/**
+ * Multiplicity families: gating claims other than regressions, gating regression
+ * (`within-baseline`) claims, whose family-wise false-alarm rate is the suite's α, and reported
+ * (`gate: false`) claims.
+ */
+export type Family = 'gating' | 'regression' | 'reported';
+export const familyOf = (claim: Claim): Family =>
+  !claim.gate ? 'reported' : claim.kind === 'within-baseline' ? 'regression' : 'gating';
+
 export interface SuiteVerdict {
   readonly suite: string;
   readonly metric: 'best' | 'final';
@@ -456,8 +518,15 @@ export interface SuiteVerdict {
   readonly cycle: Cycle;
   readonly alpha: number;
   readonly claims: readonly ClaimVerdict[];
-  /** True when every gating claim holds. */
+  /**
+   * pass: every gating claim holds; fail: some gating claim is contradicted, missing, run-failed
+   * or diverged; inconclusive: otherwise.
+   */
+  readonly outcome: 'pass' | 'fail' | 'inconclusive';
+  /** outcome === 'pass'. */
   readonly passed: boolean;
+  /** What an inconclusive outcome means for the exit code (the suite's, or the CLI's override). */
+  readonly inconclusive: InconclusivePolicy;
 }
 
 /**
@@ -538,11 +607,13 @@ export function evaluateSuite(
     readonly checkBaselines?: boolean;
     /** Why a run has no value, if it ended without one: it failed, or it diverged. */
     readonly runState?: (id: string) => 'failed' | 'diverged' | undefined;
+    /** Overrides the suite's `inconclusive` policy (the CLI's --inconclusive). */
+    readonly inconclusive?: InconclusivePolicy;
   } = {},
 ): SuiteVerdict {
   const { suite, dir } = loaded;
   const alpha = suite.alpha;
-  const partial = suite.claims.map((claim, i) => {
+  const partial = suite.claims.map((claim, i): PartialVerdict => {
     const a = sideRuns(suite, claim.a, `claims[${i}].a`);
     const b = 'b' in claim ? sideRuns(suite, claim.b, `claims[${i}].b`) : undefined;
     const runIds = [...(a.kind === 'runs' ? a.ids : []), ...(b?.kind === 'runs' ? b.ids : [])];
@@ -557,6 +628,7 @@ export function evaluateSuite(
       paper: claim.paper ?? null,
       description: claim.description,
       gate: claim.gate,
+      family: familyOf(claim),
       runIds,
       metric,
       cycle,
@@ -564,7 +636,14 @@ export function evaluateSuite(
       allowed: null as readonly [number, number] | null,
     };
     if (claim.kind === 'within-baseline' && options.checkBaselines === false) {
-      return { ...base, a: null, b: null, test: null, detail: 'baseline not checked' };
+      return {
+        ...base,
+        a: null,
+        b: null,
+        test: null,
+        plan: null,
+        detail: 'baseline not checked',
+      };
     }
     if (va === undefined || (b !== undefined && vb === undefined)) {
       const states = runIds.map((id) => options.runState?.(id));
@@ -585,6 +664,7 @@ export function evaluateSuite(
         a: null,
         b: null,
         test: null,
+        plan: null,
         detail:
           problem === undefined
             ? mismatch !== undefined
@@ -596,7 +676,14 @@ export function evaluateSuite(
     }
     const ea = estimate(va);
     const eb = vb === undefined ? null : estimate(vb);
-    let test: TestResult | null = null;
+    const sdOfDifferences = () => sampleSd(va.map((v, s) => v - vb![s]!));
+    const welchDesign = (other: readonly number[]): PowerDesign => ({
+      test: 'welch',
+      sdA: ea.sd,
+      sdB: sampleSd(other),
+    });
+    let test: TestResult;
+    let plan: Plan;
     let detail = '';
     switch (claim.kind) {
       case 'greater':
@@ -606,10 +693,25 @@ export function evaluateSuite(
             : claim.test === 'welch'
               ? welch(va, vb!, claim.margin, alpha)
               : bootstrap(va, vb!, randomStream(0, `bootstrap/${claim.id}`), claim.margin, alpha);
+        // The bootstrap's power is planned as Welch's, the t test it stands in for.
+        plan = {
+          design:
+            claim.test === 'paired'
+              ? { test: 'one-sample', sd: sdOfDifferences() }
+              : welchDesign(vb!),
+          boundary: { kind: 'one-sided', at: claim.margin },
+        };
         detail = `A − B > ${claim.margin}`;
         break;
       case 'equivalent':
         test = equivalence(va, vb!, claim.delta, alpha, claim.test === 'paired');
+        plan = {
+          design:
+            claim.test === 'paired'
+              ? { test: 'one-sample', sd: sdOfDifferences() }
+              : welchDesign(vb!),
+          boundary: { kind: 'equivalence', margin: claim.delta },
+        };
         detail = `|A − B| < ${claim.delta}`;
         break;
       case 'at-least':
@@ -619,6 +721,10 @@ export function evaluateSuite(
           0,
           alpha,
         );
+        plan = {
+          design: { test: 'one-sample', sd: ea.sd },
+          boundary: { kind: 'one-sided', at: 0 },
+        };
         detail = `mean(A) > ${claim.value - claim.delta}`;
         break;
       case 'within-baseline': {
@@ -637,60 +743,118 @@ export function evaluateSuite(
             path: ['cells', claim.baseline.key, 'cycle'],
             message: `cycle ${cycle} as claim ${claim.id} reads (the cell is of cycle ${cell.cycle ?? 'last'})`,
           });
-        const [lo, hi] = cell.ci ?? [cell.mean, cell.mean];
-        const allowed = [lo - claim.tolerance, hi + claim.tolerance] as const;
-        detail = `mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key})`;
-        return {
-          ...base,
-          a: ea,
-          b: null,
-          test: null,
-          detail,
-          allowed,
-          inside: ea.mean >= allowed[0] && ea.mean <= allowed[1],
+        // Equivalence is tested against the baseline's per-seed values, so that its own spread
+        // counts: a mean alone would pretend the baseline was known exactly.
+        if (cell.values.length < 2 || !cell.values.every(Number.isFinite))
+          throw schemaError(file, {
+            path: ['cells', claim.baseline.key, 'values'],
+            message: `at least 2 per-seed values for claim ${claim.id} to test equivalence against (the cell has ${cell.values.length}); measure the baseline again`,
+          });
+        const baselineMean = estimate(cell.values).mean;
+        const allowed = [baselineMean - claim.margin, baselineMean + claim.margin] as const;
+        test = equivalence(va, cell.values, claim.margin, alpha, false);
+        plan = {
+          design: welchDesign(cell.values),
+          boundary: { kind: 'equivalence', margin: claim.margin },
         };
+        detail = `|mean(A) − baseline| < ${claim.margin}: mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key}, Welch TOST)`;
+        return { ...base, a: ea, b: null, test, plan, detail, allowed };
       }
     }
-    return { ...base, a: ea, b: eb, test, detail: withWarnings(detail, warnings) };
+    return { ...base, a: ea, b: eb, test, plan, detail: withWarnings(detail, warnings) };
   });
-  // Two families: the gating claims, whose adjusted p-values decide the gate (so its
-  // family-wise error is α), and the reported ones, adjusted among themselves.
+  // Holm within each family, separately for the claims' p-values (a false "holds" is what α
+  // bounds among gating claims) and for their opposites' (a false "contradicted" — a false alarm
+  // among regressions — is what α bounds there).
   const pAdjustedOf = new Map<number, number>();
-  for (const gating of [true, false]) {
-    const tested = partial.flatMap((c, i) =>
-      c.gate === gating && c.test !== null && c.test !== undefined ? [i] : [],
-    );
-    const raw = tested.map((i) => partial[i]!.test!.p);
-    const adjusted = suite.correction === 'holm' ? holm(raw) : raw;
-    tested.forEach((i, at) => pAdjustedOf.set(i, adjusted[at]!));
+  const pOppositeAdjustedOf = new Map<number, number>();
+  const familySize = new Map<Family, number>();
+  for (const family of ['gating', 'regression', 'reported'] as const) {
+    const members = partial.flatMap((c, i) => (c.family === family ? [i] : []));
+    familySize.set(family, members.length);
+    const tested = members.filter((i) => partial[i]!.test !== null);
+    const adjust = (raw: number[]) => (suite.correction === 'holm' ? holm(raw) : raw);
+    const p = adjust(tested.map((i) => partial[i]!.test!.p));
+    const pOpposite = adjust(tested.map((i) => partial[i]!.test!.pOpposite));
+    tested.forEach((i, at) => {
+      pAdjustedOf.set(i, p[at]!);
+      pOppositeAdjustedOf.set(i, pOpposite[at]!);
+    });
   }
   const claims: ClaimVerdict[] = partial.map((c, i) => {
     const pAdjusted = pAdjustedOf.get(i) ?? null;
-    const verdict: ClaimVerdict['verdict'] =
-      c.a === null
-        ? 'problem' in c
-          ? c.problem
-          : 'missing'
-        : 'inside' in c
-          ? c.inside
-            ? 'holds'
-            : 'fails'
-          : pAdjusted !== null && pAdjusted < alpha
-            ? 'holds'
-            : 'fails';
-    const {
-      inside: _inside,
-      problem: _problem,
-      ...rest
-    } = c as typeof c & { inside?: boolean; problem?: string };
-    return { ...rest, pAdjusted, verdict };
+    const pOppositeAdjusted = pOppositeAdjustedOf.get(i) ?? null;
+    const verdict: Verdict =
+      c.test === null
+        ? (c.problem ?? 'missing')
+        : pAdjusted! < alpha
+          ? 'holds'
+          : pOppositeAdjusted! < alpha
+            ? 'contradicted'
+            : 'inconclusive';
+    // Holm's first step tests at α/m: the level a claim must clear when every member of its
+    // family is tested again, so planning at it is conservative (Bonferroni).
+    const level =
+      suite.correction === 'holm' ? alpha / Math.max(1, familySize.get(c.family)!) : alpha;
+    const power =
+      verdict === 'inconclusive' && c.plan !== null ? seedsToDecide(c.test!, c.plan, level) : null;
+    const { problem: _problem, plan: _plan, ...rest } = c;
+    return { ...rest, pAdjusted, pOppositeAdjusted, verdict, power };
   });
+  const gating = claims.filter((c) => c.gate);
+  const outcome = gating.every((c) => c.verdict === 'holds')
+    ? 'pass'
+    : gating.some((c) => c.verdict !== 'inconclusive' && c.verdict !== 'holds')
+      ? 'fail'
+      : 'inconclusive';
   return {
     suite: suite.suite,
     metric: suite.metric,
     cycle: suite.cycle,
     alpha,
     claims,
-    passed: claims.every((c) => !c.gate || c.verdict === 'holds'),
+    outcome,
+    passed: outcome === 'pass',
+    inconclusive: options.inconclusive ?? suite.inconclusive,
+  };
+}
+
+/** A claim's verdict before its family's adjustment decides it. */
+type PartialVerdict = Omit<
+  ClaimVerdict,
+  'pAdjusted' | 'pOppositeAdjusted' | 'verdict' | 'power'
+> & {
+  readonly plan: Plan | null;
+  readonly problem?: 'run-failed' | 'diverged';
+};
+
+/** What a power analysis needs of a claim: the spread of its test and the boundary it tests. */
+interface Plan {
+  readonly design: PowerDesign;
+  readonly boundary:
+    | { readonly kind: 'one-sided'; readonly at: number }
+    | { readonly kind: 'equivalence'; readonly margin: number };
+}
+
+/**
+ * Seeds per side that would decide an inconclusive claim with power POWER at the observed effect:
+ * the distance of the estimate from the boundary it failed to clear, in the direction it points.
+ * `level` is the one-sided level the claim's test must clear; the opposite of an equivalence is
+ * two-sided, so each of its sides gets half.
+ */
+function seedsToDecide(test: TestResult, plan: Plan, level: number): ClaimVerdict['power'] {
+  const d = test.difference;
+  if (plan.boundary.kind === 'one-sided') {
+    const towards = d >= plan.boundary.at ? 'holds' : 'contradicted';
+    const seeds = oneSidedSeeds(plan.design, Math.abs(d - plan.boundary.at), level);
+    return { seeds, towards, power: POWER };
+  }
+  const { margin } = plan.boundary;
+  if (Math.abs(d) < margin)
+    return { seeds: tostSeeds(plan.design, d, margin, level), towards: 'holds', power: POWER };
+  return {
+    seeds: oneSidedSeeds(plan.design, Math.abs(d) - margin, level / 2),
+    towards: 'contradicted',
+    power: POWER,
   };
 }

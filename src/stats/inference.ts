@@ -11,7 +11,9 @@
  * - `holm`: Holm's step-down adjustment of a family of p-values.
  * Every test is one-sided in the direction of its claim ("A − B > margin", or both sides for
  * equivalence) and returns the interval at the matching confidence level (1 − 2α two-sided, so
- * its lower bound is the one-sided bound).
+ * its lower bound is the one-sided bound). Each also returns `pOpposite`, the p-value of the
+ * claim's opposite (A − B < margin; for equivalence |A − B| > δ on either side), so that a claim
+ * can be shown contradicted as well as shown to hold.
  */
 
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
@@ -54,6 +56,12 @@ export function estimate(values: readonly number[], level = 0.95): Estimate {
   return { n, mean: m, sd, se, ci, level };
 }
 
+/** Sample standard deviation (n − 1); 0 for fewer than two values. */
+export function sampleSd(values: readonly number[]): number {
+  requireValues('values', values, 1);
+  return values.length > 1 ? sampleStandardDeviation([...values]) : 0;
+}
+
 /** Result of a one-sided test of `difference > margin` (or of equivalence). */
 export interface TestResult {
   readonly test: 'welch' | 'paired' | 'bootstrap' | 'equivalence';
@@ -61,7 +69,14 @@ export interface TestResult {
   readonly difference: number;
   /** Interval for A − B at confidence 1 − 2α (its lower end is the one-sided bound). */
   readonly ci: readonly [number, number];
+  /** One-sided p-value of the claim (small: the claim holds). */
   readonly p: number;
+  /**
+   * p-value of the claim's opposite (small: the claim is contradicted): the one-sided test of
+   * A − B < margin; for equivalence, |A − B| > δ as a two-sided test (2 × the smaller of the
+   * one-sided p-values of A − B > δ and A − B < −δ, so its size is at most α whatever the spread).
+   */
+  readonly pOpposite: number;
   readonly df: number | null;
 }
 
@@ -84,6 +99,12 @@ function upperP(t: number, df: number): number {
   return 1 - tCdf(t, df);
 }
 
+/** One-sided p-value of `t` with `df` degrees of freedom for H1: statistic < 0. */
+function lowerP(t: number, df: number): number {
+  if (Number.isNaN(t)) return 1;
+  return tCdf(t, df);
+}
+
 /** Welch's t test of A − B > margin. */
 export function welch(
   a: readonly number[],
@@ -95,8 +116,10 @@ export function welch(
   requireValues('b', b, 2);
   const { difference, se, df } = welchParts(a, b);
   if (se === 0) {
+    // No spread: the difference is known exactly, so each side is decided outright.
     const p = difference > margin ? 0 : 1;
-    return { test: 'welch', difference, ci: [difference, difference], p, df: null };
+    const pOpposite = difference < margin ? 0 : 1;
+    return { test: 'welch', difference, ci: [difference, difference], p, pOpposite, df: null };
   }
   const q = tQuantile(1 - alpha, df);
   return {
@@ -104,6 +127,7 @@ export function welch(
     difference,
     ci: [difference - q * se, difference + q * se],
     p: upperP((difference - margin) / se, df),
+    pOpposite: lowerP((difference - margin) / se, df),
     df,
   };
 }
@@ -125,6 +149,7 @@ export function paired(
       difference: d.mean,
       ci: [d.mean, d.mean],
       p: d.mean > margin ? 0 : 1,
+      pOpposite: d.mean < margin ? 0 : 1,
       df: null,
     };
   const df = d.n - 1;
@@ -134,13 +159,15 @@ export function paired(
     difference: d.mean,
     ci: [d.mean - q * d.se, d.mean + q * d.se],
     p: upperP((d.mean - margin) / d.se, df),
+    pOpposite: lowerP((d.mean - margin) / d.se, df),
     df,
   };
 }
 
 /**
  * Bootstrap of the difference of means: resample A and B with replacement `resamples` times
- * from `stream`; interval from the α and 1 − α percentiles; p = share of resamples ≤ margin.
+ * from `stream`; interval from the α and 1 − α percentiles; p = share of resamples ≤ margin,
+ * pOpposite = share ≥ margin (each with the +1 that keeps a resampling p-value above 0).
  */
 export function bootstrap(
   a: readonly number[],
@@ -162,16 +189,23 @@ export function bootstrap(
   const at = (q: number) =>
     differences[Math.min(resamples - 1, Math.max(0, Math.floor(q * resamples)))]!;
   const below = differences.filter((d) => d <= margin).length;
+  const above = differences.filter((d) => d >= margin).length;
   return {
     test: 'bootstrap',
     difference: mean([...a]) - mean([...b]),
     ci: [at(alpha), at(1 - alpha)],
     p: (below + 1) / (resamples + 1),
+    pOpposite: (above + 1) / (resamples + 1),
     df: null,
   };
 }
 
-/** TOST: A and B are equivalent within ±delta (Welch, or paired when `pairedBySeed`). */
+/**
+ * TOST: A and B are equivalent within ±delta (Welch, or paired when `pairedBySeed`): p is the
+ * larger of the one-sided p-values of A − B > −δ and A − B < δ. Its opposite, |A − B| > δ, is
+ * tested two-sided: 2 × the smaller of the one-sided p-values of A − B > δ and A − B < −δ
+ * (at δ = 0 this is the ordinary two-sided t test).
+ */
 export function equivalence(
   a: readonly number[],
   b: readonly number[],
@@ -182,11 +216,14 @@ export function equivalence(
   requireNumber('delta', delta, { min: 0, max: Number.MAX_VALUE, openMin: true });
   const lower = pairedBySeed ? paired(a, b, -delta, alpha) : welch(a, b, -delta, alpha); // A − B > −δ
   const upper = pairedBySeed ? paired(b, a, -delta, alpha) : welch(b, a, -delta, alpha); // B − A > −δ
+  const above = pairedBySeed ? paired(a, b, delta, alpha) : welch(a, b, delta, alpha); // A − B > δ
+  const below = pairedBySeed ? paired(b, a, delta, alpha) : welch(b, a, delta, alpha); // B − A > δ
   return {
     test: 'equivalence',
     difference: lower.difference,
     ci: lower.ci,
     p: Math.max(lower.p, upper.p),
+    pOpposite: Math.min(1, 2 * Math.min(above.p, below.p)),
     df: lower.df,
   };
 }
