@@ -63,6 +63,7 @@ function readBack(file: string): Parsed {
 
 const lrr = '{ method: { name: lrr, targetSparsity: 0.9 } }';
 const pai = '{ method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } }';
+const pai50 = '{ method: { name: pai, criterion: random, sparsity: 0.5, cycles: 3 } }';
 const sculpt = '{ method: { name: sculpt, targetSparsity: 0.9 } }';
 const dense = '{ method: { name: dense } }';
 
@@ -77,21 +78,34 @@ seeds: [0, 1, 2]
 base: { extends: mini-mnist-lenet300 }
 claims:
   - { id: holds, description: "LRR beats PaI by > 0 (a < b & \\"c\\")", kind: greater, a: ${lrr}, b: ${pai} }
-  - { id: fails, description: PaI beats LRR, kind: greater, a: ${pai}, b: ${lrr} }
+  - { id: contradicted, description: PaI beats LRR, kind: greater, a: ${pai}, b: ${lrr} }
   - { id: reported, description: PaI beats LRR (reported), gate: false, kind: greater, a: ${pai}, b: ${lrr} }
   - { id: missing, description: SCULPT at least 0.5, kind: at-least, value: 0.5, a: ${sculpt} }
   - { id: broken, description: dense at least 0.5, kind: at-least, value: 0.5, a: ${dense} }
+  - { id: unclear, description: LRR beats PaI at 50%, kind: greater, a: ${lrr}, b: ${pai50} }
 `,
   );
   const loaded = loadSuite(file);
   const runs = suiteRuns(loaded.suite);
-  const level: Record<string, number> = { lrr: 0.95, pai: 0.93 };
+  // LRR 95% and PaI at 90% 93% with small noise; PaI at 50% level with LRR, noisier: undecided.
+  const noise: Record<string, number[]> = {
+    lrr: [0.001, -0.002, 0.001],
+    pai: [0.001, -0.002, 0.001],
+    pai50: [-0.001, 0.003, -0.001],
+  };
+  const level: Record<string, number> = { lrr: 0.95, pai: 0.93, pai50: 0.95 };
   const verdict = evaluateSuite(
     loaded,
     (id) => {
       const config = runs.get(id);
-      const at = config === undefined ? undefined : level[config.method.name];
-      return at === undefined ? undefined : at + [0.001, -0.002, 0.001][config!.seed]!;
+      if (config === undefined) return undefined;
+      const { method } = config;
+      const key =
+        method.name === 'pai' && 'sparsity' in method && method.sparsity === 0.5
+          ? 'pai50'
+          : method.name;
+      const at = level[key];
+      return at === undefined ? undefined : at + noise[key]![config.seed]!;
     },
     [],
     { runState: (id) => (runs.get(id)?.method.name === 'dense' ? 'failed' : undefined) },
@@ -99,16 +113,27 @@ claims:
   return { loaded, verdict };
 }
 
+const CASE_NAMES = [
+  'holds: LRR beats PaI by > 0 (a < b & "c")',
+  'contradicted: PaI beats LRR',
+  'reported: PaI beats LRR (reported)',
+  'missing: SCULPT at least 0.5',
+  'broken: dense at least 0.5',
+  'unclear: LRR beats PaI at 50%',
+];
+
 describe('JUnit XML of the gate', () => {
   test('junitparser reads one suite, a case per claim, each outcome, message and property', () => {
     const { loaded, verdict } = verdicts();
     expect(verdict.claims.map((c) => c.verdict)).toEqual([
       'holds',
-      'fails',
-      'fails',
+      'contradicted',
+      'contradicted',
       'missing',
       'run-failed',
+      'inconclusive',
     ]);
+    expect(verdict.inconclusive).toBe('exit-code'); // the suite sets no policy: the default
     const file = join(mkdtempSync(join(tmpdir(), 'junit-out-')), 'reports', 'gate.xml');
     writeJunit(file, [
       { verdict, seeds: loaded.suite.seeds, backends: ['cpu', 'wasm'], seconds: 12.5 },
@@ -118,52 +143,92 @@ describe('JUnit XML of the gate', () => {
     const [suite] = parsed.suites;
     expect(suite).toMatchObject({
       name: 'mini-suite',
-      tests: 5,
+      tests: 6,
       failures: 1,
       errors: 1,
-      skipped: 2,
+      skipped: 3,
       properties: {
         backend: 'cpu, wasm',
         seeds: '0,1,2',
         metric: 'best',
         alpha: String(verdict.alpha),
         passed: 'false',
+        outcome: 'fail',
+        inconclusive: 'exit-code',
       },
     });
     const cases = suite!.cases;
-    expect(cases.map((c) => c.classname)).toEqual(Array(5).fill('mini-suite'));
-    expect(cases.map((c) => c.name)).toEqual([
-      'holds: LRR beats PaI by > 0 (a < b & "c")',
-      'fails: PaI beats LRR',
-      'reported: PaI beats LRR (reported)',
-      'missing: SCULPT at least 0.5',
-      'broken: dense at least 0.5',
-    ]);
+    expect(cases.map((c) => c.classname)).toEqual(Array(6).fill('mini-suite'));
+    expect(cases.map((c) => c.name)).toEqual(CASE_NAMES);
     expect(cases.map((c) => c.results.map((r) => r.kind))).toEqual([
       [],
       ['Failure'],
       ['Skipped'],
       ['Skipped'],
       ['Error'],
+      ['Skipped'],
     ]);
 
     const failure = cases[1]!.results[0]!;
     const claim = verdict.claims[1]!;
-    expect(failure.type).toBe('fails');
-    expect(failure.message).toBe('fails: A − B > 0');
+    expect(failure.type).toBe('contradicted');
+    expect(failure.message).toBe('contradicted: A − B > 0');
     // The verdict: the interval of A − B in points, the test and its p-values.
     const points = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)}`;
     expect(failure.text).toContain(`[${points(claim.test!.ci[0])}, ${points(claim.test!.ci[1])}]`);
     expect(failure.text).toContain(`A − B = ${points(claim.test!.difference)}`);
-    expect(failure.text).toMatch(/paired test p = \d\.\d{4}, adjusted p = \d\.\d{4}, α = 0\.05/);
+    expect(failure.text).toMatch(
+      /paired test p = \d\.\d{4}, adjusted p = \d\.\d{4}; opposite p [=<] \d?\.?\d{4}, adjusted p [=<] \d?\.?\d{4} \(family gating\), α = 0\.05/,
+    );
     expect(failure.text).toContain('A = 93.00% (n = 3), B = 95.00% (n = 3)');
 
-    expect(cases[2]!.results[0]!.message).toBe('not gating (fails): A − B > 0');
+    expect(cases[2]!.results[0]!.message).toBe('not gating (contradicted): A − B > 0');
     expect(cases[3]!.results[0]!.message).toBe(
       'not evaluated: results missing (run the suite first)',
     );
     expect(cases[4]!.results[0]!.message).toMatch(/^run-failed: runs [0-9a-z-]+, .* failed$/);
     expect(cases[0]!.out).toMatch(/^holds: A − B > 0; A = 95\.00%/);
+
+    // Inconclusive under the default policy: skipped, naming the seeds that would decide it.
+    const unclear = verdict.claims[5]!;
+    expect(unclear.power).not.toBeNull();
+    const seeds = unclear.power!.seeds;
+    expect(cases[5]!.results[0]!.message).toContain(
+      'inconclusive (policy exit-code: the gate exits 5)',
+    );
+    expect(cases[5]!.results[0]!.message).toContain(
+      seeds === null ? 'no number of seeds up to' : `about ${seeds} seeds per side`,
+    );
+  });
+
+  test('an inconclusive gating claim fails, passes or is skipped by the policy', () => {
+    const { loaded, verdict } = verdicts();
+    const caseOf = (policy: 'exit-code' | 'pass' | 'fail') => {
+      const file = join(mkdtempSync(join(tmpdir(), 'junit-policy-')), 'gate.xml');
+      writeJunit(file, [
+        { verdict: { ...verdict, inconclusive: policy }, seeds: loaded.suite.seeds, backends: [] },
+      ]);
+      const [suite] = readBack(file).suites;
+      return { suite: suite!, unclear: suite!.cases[5]! };
+    };
+    const failing = caseOf('fail');
+    expect(failing.unclear.results.map((r) => [r.kind, r.type])).toEqual([
+      ['Failure', 'inconclusive'],
+    ]);
+    expect(failing.unclear.results[0]!.message).toMatch(
+      /^inconclusive \(policy fail\): A − B > 0; /,
+    );
+    expect(failing.suite).toMatchObject({ failures: 2, skipped: 2 });
+    expect(failing.suite.properties.inconclusive).toBe('fail');
+
+    const passing = caseOf('pass');
+    expect(passing.unclear.results).toEqual([]);
+    expect(passing.unclear.out).toMatch(/^passed as inconclusive \(policy pass\): /);
+    expect(passing.suite).toMatchObject({ failures: 1, skipped: 2 });
+
+    const skipped = caseOf('exit-code');
+    expect(skipped.unclear.results.map((r) => r.kind)).toEqual(['Skipped']);
+    expect(skipped.suite).toMatchObject({ failures: 1, skipped: 3 });
   });
 
   test('several suites; characters XML cannot carry are dropped, the rest escaped', () => {
@@ -189,7 +254,7 @@ describe('JUnit XML of the gate', () => {
     writeFileSync(file, xml);
     const parsed = readBack(file);
     expect(parsed.suites.map((s) => [s.name, s.tests, s.properties.backend])).toEqual([
-      ['mini-suite', 5, 'unknown'],
+      ['mini-suite', 6, 'unknown'],
       ['second <&> "q"', 1, 'native'],
     ]);
     expect(parsed.suites[1]!.cases[0]!.classname).toBe('second <&> "q"');

@@ -5,23 +5,33 @@
  * claim id and text). How verdicts map:
  *
  * - holds: a passing test case;
- * - fails, gating: `<failure>` with the verdict (estimates, interval, test, p);
+ * - contradicted, gating: `<failure>` with the verdict (estimates, interval, test, p-values);
+ * - inconclusive, gating: by the suite's policy for an inconclusive gate (`inconclusive:`, or
+ *   `--inconclusive`) — `fail`: `<failure>`; `pass`: a passing test case whose `<system-out>`
+ *   says it passed as inconclusive; `exit-code` (the default; the gate exits 5): `<skipped>`
+ *   whose message names the seeds a power analysis says would decide it;
  * - diverged, gating: `<failure>` (a run the claim needs diverged: the claim does not hold);
  * - run-failed: `<error>` (a run it needs failed; the gate exits with the runtime-failure code);
  * - missing: `<skipped>` (not evaluated: its runs are not in the store);
  * - not gating and not holding: `<skipped>` with the verdict (reported, never gating).
  *
- * So a file has failures or errors exactly when the gate did not pass, unless claims were
+ * So a file has failures or errors exactly when the gate failed (exit 1 or 3), unless claims were
  * missing. Every test case also carries its verdict text in `<system-out>`; the suite's
- * properties say the backends, seeds, metric and α.
+ * properties say the backends, seeds, metric, α, the outcome and the policy applied.
  */
 
 import { accessSync, constants, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
-import type { ClaimVerdict, SuiteVerdict } from './claims.js';
-import { formatDifference, formatValue } from './verdict-text.js';
+import type { ClaimVerdict, InconclusivePolicy, SuiteVerdict } from './claims.js';
+import {
+  formatDifference,
+  formatValue,
+  intervalText,
+  powerText,
+  verdictLabel,
+} from './verdict-text.js';
 
 export interface JunitSuite {
   readonly verdict: SuiteVerdict;
@@ -65,9 +75,12 @@ const attributes = (pairs: Record<string, string | number | undefined>) =>
 
 const formatP = (p: number) => (p < 0.0001 ? '< 0.0001' : `= ${p.toFixed(4)}`);
 
-/** A claim's verdict in one paragraph: what it claims, the estimates, interval, test and p. */
+/**
+ * A claim's verdict in one paragraph: what it claims, the estimates, interval, test, p-values
+ * (adjusted within its family), and for an inconclusive claim the seeds that would decide it.
+ */
 export function claimVerdictText(claim: ClaimVerdict, alpha: number): string {
-  const parts = [`${claim.verdict}: ${claim.detail}`];
+  const parts = [`${verdictLabel(claim)}: ${claim.detail}`];
   if (claim.a !== null)
     parts.push(
       `A = ${formatValue(claim.metric, claim.a.mean)} (n = ${claim.a.n})` +
@@ -78,16 +91,22 @@ export function claimVerdictText(claim: ClaimVerdict, alpha: number): string {
   if (claim.test !== null) {
     const level = (100 * (1 - 2 * alpha)).toFixed(0);
     parts.push(
-      `A − B = ${formatDifference(claim.metric, claim.test.difference)}, ${level}% interval [${formatDifference(claim.metric, claim.test.ci[0])}, ${formatDifference(claim.metric, claim.test.ci[1])}]`,
+      `A − B = ${formatDifference(claim.metric, claim.test.difference)}, ${level}% interval ${intervalText(claim)}`,
       `${claim.test.test} test p ${formatP(claim.test.p)}` +
         (claim.pAdjusted === null ? '' : `, adjusted p ${formatP(claim.pAdjusted)}`) +
-        `, α = ${alpha}`,
+        `; opposite p ${formatP(claim.test.pOpposite)}` +
+        (claim.pOppositeAdjusted === null
+          ? ''
+          : `, adjusted p ${formatP(claim.pOppositeAdjusted)}`) +
+        ` (family ${claim.family}), α = ${alpha}`,
     );
   }
   if (claim.allowed !== null)
     parts.push(
       `allowed mean(A) in [${formatValue(claim.metric, claim.allowed[0])}, ${formatValue(claim.metric, claim.allowed[1])}]`,
     );
+  const power = powerText(claim);
+  if (power !== undefined) parts.push(power);
   parts.push(`metric: ${claim.metric}`);
   if (claim.paper !== null) parts.push(`paper: ${claim.paper}`);
   return parts.join('; ');
@@ -95,39 +114,50 @@ export function claimVerdictText(claim: ClaimVerdict, alpha: number): string {
 
 type Outcome = 'passed' | 'failure' | 'error' | 'skipped';
 
-function outcomeOf(claim: ClaimVerdict): Outcome {
+function outcomeOf(claim: ClaimVerdict, policy: InconclusivePolicy): Outcome {
   if (claim.verdict === 'holds') return 'passed';
   if (claim.verdict === 'run-failed') return 'error';
   if (claim.verdict === 'missing' || !claim.gate) return 'skipped';
+  if (claim.verdict === 'inconclusive')
+    return policy === 'fail' ? 'failure' : policy === 'pass' ? 'passed' : 'skipped';
   return 'failure';
 }
 
-function testcase(suite: string, claim: ClaimVerdict, alpha: number): string {
-  const text = claimVerdictText(claim, alpha);
-  const outcome = outcomeOf(claim);
+function testcase(suite: string, claim: ClaimVerdict, verdict: SuiteVerdict): string {
+  const text = claimVerdictText(claim, verdict.alpha);
+  const outcome = outcomeOf(claim, verdict.inconclusive);
   const open = `    <testcase${attributes({ classname: suite, name: `${claim.id}: ${claim.description}`, time: 0 })}>`;
+  const inconclusiveGating = claim.gate && claim.verdict === 'inconclusive';
+  const skippedMessage = !claim.gate
+    ? `not gating (${claim.verdict}): ${claim.detail}`
+    : inconclusiveGating
+      ? `inconclusive (policy exit-code: the gate exits 5): ${powerText(claim) ?? 'no power analysis for this test'}`
+      : `not evaluated: ${claim.detail}`;
+  const failureMessage = inconclusiveGating
+    ? `inconclusive (policy fail): ${claim.detail}; ${powerText(claim) ?? 'no power analysis for this test'}`
+    : `${claim.verdict}: ${claim.detail}`;
   const inner =
     outcome === 'passed'
       ? []
       : outcome === 'skipped'
-        ? [
-            `      <skipped${attributes({ message: claim.gate ? `not evaluated: ${claim.detail}` : `not gating (${claim.verdict}): ${claim.detail}` })}/>`,
-          ]
+        ? [`      <skipped${attributes({ message: skippedMessage })}/>`]
         : [
-            `      <${outcome}${attributes({ message: `${claim.verdict}: ${claim.detail}`, type: claim.verdict })}>${xmlText(text)}</${outcome}>`,
+            `      <${outcome}${attributes({ message: failureMessage, type: claim.verdict })}>${xmlText(text)}</${outcome}>`,
           ];
-  return [
-    open,
-    ...inner,
-    `      <system-out>${xmlText(text)}</system-out>`,
-    '    </testcase>',
-  ].join('\n');
+  // An inconclusive claim passed by policy says so where a passing case has room: its output.
+  const out =
+    outcome === 'passed' && inconclusiveGating
+      ? `passed as inconclusive (policy pass): ${powerText(claim) ?? 'no power analysis for this test'}\n${text}`
+      : text;
+  return [open, ...inner, `      <system-out>${xmlText(out)}</system-out>`, '    </testcase>'].join(
+    '\n',
+  );
 }
 
 /** The JUnit XML document of one or more suites' verdicts. */
 export function junitXml(suites: readonly JunitSuite[]): string {
-  const counts = (claims: readonly ClaimVerdict[]) => {
-    const of = (o: Outcome) => claims.filter((c) => outcomeOf(c) === o).length;
+  const counts = (claims: readonly ClaimVerdict[], policy: InconclusivePolicy) => {
+    const of = (o: Outcome) => claims.filter((c) => outcomeOf(c, policy) === o).length;
     return {
       tests: claims.length,
       failures: of('failure'),
@@ -135,18 +165,28 @@ export function junitXml(suites: readonly JunitSuite[]): string {
       skipped: of('skipped'),
     };
   };
-  const all = suites.flatMap((s) => s.verdict.claims);
+  const total = suites
+    .map((s) => counts(s.verdict.claims, s.verdict.inconclusive))
+    .reduce(
+      (sum, c) => ({
+        tests: sum.tests + c.tests,
+        failures: sum.failures + c.failures,
+        errors: sum.errors + c.errors,
+        skipped: sum.skipped + c.skipped,
+      }),
+      { tests: 0, failures: 0, errors: 0, skipped: 0 },
+    );
   const totalSeconds = suites.reduce((sum, s) => sum + (s.seconds ?? 0), 0);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites${attributes({ name: 'cyclesparse gate', ...counts(all), time: totalSeconds.toFixed(3) })}>`,
+    `<testsuites${attributes({ name: 'cyclesparse gate', ...total, time: totalSeconds.toFixed(3) })}>`,
   ];
   for (const s of suites) {
     const v = s.verdict;
     lines.push(
       `  <testsuite${attributes({
         name: v.suite,
-        ...counts(v.claims),
+        ...counts(v.claims, v.inconclusive),
         time: (s.seconds ?? 0).toFixed(3),
         // JUnit's schema: ISO 8601 without a zone (UTC here).
         timestamp: (s.timestamp ?? new Date()).toISOString().slice(0, 19),
@@ -158,9 +198,11 @@ export function junitXml(suites: readonly JunitSuite[]): string {
         metric: v.metric,
         alpha: String(v.alpha),
         passed: String(v.passed),
+        outcome: v.outcome,
+        inconclusive: v.inconclusive,
       }).map(([name, value]) => `      <property${attributes({ name, value })}/>`),
       '    </properties>',
-      ...v.claims.map((c) => testcase(v.suite, c, v.alpha)),
+      ...v.claims.map((c) => testcase(v.suite, c, v)),
       '  </testsuite>',
     );
   }

@@ -3,8 +3,9 @@
  * report shares with it.
  */
 
+import { SEED_CAP } from '../stats/power.js';
 import { table } from '../text/format.js';
-import type { Cycle, Metric, SuiteVerdict } from './claims.js';
+import type { ClaimVerdict, Cycle, Metric, SuiteVerdict } from './claims.js';
 
 /** Accuracies and error barriers are fractions, shown in percent; eigenvalues as they are. */
 export function formatValue(metric: Metric, value: number | undefined | null): string {
@@ -28,26 +29,100 @@ export const METRIC_NAMES: Readonly<Record<Metric, string>> = {
   sharpness: 'top eig.',
 };
 
-/** The gate's table: one line per claim with its estimate, interval, adjusted p and verdict. */
-export function verdictTable(verdict: SuiteVerdict): string {
+/**
+ * A claim's verdict in a word or few: for an inconclusive one, the seeds per side a power
+ * analysis says would decide it at the observed effect and spread, and which way it would most
+ * likely go (`inconclusive (~14 seeds → holds)`; `> 1000 seeds` when none up to the cap would).
+ */
+export function verdictLabel(claim: ClaimVerdict): string {
+  if (claim.verdict !== 'inconclusive' || claim.power === null) return claim.verdict;
+  const { seeds, towards } = claim.power;
+  return `inconclusive (${seeds === null ? `> ${SEED_CAP}` : `~${seeds}`} seeds → ${towards})`;
+}
+
+/** The power analysis of an inconclusive claim as a sentence, or undefined when it has none. */
+export function powerText(claim: ClaimVerdict): string | undefined {
+  if (claim.verdict !== 'inconclusive' || claim.power === null) return undefined;
+  const { seeds, towards, power } = claim.power;
+  return seeds === null
+    ? `no number of seeds up to ${SEED_CAP} per side would decide it with power ${power} at the observed effect and spread`
+    : `about ${seeds} seeds per side would decide it with power ${power} at the observed effect and spread, most likely as ${towards}`;
+}
+
+/** The half-width of a within-baseline claim's equivalence margin (allowed = baseline mean ± it). */
+const marginOf = (allowed: readonly [number, number]) => (allowed[1] - allowed[0]) / 2;
+
+/**
+ * A claim's interval: that of its test; for a regression (within-baseline) claim the TOST
+ * interval of A − baseline against its margin ±m, since the claim holds when the interval lies
+ * inside it.
+ */
+export function intervalText(claim: ClaimVerdict): string {
+  const { metric, test, allowed } = claim;
+  if (test === null)
+    return allowed === null
+      ? '-'
+      : `A in [${formatValue(metric, allowed[0])}, ${formatValue(metric, allowed[1])}]`;
+  const interval = `[${formatDifference(metric, test.ci[0])}, ${formatDifference(metric, test.ci[1])}]`;
+  if (claim.kind !== 'within-baseline' || allowed === null) return interval;
+  const margin = formatDifference(metric, marginOf(allowed)).replace(/^\+/, '±');
+  return `${interval} vs ${margin}`;
+}
+
+const formatP = (p: number | null) => (p === null ? '-' : p < 0.0001 ? '<0.0001' : p.toFixed(4));
+
+const GATING_COUNTED = [
+  ['holds', 'hold'],
+  ['contradicted', 'contradicted'],
+  ['inconclusive', 'inconclusive'],
+  ['missing', 'missing'],
+  ['run-failed', 'run failed'],
+  ['diverged', 'diverged'],
+] as const;
+
+/** What an inconclusive gate does under the verdict's policy. */
+export function policyText(verdict: SuiteVerdict): string {
+  switch (verdict.inconclusive) {
+    case 'exit-code':
+      return 'inconclusive exits 5 (policy exit-code)';
+    case 'pass':
+      return 'inconclusive passes (policy pass)';
+    case 'fail':
+      return 'inconclusive fails (policy fail)';
+  }
+}
+
+/** The families p-values were adjusted in, with their sizes: `gating 5, regression 14`. */
+export function familiesText(verdict: SuiteVerdict): string {
+  const order = ['gating', 'regression', 'reported'];
+  const families = [...new Set(verdict.claims.map((c) => c.family))].sort(
+    (x, y) => order.indexOf(x) - order.indexOf(y),
+  );
+  return families
+    .map((f) => `${f} ${verdict.claims.filter((c) => c.family === f).length}`)
+    .join(', ');
+}
+
+/**
+ * The gate's table: one line per claim with its estimates, interval, adjusted p-values (of the
+ * claim, and of its opposite), family and verdict; then the outcome with the gating claims'
+ * counts and the policy applied, and the families with their correction.
+ */
+export function verdictTable(verdict: SuiteVerdict, correction?: 'holm' | 'none'): string {
   const rows = verdict.claims.map((c) => [
     c.id,
     c.paper ?? '',
     METRIC_NAMES[c.metric],
     formatValue(c.metric, c.a?.mean),
-    formatValue(c.metric, c.b?.mean),
-    c.test
-      ? formatDifference(c.metric, c.test.difference)
-      : c.kind === 'within-baseline'
-        ? ''
-        : '-',
-    c.test
-      ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
-      : c.allowed
-        ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
-        : '-',
-    c.pAdjusted === null ? '-' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4),
-    c.verdict,
+    c.kind === 'within-baseline' && c.b === null && c.allowed !== null
+      ? formatValue(c.metric, (c.allowed[0] + c.allowed[1]) / 2)
+      : formatValue(c.metric, c.b?.mean),
+    c.test ? formatDifference(c.metric, c.test.difference) : '-',
+    intervalText(c),
+    formatP(c.pAdjusted),
+    formatP(c.pOppositeAdjusted),
+    c.family,
+    verdictLabel(c),
     c.gate ? 'yes' : 'no',
   ]);
   const header = [
@@ -59,6 +134,8 @@ export function verdictTable(verdict: SuiteVerdict): string {
     'A − B',
     `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%)`,
     'p (adj.)',
+    'p opp. (adj.)',
+    'family',
     'verdict',
     'gates',
   ];
@@ -67,9 +144,26 @@ export function verdictTable(verdict: SuiteVerdict): string {
     .filter((c) => c.cycle !== verdict.cycle)
     .map((c) => `${c.id} reads ${cycleText(c.cycle)}`);
   const warnings = verdict.claims.flatMap((c) => c.warnings.map((w) => `  - ${c.id}: ${w}`));
+  const gating = verdict.claims.filter((c) => c.gate);
+  const counts = GATING_COUNTED.flatMap(([v, word]) => {
+    const n = gating.filter((c) => c.verdict === v).length;
+    // hold, contradicted and inconclusive always; the others only when they occur.
+    return n > 0 || v === 'holds' || v === 'contradicted' || v === 'inconclusive'
+      ? [`${n} ${word}`]
+      : [];
+  });
+  const title =
+    verdict.outcome === 'pass'
+      ? 'GATE PASSED'
+      : verdict.outcome === 'fail'
+        ? 'GATE FAILED'
+        : 'GATE INCONCLUSIVE';
+  const correctionText =
+    correction === undefined ? '' : correction === 'holm' ? 'Holm within each' : 'unadjusted';
   return [
     table([header, ...rows]),
-    `${verdict.passed ? 'GATE PASSED' : 'GATE FAILED'}: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length}/${verdict.claims.filter((c) => c.gate).length} gating claims hold (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
+    `${title}: of ${gating.length} gating claims ${counts.join(', ')}; ${policyText(verdict)} (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
+    `families${correctionText === '' ? '' : ` (${correctionText}, α = ${verdict.alpha} each)`}: ${familiesText(verdict)}`,
     ...(warnings.length > 0 ? ['warnings:', ...warnings] : []),
   ].join('\n');
 }

@@ -5,8 +5,13 @@
  */
 
 import { InvalidArgumentError } from '@commander-js/extra-typings';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname } from 'node:path';
+import type { InconclusivePolicy } from '../claims/claims.js';
 import type { EngineOverride } from '../config/resolve.js';
+// commander's InvalidArgumentError is for option parsers; this one is an exit-2 error of ours.
+import { InvalidArgumentError as BadArgumentError } from '../core/errors.js';
 import { type BACKENDS, type PRECISIONS, TORCH_DEVICE_PATTERN } from '../engine/engine.js';
 import type { StopSignal } from '../harness/sweep.js';
 import { QUEUE_KEY_ENV } from '../queue/defaults.js';
@@ -18,8 +23,49 @@ export const EXIT = {
   runtimeFailure: 3,
   /** Runs left unfinished because another process holds them: run the command again later. */
   runningElsewhere: 4,
+  /**
+   * No gating claim contradicted or missing, but some could not be decided either way (under the
+   * `inconclusive: exit-code` policy; `pass` exits 0 instead, `fail` 1).
+   */
+  inconclusive: 5,
   interrupted: 130, // the shell's code for a process stopped by Ctrl-C
 } as const;
+
+/**
+ * What an inconclusive gate exits with (suite field `inconclusive`, CLI `--inconclusive`):
+ * `exit-code` its own code ({@link EXIT}.inconclusive), `pass` 0, `fail` 1. The claims module's
+ * list, repeated because `--help` must not load that module; `satisfies` keeps the two in step.
+ */
+export const INCONCLUSIVE_POLICIES = [
+  'exit-code',
+  'pass',
+  'fail',
+] as const satisfies readonly InconclusivePolicy[];
+
+/**
+ * The exit code of a gate: a run that failed is a runtime failure (3) and runs left to another
+ * process mean "run again later" (4), before what the verdict says — fail 1, pass 0, inconclusive
+ * per the policy.
+ */
+export function gateExitCode(gate: {
+  readonly outcome: 'pass' | 'fail' | 'inconclusive';
+  readonly policy: InconclusivePolicy;
+  readonly runFailed: boolean;
+  readonly runningElsewhere: boolean;
+}): number {
+  if (gate.runFailed) return EXIT.runtimeFailure;
+  if (gate.runningElsewhere) return EXIT.runningElsewhere;
+  if (gate.outcome === 'pass') return EXIT.ok;
+  if (gate.outcome === 'fail') return EXIT.claimsNotMet;
+  switch (gate.policy) {
+    case 'exit-code':
+      return EXIT.inconclusive;
+    case 'pass':
+      return EXIT.ok;
+    case 'fail':
+      return EXIT.claimsNotMet;
+  }
+}
 
 /** The exit code of a command stopped by `signal`: 128 + its number (130 Ctrl-C, 143 SIGTERM). */
 export function exitCodeOf(signal: StopSignal): number {
@@ -89,6 +135,30 @@ export function engineOverride(options: {
   precision?: (typeof PRECISIONS)[number];
 }): EngineOverride {
   return { backend: options.backend, device: options.device, precision: options.precision };
+}
+
+/**
+ * Before a command does its work: a file it will write at the end can be written — its folder is
+ * made if missing, and a probe file is created and removed beside it (permission bits alone would
+ * not say: root passes them on a folder it still cannot write). `flag` names the option in the
+ * error (exit 2).
+ */
+export function checkOutputFile(file: string, flag: string): void {
+  const probe = `${file}.${process.pid}.probe`;
+  try {
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory() === true)
+      throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(probe, '');
+  } catch (error) {
+    throw new BadArgumentError(
+      flag,
+      'a file in a writable directory',
+      file,
+      `${flag} ${file}: cannot write there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  rmSync(probe, { force: true });
 }
 
 export const print = (text: string) => process.stdout.write(`${text}\n`);
