@@ -1,26 +1,51 @@
 /**
  * Measured baselines from a suite's runs: per configuration side of its claims, the values over
- * seeds and their interval (format in claims/baselines.ts).
+ * seeds and their interval, with where they came from (format in claims/baselines.ts).
  */
 
+import { basename } from 'node:path';
+import { cyclesparseVersion, gitCommit } from '../harness/provenance.js';
 import { estimate } from '../stats/inference.js';
-import type { MeasuredBaselines } from './baselines.js';
+import type { BaselineProvenance, MeasuredBaselines } from './baselines.js';
 import { evaluateSuite, type LoadedSuite, type RunValue } from './claims.js';
-import type { RunSource } from './run-source.js';
+import type { RunSource, RunSummary } from './run-source.js';
+
+/** What a baseline records of its making beyond the suite and its runs. */
+export interface BaselineOrigin {
+  /** The claims suite file it was measured for (its name is recorded). */
+  readonly suiteFile: string;
+  /** When it was measured (default: now). */
+  readonly date?: Date;
+  /** The cyclesparse version (default: package.json's, harness/provenance.ts). */
+  readonly version?: string;
+  /** The git commit (default: the checkout cyclesparse runs from, or null). */
+  readonly commit?: string | null;
+}
+
+function backendOf(result: RunSummary | undefined): BaselineProvenance['backend'] {
+  if (result === undefined) return { name: 'unknown', version: null, threads: 0 };
+  const { name, tfjsVersion, threads, torch } = result.backend;
+  return {
+    name,
+    version: tfjsVersion ?? torch?.torchVersion ?? null,
+    threads,
+    ...(torch === undefined ? {} : { device: torch.device }),
+  };
+}
 
 /**
  * A measured baseline for every configuration side of the suite's claims, keyed
- * `<claim id>/a` and `<claim id>/b`, from the runs in the store.
+ * `<claim id>/a` and `<claim id>/b`, from the suite's runs, with its provenance.
  */
 export function measuredBaseline(
   loaded: LoadedSuite,
   source: RunSource,
   value: RunValue,
-  version: string,
+  origin: BaselineOrigin,
 ): MeasuredBaselines {
   const { suite } = loaded;
   const cells: MeasuredBaselines['cells'] = {};
-  let backend: MeasuredBaselines['backend'] | undefined;
+  let first: RunSummary | undefined;
   const verdict = evaluateSuite(loaded, value, [], { checkBaselines: false });
   for (const claim of verdict.claims) {
     if (claim.kind === 'within-baseline') continue; // it reads a cell, it does not define one
@@ -31,10 +56,9 @@ export function measuredBaseline(
     if (half < ids.length) sides.push([`${claim.id}/b`, ids.slice(half)]);
     for (const [key, runIds] of sides) {
       if (runIds.length === 0) continue;
-      const results = runIds.map((id) => source.result(id));
       const values = runIds.map((id) => value(id, claim.metric, claim.cycle));
       if (values.some((v) => v === undefined)) continue;
-      backend ??= { ...results[0]!.backend };
+      first ??= source.result(runIds[0]!);
       const e = estimate(values as number[]);
       cells[key] = {
         mean: e.mean,
@@ -50,11 +74,33 @@ export function measuredBaseline(
       };
     }
   }
+  const created = (origin.date ?? new Date()).toISOString();
+  const version = origin.version ?? cyclesparseVersion();
+  const engine = Object.fromEntries(
+    Object.entries(suite.engine ?? {}).filter(([, v]) => v !== undefined),
+  ) as BaselineProvenance['engine'];
   return {
     suite: suite.suite,
-    created: new Date().toISOString(),
+    created,
     cyclesparse: version,
-    backend: backend ?? { name: 'unknown', tfjsVersion: 'unknown', threads: 0 },
+    backend:
+      first === undefined
+        ? { name: 'unknown', tfjsVersion: 'unknown', threads: 0 }
+        : { ...first.backend },
+    provenance: {
+      cyclesparse: version,
+      commit: origin.commit === undefined ? gitCommit() : origin.commit,
+      backend: backendOf(first),
+      engine,
+      overrides: (suite.overrides ?? []).map(
+        (o) => `${o.key}=${typeof o.value === 'string' ? o.value : JSON.stringify(o.value)}`,
+      ),
+      seeds: [...suite.seeds],
+      metric: suite.metric,
+      cycle: suite.cycle,
+      date: created,
+      suiteFile: basename(origin.suiteFile),
+    },
     cells,
   };
 }
