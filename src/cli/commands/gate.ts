@@ -1,13 +1,21 @@
 import { Option, type Command } from '@commander-js/extra-typings';
+import { renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import type { LoadedSuite, RunValue, SuiteVerdict } from '../../claims/claims.js';
+import type {
+  InconclusivePolicy,
+  LoadedSuite,
+  RunValue,
+  SuiteVerdict,
+} from '../../claims/claims.js';
+import type { RunSource } from '../../claims/run-source.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
-import type { RunSource } from '../../claims/run-source.js';
 import {
+  checkOutputFile,
   engineOverride,
-  EXIT,
   exitCodeOf,
+  gateExitCode,
+  INCONCLUSIVE_POLICIES,
   parseCount,
   parseDevice,
   parseProbability,
@@ -19,7 +27,7 @@ export function register(program: Command): void {
   program
     .command('gate')
     .description(
-      'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim fails',
+      'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim is contradicted or missing, 5 if one is inconclusive (see --inconclusive)',
     )
     .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
     .argument(
@@ -37,6 +45,8 @@ export function register(program: Command): void {
     .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
+    .addOption(inconclusiveOption())
+    .option('--write-baseline <file>', WRITE_BASELINE_HELP)
     .option('--log <sink>', LOG_HELP, collect)
     .option(
       '--dry-run',
@@ -62,15 +72,29 @@ export function register(program: Command): void {
         options.alpha === undefined
           ? loaded
           : { ...loaded, suite: { ...loaded.suite, alpha: options.alpha } };
+      const { writeBaseline, ...rest } = options;
       await gateAndReport(suite, {
-        ...options,
-        ...(options.report === undefined ? {} : { report: options.report }),
+        ...rest,
+        ...(writeBaseline === undefined
+          ? {}
+          : { writeBaseline: { file: writeBaseline, suiteFile: options.claims } }),
       });
     });
 }
 
 export const JUNIT_HELP =
   'also write the verdict as JUnit XML there, a test case per claim (for CI; docs/INTEGRATIONS.md)';
+
+export const WRITE_BASELINE_HELP =
+  'also record every configuration side of the claims as a measured baseline file there (mean, interval and per-seed values, with provenance), written from the runs before the claims are evaluated; its directory must be writable';
+
+/** `--inconclusive`: what an inconclusive gate exits with, over the suite's `inconclusive:`. */
+export function inconclusiveOption() {
+  return new Option(
+    '--inconclusive <policy>',
+    'exit code when no gating claim is contradicted or missing but some are inconclusive: exit-code (5), pass (0) or fail (1); default: the suite’s inconclusive field, else exit-code',
+  ).choices(INCONCLUSIVE_POLICIES);
+}
 
 /** Gates a loaded suite and prints its verdict: what `gate` and `reproduce` share. */
 export async function gateAndReport(
@@ -82,7 +106,13 @@ export async function gateAndReport(
     results?: string;
     json?: boolean;
     report?: string;
-    beforeEvaluate?: (source: RunSource, value: RunValue) => void;
+    /**
+     * `--write-baseline FILE`: a measured baseline of the suite's runs, written before the claims
+     * are evaluated; `suiteFile` is the suite it records as its origin.
+     */
+    writeBaseline?: { readonly file: string; readonly suiteFile: string };
+    /** `--inconclusive`: overrides the suite's policy for an inconclusive gate. */
+    inconclusive?: InconclusivePolicy;
     dryRun?: boolean;
     /** `--junit FILE`: the verdict as JUnit XML. */
     junit?: string;
@@ -90,6 +120,10 @@ export async function gateAndReport(
     log?: string[];
   },
 ): Promise<SuiteVerdict | undefined> {
+  // The policy applied is the verdict's own (`SuiteVerdict.inconclusive`), so --json, JUnit and
+  // the report say which one decided the exit code.
+  if (options.inconclusive !== undefined)
+    loaded = { ...loaded, suite: { ...loaded.suite, inconclusive: options.inconclusive } };
   const { Store } = await import('../../store/store.js');
   const { gate, missingRuns } = await import('../../claims/gate.js');
   checkStoreDir(options.store, { write: options.dryRun !== true });
@@ -115,13 +149,17 @@ export async function gateAndReport(
   const { verdictTable } = await import('../../claims/verdict-text.js');
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
-  // Sinks and the JUnit file are checked before anything trains.
+  // Sinks and the files it writes are checked before anything trains.
   const { sinksFromOptions } = await import('../../sinks/open.js');
   const log = await sinksFromOptions(options.log);
   if (options.junit !== undefined) {
     const { checkJunitFile } = await import('../../claims/junit.js');
     checkJunitFile(options.junit);
   }
+  const baseline = options.writeBaseline;
+  if (baseline !== undefined) checkOutputFile(baseline.file, '--write-baseline');
+  const writeBaseline =
+    baseline === undefined ? undefined : await baselineWriter(baseline, options.json === true);
   const started = performance.now();
   const { verdict, ran, interrupted, signal, runningElsewhere } = await gate(loaded, {
     store: options.store,
@@ -129,7 +167,11 @@ export async function gateAndReport(
     concurrency,
     progress: defaultProgress(),
     external,
-    ...(options.beforeEvaluate === undefined ? {} : { beforeEvaluate: options.beforeEvaluate }),
+    // From the runs before the claims are evaluated, so the suite's regression claims are checked
+    // against the file just written; gate() never calls it for an interrupted suite.
+    ...(writeBaseline === undefined
+      ? {}
+      : { beforeEvaluate: (source, value) => writeBaseline(loaded, source, value) }),
     log,
   });
   if (interrupted) {
@@ -140,7 +182,7 @@ export async function gateAndReport(
   }
   if (options.json) print(JSON.stringify(verdict, null, 1));
   else {
-    print(verdictTable(verdict));
+    print(verdictTable(verdict, loaded.suite.correction));
     for (const c of verdict.claims)
       if (c.verdict === 'run-failed' || c.verdict === 'diverged') print(`  ${c.id}: ${c.detail}`);
   }
@@ -154,7 +196,7 @@ export async function gateAndReport(
     const { writeReport } = await import('../../report/report.js');
     const { storeSource } = await import('../../claims/run-source.js');
     const source = storeSource(new Store(options.store));
-    const outcome = await writeReport(loaded, verdict, source, options.report);
+    const outcome = await writeReport(loaded, verdict, source, options.report, { external });
     if (outcome.kind === 'refused') process.stderr.write(`report not written: ${outcome.reason}\n`);
     else if (!options.json) print(`report: ${outcome.files.join(', ')}`);
   }
@@ -173,12 +215,33 @@ export async function gateAndReport(
   if (!options.json)
     print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);
   // A run that failed is a runtime failure, not a claim that does not hold.
-  process.exitCode = verdict.claims.some((c) => c.verdict === 'run-failed')
-    ? EXIT.runtimeFailure
-    : runningElsewhere.length > 0
-      ? EXIT.runningElsewhere
-      : verdict.passed
-        ? EXIT.ok
-        : EXIT.claimsNotMet;
+  process.exitCode = gateExitCode({
+    outcome: verdict.outcome,
+    policy: verdict.inconclusive,
+    runFailed: verdict.claims.some((c) => c.verdict === 'run-failed'),
+    runningElsewhere: runningElsewhere.length > 0,
+  });
   return verdict;
+}
+
+/**
+ * What writes the suite's measured baseline to `file`: synchronous (the gate calls it between
+ * its runs and its verdict), and whole — a file beside it, then renamed, so an interrupted write
+ * never leaves half a baseline where a whole one was.
+ */
+async function baselineWriter(
+  { file, suiteFile }: { readonly file: string; readonly suiteFile: string },
+  json: boolean,
+): Promise<(loaded: LoadedSuite, source: RunSource, value: RunValue) => void> {
+  const { measuredBaseline } = await import('../../claims/write-baseline.js');
+  return (loaded, source, value) => {
+    const baseline = measuredBaseline(loaded, source, value, { suiteFile });
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, `${JSON.stringify(baseline, null, 1)}\n`);
+    renameSync(partial, file);
+    const line = `baseline: ${file} (${Object.keys(baseline.cells).length} cells)`;
+    // --json keeps stdout to the verdict.
+    if (json) process.stderr.write(`${line}\n`);
+    else print(line);
+  };
 }

@@ -1,13 +1,10 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunValue } from '../../claims/claims.js';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
-import type { RunSource } from '../../claims/run-source.js';
-import { engineOverride, parseCount, parseDevice, print } from '../shared.js';
-import { gateAndReport, JUNIT_HELP } from './gate.js';
+import { engineOverride, parseCount, parseDevice } from '../shared.js';
+import { gateAndReport, inconclusiveOption, JUNIT_HELP, WRITE_BASELINE_HELP } from './gate.js';
 
 export function register(program: Command): void {
   program
@@ -24,12 +21,10 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'paper suite: directory of the CIFAR-10 binary files')
     .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
     .option('--report <dir>', 'where to write the report (default reports/<suite>)')
-    .option(
-      '--write-baseline <file>',
-      'also record the measured cells as a baseline file (maintainers)',
-    )
+    .option('--write-baseline <file>', WRITE_BASELINE_HELP)
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
+    .addOption(inconclusiveOption())
     .option('--log <sink>', LOG_HELP, collect)
     .option(
       '--dry-run',
@@ -53,8 +48,6 @@ export function register(program: Command): void {
           '--data-dir: expected the directory of the CIFAR-10 binary files',
         ]);
       const { loadSuite } = await import('../../claims/claims.js');
-      const { measuredBaseline } = await import('../../claims/write-baseline.js');
-      const { cyclesparseVersion } = await import('../../harness/provenance.js');
       const file = fileURLToPath(
         new URL(`../../../baselines/${name}.claims.yaml`, import.meta.url),
       );
@@ -65,7 +58,6 @@ export function register(program: Command): void {
         engineOverride(options),
         parseOverrides(overrideArgs),
       );
-      const writeBaseline = options.writeBaseline;
       await gateAndReport(loaded, {
         store: options.store,
         run: true,
@@ -75,17 +67,10 @@ export function register(program: Command): void {
         ...(options.junit === undefined ? {} : { junit: options.junit }),
         ...(options.log === undefined ? {} : { log: options.log }),
         report: options.report ?? join('reports', name),
-        // The baseline is written from the runs before the claims are evaluated, so the suite's
-        // regression claims are checked against the file just written.
-        ...(writeBaseline === undefined
+        ...(options.writeBaseline === undefined
           ? {}
-          : {
-              beforeEvaluate: (source: RunSource, value: RunValue) => {
-                const baseline = measuredBaseline(loaded, source, value, cyclesparseVersion());
-                writeFileSync(writeBaseline, `${JSON.stringify(baseline, null, 1)}\n`);
-                print(`baseline: ${writeBaseline} (${Object.keys(baseline.cells).length} cells)`);
-              },
-            }),
+          : { writeBaseline: { file: options.writeBaseline, suiteFile: file } }),
+        ...(options.inconclusive === undefined ? {} : { inconclusive: options.inconclusive }),
       });
     });
 }

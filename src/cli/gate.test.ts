@@ -1,0 +1,286 @@
+/**
+ * `cyclesparse gate` end to end without training: suites whose claims compare results produced
+ * elsewhere (`--results`), plus one side of runs in a made-up store, chosen so that each verdict
+ * and each exit code occurs — holds 0, contradicted 1, inconclusive 5 (0 under the policy pass,
+ * 1 under fail, from the suite's field or --inconclusive) — and `--write-baseline`, whose file is
+ * read back through the baseline schema and is read by the suite's own regression claim.
+ */
+
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { loadMeasuredBaselines } from '../claims/baselines.js';
+import { loadSuite, suiteRuns } from '../claims/claims.js';
+import type { RunConfig } from '../config/schema.js';
+import { Store } from '../store/store.js';
+
+const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
+
+const SEEDS = [0, 1, 2, 3];
+/**
+ * Per seed: `high` is 5 points above `low` with little spread (a difference no test can miss);
+ * `close` and `near` differ by 0.05 points on average with ±1-point swings (nothing decides it).
+ */
+const EXTERNAL: Record<string, readonly number[]> = {
+  high: [0.951, 0.949, 0.952, 0.95],
+  low: [0.901, 0.899, 0.902, 0.9],
+  close: [0.93, 0.94, 0.925, 0.935],
+  near: [0.935, 0.925, 0.94, 0.9285],
+};
+/** Best test accuracy of the dense runs in the made-up store, per seed. */
+const DENSE = [0.97, 0.972, 0.969, 0.971];
+
+const claim = (id: string, a: string, b: string, extra = '') =>
+  `  - { id: ${id}, description: ${id}, kind: greater, test: welch, a: { external: ${a} }, b: { external: ${b} }${extra} }\n`;
+
+function workspace() {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-cli-'));
+  const results = join(dir, 'results.csv');
+  writeFileSync(
+    results,
+    [
+      'label,seed,value',
+      ...Object.entries(EXTERNAL).flatMap(([label, values]) =>
+        values.map((v, seed) => `${label},${seed},${v}`),
+      ),
+    ].join('\n'),
+  );
+  const suite = (name: string, claims: string, header = '') => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `suite: ${name}\nseeds: [${SEEDS.join(', ')}]\nbase: { extends: mini-mnist-lenet300 }\n${header}claims:\n${claims}`,
+    );
+    return file;
+  };
+  return { dir, results, suite, store: join(dir, 'runs') };
+}
+
+/** Made-up but well-formed results for every run of a suite, so nothing trains. */
+function storeResults(suiteFile: string, store: string): void {
+  const runs = new Store(store);
+  for (const [id, config] of suiteRuns(loadSuite(suiteFile).suite)) {
+    mkdirSync(runs.dir(id), { recursive: true });
+    writeFileSync(join(runs.dir(id), 'result.json'), JSON.stringify(resultOf(config)));
+  }
+}
+
+function resultOf(config: RunConfig) {
+  const accuracy = DENSE[config.seed]!;
+  return {
+    method: config.method.name,
+    options: {},
+    setup: {
+      model: 'lenet-300-100',
+      train: [],
+      test: [],
+      batchSize: 128,
+      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
+      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
+      seed: config.seed,
+      prunable: {},
+    },
+    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
+    status: 'completed',
+    cycles: [
+      {
+        phase: 'p',
+        level: 0,
+        cycle: 0,
+        epochs: 4,
+        steps: 160,
+        sparsity: 0,
+        layers: [],
+        trainLoss: { final: 0.1, best: 0.1 },
+        trainAccuracy: { final: 0.99, best: 0.99 },
+        testLoss: { final: 0.2, best: 0.2 },
+        testAccuracy: { final: accuracy - 0.001, best: accuracy },
+        flopsDense: 1e12,
+        flopsSparse: 1e12,
+      },
+    ],
+    levels: [],
+    cost: { epochs: 4, steps: 160, flopsDense: 1e12, flopsSparse: 1e12 },
+  };
+}
+
+/** The table's line of a claim, split into its columns (two or more spaces apart). */
+const row = (stdout: string, id: string) =>
+  stdout
+    .split('\n')
+    .find((line) => line.startsWith(`${id} `))
+    ?.split(/ {2,}/);
+
+interface JsonVerdict {
+  outcome: string;
+  passed: boolean;
+  inconclusive: string;
+  claims: {
+    id: string;
+    verdict: string;
+    family: string;
+    power: { seeds: number | null; towards: string; power: number } | null;
+  }[];
+}
+
+describe('gate on the command line', () => {
+  test('holds exits 0; --write-baseline writes the runs’ cells before the claims read them', () => {
+    const { dir, results, suite, store } = workspace();
+    const file = suite(
+      'passing',
+      claim('high-beats-low', 'high', 'low') +
+        claim('low-beats-high-reported', 'low', 'high', ', gate: false') +
+        '  - { id: dense-learns, description: dense beats 90%, kind: at-least, value: 0.9, a: { method: { name: dense } } }\n' +
+        // Reads the file this very gate writes: it can only hold if that is written first.
+        '  - { id: dense-unchanged, description: dense as measured, kind: within-baseline, baseline: { file: measured/passing.json, key: dense-learns/a }, margin: 0.01, a: { method: { name: dense } } }\n',
+    );
+    storeResults(file, store);
+    const baseline = join(dir, 'measured', 'passing.json');
+    const junit = join(dir, 'junit', 'gate.xml');
+    const run = cli(
+      'gate',
+      '--claims',
+      file,
+      '--store',
+      store,
+      '--results',
+      results,
+      '--write-baseline',
+      baseline,
+      '--junit',
+      junit,
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(row(run.stdout, 'high-beats-low')).toEqual(expect.arrayContaining(['holds', 'gating']));
+    expect(row(run.stdout, 'low-beats-high-reported')).toEqual(
+      expect.arrayContaining(['contradicted', 'reported', 'no']),
+    );
+    // The regression claim: the TOST interval of A − baseline against ±1 point.
+    expect(row(run.stdout, 'dense-unchanged')).toEqual(
+      expect.arrayContaining(['holds', 'regression', expect.stringMatching(/ vs ±1\.00$/)]),
+    );
+    expect(run.stdout).toMatch(
+      /^GATE PASSED: of 3 gating claims 3 hold, 0 contradicted, 0 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
+    );
+    expect(run.stdout).toMatch(
+      /^families \(Holm within each, α = 0\.05 each\): gating 2, regression 1, reported 1$/m,
+    );
+    expect(run.stdout).toContain(`baseline: ${baseline} (1 cells)`);
+
+    const written = loadMeasuredBaselines(baseline); // through the schema
+    expect(written.suite).toBe('passing');
+    const cell = written.cells['dense-learns/a']!;
+    expect(cell.values).toEqual(DENSE);
+    expect(cell.n).toBe(4);
+    expect(cell.mean).toBeCloseTo(DENSE.reduce((s, v) => s + v, 0) / 4, 12);
+    expect(cell.metric).toBe('best');
+    expect(cell.runIds).toEqual([...suiteRuns(loadSuite(file).suite).keys()]);
+    expect(Object.keys(written.cells)).toEqual(['dense-learns/a']); // external sides: no runs
+    // Written whole: no probe or partial file left beside it.
+    expect(readdirSync(join(dir, 'measured'))).toEqual(['passing.json']);
+    expect(readFileSync(junit, 'utf8')).toContain('<property name="outcome" value="pass"/>');
+  }, 60_000);
+
+  test('a contradicted gating claim exits 1 and the table says which', () => {
+    const { results, suite, store } = workspace();
+    const file = suite(
+      'failing',
+      claim('high-beats-low', 'high', 'low') +
+        claim('low-beats-high', 'low', 'high') +
+        claim('close-beats-near', 'close', 'near'),
+    );
+    const run = cli('gate', '--claims', file, '--store', store, '--results', results, '--no-run');
+    expect(run.status).toBe(1);
+    expect(row(run.stdout, 'low-beats-high')).toEqual(
+      expect.arrayContaining(['contradicted', 'gating', 'yes']),
+    );
+    expect(run.stdout).toMatch(
+      /^GATE FAILED: of 3 gating claims 1 hold, 1 contradicted, 1 inconclusive;/m,
+    );
+  }, 60_000);
+
+  test('inconclusive exits 5, or by the policy: the suite’s field, overridden by --inconclusive', () => {
+    const { dir, results, suite, store } = workspace();
+    const claims =
+      claim('high-beats-low', 'high', 'low') + claim('close-beats-near', 'close', 'near');
+    const undecided = suite('undecided', claims);
+    const strict = suite('strict', claims, 'inconclusive: fail\n');
+    const gate = (file: string, ...args: string[]) =>
+      cli('gate', '--claims', file, '--store', store, '--results', results, ...args);
+
+    const junit = join(dir, 'gate.xml');
+    const byDefault = gate(undecided, '--junit', junit);
+    expect(byDefault.status).toBe(5);
+    const line = row(byDefault.stdout, 'close-beats-near')!;
+    const label = line.find((cell) => cell.startsWith('inconclusive'));
+    expect(label).toMatch(/^inconclusive \((~\d+|> \d+) seeds → (holds|contradicted)\)$/);
+    expect(byDefault.stdout).toMatch(
+      /^GATE INCONCLUSIVE: of 2 gating claims 1 hold, 0 contradicted, 1 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
+    );
+
+    // The same verdict as JSON, with the policy the command line set.
+    const passing = gate(undecided, '--inconclusive', 'pass', '--json');
+    expect(passing.status).toBe(0);
+    const verdict = JSON.parse(passing.stdout) as JsonVerdict;
+    expect([verdict.outcome, verdict.passed, verdict.inconclusive]).toEqual([
+      'inconclusive',
+      false,
+      'pass',
+    ]);
+    const power = verdict.claims[1]!.power!;
+    expect(verdict.claims[1]).toMatchObject({ verdict: 'inconclusive', family: 'gating' });
+    // The table's number is the verdict's power analysis.
+    expect(label).toBe(
+      `inconclusive (${power.seeds === null ? '> 1000' : `~${power.seeds}`} seeds → ${power.towards})`,
+    );
+
+    expect(gate(undecided, '--inconclusive', 'fail').status).toBe(1);
+    const bySuite = gate(strict);
+    expect(bySuite.status).toBe(1);
+    expect(bySuite.stdout).toContain('inconclusive fails (policy fail)');
+    const overridden = gate(strict, '--inconclusive', 'exit-code');
+    expect(overridden.status).toBe(5);
+
+    // JUnit of the default policy: the undecided claim is skipped, naming the seeds.
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<skipped message="inconclusive \(policy exit-code: the gate exits 5\): /);
+    expect(xml).toContain('<property name="outcome" value="inconclusive"/>');
+  }, 120_000);
+
+  test('a bad --inconclusive, or a --write-baseline that cannot be written, is bad input before anything trains', () => {
+    const { suite, store } = workspace();
+    // A side of runs the store lacks: were the file not checked first, the gate would train it.
+    const file = suite(
+      'untrained',
+      '  - { id: dense-learns, description: dense beats 90%, kind: at-least, value: 0.9, a: { method: { name: dense } } }\n',
+    );
+    const policy = cli('gate', '--claims', file, '--store', store, '--inconclusive', 'maybe');
+    expect(policy.status).toBe(2);
+    expect(policy.stderr).toMatch(
+      /option '--inconclusive <policy>' argument 'maybe' is invalid\. Allowed choices are exit-code, pass, fail/,
+    );
+    const underFile = join(file, 'baseline.json'); // a path below a file
+    const baseline = cli('gate', '--claims', file, '--store', store, '--write-baseline', underFile);
+    expect(baseline.status).toBe(2);
+    expect(baseline.stderr).toContain(`--write-baseline ${underFile}: cannot write there`);
+    expect(
+      existsSync(store) ? readdirSync(store).filter((f) => f.startsWith('dense-')) : [],
+    ).toEqual([]);
+  }, 60_000);
+});
