@@ -32,12 +32,15 @@ export const METRIC_NAMES: Readonly<Record<Metric, string>> = {
 /**
  * A claim's verdict in a word or few: for an inconclusive one, the seeds per side a power
  * analysis says would decide it at the observed effect and spread, and which way it would most
- * likely go (`inconclusive (~14 seeds → holds)`; `> 1000 seeds` when none up to the cap would).
+ * likely go (`inconclusive (~14 seeds → holds)`; `(> 1000 seeds)` when none up to the cap would).
  */
 export function verdictLabel(claim: ClaimVerdict): string {
   if (claim.verdict !== 'inconclusive' || claim.power === null) return claim.verdict;
   const { seeds, towards } = claim.power;
-  return `inconclusive (${seeds === null ? `> ${SEED_CAP}` : `~${seeds}`} seeds → ${towards})`;
+  // Where no affordable number of seeds would decide it, which way it leans says little.
+  return seeds === null
+    ? `inconclusive (> ${SEED_CAP} seeds)`
+    : `inconclusive (~${seeds} seeds → ${towards})`;
 }
 
 /** The power analysis of an inconclusive claim as a sentence, or undefined when it has none. */

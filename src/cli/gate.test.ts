@@ -185,6 +185,16 @@ describe('gate on the command line', () => {
 
     const written = loadMeasuredBaselines(baseline); // through the schema
     expect(written.suite).toBe('passing');
+    // Its provenance: what gate passed on (the suite file) and what the runs say they ran on.
+    expect(written.provenance).toMatchObject({
+      suiteFile: 'passing.yaml',
+      seeds: SEEDS,
+      metric: 'best',
+      cycle: 'last',
+      backend: { name: 'wasm', version: '4.22.0', threads: 1 },
+      engine: {},
+      overrides: [],
+    });
     const cell = written.cells['dense-learns/a']!;
     expect(cell.values).toEqual(DENSE);
     expect(cell.n).toBe(4);
@@ -229,7 +239,7 @@ describe('gate on the command line', () => {
     expect(byDefault.status).toBe(5);
     const line = row(byDefault.stdout, 'close-beats-near')!;
     const label = line.find((cell) => cell.startsWith('inconclusive'));
-    expect(label).toMatch(/^inconclusive \((~\d+|> \d+) seeds → (holds|contradicted)\)$/);
+    expect(label).toMatch(/^inconclusive \((~\d+ seeds → (holds|contradicted)|> 1000 seeds)\)$/);
     expect(byDefault.stdout).toMatch(
       /^GATE INCONCLUSIVE: of 2 gating claims 1 hold, 0 contradicted, 1 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
     );
@@ -247,7 +257,9 @@ describe('gate on the command line', () => {
     expect(verdict.claims[1]).toMatchObject({ verdict: 'inconclusive', family: 'gating' });
     // The table's number is the verdict's power analysis.
     expect(label).toBe(
-      `inconclusive (${power.seeds === null ? '> 1000' : `~${power.seeds}`} seeds → ${power.towards})`,
+      power.seeds === null
+        ? 'inconclusive (> 1000 seeds)'
+        : `inconclusive (~${power.seeds} seeds → ${power.towards})`,
     );
 
     expect(gate(undecided, '--inconclusive', 'fail').status).toBe(1);
