@@ -10,10 +10,16 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
-/** Debian's chromium, or the browser CHROMIUM_PATH names; undefined when neither exists. */
+/**
+ * The browser to drive: CHROMIUM_PATH when set (and only it, so a run can point elsewhere or at
+ * nothing), else Debian's chromium; undefined when that file does not exist.
+ */
 export function chromiumPath(): string | undefined {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  return candidates.find((path): path is string => path !== undefined && existsSync(path));
+  const candidates =
+    process.env.CHROMIUM_PATH === undefined
+      ? ['/usr/bin/chromium', '/usr/bin/chromium-browser']
+      : [process.env.CHROMIUM_PATH];
+  return candidates.find((path) => existsSync(path));
 }
 
 export async function launchChromium(executablePath: string): Promise<Browser> {
