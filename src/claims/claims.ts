@@ -47,7 +47,7 @@ import {
   type TestResult,
 } from '../stats/inference.js';
 import { oneSidedSeeds, tostSeeds, POWER, type PowerDesign } from '../stats/power.js';
-import { loadMeasuredBaselines } from './baselines.js';
+import { loadMeasuredBaselines, type MeasuredBaselines } from './baselines.js';
 
 const side = z.union([
   z.object({ external: z.string().min(1) }).strict(),
@@ -282,7 +282,23 @@ export type SideRuns =
     }
   | { readonly kind: 'external'; readonly label: string };
 
+/**
+ * Resolved sides by suite (a suite is not changed once loaded): resolving every run's
+ * configuration takes most of an evaluation, and simulations evaluate a suite thousands of times.
+ */
+const resolvedSides = new WeakMap<Suite, Map<Claim['a'], SideRuns>>();
+
 function sideRuns(suite: Suite, value: Claim['a'], where: string): SideRuns {
+  let cache = resolvedSides.get(suite);
+  if (cache === undefined) resolvedSides.set(suite, (cache = new Map()));
+  const cached = cache.get(value);
+  if (cached !== undefined) return cached;
+  const resolved = resolveSide(suite, value, where);
+  cache.set(value, resolved);
+  return resolved;
+}
+
+function resolveSide(suite: Suite, value: Claim['a'], where: string): SideRuns {
   if ('external' in value && typeof value.external === 'string')
     return { kind: 'external', label: value.external };
   const configs = suite.seeds.map((seed) => {
@@ -609,10 +625,19 @@ export function evaluateSuite(
     readonly runState?: (id: string) => 'failed' | 'diverged' | undefined;
     /** Overrides the suite's `inconclusive` policy (the CLI's --inconclusive). */
     readonly inconclusive?: InconclusivePolicy;
+    /** `false` skips the power analysis of inconclusive claims (power: null), for simulations. */
+    readonly powerAnalysis?: boolean;
   } = {},
 ): SuiteVerdict {
   const { suite, dir } = loaded;
   const alpha = suite.alpha;
+  // Each baseline file is read once per evaluation (regression claims share one).
+  const baselineFiles = new Map<string, MeasuredBaselines>();
+  const baselineFile = (file: string): MeasuredBaselines => {
+    const read = baselineFiles.get(file) ?? loadMeasuredBaselines(file);
+    baselineFiles.set(file, read);
+    return read;
+  };
   const partial = suite.claims.map((claim, i): PartialVerdict => {
     const a = sideRuns(suite, claim.a, `claims[${i}].a`);
     const b = 'b' in claim ? sideRuns(suite, claim.b, `claims[${i}].b`) : undefined;
@@ -731,7 +756,7 @@ export function evaluateSuite(
         const file = isAbsolute(claim.baseline.file)
           ? claim.baseline.file
           : join(dir, claim.baseline.file);
-        const cell = loadMeasuredBaselines(file).cells[claim.baseline.key];
+        const cell = baselineFile(file).cells[claim.baseline.key];
         if (cell === undefined)
           throw schemaError(file, {
             path: ['cells', claim.baseline.key],
@@ -797,7 +822,9 @@ export function evaluateSuite(
     const level =
       suite.correction === 'holm' ? alpha / Math.max(1, familySize.get(c.family)!) : alpha;
     const power =
-      verdict === 'inconclusive' && c.plan !== null ? seedsToDecide(c.test!, c.plan, level) : null;
+      verdict === 'inconclusive' && c.plan !== null && options.powerAnalysis !== false
+        ? seedsToDecide(c.test!, c.plan, level)
+        : null;
     const { problem: _problem, plan: _plan, ...rest } = c;
     return { ...rest, pAdjusted, pOppositeAdjusted, verdict, power };
   });
