@@ -290,7 +290,10 @@ const resolvedSides = new WeakMap<Suite, Map<Claim['a'], SideRuns>>();
 
 function sideRuns(suite: Suite, value: Claim['a'], where: string): SideRuns {
   let cache = resolvedSides.get(suite);
-  if (cache === undefined) resolvedSides.set(suite, (cache = new Map()));
+  if (cache === undefined) {
+    cache = new Map<Claim['a'], SideRuns>();
+    resolvedSides.set(suite, cache);
+  }
   const cached = cache.get(value);
   if (cached !== undefined) return cached;
   const resolved = resolveSide(suite, value, where);
