@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { CycleSeries } from '../analysis/stored.js';
 import type { RunConfig } from '../config/schema.js';
+import type { MaskJson } from '../core/mask.js';
 import type { PipelineResult } from '../methods/types.js';
 import { writeReport } from '../report/report.js';
 import { Store } from '../store/store.js';
@@ -35,11 +36,11 @@ const EXTERNAL: ExternalRow[] = [
 ];
 
 /** A one-layer mask of 4 weights, all kept (bits: base64 of one byte). */
-const MASK = {
+const MASK: MaskJson = {
   format: 'cyclesparse.mask',
   version: 1,
   layers: [{ name: 'fc1', shape: [2, 2], layout: 'io', kept: 4, bits: 'Dw==' }],
-} as const;
+};
 
 function resultOf(config: RunConfig, status: PipelineResult['status']): PipelineResult {
   const base = { lrr: 0.95, pai: 0.935, cyclic: 0.97 }[config.method.name as string] ?? 0.9;
@@ -181,8 +182,12 @@ describe('results file', () => {
 
     const storeReport = join(dir, 'report-store');
     const fileReport = join(dir, 'report-file');
-    const written = await writeReport(loaded, fromStore, source, storeReport);
-    await writeReport(loaded, verdict, fromFile.source, fileReport);
+    const written = await writeReport(loaded, fromStore, source, storeReport, {
+      external: EXTERNAL,
+    });
+    await writeReport(loaded, verdict, fromFile.source, fileReport, {
+      external: fromFile.external,
+    });
     expect(written.kind).toBe('written');
     const names = readdirSync(storeReport).sort();
     expect(readdirSync(fileReport).sort()).toEqual(names);

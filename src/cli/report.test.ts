@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { loadSuite, suiteRuns } from '../claims/claims.js';
+import type { RunConfig } from '../config/schema.js';
+
+const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+
+const SUITE = `suite: from-file
+seeds: [0, 1, 2]
+base: { extends: mini-mnist-lenet300 }
+claims:
+  - { id: lrr-beats-pai, description: LRR beats a random mask, kind: greater, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9, cycles: 3 } } }
+`;
+
+/** A made-up result of a run, as the store keeps it (levels with their masks). */
+function resultOf(config: RunConfig) {
+  const accuracy = (config.method.name === 'lrr' ? 0.95 : 0.935) + config.seed / 700;
+  return {
+    method: config.method.name,
+    options: {},
+    setup: {
+      model: 'lenet-300-100',
+      train: [],
+      test: [],
+      batchSize: 128,
+      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
+      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
+      seed: config.seed,
+      prunable: {},
+    },
+    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
+    status: 'completed',
+    cycles: [0, 1, 2].map((c) => ({
+      phase: `level ${c}`,
+      level: c,
+      cycle: 0,
+      epochs: 4,
+      steps: 160,
+      sparsity: c === 2 ? 0.9 : 0.5,
+      layers: [],
+      trainLoss: { final: 0.1, best: 0.1 },
+      trainAccuracy: { final: 0.99, best: 0.99 },
+      testLoss: { final: 0.2, best: 0.2 },
+      testAccuracy: { final: accuracy - 0.01 * (2 - c), best: accuracy - 0.01 * (2 - c) },
+      flopsDense: 1e12,
+      flopsSparse: 2e11,
+    })),
+    levels: [
+      {
+        level: 0,
+        label: 'level 0',
+        sparsity: 0,
+        mask: {
+          format: 'cyclesparse.mask',
+          version: 1,
+          layers: [{ name: 'fc1', shape: [2, 2], layout: 'io', kept: 4, bits: 'Dw==' }],
+        },
+      },
+    ],
+    cost: { epochs: 12, steps: 480, flopsDense: 3e12, flopsSparse: 6e11 },
+  };
+}
+
+describe('report --from', () => {
+  test('rebuilds, without the store, the report the store gave; refuses --store with it, and a report of nothing unless forced', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'report-from-'));
+    const suiteFile = join(dir, 'suite.yaml');
+    writeFileSync(suiteFile, SUITE);
+    const store = join(dir, 'runs');
+    for (const [id, config] of suiteRuns(loadSuite(suiteFile).suite)) {
+      mkdirSync(join(store, id), { recursive: true });
+      writeFileSync(join(store, id, 'result.json'), JSON.stringify(resultOf(config)));
+    }
+    const fromStore = join(dir, 'from-store');
+    const first = cli('report', '--claims', suiteFile, '--store', store, '--out', fromStore);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    const names = readdirSync(fromStore).sort();
+    expect(names).toContain('results.json');
+
+    // The store is gone: the results file alone gives the same files, byte for byte.
+    const fromFile = join(dir, 'from-file');
+    const rebuilt = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--from',
+      join(fromStore, 'results.json'),
+      '--out',
+      fromFile,
+    );
+    expect(rebuilt.status).toBe(0);
+    expect(readdirSync(fromFile).sort()).toEqual(names);
+    for (const name of names)
+      expect(
+        readFileSync(join(fromFile, name)).equals(readFileSync(join(fromStore, name))),
+        name,
+      ).toBe(true);
+
+    const both = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--from',
+      join(fromStore, 'results.json'),
+      '--store',
+      store,
+    );
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/'--store <dir>' cannot be used with option '--from <file>'/);
+
+    // An empty store would report nothing: refused, the report kept; --force writes it.
+    const before = readFileSync(join(fromStore, 'index.md'), 'utf8');
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const refused = cli('report', '--claims', suiteFile, '--store', empty, '--out', fromStore);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^report not written: /);
+    expect(readFileSync(join(fromStore, 'index.md'), 'utf8')).toBe(before);
+    expect(readdirSync(fromStore).sort()).toEqual(names);
+    const forced = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--store',
+      empty,
+      '--out',
+      fromStore,
+      '--force',
+    );
+    expect(forced.status).toBe(0);
+    expect(forced.stdout).toMatch(/\(1 claims missing results\)/);
+    expect(
+      (JSON.parse(readFileSync(join(fromStore, 'results.json'), 'utf8')) as { runs: unknown[] })
+        .runs,
+    ).toEqual([]);
+  }, 120_000);
+});
