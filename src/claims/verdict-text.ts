@@ -75,7 +75,7 @@ export function intervalText(claim: ClaimVerdict): string {
 const formatP = (p: number | null) => (p === null ? '-' : p < 0.0001 ? '<0.0001' : p.toFixed(4));
 
 const GATING_COUNTED = [
-  ['holds', 'hold'],
+  ['holds', 'holds'],
   ['contradicted', 'contradicted'],
   ['inconclusive', 'inconclusive'],
   ['missing', 'missing'],
@@ -165,7 +165,7 @@ export function verdictTable(verdict: SuiteVerdict, correction?: 'holm' | 'none'
     correction === undefined ? '' : correction === 'holm' ? 'Holm within each' : 'unadjusted';
   return [
     table([header, ...rows]),
-    `${title}: of ${gating.length} gating claims ${counts.join(', ')}; ${policyText(verdict)} (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
+    `${title}: ${gating.length} gating claim${gating.length === 1 ? '' : 's'}: ${counts.join(', ')}; ${policyText(verdict)} (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
     `families${correctionText === '' ? '' : ` (${correctionText}, α = ${verdict.alpha} each)`}: ${familiesText(verdict)}`,
     ...(warnings.length > 0 ? ['warnings:', ...warnings] : []),
   ].join('\n');

@@ -176,7 +176,7 @@ describe('gate on the command line', () => {
       expect.arrayContaining(['holds', 'regression', expect.stringMatching(/ vs ±1\.00$/)]),
     );
     expect(run.stdout).toMatch(
-      /^GATE PASSED: of 3 gating claims 3 hold, 0 contradicted, 0 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
+      /^GATE PASSED: 3 gating claims: 3 holds, 0 contradicted, 0 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
     );
     expect(run.stdout).toMatch(
       /^families \(Holm within each, α = 0\.05 each\): gating 2, regression 1, reported 1$/m,
@@ -221,7 +221,7 @@ describe('gate on the command line', () => {
       expect.arrayContaining(['contradicted', 'gating', 'yes']),
     );
     expect(run.stdout).toMatch(
-      /^GATE FAILED: of 3 gating claims 1 hold, 1 contradicted, 1 inconclusive;/m,
+      /^GATE FAILED: 3 gating claims: 1 holds, 1 contradicted, 1 inconclusive;/m,
     );
   }, 60_000);
 
@@ -241,7 +241,7 @@ describe('gate on the command line', () => {
     const label = line.find((cell) => cell.startsWith('inconclusive'));
     expect(label).toMatch(/^inconclusive \((~\d+ seeds → (holds|contradicted)|> 1000 seeds)\)$/);
     expect(byDefault.stdout).toMatch(
-      /^GATE INCONCLUSIVE: of 2 gating claims 1 hold, 0 contradicted, 1 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
+      /^GATE INCONCLUSIVE: 2 gating claims: 1 holds, 0 contradicted, 1 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
     );
 
     // The same verdict as JSON, with the policy the command line set.
