@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -47,7 +55,7 @@ function result(config: RunConfig): PipelineResult {
   const cycles = Array.from({ length: levels }, (_, c) => {
     const acc = base - 0.01 * (levels - 1 - c) + 0.001 * config.seed;
     return {
-      phase: 'p',
+      phase: config.method.name === 'lrr' ? `level ${c}` : 'cyclic',
       level: c,
       cycle: 0,
       epochs: 4,
@@ -99,15 +107,15 @@ describe('reports', () => {
     expect(outcome.files.map((f) => f.slice(first.length + 1))).toEqual([
       'index.md',
       'index.html',
-      'accuracy-vs-sparsity.svg',
-      'accuracy-vs-sparsity.png',
-      'accuracy-per-cycle.svg',
-      'accuracy-per-cycle.png',
-      'learning-rate.svg',
-      'learning-rate.png',
-      'accuracy-vs-cost.svg',
-      'accuracy-vs-cost.png',
+      'results.json',
+      ...[
+        'accuracy-vs-sparsity',
+        'accuracy-per-cycle',
+        'learning-rate',
+        'accuracy-vs-cost',
+      ].flatMap((name) => [`${name}.svg`, `${name}.png`, `${name}.vl.json`]),
     ]);
+    expect(outcome.removed).toEqual([]);
     for (const name of readdirSync(first).filter((n) => !n.endsWith('.png'))) {
       expect(readFileSync(join(second, name), 'utf8')).toBe(
         readFileSync(join(first, name), 'utf8'),
@@ -125,8 +133,130 @@ describe('reports', () => {
       './__snapshots__/golden-accuracy-vs-sparsity.svg',
     );
     expect(markdown).toMatch(
-      /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| best acc\. \| 95\.10% \| 93\.60% \| \+1\.50 \|/,
+      /\| lrr-beats-pai \| claim 3 \| LRR beats a random mask \| gating \| best acc\. \| 95\.10% \| 93\.60% \| \+1\.50 \|/,
     );
+  });
+});
+
+/** The fixture's verdict, read from its store. */
+function verdictOf(suiteFile: string, store: Store) {
+  const loaded = loadSuite(suiteFile);
+  return {
+    loaded,
+    verdict: evaluateSuite(loaded, (id) => store.result(id)?.cycles.at(-1)?.testAccuracy.best),
+  };
+}
+
+/** Every file under a directory with a hash of its bytes, to tell that nothing changed. */
+const snapshotOf = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir).map((name) => [
+      name,
+      createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex'),
+    ]),
+  );
+
+describe('writing over an earlier report', () => {
+  test('a report in which every claim is missing is refused and leaves the directory as it was', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-keep-'));
+    const written = await writeReport(loaded, verdict, storeSource(store), dir);
+    expect(written.kind).toBe('written');
+    const before = snapshotOf(dir);
+    // The same suite read from an empty store: every claim missing.
+    const empty = new Store(mkdtempSync(join(tmpdir(), 'report-empty-')));
+    const none = evaluateSuite(loaded, () => undefined);
+    expect(none.claims.every((c) => c.verdict === 'missing')).toBe(true);
+    const outcome = await writeReport(loaded, none, storeSource(empty), dir);
+    expect(outcome.kind).toBe('refused');
+    if (outcome.kind === 'refused')
+      expect(outcome.reason).toMatch(/every claim's results are missing/);
+    expect(snapshotOf(dir)).toEqual(before);
+    // Not even a directory where there was none.
+    const fresh = join(mkdtempSync(join(tmpdir(), 'report-none-')), 'mini');
+    expect((await writeReport(loaded, none, storeSource(empty), fresh)).kind).toBe('refused');
+    expect(existsSync(fresh)).toBe(false);
+    // Forced, it is written, and says 0 of 1 gating claims hold.
+    const forced = await writeReport(loaded, none, storeSource(empty), fresh, { force: true });
+    expect(forced.kind).toBe('written');
+    expect(readFileSync(join(fresh, 'index.md'), 'utf8')).toContain('0 of 1 gating claims hold');
+  });
+
+  test('plots of an earlier report that this one does not draw are removed, and nothing else', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-stale-'));
+    // An earlier report's analysis plots (this suite has no analysis claim), and files a report
+    // never writes: notes, a screenshot, a plot-named file of another kind.
+    const stale = ['cycle-analyses.vl.json', 'lmc-curves.png', 'lmc-curves.svg'];
+    const others = ['notes.txt', 'screenshot-accuracy-vs-sparsity.png', 'lmc-curves.txt'];
+    for (const name of [...stale, ...others]) writeFileSync(join(dir, name), 'old');
+    const outcome = await writeReport(loaded, verdict, storeSource(store), dir);
+    if (outcome.kind !== 'written') throw new Error('refused');
+    expect(outcome.removed.map((f) => f.slice(dir.length + 1))).toEqual(stale);
+    for (const name of stale) expect(existsSync(join(dir, name))).toBe(false);
+    for (const name of others) expect(readFileSync(join(dir, name), 'utf8')).toBe('old');
+    for (const file of outcome.files) expect(existsSync(file)).toBe(true);
+  });
+
+  test('the results file beside the report holds the per-seed values of every run', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-results-'));
+    await writeReport(loaded, verdict, storeSource(store), dir);
+    const text = readFileSync(join(dir, 'results.json'), 'utf8');
+    for (const id of suiteRuns(loaded.suite).keys()) expect(text).toContain(id);
+  });
+});
+
+describe('report tables', () => {
+  test('numbers right-aligned, verdicts in bold alone, families and policy in the header, run ids at the end', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-tables-'));
+    await writeReport(loaded, verdict, storeSource(store), dir);
+    const markdown = readFileSync(join(dir, 'index.md'), 'utf8');
+    const lines = markdown.split('\n');
+    const alignOf = (header: string) => {
+      const at = lines.findIndex((l) => l.startsWith(header));
+      return lines[at + 1]!.split('|').slice(1, -1);
+    };
+    // claims: A, B, A − B, interval, p, p opposite right-aligned; text columns not.
+    expect(alignOf('| claim |')).toEqual([
+      '---',
+      '---',
+      '---',
+      '---',
+      '---',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---',
+    ]);
+    expect(alignOf('| method |')).toEqual(['---', '---:', '---:', '---:', '---:', '---:', '---:']);
+    const header = lines.find((l) => l.startsWith('Metric:'))!;
+    expect(header).toContain('gating 1, reported 1');
+    expect(lines.find((l) => l.startsWith('**Gate'))).toMatch(/policy exit-code/);
+    // The verdict word alone in bold (the HTML colours it), notes outside.
+    const claimRows = lines.filter(
+      (l) => l.startsWith('| lrr-beats-pai') || l.startsWith('| pai-long-cycle'),
+    );
+    expect(claimRows).toHaveLength(2);
+    for (const row of claimRows)
+      expect(row).toMatch(
+        /\| \*\*(holds|contradicted|inconclusive|missing|run-failed|diverged)\*\*( \([^*]*\))? \|$/,
+      );
+    // Run ids only in the Runs section, after the plots.
+    const runsAt = lines.indexOf('## Runs');
+    expect(runsAt).toBeGreaterThan(lines.indexOf('## Plots'));
+    const firstRun = [...suiteRuns(loaded.suite).keys()][0]!;
+    expect(lines.findIndex((l) => l.includes(firstRun))).toBeGreaterThan(runsAt);
   });
 });
 
@@ -175,7 +305,9 @@ describe('user text in the HTML report', () => {
     const out = mkdtempSync(join(tmpdir(), 'report-x-'));
     await writeReport(loaded, verdict, storeSource(store), out);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
-    expect(html).not.toMatch(/<script|<img|<b>/);
+    // The page has its own scripts (vega-embed); what the claims file wrote is never markup.
+    for (const raw of ['<script>alert(', '<img src=x', '<b>claim</b>'])
+      expect(html).not.toContain(raw);
     expect(html).toContain('Suite &lt;script&gt;alert(&quot;suite&quot;)&lt;/script&gt;');
     expect(html).toContain('<td>A | B &lt;img src=x onerror=alert(1)&gt;</td>');
     expect(readFileSync(join(out, 'index.md'), 'utf8')).toContain(

@@ -1,46 +1,120 @@
 /**
  * Reports of a claims suite: Markdown and HTML with plots (plots.ts builds the vega-lite specs,
- * render.ts renders them, html.ts writes the page). Everything is derived from the suite's runs,
- * sorted and free of timestamps: the same results give the same files (golden-tested).
+ * render.ts renders them, html.ts writes the page), and the per-seed results file a later report
+ * can be rebuilt from. Everything is derived from the suite's runs, sorted and free of
+ * timestamps: the same results give the same files (golden-tested).
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cycleShapeOf } from '../config/lr-shape.js';
 import { resolveRun } from '../config/resolve.js';
-import { LrSchedule, cyclicEpochs } from '../core/lr-schedule.js';
+import { SEED_CAP } from '../stats/power.js';
 import { markdownCell, siUnits } from '../text/format.js';
-import { formatDifference, formatValue, METRIC_NAMES } from '../claims/verdict-text.js';
-import { suiteRuns, type LoadedSuite, type SuiteVerdict } from '../claims/claims.js';
+import {
+  familiesText,
+  formatDifference,
+  formatValue,
+  intervalText,
+  METRIC_NAMES,
+  policyText,
+} from '../claims/verdict-text.js';
+import {
+  suiteRuns,
+  type ClaimVerdict,
+  type ExternalRow,
+  type LoadedSuite,
+  type SuiteVerdict,
+} from '../claims/claims.js';
 import type { RunSource } from '../claims/run-source.js';
-import { reportPage } from './html.js';
-import { analysisPlots, cellsOf, plots } from './plots.js';
+import { writeResultsFile } from '../claims/results-file.js';
+import { reportPage, type ReportPlot } from './html.js';
+import { analysisPlots, cellsOf, plots, schedulesOf, type Cell } from './plots.js';
 import { renderSvg, svgToPng } from './render.js';
 
 export { escapeHtml, reportHtml } from './html.js';
 export { cellsOf, type Cell } from './plots.js';
 export { renderSvg, svgToPng } from './render.js';
 
-/** User text as one Markdown table cell: a `|` would end the cell, a newline the row. */
-function markdownTable(verdict: SuiteVerdict): string {
+/** Every plot a report may write: what stale-file removal may delete, and nothing else. */
+export const PLOT_NAMES = [
+  'accuracy-vs-sparsity',
+  'accuracy-per-cycle',
+  'learning-rate',
+  'accuracy-vs-cost',
+  'lmc-curves',
+  'cycle-analyses',
+] as const;
+const PLOT_FILES = ['.svg', '.png', '.vl.json'] as const;
+
+/** The file a report's per-seed results go to, beside index.md. */
+export const RESULTS_FILE = 'results.json';
+
+const formatP = (p: number | null) => (p === null ? '–' : p < 0.0001 ? '<0.0001' : p.toFixed(4));
+
+/**
+ * The verdict as one table cell: the word alone in bold (the HTML colours it), then whether it
+ * gates and, for an inconclusive claim, the seeds a power analysis says would decide it.
+ */
+function verdictCell(c: ClaimVerdict): string {
+  const notes = [
+    ...(c.gate ? [] : ['not gating']),
+    ...(c.verdict === 'inconclusive' && c.power !== null
+      ? [
+          c.power.seeds === null
+            ? `no n ≤ ${SEED_CAP} seeds per side would decide it`
+            : `~${c.power.seeds} seeds per side would decide it, likely as ${c.power.towards}`,
+        ]
+      : []),
+  ];
+  return `**${c.verdict}**${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+}
+
+function claimsTable(verdict: SuiteVerdict, correction: 'holm' | 'none'): string {
   const lines = verdict.claims.map((c) => {
-    const interval = c.test
-      ? `[${formatDifference(c.metric, c.test.ci[0])}, ${formatDifference(c.metric, c.test.ci[1])}]`
-      : c.allowed
-        ? `A in [${formatValue(c.metric, c.allowed[0])}, ${formatValue(c.metric, c.allowed[1])}]`
-        : markdownCell(c.detail);
-    const p =
-      c.pAdjusted === null ? '–' : c.pAdjusted < 0.0001 ? '<0.0001' : c.pAdjusted.toFixed(4);
-    return `| ${markdownCell(c.id)} | ${markdownCell(c.paper ?? '')} | ${markdownCell(c.description)} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${p} | **${c.verdict}**${c.gate ? '' : ' (not gating)'} |`;
+    const interval =
+      c.test === null && c.allowed === null ? markdownCell(c.detail) : intervalText(c);
+    return `| ${markdownCell(c.id)} | ${markdownCell(c.paper ?? '')} | ${markdownCell(c.description)} | ${c.family} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${formatP(c.pAdjusted)} | ${formatP(c.pOppositeAdjusted)} | ${verdictCell(c)} |`;
   });
+  const p = correction === 'holm' ? 'p (Holm)' : 'p';
   return [
-    '| claim | paper | statement | metric | A | B | A − B | interval | p (Holm) | verdict |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `| claim | paper | statement | family | metric | A | B | A − B | interval | ${p} | ${p} opposite | verdict |`,
+    '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|',
     ...lines,
   ].join('\n');
 }
 
-/** Writes index.md, index.html and one SVG and PNG per plot; returns the paths written. */
+const sparsityText = (s: number) => `${Number((100 * s).toFixed(2))}%`;
+
+function cellsTable(cells: readonly Cell[]): string {
+  const rows = cells.map(
+    (c) =>
+      `| ${markdownCell(c.method)} | ${sparsityText(c.sparsity)} | ${(100 * c.mean).toFixed(2)} | ${c.lo === null || c.hi === null ? '–' : `[${(100 * c.lo).toFixed(2)}, ${(100 * c.hi).toFixed(2)}]`} | ${c.n} | ${c.epochs} | ${siUnits(c.flops)} |`,
+  );
+  return [
+    '| method | sparsity | test acc. (%) | 95% CI | seeds | epochs | training FLOPs |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+  ].join('\n');
+}
+
+/** The runs behind each cell, kept out of the tables: one compact line per cell. */
+function runsList(cells: readonly Cell[]): string[] {
+  return cells.map(
+    (c) =>
+      `- ${markdownCell(c.method)}, ${sparsityText(c.sparsity)}: ${c.runIds.map((id) => `\`${id}\``).join(' ')}`,
+  );
+}
+
+function headline(verdict: SuiteVerdict): string {
+  const gating = verdict.claims.filter((c) => c.gate);
+  const count = (v: string) => gating.filter((c) => c.verdict === v).length;
+  const others = (['contradicted', 'inconclusive', 'missing', 'run-failed', 'diverged'] as const)
+    .filter((v) => count(v) > 0)
+    .map((v) => `${count(v)} ${v}`);
+  const word = { pass: 'passed', fail: 'failed', inconclusive: 'inconclusive' }[verdict.outcome];
+  return `**Gate ${word}**: ${count('holds')} of ${gating.length} gating claims hold${others.length > 0 ? ` (${others.join(', ')})` : ''}; ${policyText(verdict)}.`;
+}
+
 /**
  * What writing a report did: wrote it (the files written; stale ones of an earlier report
  * removed), or refused to (why: e.g. every claim missing would overwrite a report with nothing).
@@ -56,80 +130,90 @@ export type ReportOutcome =
 export interface ReportOptions {
   /** Write even a report that would be refused (every claim missing). */
   readonly force?: boolean;
+  /** Results produced elsewhere (`--results`), written into the report's results file. */
+  readonly external?: readonly ExternalRow[];
 }
 
+/**
+ * Writes index.md, index.html, one SVG, PNG and vega-lite spec per plot, and the results file;
+ * removes the plots of an earlier report that this one does not write. Refuses (writing nothing)
+ * when no claim has results, unless forced: a report of nothing never replaces one of something.
+ */
 export async function writeReport(
   loaded: LoadedSuite,
   verdict: SuiteVerdict,
   source: RunSource,
   dir: string,
-  _options: ReportOptions = {},
+  options: ReportOptions = {},
 ): Promise<ReportOutcome> {
+  if (!options.force && verdict.claims.every((c) => c.verdict === 'missing'))
+    return {
+      kind: 'refused',
+      reason: `every claim's results are missing (0 of ${verdict.claims.length} claims have results), so the report would show nothing; ${existsSync(join(dir, 'index.md')) ? `${dir} keeps the report it has` : 'nothing written'} (force to write it anyway)`,
+    };
   mkdirSync(dir, { recursive: true });
   const { suite } = loaded;
   const configs = suiteRuns(suite);
   const base = resolveRun({ ...suite.base, method: { name: 'dense' } });
   const cells = cellsOf(configs, source, suite.metric, base.training.epochsPerCycle);
-  const scheduleOf = (cycleEpochs: number[]) => {
-    const schedule = new LrSchedule({
-      peak: base.training.peak,
-      shape: cycleShapeOf(base.training.shape),
-      granularity: 'epoch',
-      stepsPerEpoch: 1,
-      cycleEpochs,
-      ...(base.conventions?.lrBoundaries === undefined
-        ? {}
-        : { boundaries: base.conventions.lrBoundaries }),
-    });
-    return Array.from({ length: schedule.totalSteps }, (_, e) => schedule.learningRateAt(e));
-  };
   const specs = {
-    ...plots(cells, {
-      cyclic: scheduleOf(cyclicEpochs(base.training.epochsPerCycle, 3)),
-      control: scheduleOf([3 * base.training.epochsPerCycle]),
-    }),
+    ...(cells.length > 0
+      ? plots(cells, schedulesOf(configs, source, base.training.epochsPerCycle))
+      : {}),
     ...(await analysisPlots(verdict, configs, source, base.training.epochsPerCycle)),
   };
   const written: string[] = [];
-  const svgs: Record<string, string> = {};
+  const pagePlots: ReportPlot[] = [];
   for (const [name, spec] of Object.entries(specs)) {
     const svg = await renderSvg(spec);
-    svgs[name] = svg;
+    pagePlots.push({ name, spec, svg });
     writeFileSync(join(dir, `${name}.svg`), svg);
     writeFileSync(join(dir, `${name}.png`), svgToPng(svg));
     writeFileSync(join(dir, `${name}.vl.json`), `${JSON.stringify(spec, null, 1)}\n`);
-    written.push(join(dir, `${name}.svg`), join(dir, `${name}.png`));
+    written.push(...PLOT_FILES.map((ext) => join(dir, `${name}${ext}`)));
   }
   const backend = cells.length > 0 ? source.result(cells[0]!.runIds[0]!)?.backend : undefined;
-  const cellRows = cells.map(
-    (c) =>
-      `| ${c.method} | ${c.sparsity.toFixed(3)} | ${(100 * c.mean).toFixed(2)} | [${(100 * c.lo).toFixed(2)}, ${(100 * c.hi).toFixed(2)}] | ${c.n} | ${c.epochs} | ${siUnits(c.flops)} | ${c.runIds.join(' ')} |`,
-  );
   const markdown = [
     `# cyclesparse — suite \`${suite.suite}\``,
     '',
     suite.description?.trim() ?? '',
     '',
-    `**${verdict.passed ? 'Gate passed' : 'Gate failed'}**: ${verdict.claims.filter((c) => c.gate && c.verdict === 'holds').length} of ${verdict.claims.filter((c) => c.gate).length} gating claims hold. Metric: ${suite.metric} test accuracy of the last cycle; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}, ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} p-values; intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread).` : ''}`,
+    headline(verdict),
     '',
-    markdownTable(verdict),
+    `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; p-values ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} within each family (${familiesText(verdict)}); intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
+    '',
+    claimsTable(verdict, suite.correction),
     '',
     '## Cells',
     '',
-    '| method | sparsity | test acc. (%) | 95% CI | seeds | epochs | training FLOPs | runs |',
-    '|---|---|---|---|---|---|---|---|',
-    ...cellRows,
+    cellsTable(cells),
     '',
     '## Plots',
     '',
     ...Object.keys(specs).flatMap((name) => [`![${name}](${name}.png)`, '']),
-    'Each plot also as SVG and as its vega-lite spec (`*.vl.json`).',
+    'Each plot also as SVG and as its vega-lite spec (`*.vl.json`); the per-seed values behind',
+    `the report are in \`${RESULTS_FILE}\`.`,
+    '',
+    '## Runs',
+    '',
+    ...runsList(cells),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'index.md'), markdown);
-  // The tables as HTML; the plots inline as SVG rather than as PNG links.
-  const html = reportPage(markdown.split('## Plots')[0]!, svgs);
-  writeFileSync(join(dir, 'index.html'), html);
-  written.unshift(join(dir, 'index.md'), join(dir, 'index.html'));
-  return { kind: 'written', files: written, removed: [] };
+  // The tables as HTML; the plots embedded (html.ts).
+  writeFileSync(join(dir, 'index.html'), reportPage(markdown.split('## Plots')[0]!, pagePlots));
+  await writeResultsFile(join(dir, RESULTS_FILE), loaded, source, options.external ?? []);
+  written.unshift(join(dir, 'index.md'), join(dir, 'index.html'), join(dir, RESULTS_FILE));
+  // Only files a report writes, of plots this report does not have: never anything else there.
+  const keep = new Set(written.map((f) => f.slice(dir.length + 1)));
+  const removed = readdirSync(dir)
+    .filter(
+      (name) =>
+        !keep.has(name) &&
+        PLOT_NAMES.some((plot) => PLOT_FILES.some((ext) => name === `${plot}${ext}`)),
+    )
+    .sort()
+    .map((name) => join(dir, name));
+  for (const file of removed) rmSync(file);
+  return { kind: 'written', files: written, removed };
 }
