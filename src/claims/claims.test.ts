@@ -329,3 +329,189 @@ describe('hostile claims and results files', () => {
     ).toMatchObject({ verdict: 'run-failed', detail: `run ${lrrRun} failed` });
   });
 });
+
+/*
+ * Three verdicts per kind, on data small enough to compute by hand. Oracles: the closed forms of
+ * Student's t CDF for 2 and 4 degrees of freedom (no t quantile or CDF from the code under test).
+ *   ν = 2: F(t) = 1/2 + t / (2√(2 + t²))
+ *   ν = 4: F(t) = 1/2 + (3/8) · (t / √(1 + t²/4)) · (1 − t² / (12 (1 + t²/4)))
+ */
+const t2 = (t: number) => 0.5 + t / (2 * Math.sqrt(2 + t * t));
+const t4 = (t: number) =>
+  0.5 + (3 / 8) * (t / Math.sqrt(1 + (t * t) / 4)) * (1 - (t * t) / (12 * (1 + (t * t) / 4)));
+
+describe('holds, contradicted, inconclusive for every kind', () => {
+  const three = `suite: test
+seeds: [0, 1, 2]
+base: { extends: mini-mnist-lenet300 }
+claims:
+`;
+  /**
+   * Side A (lrr) reads 4, 5, 6 by seed, side B (pai) 1, 2, 3: A − B is 3 with Welch se √(2/3).
+   * Each claim is evaluated in a suite of its own, so its family has one member and its adjusted
+   * p-values are its own.
+   */
+  function evaluateEach(claims: string, dirFiles: Record<string, string> = {}) {
+    const lines = claims.split('\n').filter((l) => l.trim() !== '');
+    return { claims: lines.map((l) => evaluateThree(`${l}\n`, dirFiles).claims[0]!) };
+  }
+  function evaluateThree(claims: string, dirFiles: Record<string, string> = {}) {
+    const file = suiteFile(three + claims);
+    for (const [name, text] of Object.entries(dirFiles))
+      writeFileSync(join(file, '..', name), text);
+    const loaded = loadSuite(file);
+    const runs = suiteRuns(loaded.suite);
+    return evaluateSuite(loaded, (id) => {
+      const config = runs.get(id)!;
+      return (config.method.name === 'lrr' ? 4 : 1) + config.seed;
+    });
+  }
+  const seWelch = Math.sqrt(2 / 3);
+
+  test('greater, paired: differences 3, 3, 3 have no spread, so the margin alone decides', () => {
+    const v =
+      evaluateEach(`  - { id: holds, description: x, kind: greater, margin: 2, a: ${lrr}, b: ${pai} }
+  - { id: contradicted, description: x, kind: greater, margin: 4, a: ${lrr}, b: ${pai} }
+  - { id: inconclusive, description: x, kind: greater, margin: 3, a: ${lrr}, b: ${pai} }
+`);
+    expect(v.claims.map((c) => [c.verdict, c.test!.p, c.test!.pOpposite])).toEqual([
+      ['holds', 0, 1],
+      ['contradicted', 1, 0],
+      ['inconclusive', 1, 1],
+    ]);
+    // Exactly on the margin there is no effect to power: no number of seeds would decide it.
+    expect(v.claims[2]!.power).toEqual({ seeds: null, towards: 'holds', power: 0.8 });
+  });
+
+  test('at-least (one-sample t): A = 4, 5, 6 against 3, 8 and 4', () => {
+    // at-least on A = 4, 5, 6: mean 5, sd 1, se 1/√3, ν = 2.
+    const v = evaluateEach(`  - { id: holds, description: x, kind: at-least, value: 3, a: ${lrr} }
+  - { id: contradicted, description: x, kind: at-least, value: 8, a: ${lrr} }
+  - { id: inconclusive, description: x, kind: at-least, value: 4, a: ${lrr} }
+`);
+    const se = 1 / Math.sqrt(3);
+    const [holds, contradicted, inconclusive] = v.claims;
+    expect(holds!.test!.p).toBeCloseTo(1 - t2((5 - 3) / se), 6); // 0.0371
+    expect(contradicted!.test!.pOpposite).toBeCloseTo(t2((5 - 8) / se), 6); // 0.0175
+    expect(inconclusive!.test!.p).toBeCloseTo(1 - t2((5 - 4) / se), 6); // 0.113
+    expect(v.claims.map((c) => c.verdict)).toEqual(['holds', 'contradicted', 'inconclusive']);
+    expect(holds!.pAdjusted).toBe(holds!.test!.p);
+    expect(inconclusive!.power).toMatchObject({ towards: 'holds', power: 0.8 });
+    expect(inconclusive!.power!.seeds).toBeGreaterThan(3);
+  });
+
+  test('greater, Welch: A − B = 3, se √(2/3), ν = 4', () => {
+    const v =
+      evaluateEach(`  - { id: holds, description: x, kind: greater, test: welch, a: ${lrr}, b: ${pai} }
+  - { id: contradicted, description: x, kind: greater, test: welch, margin: 6, a: ${lrr}, b: ${pai} }
+  - { id: inconclusive, description: x, kind: greater, test: welch, margin: 2, a: ${lrr}, b: ${pai} }
+`);
+    const [holds, contradicted, inconclusive] = v.claims;
+    expect(holds!.test!.p).toBeCloseTo(1 - t4(3 / seWelch), 6); // 0.0107
+    expect(contradicted!.test!.pOpposite).toBeCloseTo(t4(-3 / seWelch), 6); // 0.0107
+    expect(inconclusive!.test!.p).toBeCloseTo(1 - t4(1 / seWelch), 6); // 0.144
+    expect(v.claims.map((c) => c.verdict)).toEqual(['holds', 'contradicted', 'inconclusive']);
+    expect(inconclusive!.power).toMatchObject({ towards: 'holds' });
+  });
+
+  test('equivalent (TOST, Welch): |A − B| = 3 against δ = 7, 0.5 and 4', () => {
+    const v =
+      evaluateEach(`  - { id: holds, description: x, kind: equivalent, test: welch, delta: 7, a: ${lrr}, b: ${pai} }
+  - { id: contradicted, description: x, kind: equivalent, test: welch, delta: 0.5, a: ${lrr}, b: ${pai} }
+  - { id: inconclusive, description: x, kind: equivalent, test: welch, delta: 4, a: ${lrr}, b: ${pai} }
+  - { id: leaning-away, description: x, kind: equivalent, test: welch, delta: 2.5, gate: false, a: ${lrr}, b: ${pai} }
+`);
+    const [holds, contradicted, inconclusive, away] = v.claims;
+    expect(holds!.test!.p).toBeCloseTo(1 - t4((7 - 3) / seWelch), 6); // 0.0040
+    // The opposite, |A − B| > δ, is two-sided: twice the smaller one-sided p.
+    expect(contradicted!.test!.pOpposite).toBeCloseTo(2 * (1 - t4((3 - 0.5) / seWelch)), 6); // 0.038
+    expect(inconclusive!.test!.p).toBeCloseTo(1 - t4((4 - 3) / seWelch), 6); // 0.144
+    expect(v.claims.map((c) => c.verdict)).toEqual([
+      'holds',
+      'contradicted',
+      'inconclusive',
+      'inconclusive',
+    ]);
+    expect(inconclusive!.power).toMatchObject({ towards: 'holds' });
+    expect(away!.power).toMatchObject({ towards: 'contradicted' });
+    expect(away!.family).toBe('reported');
+  });
+
+  test('within-baseline (Welch TOST against the stored values): margins 7, 0.5 and 4', () => {
+    const cell = {
+      mean: 2,
+      sd: 1,
+      n: 3,
+      ci: [0, 4],
+      level: 0.95,
+      metric: 'best',
+      values: [1, 2, 3],
+      runIds: ['x', 'y', 'z'],
+    };
+    const baseline = JSON.stringify({
+      suite: 'test',
+      created: 'now',
+      cyclesparse: '0',
+      backend: { name: 'wasm', tfjsVersion: null, threads: 1 },
+      cells: { cell, single: { ...cell, values: [2] } },
+    });
+    const claim = (id: string, margin: number) =>
+      `  - { id: ${id}, description: x, kind: within-baseline, margin: ${margin}, a: ${lrr}, baseline: { file: base.json, key: cell } }\n`;
+    const all = claim('holds', 7) + claim('contradicted', 0.5) + claim('inconclusive', 4);
+    const v = evaluateEach(all, { 'base.json': baseline });
+    const [holds, contradicted, inconclusive] = v.claims;
+    expect(v.claims.map((c) => c.family)).toEqual(['regression', 'regression', 'regression']);
+    expect(holds!.test!.p).toBeCloseTo(1 - t4((7 - 3) / seWelch), 6);
+    expect(contradicted!.test!.pOpposite).toBeCloseTo(2 * (1 - t4((3 - 0.5) / seWelch)), 6);
+    expect(v.claims.map((c) => c.verdict)).toEqual(['holds', 'contradicted', 'inconclusive']);
+    expect(holds!.allowed).toEqual([2 - 7, 2 + 7]);
+    expect(inconclusive!.power).toMatchObject({ towards: 'holds' });
+    // Together they are one family: Holm multiplies the smallest p (holds: 0.0040) by 3, and
+    // the contradiction (0.038) no longer clears α once multiplied by 3.
+    const together = evaluateThree(all, { 'base.json': baseline }).claims;
+    expect(together[0]!.pAdjusted).toBeCloseTo(3 * holds!.test!.p, 12);
+    expect(together[1]!.pOppositeAdjusted).toBeCloseTo(3 * contradicted!.test!.pOpposite, 12);
+    expect(together.map((c) => c.verdict)).toEqual(['holds', 'inconclusive', 'inconclusive']);
+    expect(() =>
+      evaluateThree(
+        `  - { id: r, description: x, kind: within-baseline, margin: 1, a: ${lrr}, baseline: { file: base.json, key: single } }\n`,
+        { 'base.json': baseline },
+      ),
+    ).toThrow(
+      /base\.json\.cells\.single\.values: expected at least 2 per-seed values for claim r .*\(the cell has 1\)/,
+    );
+  });
+
+  test('tolerance is refused, saying what margin is; a regression claim needs a margin', () => {
+    const claim = (extra: string) =>
+      `  - { id: r, description: x, kind: within-baseline, ${extra}, a: ${lrr}, baseline: { file: base.json, key: cell } }\n`;
+    expect(() => loadSuite(suiteFile(three + claim('tolerance: 0.002')))).toThrow(
+      /claims\[0\]\.tolerance: expected margin instead: tolerance .* was replaced by margin, the equivalence margin in the metric's units/,
+    );
+    expect(() => loadSuite(suiteFile(three + claim('margin: 0')))).toThrow(
+      /claims\[0\]\.margin: Too small/,
+    );
+  });
+
+  test('outcome: inconclusive when no gating claim is contradicted and some does not hold; the policy is the suite’s or the override', () => {
+    const claims = `  - { id: holds, description: x, kind: greater, test: welch, a: ${lrr}, b: ${pai} }
+  - { id: inconclusive, description: x, kind: greater, test: welch, margin: 2, a: ${lrr}, b: ${pai} }
+  - { id: reported, description: x, kind: greater, test: welch, margin: 6, gate: false, a: ${lrr}, b: ${pai} }
+`;
+    const v = evaluateThree(claims);
+    expect(v.claims.map((c) => c.verdict)).toEqual(['holds', 'inconclusive', 'contradicted']);
+    expect(v).toMatchObject({ outcome: 'inconclusive', passed: false, inconclusive: 'exit-code' });
+    const file = suiteFile(three.replace('seeds:', 'inconclusive: pass\nseeds:') + claims);
+    const loaded = loadSuite(file);
+    const runs = suiteRuns(loaded.suite);
+    const value = (id: string) =>
+      (runs.get(id)!.method.name === 'lrr' ? 4 : 1) + runs.get(id)!.seed;
+    expect(evaluateSuite(loaded, value).inconclusive).toBe('pass');
+    expect(evaluateSuite(loaded, value, [], { inconclusive: 'fail' }).inconclusive).toBe('fail');
+    expect(() =>
+      loadSuite(suiteFile(three.replace('seeds:', 'inconclusive: maybe\nseeds:') + claims)),
+    ).toThrow(
+      /suite\.yaml\.inconclusive: Invalid option: expected one of "exit-code"\|"pass"\|"fail"/,
+    );
+  });
+});
