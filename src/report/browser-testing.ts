@@ -70,7 +70,11 @@ export async function openReport(browser: Browser, htmlFile: string): Promise<Op
     }
   });
   await page.goto(url, { waitUntil: 'load' });
-  const plots = (await page.evaluate('window.cyclesparseReport')) as PlotOutcome[];
+  const plots = (await page.evaluate('window.cyclesparseReport')) as PlotOutcome[] | undefined;
+  if (!Array.isArray(plots))
+    throw new Error(
+      `${htmlFile} embeds no plots: not an interactive cyclesparse report (rewrite it)`,
+    );
   return { page, plots, blocked, errors };
 }
 
