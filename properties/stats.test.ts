@@ -52,6 +52,42 @@ describe('calibration (simulated, fixed seeds)', () => {
     }
     expect(rejected / trials).toBeLessThan(0.05 + 0.012);
   });
+  test.each(['welch', 'paired'] as const)(
+    'the opposite of %s (A − B < margin) rejects a true null at its level α = 0.05',
+    (kind) => {
+      let rejected = 0;
+      const trials = 4000;
+      for (let t = 0; t < trials; t++) {
+        const a = normals(t, 'opposite/a', 5, 0.91, 0.02);
+        const b = normals(t, 'opposite/b', 5, 0.9, 0.02);
+        // True A − B is 0.01, the margin: the least favourable case for "contradicted".
+        const r = kind === 'welch' ? welch(a, b, 0.01) : paired(a, b, 0.01);
+        if (r.pOpposite < 0.05) rejected++;
+      }
+      expect(Math.abs(rejected / trials - 0.05)).toBeLessThan(0.011);
+    },
+  );
+  test.each([
+    // δ wide against the spread: only one side can reject, so the two-sided opposite is at α/2.
+    { delta: 0.03, sd: 0.005, rate: 0.025 },
+    // δ tiny against the spread: both sides can, as in an ordinary two-sided test at α.
+    { delta: 1e-6, sd: 0.02, rate: 0.05 },
+  ])(
+    'the opposite of TOST (|A − B| > δ) rejects at most α when A − B = δ (δ = $delta, sd = $sd)',
+    ({ delta, sd, rate }) => {
+      let rejected = 0;
+      const trials = 4000;
+      for (let t = 0; t < trials; t++) {
+        const a = normals(t, 'tost-opposite/a', 6, 0.9 + delta, sd);
+        const b = normals(t, 'tost-opposite/b', 6, 0.9, sd);
+        if (equivalence(a, b, delta).pOpposite < 0.05) rejected++;
+      }
+      // At most α (Welch's test is a little conservative with equal spreads), and near the
+      // rate expected of one or two sides (±4 binomial sd at 4,000 trials: 0.014).
+      expect(rejected / trials).toBeLessThan(0.05 + 0.011);
+      expect(Math.abs(rejected / trials - rate)).toBeLessThan(0.014);
+    },
+  );
 });
 
 describe('known values', () => {
@@ -61,6 +97,14 @@ describe('known values', () => {
     expect(r.df).toBeCloseTo(4, 12);
     expect(2 * r.p).toBeCloseTo(0.0213116, 6); // one-sided p doubled for a two-sided check
     expect(estimate([1, 2, 3]).ci![0]).toBeCloseTo(2 - 4.302652729749464 / Math.sqrt(3), 9); // t(0.975, 2)
+  });
+  test('the opposite of Welch (1, 2, 3) vs (4, 5, 6) > 6 is the lower tail: p = 0.0213 / 2', () => {
+    const r = welch([4, 5, 6], [1, 2, 3], 6); // t = (3 − 6)/√(2/3) = −3.674
+    expect(r.pOpposite).toBeCloseTo(0.0213116 / 2, 6);
+    expect(r.p + r.pOpposite).toBeCloseTo(1, 12);
+    // Equivalence within 6: |3| is 3 inside, so its opposite is far from significant; within 0:
+    // the opposite is the two-sided test of A = B.
+    expect(equivalence([4, 5, 6], [1, 2, 3], 1e-12).pOpposite).toBeCloseTo(0.0213116, 6);
   });
   test('Holm: p_(k) × (m − k + 1), made monotone, capped at 1', () => {
     expect(holm([0.01, 0.04, 0.03, 0.005])).toEqual([0.03, 0.06, 0.06, 0.02]);
