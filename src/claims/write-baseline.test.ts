@@ -17,6 +17,8 @@ base: { extends: mini-mnist-lenet300 }
 claims:
   - { id: lrr-beats-pai, description: LRR beats PaI, kind: greater, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { method: { name: pai, criterion: random, sparsity: 0.9 } } }
   - { id: lrr-first-cycle, description: LRR's first cycle, kind: at-least, cycle: 1, value: 0.5, a: { method: { name: lrr, targetSparsity: 0.9 } } }
+  - { id: torch-beats-pai, description: PyTorch's LRR beats PaI, kind: greater, test: welch, a: { external: torch-lrr }, b: { method: { name: pai, criterion: random, sparsity: 0.9 } } }
+  - { id: lrr-beats-torch, description: LRR beats PyTorch's, kind: greater, test: welch, a: { method: { name: lrr, targetSparsity: 0.9 } }, b: { external: torch-lrr } }
 `;
 
 /** Final test accuracy of a run's cycle (1-based): made up from its method and seed. */
@@ -133,11 +135,16 @@ describe('measured baselines', () => {
     const lrr = [3, 5, 8].map((seed) => 0.95 + seed / 1000 + 3 / 100);
     const pai = [3, 5, 8].map((seed) => 0.93 + seed / 1000 + 3 / 100);
     const lrrFirst = [3, 5, 8].map((seed) => 0.95 + seed / 1000 + 1 / 100);
+    // A side of external results is not measured: only the other side gets a cell, under its key.
     expect(Object.keys(baseline.cells).sort()).toEqual([
       'lrr-beats-pai/a',
       'lrr-beats-pai/b',
+      'lrr-beats-torch/a',
       'lrr-first-cycle/a',
+      'torch-beats-pai/b',
     ]);
+    expect(baseline.cells['torch-beats-pai/b']!.values).toEqual(pai);
+    expect(baseline.cells['lrr-beats-torch/a']!.values).toEqual(lrr);
     expect(baseline.cells['lrr-beats-pai/a']!.values).toEqual(lrr);
     expect(baseline.cells['lrr-beats-pai/b']!.values).toEqual(pai);
     expect(baseline.cells['lrr-first-cycle/a']!.values).toEqual(lrrFirst);

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { cyclesparseVersion, gitCommit } from '../harness/provenance.js';
 import { estimate } from '../stats/inference.js';
 import type { BaselineProvenance, MeasuredBaselines } from './baselines.js';
-import { evaluateSuite, type LoadedSuite, type RunValue } from './claims.js';
+import { evaluateSuite, suiteRuns, type Claim, type LoadedSuite, type RunValue } from './claims.js';
 import type { RunSource, RunSummary } from './run-source.js';
 
 /** What a baseline records of its making beyond the suite and its runs. */
@@ -34,6 +34,20 @@ function backendOf(result: RunSummary | undefined): BaselineProvenance['backend'
 }
 
 /**
+ * The runs of one side of a claim, in seed order; undefined for a side the claim lacks or one
+ * of external results (those are not cyclesparse's to measure). From the suite's own definition
+ * of a claim's runs (a suite of that side alone), not by cutting the claim's run list, which
+ * has no runs for an external side.
+ */
+function sideIds(loaded: LoadedSuite, claim: Claim, key: 'a' | 'b'): string[] | undefined {
+  const side = (claim as { a: Claim['a']; b?: Claim['a'] })[key];
+  if (side === undefined || ('external' in side && typeof side.external === 'string'))
+    return undefined;
+  const alone = { ...claim, a: side, b: undefined } as unknown as Claim;
+  return [...suiteRuns({ ...loaded.suite, claims: [alone] }).keys()];
+}
+
+/**
  * A measured baseline for every configuration side of the suite's claims, keyed
  * `<claim id>/a` and `<claim id>/b`, from the suite's runs, with its provenance.
  */
@@ -49,18 +63,15 @@ export function measuredBaseline(
   const verdict = evaluateSuite(loaded, value, [], { checkBaselines: false });
   for (const claim of verdict.claims) {
     if (claim.kind === 'within-baseline') continue; // it reads a cell, it does not define one
-    const ids = claim.runIds;
-    const half =
-      claim.kind === 'greater' || claim.kind === 'equivalent' ? suite.seeds.length : ids.length;
-    const sides: [string, readonly string[]][] = [[`${claim.id}/a`, ids.slice(0, half)]];
-    if (half < ids.length) sides.push([`${claim.id}/b`, ids.slice(half)]);
-    for (const [key, runIds] of sides) {
-      if (runIds.length === 0) continue;
+    const definition = suite.claims.find((c) => c.id === claim.id)!;
+    for (const key of ['a', 'b'] as const) {
+      const runIds = sideIds(loaded, definition, key);
+      if (runIds === undefined || runIds.length === 0) continue;
       const values = runIds.map((id) => value(id, claim.metric, claim.cycle));
       if (values.some((v) => v === undefined)) continue;
       first ??= source.result(runIds[0]!);
       const e = estimate(values as number[]);
-      cells[key] = {
+      cells[`${claim.id}/${key}`] = {
         mean: e.mean,
         sd: e.sd,
         n: e.n,
