@@ -275,8 +275,8 @@ describe('gate on the command line', () => {
     expect(xml).toContain('<property name="outcome" value="inconclusive"/>');
   }, 120_000);
 
-  test('a bad --inconclusive, or a --write-baseline that cannot be written, is bad input before anything trains', () => {
-    const { suite, store } = workspace();
+  test('a bad --inconclusive, or a --write-baseline that cannot be written, is bad input before anything trains; a baseline of runs not all there names the sides it lacks', () => {
+    const { dir, suite, store } = workspace();
     // A side of runs the store lacks: were the file not checked first, the gate would train it.
     const file = suite(
       'untrained',
@@ -294,5 +294,23 @@ describe('gate on the command line', () => {
     expect(
       existsSync(store) ? readdirSync(store).filter((f) => f.startsWith('dense-')) : [],
     ).toEqual([]);
+
+    // Nothing trained (--no-run): the baseline is written without the side, and says so.
+    const partial = join(dir, 'partial.json');
+    const untrained = cli(
+      'gate',
+      '--claims',
+      file,
+      '--store',
+      store,
+      '--no-run',
+      '--write-baseline',
+      partial,
+    );
+    expect(untrained.status).toBe(1); // its gating claim is missing
+    expect(untrained.stderr).toContain(
+      `warning: baseline ${partial} has no cell for dense-learns/a (not every seed has a value)`,
+    );
+    expect(loadMeasuredBaselines(partial).cells).toEqual({});
   }, 60_000);
 });

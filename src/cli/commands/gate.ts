@@ -229,6 +229,18 @@ export async function gateAndReport(
  * its runs and its verdict), and whole — a file beside it, then renamed, so an interrupted write
  * never leaves half a baseline where a whole one was.
  */
+/** The keys of the claim sides a measured baseline records: `<claim id>/a|b` of sides of runs. */
+function runSides(loaded: LoadedSuite): string[] {
+  return loaded.suite.claims.flatMap((claim) =>
+    claim.kind === 'within-baseline'
+      ? [] // it reads a cell, it does not define one
+      : (['a', 'b'] as const).flatMap((key) => {
+          const side = (claim as { a: object; b?: object })[key];
+          return side === undefined || 'external' in side ? [] : [`${claim.id}/${key}`];
+        }),
+  );
+}
+
 async function baselineWriter(
   { file, suiteFile }: { readonly file: string; readonly suiteFile: string },
   json: boolean,
@@ -243,5 +255,12 @@ async function baselineWriter(
     // --json keeps stdout to the verdict.
     if (json) process.stderr.write(`${line}\n`);
     else print(line);
+    // A side without a value for every seed (not run, failed, running elsewhere) has no cell: a
+    // regression claim on it would not read, so say so now rather than when one is written.
+    const left = runSides(loaded).filter((key) => baseline.cells[key] === undefined);
+    if (left.length > 0)
+      process.stderr.write(
+        `warning: baseline ${file} has no cell for ${left.join(', ')} (not every seed has a value)\n`,
+      );
   };
 }
