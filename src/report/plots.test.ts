@@ -97,8 +97,8 @@ function sourceOf(
   return {
     result: (id) => (drop(configs.get(id)!) ? undefined : resultOf(configs.get(id)!)),
     state: () => undefined,
-    cycleSeries: async (id) => series(id),
-    sharpness: async () => 1,
+    cycleSeries: (id) => Promise.resolve(series(id)),
+    sharpness: () => Promise.resolve(1),
   };
 }
 
@@ -350,7 +350,7 @@ claims:
       ...resultOf({
         ...config,
         method: { name: 'pai', criterion: 'random', sparsity: 0, cycles: 1 },
-      } as RunConfig),
+      }),
       method: config.method.name,
       cycles: cycles.map((epochs, c) => ({
         ...resultOf(config).cycles[0]!,
@@ -365,26 +365,28 @@ claims:
         return dense(config, config.method.name === 'cyclic' ? [4, 4, 4] : [12]);
       },
       state: () => undefined,
-      sharpness: async () => 1,
-      cycleSeries: async (id) =>
-        configs.get(id)!.method.name === 'cyclic'
-          ? {
-              id,
-              cycles: [1, 2, 3].map((cycle) => ({ cycle, sharpness: 4 - cycle })),
-              pairs: [
-                {
-                  from: 1,
-                  to: 2,
-                  testErrorBarrier: 0.04,
-                  testErrorBarrierLinear: 0.025,
-                  trainErrorBarrier: 0,
-                  testLossBarrier: 0,
-                  signFlipFraction: 0.01,
-                  curve,
-                },
-              ],
-            }
-          : { id, cycles: [{ cycle: 1, sharpness: 1.5 }], pairs: [] },
+      sharpness: () => Promise.resolve(1),
+      cycleSeries: (id) =>
+        Promise.resolve(
+          configs.get(id)!.method.name === 'cyclic'
+            ? {
+                id,
+                cycles: [1, 2, 3].map((cycle) => ({ cycle, sharpness: 4 - cycle })),
+                pairs: [
+                  {
+                    from: 1,
+                    to: 2,
+                    testErrorBarrier: 0.04,
+                    testErrorBarrierLinear: 0.025,
+                    trainErrorBarrier: 0,
+                    testLossBarrier: 0,
+                    signFlipFraction: 0.01,
+                    curve,
+                  },
+                ],
+              }
+            : { id, cycles: [{ cycle: 1, sharpness: 1.5 }], pairs: [] },
+        ),
     };
     const runIds = (name: string) =>
       [...configs].filter(([, c]) => c.method.name === name).map(([id]) => id);
