@@ -508,7 +508,10 @@ export interface ClaimVerdict {
     readonly power: number;
   };
   readonly detail: string;
-  /** within-baseline: [baseline mean − margin, baseline mean + margin]; null for other kinds. */
+  /**
+   * within-baseline: [baseline mean − margin, baseline mean + margin] (b is the baseline's
+   * stored values, test.difference mean(A) − their mean); null for other kinds.
+   */
   readonly allowed: readonly [number, number] | null;
   readonly runIds: readonly string[];
   readonly metric: Metric;
@@ -536,6 +539,8 @@ export interface SuiteVerdict {
   /** The suite's cycle (a claim may read another; see each claim's `cycle`). */
   readonly cycle: Cycle;
   readonly alpha: number;
+  /** The adjustment applied within each family. */
+  readonly correction: 'holm' | 'none';
   readonly claims: readonly ClaimVerdict[];
   /**
    * pass: every gating claim holds; fail: some gating claim is contradicted, missing, run-failed
@@ -786,7 +791,8 @@ export function evaluateSuite(
           boundary: { kind: 'equivalence', margin: claim.margin },
         };
         detail = `|mean(A) − baseline| < ${claim.margin}: mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key}, Welch TOST)`;
-        return { ...base, a: ea, b: null, test, plan, detail, allowed };
+        // b: the baseline's values, so a reader sees both sides of the equivalence.
+        return { ...base, a: ea, b: estimate(cell.values), test, plan, detail, allowed };
       }
     }
     return { ...base, a: ea, b: eb, test, plan, detail: withWarnings(detail, warnings) };
@@ -842,6 +848,7 @@ export function evaluateSuite(
     metric: suite.metric,
     cycle: suite.cycle,
     alpha,
+    correction: suite.correction,
     claims,
     outcome,
     passed: outcome === 'pass',
