@@ -242,12 +242,14 @@ export function readResultsFile(file: string, suite?: string): ResultsFile {
 /**
  * A source reading a results file written for the suite, and the external rows it records. A
  * run's analyses are answered only for the runs the file keeps them for (the runs of the suite's
- * analysis claims); asking for another's is refused, naming the file and the run.
+ * analysis claims); asking for another's is refused, naming the file and the run. `ids`: the
+ * runs the file holds (whether they are the suite's says whether it was written with the same
+ * overrides).
  */
 export function fileSource(
   file: string,
   loaded: LoadedSuite,
-): { source: RunSource; external: ExternalRow[] } {
+): { source: RunSource; external: ExternalRow[]; ids: string[] } {
   const results = readResultsFile(file, loaded.suite.suite);
   const runs = new Map(results.runs.map((run) => [run.id, run]));
   const analysesOf = (id: string) => {
@@ -273,5 +275,5 @@ export function fileSource(
       }),
     sharpness: (id) => new Promise<number>((resolve) => resolve(analysesOf(id).sharpness)),
   };
-  return { source, external: [...results.external] };
+  return { source, external: [...results.external], ids: [...runs.keys()] };
 }

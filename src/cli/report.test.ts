@@ -115,15 +115,28 @@ describe('report --from', () => {
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/'--store <dir>' cannot be used with option '--from <file>'/);
 
-    // An empty store would report nothing: refused, the report kept; --force writes it.
+    // A report of nothing is refused and the directory keeps its report: here the file's runs
+    // are not the suite's under another override (which changes every run id), and it says so.
     const before = readFileSync(join(fromStore, 'index.md'), 'utf8');
-    const empty = join(dir, 'empty');
-    mkdirSync(empty);
-    const refused = cli('report', '--claims', suiteFile, '--store', empty, '--out', fromStore);
+    const refused = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--from',
+      join(fromFile, 'results.json'),
+      '--out',
+      fromStore,
+      'training.epochsPerCycle=2',
+    );
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^report not written: /);
+    expect(refused.stderr).toContain(
+      `${join(fromFile, 'results.json')}: its 6 runs are none of the suite's: was it written with other key=value overrides than training.epochsPerCycle=2?`,
+    );
     expect(readFileSync(join(fromStore, 'index.md'), 'utf8')).toBe(before);
     expect(readdirSync(fromStore).sort()).toEqual(names);
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
     const forced = cli(
       'report',
       '--claims',

@@ -31,7 +31,7 @@ export function register(program: Command): void {
       'write the report even when no claim has results (otherwise refused, exit 1, and the directory keeps the report it has)',
     )
     .action(async (overrideArgs, options) => {
-      const { evaluateSuite, loadExternalResults, loadSuite } =
+      const { evaluateSuite, loadExternalResults, loadSuite, suiteRuns } =
         await import('../../claims/claims.js');
       const { suiteValues } = await import('../../claims/gate.js');
       const { storeSource } = await import('../../claims/run-source.js');
@@ -42,11 +42,12 @@ export function register(program: Command): void {
       const loaded = loadSuite(options.claims, {}, {}, parseOverrides(overrideArgs));
       // The results file is read whole before the report (which rewrites it) is written, so
       // --from reports/x/results.json --out reports/x rebuilds a report in place.
-      const { source, external } =
+      const { source, external, ids } =
         options.from === undefined
           ? {
               source: storeSource(new Store(checkStoreDir(options.store, { write: false }))),
               external: options.results === undefined ? [] : loadExternalResults(options.results),
+              ids: [],
             }
           : fileSource(options.from, loaded);
       const value = await suiteValues(loaded, source, (line) => process.stderr.write(`${line}\n`));
@@ -62,6 +63,12 @@ export function register(program: Command): void {
       );
       if (outcome.kind === 'refused') {
         process.stderr.write(`report not written: ${outcome.reason}\n`);
+        // Overrides change run ids: a file written under others holds none of these runs.
+        const needed = suiteRuns(loaded.suite);
+        if (ids.length > 0 && !ids.some((id) => needed.has(id)))
+          process.stderr.write(
+            `${options.from!}: its ${ids.length} runs are none of the suite's: was it written with other key=value overrides than ${overrideArgs.length === 0 ? 'none' : overrideArgs.join(' ')}?\n`,
+          );
         process.exitCode = EXIT.claimsNotMet;
         return;
       }
