@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { loadMeasuredBaselines } from '../claims/baselines.js';
-import { loadSuite, suiteRuns } from '../claims/claims.js';
+import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
+import { suiteValues } from '../claims/gate.js';
+import { fileSource } from '../claims/results-file.js';
 import type { RunConfig } from '../config/schema.js';
 import { Store } from '../store/store.js';
 
@@ -139,7 +141,7 @@ interface JsonVerdict {
 }
 
 describe('gate on the command line', () => {
-  test('holds exits 0; --write-baseline writes the runs’ cells before the claims read them', () => {
+  test('holds exits 0; --write-baseline writes the runs’ cells before the claims read them; --report keeps the external rows', async () => {
     const { dir, results, suite, store } = workspace();
     const file = suite(
       'passing',
@@ -164,6 +166,8 @@ describe('gate on the command line', () => {
       baseline,
       '--junit',
       junit,
+      '--report',
+      join(dir, 'report'),
     );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
@@ -205,6 +209,18 @@ describe('gate on the command line', () => {
     // Written whole: no probe or partial file left beside it.
     expect(readdirSync(join(dir, 'measured'))).toEqual(['passing.json']);
     expect(readFileSync(junit, 'utf8')).toContain('<property name="outcome" value="pass"/>');
+
+    // The report's results file carries the external rows the gate read, so it rebuilds the verdict.
+    const loaded = loadSuite(file);
+    const { source, external } = fileSource(join(dir, 'report', 'results.json'), loaded);
+    expect(external).toHaveLength(16);
+    const rebuilt = evaluateSuite(loaded, await suiteValues(loaded, source), external);
+    expect(rebuilt.claims.map((c) => c.verdict)).toEqual([
+      'holds',
+      'contradicted',
+      'holds',
+      'holds',
+    ]);
   }, 60_000);
 
   test('a contradicted gating claim exits 1 and the table says which', () => {
