@@ -73,7 +73,8 @@ export async function openReport(browser: Browser, htmlFile: string): Promise<Op
   const plots = (await page.evaluate('window.cyclesparseReport')) as PlotOutcome[] | undefined;
   if (!Array.isArray(plots))
     throw new Error(
-      `${htmlFile} embeds no plots: not an interactive cyclesparse report (rewrite it)`,
+      `${htmlFile} embeds no plots: not an interactive cyclesparse report (rewrite it)` +
+        errors.map((error) => `\n  ${error}`).join(''),
     );
   return { page, plots, blocked, errors };
 }
