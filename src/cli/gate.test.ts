@@ -25,6 +25,7 @@ import { suiteValues } from '../claims/gate.js';
 import { fileSource } from '../claims/results-file.js';
 import type { RunConfig } from '../config/schema.js';
 import { Store } from '../store/store.js';
+import { gateExitCode } from './shared.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -139,6 +140,30 @@ interface JsonVerdict {
     power: { seeds: number | null; towards: string; power: number } | null;
   }[];
 }
+
+describe('the gate’s exit code', () => {
+  // The codes as documented (docs/CLAIMS.md, main's --help), written out rather than read from EXIT.
+  test.each([
+    ['pass', 'exit-code', false, false, 0],
+    ['fail', 'exit-code', false, false, 1],
+    ['inconclusive', 'exit-code', false, false, 5],
+    ['inconclusive', 'pass', false, false, 0],
+    ['inconclusive', 'fail', false, false, 1],
+    ['pass', 'fail', false, false, 0],
+    ['fail', 'pass', false, false, 1],
+    // A run that failed is a runtime failure whatever the claims say; then runs left to another
+    // process ("run again later").
+    ['fail', 'exit-code', true, true, 3],
+    ['pass', 'pass', true, false, 3],
+    ['inconclusive', 'pass', false, true, 4],
+    ['fail', 'fail', false, true, 4],
+  ] as const)(
+    '%s under policy %s (run failed: %s, running elsewhere: %s) exits %i',
+    (outcome, policy, runFailed, runningElsewhere, code) => {
+      expect(gateExitCode({ outcome, policy, runFailed, runningElsewhere })).toBe(code);
+    },
+  );
+});
 
 describe('gate on the command line', () => {
   test('holds exits 0; --write-baseline writes the runs’ cells before the claims read them; --report keeps the external rows', async () => {
