@@ -12,6 +12,7 @@ import { evaluateSuite, loadSuite, suiteRuns, type ExternalRow } from './claims.
 import { suiteValues } from './gate.js';
 import { fileSource, readResultsFile, writeResultsFile } from './results-file.js';
 import { storeSource, type RunSource } from './run-source.js';
+import { measuredBaseline } from './write-baseline.js';
 
 /**
  * A small suite over a made-up store: an accuracy claim (one of its runs failed, one diverged),
@@ -175,6 +176,14 @@ describe('results file', () => {
       ['against-torch', 'diverged'],
       ['unrun', 'missing'],
     ]);
+
+    // A measured baseline reads the same values from either.
+    const origin = { suiteFile, date: new Date(0), version: '1', commit: null };
+    const baseline = measuredBaseline(loaded, source, await suiteValues(loaded, source), origin);
+    expect(Object.keys(baseline.cells).sort()).toEqual(['dense-barrier/a', 'unrun/b']);
+    expect(
+      measuredBaseline(loaded, fromFile.source, await suiteValues(loaded, fromFile.source), origin),
+    ).toEqual(baseline);
 
     const again = join(dir, 'again.json');
     await writeResultsFile(again, loaded, fromFile.source, fromFile.external);
