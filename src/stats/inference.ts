@@ -214,17 +214,18 @@ export function equivalence(
   pairedBySeed = false,
 ): TestResult {
   requireNumber('delta', delta, { min: 0, max: Number.MAX_VALUE, openMin: true });
-  const lower = pairedBySeed ? paired(a, b, -delta, alpha) : welch(a, b, -delta, alpha); // A − B > −δ
-  const upper = pairedBySeed ? paired(b, a, -delta, alpha) : welch(b, a, -delta, alpha); // B − A > −δ
-  const above = pairedBySeed ? paired(a, b, delta, alpha) : welch(a, b, delta, alpha); // A − B > δ
-  const below = pairedBySeed ? paired(b, a, delta, alpha) : welch(b, a, delta, alpha); // B − A > δ
+  // Each one-sided test also gives its opposite, so two tests give all four p-values.
+  const atLower = pairedBySeed ? paired(a, b, -delta, alpha) : welch(a, b, -delta, alpha);
+  const atUpper = pairedBySeed ? paired(a, b, delta, alpha) : welch(a, b, delta, alpha);
   return {
     test: 'equivalence',
-    difference: lower.difference,
-    ci: lower.ci,
-    p: Math.max(lower.p, upper.p),
-    pOpposite: Math.min(1, 2 * Math.min(above.p, below.p)),
-    df: lower.df,
+    difference: atLower.difference,
+    ci: atLower.ci,
+    // A − B > −δ and A − B < δ
+    p: Math.max(atLower.p, atUpper.pOpposite),
+    // A − B > δ or A − B < −δ
+    pOpposite: Math.min(1, 2 * Math.min(atUpper.p, atLower.pOpposite)),
+    df: atLower.df,
   };
 }
 
