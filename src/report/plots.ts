@@ -16,7 +16,7 @@ import { cycleShapeOf } from '../config/lr-shape.js';
 import { LrSchedule } from '../core/lr-schedule.js';
 import { estimate } from '../stats/inference.js';
 import { metricOf } from '../claims/gate.js';
-import { ANALYSIS_METRICS, type SuiteVerdict } from '../claims/claims.js';
+import { ANALYSIS_METRICS, type Cycle, type SuiteVerdict } from '../claims/claims.js';
 import type { RunSource, RunSummary } from '../claims/run-source.js';
 
 export type Spec = vegaLite.TopLevelSpec;
@@ -115,12 +115,16 @@ function stepsOf(runs: readonly { id: string; seed: number; result: RunSummary }
   });
 }
 
-/** One cell per (method, target) over the seeds, from the stored results. */
+/**
+ * One cell per (method, target) over the seeds, from the stored results; its value is the
+ * suite's metric of the suite's cycle, as the claims read it.
+ */
 export function cellsOf(
   configs: ReadonlyMap<string, RunConfig>,
   source: RunSource,
   metric: 'best' | 'final',
   baseEpochs: number,
+  cycle: Cycle = 'last',
 ): Cell[] {
   const groups = new Map<string, string[]>();
   for (const [id, config] of configs) {
@@ -137,14 +141,16 @@ export function cellsOf(
       })
       .sort((a, b) => a.seed - b.seed || a.id.localeCompare(b.id));
     const values = runs.flatMap(({ id, seed, result }) => {
-      const value = metricOf(result, metric);
+      const value = metricOf(result, metric, cycle);
       return value === undefined ? [] : [{ run: id, seed, value }];
     });
     if (values.length === 0) continue;
     const first = runs[0]!.result;
     cells.push({
       method: cellLabel(configs.get(runs[0]!.id)!, baseEpochs),
-      sparsity: first.cycles.at(-1)!.sparsity,
+      // The sparsity of the cycle the value is read from.
+      sparsity: ((cycle === 'last' ? undefined : first.cycles[cycle - 1]) ?? first.cycles.at(-1)!)
+        .sparsity,
       ...summaryOf(values.map((v) => v.value)),
       epochs: first.cost.epochs,
       flops: first.cost.flopsSparse,
@@ -739,7 +745,7 @@ export async function analysisPlots(
           from: ref(peak.alpha),
           to: peak.error,
           barrier: Number((peak.error - ref(peak.alpha)).toFixed(3)),
-          label: `${definition === 'linear' ? 'linear' : 'mean of ends'} ${(peak.error - ref(peak.alpha)).toFixed(2)}`,
+          label: `${definition === 'linear' ? 'linear' : 'mean of ends'} ${seedMean.toFixed(2)}`,
           perSeed: Number(seedMean.toFixed(3)),
           n: perSeed.length,
         };
@@ -759,8 +765,8 @@ export async function analysisPlots(
       title: {
         text: 'Error along the line between consecutive cycles (mean over seeds)',
         subtitle: [
-          'test-error barriers, marked where the mean curve peaks above its reference:',
-          'thick: over the mean of the ends (Frankle et al.); thin: over the straight line between the ends',
+          'test-error barriers, marked where the mean curve peaks above its reference and labelled with the mean over seeds',
+          "of each seed's barrier (what claims read): thick, over the mean of the ends (Frankle et al.); thin, over the straight line",
           ...claimNote,
         ],
       },

@@ -155,7 +155,7 @@ export async function writeReport(
   const { suite } = loaded;
   const configs = suiteRuns(suite);
   const base = resolveRun({ ...suite.base, method: { name: 'dense' } });
-  const cells = cellsOf(configs, source, suite.metric, base.training.epochsPerCycle);
+  const cells = cellsOf(configs, source, suite.metric, base.training.epochsPerCycle, suite.cycle);
   const specs = {
     ...(cells.length > 0
       ? plots(cells, schedulesOf(configs, source, base.training.epochsPerCycle))
