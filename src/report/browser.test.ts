@@ -190,6 +190,25 @@ describe.skipIf(!chromium)('the HTML report in headless Chromium', () => {
       await checkbox!.click();
       await nextFrames(page);
       expect(await markCount(page, plot)).toBe(before);
+      // The same holds for every plot with per-seed points (at least the three accuracy plots).
+      const toggled: string[] = [];
+      for (const name of plotNames) {
+        const box = await page.$(`#plot-${name} .vega-bindings input[type=checkbox]`);
+        if (!box) continue;
+        const shown = await markCount(page, name);
+        await box.click();
+        await nextFrames(page);
+        expect(await markCount(page, name), name).toBeGreaterThanOrEqual(
+          shown + suiteRuns(loaded.suite).size,
+        );
+        await box.click();
+        await nextFrames(page);
+        expect(await markCount(page, name), name).toBe(shown);
+        toggled.push(name);
+      }
+      expect(toggled).toEqual(
+        expect.arrayContaining(['accuracy-vs-sparsity', 'accuracy-per-cycle', 'accuracy-vs-cost']),
+      );
       const shots = await saveScreenshots(opened, out);
       expect(shots.map((f) => f.slice(out.length + 1))).toEqual([
         ...plotNames.map((name) => `screenshots/${name}.png`),

@@ -173,7 +173,12 @@ export function reportPage(markdown: string, plots: readonly ReportPlot[]): stri
     if (/<\/noscript/i.test(svg)) throw new Error(`plot ${name}: its SVG cannot sit in <noscript>`);
     return `<figure class="plot" id="plot-${name}"><figcaption>${name}</figcaption><div class="plot-target"></div><noscript>${svg}</noscript></figure>`;
   });
-  const specs = plots.map(({ name, spec }) => ({ name, spec: withPlotFont(spec) }));
+  // Re-laid out on every update: ticking per-seed points can widen an axis's labels, which
+  // vega's default layout (computed once) would clip. 'pad' is vega-lite's default type.
+  const specs = plots.map(({ name, spec }) => ({
+    name,
+    spec: { autosize: { type: 'pad', resize: true }, ...withPlotFont(spec) },
+  }));
   return [
     '<!doctype html><html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
