@@ -5,12 +5,14 @@ import { describe, expect, test } from 'vitest';
 import { parseOverrides } from '../config/overrides.js';
 import type { PipelineResult } from '../methods/runner.js';
 import {
+  claimSides,
   evaluateSuite,
   loadExternalResults,
   loadSuite,
   plannedCycles,
   suiteRuns,
   type Cycle,
+  type SideRuns,
 } from './claims.js';
 import { metricOf } from './gate.js';
 
@@ -247,5 +249,24 @@ describe('overrides on a suite', () => {
     expect(() => loadSuite(file, {}, {}, parseOverrides(['seed=3']))).toThrow(
       /seed: a suite's runs take their seeds from its seeds list/,
     );
+  });
+});
+
+describe('the sides of a claim', () => {
+  test('claimSides names each side: runs in seed order, or the external label', () => {
+    const loaded = loadSuite(
+      suiteFile(`${header()}  - { id: mixed, description: x, kind: greater, a: { external: torch }, b: ${pai(3)} }
+  - { id: one, description: x, kind: at-least, value: 0.5, a: ${pai(1)} }
+`),
+    );
+    const mixed = claimSides(loaded.suite, 0);
+    expect(mixed.a).toEqual({ kind: 'external', label: 'torch' });
+    expect(mixed.b!.kind).toBe('runs');
+    const runs = suiteRuns(loaded.suite);
+    const b = mixed.b as Extract<SideRuns, { kind: 'runs' }>;
+    expect(b.ids.map((id) => runs.get(id)!.seed)).toEqual(loaded.suite.seeds);
+    expect(b.ids.every((id) => runs.get(id)!.method.name === 'pai')).toBe(true);
+    expect(claimSides(loaded.suite, 1).b).toBeUndefined();
+    expect(() => claimSides(loaded.suite, 2)).toThrow(/^index: expected a claim index below 2/);
   });
 });

@@ -33,7 +33,7 @@ import {
   type EngineOverride,
 } from '../config/resolve.js';
 import type { RunConfig } from '../config/schema.js';
-import { schemaError } from '../core/errors.js';
+import { InvalidArgumentError, schemaError } from '../core/errors.js';
 import { randomStream } from '../core/random.js';
 import {
   bootstrap,
@@ -310,6 +310,21 @@ function resolveSide(suite: Suite, value: Claim['a'], where: string): SideRuns {
     return withEngine(resolveRun({ ...document, seed }, where), suite.engine ?? {});
   });
   return { kind: 'runs', configs, ids: configs.map(runId) };
+}
+
+/**
+ * The runs (or external label) of each side of the suite's `index`-th claim; `b` is absent for
+ * kinds with one side. Run ids are in seed order.
+ */
+export function claimSides(
+  suite: Suite,
+  index: number,
+): { readonly a: SideRuns; readonly b?: SideRuns } {
+  const claim = suite.claims[index];
+  if (claim === undefined)
+    throw new InvalidArgumentError('index', `a claim index below ${suite.claims.length}`, index);
+  const a = sideRuns(suite, claim.a, `claims[${index}].a`);
+  return 'b' in claim ? { a, b: sideRuns(suite, claim.b, `claims[${index}].b`) } : { a };
 }
 
 /** Every run the suite needs, by id (each side × seed). */
