@@ -606,8 +606,10 @@ function accuracyVsCost(cells: readonly Cell[]) {
       accuracy: pct(v.value),
     })),
   );
+  // A log axis needs positive counts; results without any get a nominal decade.
   const flops = cells.map((c) => c.flops).filter((f) => f > 0);
-  const [flo, fhi] = [Math.min(...flops) / 1.6, Math.max(...flops) * 1.6];
+  const [flo, fhi] =
+    flops.length === 0 ? [1, 10] : [Math.min(...flops) / 1.6, Math.max(...flops) * 1.6];
   const epochs = Math.max(...cells.map((c) => c.epochs));
   const shape = { field: 'cellSparsity', type: 'nominal', title: 'sparsity' };
   const panel = (x: Record<string, unknown>, field: string) => ({

@@ -180,7 +180,7 @@ export async function writeReport(
     '',
     headline(verdict),
     '',
-    `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; p-values ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} within each family (${familiesText(verdict)}); intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
+    `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; p-values ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} within each family (${familiesText(verdict)}); claims' intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}% (the lower end is the one-sided bound), cells' at 95%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
     '',
     claimsTable(verdict, suite.correction),
     '',
