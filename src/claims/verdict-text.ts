@@ -111,7 +111,7 @@ export function familiesText(verdict: SuiteVerdict): string {
  * claim, and of its opposite), family and verdict; then the outcome with the gating claims'
  * counts and the policy applied, and the families with their correction.
  */
-export function verdictTable(verdict: SuiteVerdict, correction?: 'holm' | 'none'): string {
+export function verdictTable(verdict: SuiteVerdict): string {
   const rows = verdict.claims.map((c) => [
     c.id,
     c.paper ?? '',
@@ -161,12 +161,11 @@ export function verdictTable(verdict: SuiteVerdict, correction?: 'holm' | 'none'
       : verdict.outcome === 'fail'
         ? 'GATE FAILED'
         : 'GATE INCONCLUSIVE';
-  const correctionText =
-    correction === undefined ? '' : correction === 'holm' ? 'Holm within each' : 'unadjusted';
+  const correctionText = verdict.correction === 'holm' ? 'Holm within each' : 'unadjusted';
   return [
     table([header, ...rows]),
     `${title}: ${gating.length} gating claim${gating.length === 1 ? '' : 's'}: ${counts.join(', ')}; ${policyText(verdict)} (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,
-    `families${correctionText === '' ? '' : ` (${correctionText}, α = ${verdict.alpha} each)`}: ${familiesText(verdict)}`,
+    `families (${correctionText}, α = ${verdict.alpha} each): ${familiesText(verdict)}`,
     ...(warnings.length > 0 ? ['warnings:', ...warnings] : []),
   ].join('\n');
 }

@@ -248,13 +248,14 @@ describe('gate on the command line', () => {
     ]);
   }, 60_000);
 
-  test('a contradicted gating claim exits 1 and the table says which', () => {
+  test('a contradicted gating claim exits 1 and the table says which (p-values unadjusted)', () => {
     const { results, suite, store } = workspace();
     const file = suite(
       'failing',
       claim('high-beats-low', 'high', 'low') +
         claim('low-beats-high', 'low', 'high') +
         claim('close-beats-near', 'close', 'near'),
+      'correction: none\n',
     );
     const run = cli('gate', '--claims', file, '--store', store, '--results', results, '--no-run');
     expect(run.status).toBe(1);
@@ -264,6 +265,7 @@ describe('gate on the command line', () => {
     expect(run.stdout).toMatch(
       /^GATE FAILED: 3 gating claims: 1 holds, 1 contradicted, 1 inconclusive;/m,
     );
+    expect(run.stdout).toMatch(/^families \(unadjusted, α = 0\.05 each\): gating 3$/m);
   }, 60_000);
 
   test('inconclusive exits 5, or by the policy: the suite’s field, overridden by --inconclusive', () => {

@@ -182,7 +182,7 @@ export async function gateAndReport(
   }
   if (options.json) print(JSON.stringify(verdict, null, 1));
   else {
-    print(verdictTable(verdict, loaded.suite.correction));
+    print(verdictTable(verdict));
     for (const c of verdict.claims)
       if (c.verdict === 'run-failed' || c.verdict === 'diverged') print(`  ${c.id}: ${c.detail}`);
   }
