@@ -100,7 +100,9 @@ claims:
     writeFileSync(join(dir, 'strict.yaml'), suite(0.999));
     const fails = cli('gate', '--claims', join(dir, 'strict.yaml'), '--store', store);
     expect(fails.status).toBe(1);
-    expect(fails.stdout).toMatch(/^GATE FAILED: 0\/1 gating claims hold/m);
+    expect(fails.stdout).toMatch(
+      /^GATE FAILED: 1 gating claim: 0 holds, 1 contradicted, 0 inconclusive;/m,
+    );
     expect(fails.stdout).toMatch(/^0 runs trained/m);
 
     const report = cli(

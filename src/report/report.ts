@@ -149,7 +149,7 @@ export async function writeReport(
   if (!options.force && verdict.claims.every((c) => c.verdict === 'missing'))
     return {
       kind: 'refused',
-      reason: `every claim's results are missing (0 of ${verdict.claims.length} claims have results), so the report would show nothing; ${existsSync(join(dir, 'index.md')) ? `${dir} keeps the report it has` : 'nothing written'} (force to write it anyway)`,
+      reason: `every claim's results are missing (0 of ${verdict.claims.length} claims have results), so the report would show nothing; ${existsSync(join(dir, 'index.md')) ? `${dir} keeps the report it has` : 'nothing written'} (report --force writes it anyway)`,
     };
   mkdirSync(dir, { recursive: true });
   const { suite } = loaded;
