@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { loadSuite, suiteRuns } from '../claims/claims.js';
+import { parseOverrides } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -153,5 +154,79 @@ describe('report --from', () => {
       (JSON.parse(readFileSync(join(fromStore, 'results.json'), 'utf8')) as { runs: unknown[] })
         .runs,
     ).toEqual([]);
+  }, 120_000);
+
+  test('refuses to replace a results file holding more claims or none of its runs, unless forced; rebuilding in place is never refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'report-less-'));
+    const suiteFile = join(dir, 'suite.yaml');
+    writeFileSync(
+      suiteFile,
+      `${SUITE}  - { id: lrr-learns, description: LRR beats 90%, kind: at-least, value: 0.9, a: { method: { name: lrr, targetSparsity: 0.9 } } }\n`,
+    );
+    const storeOf = (
+      name: string,
+      keep: (config: RunConfig) => boolean,
+      ...overrides: string[]
+    ) => {
+      const store = join(dir, name);
+      const loaded = loadSuite(suiteFile, {}, {}, parseOverrides(overrides));
+      for (const [id, config] of suiteRuns(loaded.suite)) {
+        if (!keep(config)) continue;
+        mkdirSync(join(store, id), { recursive: true });
+        writeFileSync(join(store, id, 'result.json'), JSON.stringify(resultOf(config)));
+      }
+      return store;
+    };
+    const whole = storeOf('whole', () => true);
+    const lrrOnly = storeOf('lrr-only', (config) => config.method.name === 'lrr');
+    const other = storeOf('other', () => true, 'training.epochsPerCycle=2');
+    const out = join(dir, 'report');
+    expect(cli('report', '--claims', suiteFile, '--store', whole, '--out', out).status).toBe(0);
+    const results = join(out, 'results.json');
+    const before = readFileSync(results, 'utf8');
+    const index = readFileSync(join(out, 'index.md'), 'utf8');
+
+    // From its own results file, in place: the same runs and claims, so written again.
+    const inPlace = cli('report', '--claims', suiteFile, '--from', results, '--out', out);
+    expect(inPlace.stderr).toBe('');
+    expect(inPlace.status).toBe(0);
+    expect(readFileSync(results, 'utf8')).toBe(before);
+
+    // A store with only the LRR runs: one claim of two has results, the file there has both.
+    const partial = cli('report', '--claims', suiteFile, '--store', lrrOnly, '--out', out);
+    expect(partial.status).toBe(1);
+    expect(partial.stderr).toContain(
+      `report not written: ${results} holds results for 2 of the suite's 2 claims, this report 1; ${out} keeps the report it has (--force writes it anyway)`,
+    );
+    // Every claim has results, but under another override: none of the runs are the file's.
+    const elsewhere = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--store',
+      other,
+      '--out',
+      out,
+      'training.epochsPerCycle=2',
+    );
+    expect(elsewhere.status).toBe(1);
+    expect(elsewhere.stderr).toMatch(
+      /^report not written: .*results\.json holds 6 runs and none of this report's 6 \(other key=value overrides, backend or engine give other run ids\)/,
+    );
+    expect(readFileSync(results, 'utf8')).toBe(before);
+    expect(readFileSync(join(out, 'index.md'), 'utf8')).toBe(index);
+
+    const forced = cli(
+      'report',
+      '--claims',
+      suiteFile,
+      '--store',
+      lrrOnly,
+      '--out',
+      out,
+      '--force',
+    );
+    expect(forced.status).toBe(0);
+    expect(readFileSync(results, 'utf8')).not.toBe(before);
   }, 120_000);
 });

@@ -23,9 +23,15 @@ const HTML_ENTITIES: Readonly<Record<string, string>> = {
 
 export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
 
-/** Links and images may go to http(s), mailto or a relative path; never a script or an entity trick. */
+/** Links may go to http(s), mailto or a relative path; never a script or an entity trick. */
 const safeHref = (href: string) =>
   !href.includes('&') && (/^(https?|mailto):/i.test(href) || !href.includes(':'));
+
+/**
+ * Images only from a relative path (a file beside the report; not `//host/…` or `/…`): the page
+ * is read offline, and a remote image would be a request elsewhere each time it is opened.
+ */
+const safeImage = (href: string) => !/[&:]/.test(href) && !/^[/\\]/.test(href.trim());
 
 /** The verdict words the report's tables write in bold (ClaimVerdict.verdict); each has a colour. */
 export const VERDICT_WORDS = [
@@ -41,8 +47,8 @@ export const VERDICT_WORDS = [
  * Markdown to HTML for reports. Claims files supply text that reaches the HTML (descriptions,
  * claim ids, paper references), and a report's own Markdown holds no HTML, so every `<` is made
  * an entity before parsing: no tag, raw HTML block or raw-text element can start (an HTML token
- * would be escaped anyway). A link or image to anything but http(s), mailto or a relative path
- * is rendered as its text. A bold verdict word gets a class its colour hangs on.
+ * would be escaped anyway). A link to anything but http(s), mailto or a relative path, and an
+ * image anywhere but a relative path, is rendered as its text. A bold verdict word gets a class its colour hangs on.
  */
 const reportMarked = new Marked({
   async: false,
@@ -53,7 +59,7 @@ const reportMarked = new Marked({
       return safeHref(token.href) ? false : this.parser.parseInline(token.tokens);
     },
     image(token) {
-      return safeHref(token.href) ? false : escapeHtml(token.text);
+      return safeImage(token.href) ? false : escapeHtml(token.text);
     },
     strong({ text }) {
       return (VERDICT_WORDS as readonly string[]).includes(text)
@@ -163,8 +169,40 @@ window.cyclesparseReport = (async () => {
 })();
 `;
 
-/** The HTML page: the report's tables, then each plot interactive, its static SVG as fallback. */
-export function reportPage(markdown: string, plots: readonly ReportPlot[]): string {
+/**
+ * The page's text, section by section (report.ts builds them): Markdown the report wrote, except
+ * the description, which is the claims file's text and is shown as escaped text (paragraphs at
+ * blank lines), never parsed.
+ */
+export interface ReportSections {
+  /** The title line (Markdown). */
+  readonly title: string;
+  /** The suite's description: plain text. */
+  readonly description: string;
+  /** Headline, header, claims and cells tables (Markdown). */
+  readonly summary: string;
+  /** What else is beside the plots (Markdown), after them. */
+  readonly plotFiles: string;
+  /** The runs of each cell (Markdown), last. */
+  readonly runs: string;
+}
+
+const paragraphs = (text: string) =>
+  text
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    .map((p) => `<p class="description">${escapeHtml(p)}</p>`);
+
+/**
+ * The HTML page: the report's tables, then each plot interactive (its static SVG as fallback),
+ * then its runs. Markdown alone (a string) is a page of that text before the plots.
+ */
+export function reportPage(content: ReportSections | string, plots: readonly ReportPlot[]): string {
+  const sections =
+    typeof content === 'string'
+      ? { title: '', description: '', summary: content, plotFiles: '', runs: '' }
+      : content;
   const { scripts, fontFaces } = inlinedAssets();
   const figures = plots.map(({ name, svg }) => {
     if (!/^[\w.-]+$/.test(name))
@@ -186,9 +224,13 @@ export function reportPage(markdown: string, plots: readonly ReportPlot[]): stri
     `<style>${fontFaces}${STYLE}</style>`,
     ...scripts.map((code) => `<script>${code}</script>`),
     '</head><body>',
-    reportHtml(markdown),
+    reportHtml(sections.title),
+    ...paragraphs(sections.description),
+    reportHtml(sections.summary),
     plots.length > 0 ? '<h2>Plots</h2>' : '',
     ...figures,
+    reportHtml(sections.plotFiles),
+    reportHtml(sections.runs),
     `<script type="application/json" id="cyclesparse-plots">${scriptJson(specs)}</script>`,
     `<script>${EMBED_SCRIPT}</script>`,
     '</body></html>',

@@ -202,6 +202,43 @@ describe('writing over an earlier report', () => {
     for (const file of outcome.files) expect(existsSync(file)).toBe(true);
   });
 
+  test('a directory written with a trailing slash or a leading ./ keeps its own plots', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const parent = mkdtempSync(join(tmpdir(), 'report-path-'));
+    const cwd = process.cwd();
+    process.chdir(parent);
+    try {
+      for (const dir of ['slash/', './dotted', './both/']) {
+        // Twice: the second finds the first's plots there and must keep them all.
+        await writeReport(loaded, verdict, storeSource(store), dir);
+        const outcome = await writeReport(loaded, verdict, storeSource(store), dir);
+        if (outcome.kind !== 'written') throw new Error(`refused: ${outcome.reason}`);
+        expect(outcome.removed, dir).toEqual([]);
+        for (const file of outcome.files) expect(existsSync(file), file).toBe(true);
+        expect(readdirSync(join(parent, dir))).toContain('accuracy-vs-sparsity.png');
+      }
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  test('screenshots of plots the report no longer draws are removed; the page and others stay', async () => {
+    const { suiteFile, store } = fixture();
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-shots-'));
+    const shots = join(dir, 'screenshots');
+    mkdirSync(shots);
+    // This suite draws no LMC or cycle-analysis plot (no analysis claim).
+    const stale = ['cycle-analyses.png', 'lmc-curves.png'];
+    const kept = ['accuracy-vs-sparsity.png', 'index.png', 'lmc-curves.svg', 'mine.png'];
+    for (const name of [...stale, ...kept]) writeFileSync(join(shots, name), 'old');
+    const outcome = await writeReport(loaded, verdict, storeSource(store), dir);
+    if (outcome.kind !== 'written') throw new Error('refused');
+    expect(outcome.removed).toEqual(stale.map((name) => join(shots, name)));
+    expect(readdirSync(shots).sort()).toEqual([...kept].sort());
+  });
+
   test('the results file beside the report holds the per-seed values of every run', async () => {
     const { suiteFile, store } = fixture();
     const { loaded, verdict } = verdictOf(suiteFile, store);
@@ -313,6 +350,53 @@ describe('user text in the HTML report', () => {
     expect(readFileSync(join(out, 'index.md'), 'utf8')).toContain(
       '| lrr-beats-pai | <b>claim</b> 3 | A \\| B <img src=x onerror=alert(1)> |',
     );
+  });
+});
+
+describe('the HTML page’s sections', () => {
+  test('every section of index.md is on the page, in order, whatever the description holds', async () => {
+    const { suiteFile, store } = fixture({
+      suite:
+        'Intro\n\n## Plots\n\n![remote](https://example.org/x.png) [link](https://example.org)',
+      claim: 'LRR beats a random mask',
+      paper: 'claim 3',
+    });
+    const { loaded, verdict } = verdictOf(suiteFile, store);
+    const dir = mkdtempSync(join(tmpdir(), 'report-sections-'));
+    await writeReport(loaded, verdict, storeSource(store), dir);
+    // The page's own text: between its inlined libraries and its plots' data.
+    const page = readFileSync(join(dir, 'index.html'), 'utf8');
+    const html = page.slice(page.indexOf('<body>'), page.indexOf('id="cyclesparse-plots"'));
+    const firstRun = [...suiteRuns(loaded.suite).keys()][0]!;
+    const at = (text: string) => {
+      const i = html.indexOf(text);
+      expect(i, text).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    // The description as text: no heading, image or link of its own, and nothing cut after it.
+    at('<p class="description">## Plots</p>');
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('href="https://example.org"');
+    const order = [
+      at('<h1>'),
+      at('<p class="description">Intro</p>'),
+      at('<h2>Cells</h2>'),
+      at('<h2>Plots</h2>'),
+      at('id="plot-accuracy-vs-sparsity"'),
+      at('<h2>Runs</h2>'),
+      at(`<code>${firstRun}</code>`),
+    ];
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(html.match(/<h2>Plots<\/h2>/g)).toHaveLength(1);
+  });
+
+  test('images only from a relative path; links also to http(s) and mailto', () => {
+    const html = reportHtml(
+      '![a](https://example.org/a.png) ![b](http://x/b.png) ![c](//x/c.png) ![f](/etc/f.png) ![d](plot.png) [e](https://example.org/e)',
+    );
+    expect(html.match(/<img /g)).toHaveLength(1);
+    expect(html).toContain('<img src="plot.png" alt="d">');
+    expect(html).toContain('<a href="https://example.org/e">e</a>');
   });
 });
 

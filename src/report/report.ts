@@ -6,7 +6,7 @@
  */
 
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { resolveRun } from '../config/resolve.js';
 import { SEED_CAP } from '../stats/power.js';
 import { markdownCell, siUnits } from '../text/format.js';
@@ -19,6 +19,7 @@ import {
   policyText,
 } from '../claims/verdict-text.js';
 import {
+  evaluateSuite,
   suiteRuns,
   type ClaimVerdict,
   type ExternalRow,
@@ -26,7 +27,8 @@ import {
   type SuiteVerdict,
 } from '../claims/claims.js';
 import type { RunSource } from '../claims/run-source.js';
-import { writeResultsFile } from '../claims/results-file.js';
+import { fileSource, writeResultsFile } from '../claims/results-file.js';
+import { suiteValues } from '../claims/gate.js';
 import { reportPage, type ReportPlot } from './html.js';
 import { analysisPlots, cellsOf, plots, schedulesOf, type Cell } from './plots.js';
 import { renderSvg, svgToPng } from './render.js';
@@ -45,6 +47,9 @@ export const PLOT_NAMES = [
   'cycle-analyses',
 ] as const;
 const PLOT_FILES = ['.svg', '.png', '.vl.json'] as const;
+
+/** Where screenshots of a report go (browser-testing.ts): `<plot>.png` and `index.png`. */
+export const SCREENSHOTS_DIR = 'screenshots';
 
 /** The file a report's per-seed results go to, beside index.md. */
 export const RESULTS_FILE = 'results.json';
@@ -128,16 +133,59 @@ export type ReportOutcome =
   | { readonly kind: 'refused'; readonly reason: string };
 
 export interface ReportOptions {
-  /** Write even a report that would be refused (every claim missing). */
+  /** Write even a report that would be refused (every claim missing, or fewer results than the one there). */
   readonly force?: boolean;
   /** Results produced elsewhere (`--results`), written into the report's results file. */
   readonly external?: readonly ExternalRow[];
 }
 
 /**
+ * Why the results file already in `dir` (if any) should not be replaced by this report's: it
+ * cannot be read as this suite's, it holds results for more of the suite's claims than this
+ * verdict has (a partial re-run, an empty or other store), or none of the runs this report would
+ * write (other overrides, backend or engine: other run ids). Undefined when it may be replaced;
+ * rebuilding a report from its own results file (`report --from dir/results.json`) always may.
+ */
+async function replacesMoreResults(
+  loaded: LoadedSuite,
+  verdict: SuiteVerdict,
+  source: RunSource,
+  dir: string,
+): Promise<string | undefined> {
+  const file = join(dir, RESULTS_FILE);
+  if (!existsSync(file)) return undefined;
+  let earlier: ReturnType<typeof fileSource>;
+  let holding: number;
+  try {
+    earlier = fileSource(file, loaded);
+    const value = await suiteValues(loaded, earlier.source);
+    holding = evaluateSuite(loaded, value, earlier.external, {
+      runState: (id) => earlier.source.state(id),
+      powerAnalysis: false,
+    }).claims.filter((c) => c.verdict !== 'missing').length;
+  } catch (error) {
+    return `${file} cannot be read as the results of suite ${loaded.suite.suite} (${(error as Error).message.split('\n')[0]!}), so replacing it could lose results`;
+  }
+  const having = verdict.claims.filter((c) => c.verdict !== 'missing').length;
+  const total = verdict.claims.length;
+  if (holding > having)
+    return `${file} holds results for ${holding} of the suite's ${total} claims, this report ${having}`;
+  // The runs this report's results file would hold (as results-file.ts resultsOf keeps them).
+  const ids = [...suiteRuns(loaded.suite).keys()].filter(
+    (id) => source.result(id) !== undefined || source.state(id) === 'failed',
+  );
+  const before = new Set(earlier.ids);
+  if (before.size > 0 && ids.length > 0 && !ids.some((id) => before.has(id)))
+    return `${file} holds ${before.size} runs and none of this report's ${ids.length} (other key=value overrides, backend or engine give other run ids)`;
+  return undefined;
+}
+
+/**
  * Writes index.md, index.html, one SVG, PNG and vega-lite spec per plot, and the results file;
- * removes the plots of an earlier report that this one does not write. Refuses (writing nothing)
- * when no claim has results, unless forced: a report of nothing never replaces one of something.
+ * removes the plots (and their screenshots) of an earlier report that this one does not draw.
+ * Refuses (writing nothing) unless forced when no claim has results, or when the results file
+ * already there holds more than this report would ({@link replacesMoreResults}): a report of
+ * less never silently replaces one of more.
  */
 export async function writeReport(
   loaded: LoadedSuite,
@@ -146,11 +194,18 @@ export async function writeReport(
   dir: string,
   options: ReportOptions = {},
 ): Promise<ReportOutcome> {
-  if (!options.force && verdict.claims.every((c) => c.verdict === 'missing'))
-    return {
-      kind: 'refused',
-      reason: `every claim's results are missing (0 of ${verdict.claims.length} claims have results), so the report would show nothing; ${existsSync(join(dir, 'index.md')) ? `${dir} keeps the report it has` : 'nothing written'} (report --force writes it anyway)`,
-    };
+  if (!options.force) {
+    const keeps = existsSync(join(dir, 'index.md'))
+      ? `${dir} keeps the report it has`
+      : 'nothing written';
+    if (verdict.claims.every((c) => c.verdict === 'missing'))
+      return {
+        kind: 'refused',
+        reason: `every claim's results are missing (0 of ${verdict.claims.length} claims have results), so the report would show nothing; ${keeps}`,
+      };
+    const lesser = await replacesMoreResults(loaded, verdict, source, dir);
+    if (lesser !== undefined) return { kind: 'refused', reason: `${lesser}; ${keeps}` };
+  }
   mkdirSync(dir, { recursive: true });
   const { suite } = loaded;
   const configs = suiteRuns(suite);
@@ -173,11 +228,12 @@ export async function writeReport(
     written.push(...PLOT_FILES.map((ext) => join(dir, `${name}${ext}`)));
   }
   const backend = cells.length > 0 ? source.result(cells[0]!.runIds[0]!)?.backend : undefined;
-  const markdown = [
-    `# cyclesparse — suite \`${suite.suite}\``,
-    '',
-    suite.description?.trim() ?? '',
-    '',
+  const description = suite.description?.trim() ?? '';
+  // The page's sections, each built once and written to both files: index.md whole, index.html
+  // with the plots embedded where index.md links their PNGs. The description is the claims
+  // file's text: raw Markdown in index.md, escaped text in the HTML, where it can neither cut
+  // the page (a "## Plots" of its own) nor link anything.
+  const summary = [
     headline(verdict),
     '',
     `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; p-values ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} within each family (${familiesText(verdict)}); claims' intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}% (the lower end is the one-sided bound), cells' at 95%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
@@ -188,32 +244,58 @@ export async function writeReport(
     '',
     cellsTable(cells),
     '',
-    '## Plots',
-    '',
-    ...Object.keys(specs).flatMap((name) => [`![${name}](${name}.png)`, '']),
+  ].join('\n');
+  const plotFiles = [
     'Each plot also as SVG and as its vega-lite spec (`*.vl.json`); the per-seed values behind',
     `the report are in \`${RESULTS_FILE}\`.`,
     '',
-    '## Runs',
+  ].join('\n');
+  const runs = ['## Runs', '', ...runsList(cells), ''].join('\n');
+  const title = `# cyclesparse — suite \`${suite.suite}\``;
+  const markdown = [
+    title,
     '',
-    ...runsList(cells),
+    description,
     '',
+    summary,
+    '## Plots',
+    '',
+    ...Object.keys(specs).flatMap((name) => [`![${name}](${name}.png)`, '']),
+    plotFiles,
+    runs,
   ].join('\n');
   writeFileSync(join(dir, 'index.md'), markdown);
-  // The tables as HTML; the plots embedded (html.ts).
-  writeFileSync(join(dir, 'index.html'), reportPage(markdown.split('## Plots')[0]!, pagePlots));
+  writeFileSync(
+    join(dir, 'index.html'),
+    reportPage(
+      { title, description, summary, plotFiles: pagePlots.length > 0 ? plotFiles : '', runs },
+      pagePlots,
+    ),
+  );
   await writeResultsFile(join(dir, RESULTS_FILE), loaded, source, options.external ?? []);
   written.unshift(join(dir, 'index.md'), join(dir, 'index.html'), join(dir, RESULTS_FILE));
   // Only files a report writes, of plots this report does not have: never anything else there.
-  const keep = new Set(written.map((f) => f.slice(dir.length + 1)));
-  const removed = readdirSync(dir)
-    .filter(
-      (name) =>
-        !keep.has(name) &&
-        PLOT_NAMES.some((plot) => PLOT_FILES.some((ext) => name === `${plot}${ext}`)),
-    )
-    .sort()
-    .map((name) => join(dir, name));
+  // By name alone: `dir` may be written './x' or 'x/', which join() normalises in `written`.
+  const keep = new Set(written.map((f) => basename(f)));
+  const drawn = new Set(Object.keys(specs));
+  const removed = [
+    ...readdirSync(dir)
+      .filter(
+        (name) =>
+          !keep.has(name) &&
+          PLOT_NAMES.some((plot) => PLOT_FILES.some((ext) => name === `${plot}${ext}`)),
+      )
+      .sort()
+      .map((name) => join(dir, name)),
+    // Screenshots (browser-testing.ts saveScreenshots) of plots this report no longer draws;
+    // those of drawn plots, and of the page, are left for the next screenshot run to replace.
+    ...(existsSync(join(dir, SCREENSHOTS_DIR))
+      ? readdirSync(join(dir, SCREENSHOTS_DIR))
+          .filter((name) => PLOT_NAMES.some((plot) => !drawn.has(plot) && name === `${plot}.png`))
+          .sort()
+          .map((name) => join(dir, SCREENSHOTS_DIR, name))
+      : []),
+  ];
   for (const file of removed) rmSync(file);
   return { kind: 'written', files: written, removed };
 }

@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory (default reports/<suite>)')
     .option(
       '--force',
-      'write the report even when no claim has results (otherwise refused, exit 1, and the directory keeps the report it has)',
+      'write the report even when no claim has results, or when the results.json already in the directory holds results for more claims or none of these runs (otherwise refused, exit 1, and the directory keeps the report it has)',
     )
     .action(async (overrideArgs, options) => {
       const { evaluateSuite, loadExternalResults, loadSuite, suiteRuns } =
@@ -62,7 +62,7 @@ export function register(program: Command): void {
         { external, force: options.force === true },
       );
       if (outcome.kind === 'refused') {
-        process.stderr.write(`report not written: ${outcome.reason}\n`);
+        process.stderr.write(`report not written: ${outcome.reason} (--force writes it anyway)\n`);
         // Overrides change run ids: a file written under others holds none of these runs.
         const needed = suiteRuns(loaded.suite);
         if (ids.length > 0 && !ids.some((id) => needed.has(id)))
