@@ -3,7 +3,7 @@
  * seeds and their interval, with where they came from (format in claims/baselines.ts).
  */
 
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { cyclesparseVersion, gitCommit } from '../harness/provenance.js';
 import { estimate } from '../stats/inference.js';
 import type { BaselineProvenance, MeasuredBaselines } from './baselines.js';
@@ -114,4 +114,62 @@ export function measuredBaseline(
     },
     cells,
   };
+}
+
+/** A side of runs a measured baseline has no cell for, and why (its runs without a value). */
+export interface SideWithoutCell {
+  /** `<claim id>/a` or `<claim id>/b`. */
+  readonly key: string;
+  readonly why: string;
+}
+
+/**
+ * The sides of runs of the suite's claims that `baseline` has no cell for: a cell needs a value
+ * for every seed. Why, per side: how many of its runs failed, diverged, have a result without
+ * the claim's value (too few cycles), or are not in the store (not run: `--no-run`, left to
+ * another process, or run under other overrides, backend or engine, which give other run ids).
+ */
+export function sidesWithoutCells(
+  loaded: LoadedSuite,
+  baseline: MeasuredBaselines,
+  source: RunSource,
+  value: RunValue,
+): SideWithoutCell[] {
+  const { suite } = loaded;
+  const verdict = evaluateSuite(loaded, value, [], { checkBaselines: false });
+  const sides: SideWithoutCell[] = [];
+  for (const claim of verdict.claims) {
+    if (claim.kind === 'within-baseline') continue;
+    const definition = suite.claims.find((c) => c.id === claim.id)!;
+    for (const key of ['a', 'b'] as const) {
+      const runIds = sideIds(loaded, definition, key);
+      if (runIds === undefined || runIds.length === 0) continue;
+      if (baseline.cells[`${claim.id}/${key}`] !== undefined) continue;
+      const reasons = new Map<string, number>();
+      for (const id of runIds) {
+        if (value(id, claim.metric, claim.cycle) !== undefined) continue;
+        const state = source.state(id);
+        const reason =
+          state ??
+          (source.result(id) === undefined
+            ? 'not in the store'
+            : `without a ${claim.metric} value${claim.cycle === 'last' ? '' : ` of cycle ${claim.cycle}`}`);
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      }
+      const why = [...reasons].map(([reason, n]) => `${n} ${reason}`).join(', ');
+      sides.push({ key: `${claim.id}/${key}`, why: `${why} of its ${runIds.length} runs` });
+    }
+  }
+  return sides;
+}
+
+/** The within-baseline claims of the suite that read `file` (paths compared resolved). */
+export function claimsReading(loaded: LoadedSuite, file: string): string[] {
+  const target = resolve(file);
+  return loaded.suite.claims
+    .filter(
+      (claim) =>
+        claim.kind === 'within-baseline' && resolve(loaded.dir, claim.baseline.file) === target,
+    )
+    .map((claim) => claim.id);
 }

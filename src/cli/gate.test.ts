@@ -3,7 +3,8 @@
  * elsewhere (`--results`), plus one side of runs in a made-up store, chosen so that each verdict
  * and each exit code occurs — holds 0, contradicted 1, inconclusive 5 (0 under the policy pass,
  * 1 under fail, from the suite's field or --inconclusive) — and `--write-baseline`, whose file is
- * read back through the baseline schema and is read by the suite's own regression claim.
+ * read back through the baseline schema and is read by the suite's own regression claim: first
+ * written, then over an old file the claims compare with, and refused when a side has no cell.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { loadMeasuredBaselines } from '../claims/baselines.js';
@@ -338,7 +339,7 @@ describe('gate on the command line', () => {
       existsSync(store) ? readdirSync(store).filter((f) => f.startsWith('dense-')) : [],
     ).toEqual([]);
 
-    // Nothing trained (--no-run): the baseline is written without the side, and says so.
+    // Nothing trained (--no-run): refused, naming the side and why; nothing created.
     const partial = join(dir, 'partial.json');
     const untrained = cli(
       'gate',
@@ -350,10 +351,126 @@ describe('gate on the command line', () => {
       '--write-baseline',
       partial,
     );
-    expect(untrained.status).toBe(1); // its gating claim is missing
+    expect(untrained.status).toBe(1);
     expect(untrained.stderr).toContain(
-      `warning: baseline ${partial} has no cell for dense-learns/a (not every seed has a value)`,
+      `baseline not written: it would have no cell for dense-learns/a (4 not in the store of its 4 runs); a baseline needs a value for every seed of every side of runs. ${partial} not created (--force-baseline writes it without those cells)`,
+    );
+    expect(existsSync(partial)).toBe(false);
+    // Forced, it is written without the side, and says so.
+    const forced = cli(
+      'gate',
+      '--claims',
+      file,
+      '--store',
+      store,
+      '--no-run',
+      '--write-baseline',
+      partial,
+      '--force-baseline',
+    );
+    expect(forced.status).toBe(1); // its gating claim is missing
+    expect(forced.stderr).toContain(
+      `warning: baseline ${partial} has no cell for dense-learns/a (4 not in the store of its 4 runs)`,
     );
     expect(loadMeasuredBaselines(partial).cells).toEqual({});
   }, 60_000);
+});
+
+describe('gate --write-baseline over an existing baseline', () => {
+  /** A suite whose regression claim reads the baseline file this gate writes. */
+  function regressionSuite() {
+    const { dir, suite, store } = workspace();
+    const file = suite(
+      'regression',
+      '  - { id: dense-learns, description: dense beats 90%, kind: at-least, value: 0.9, a: { method: { name: dense } } }\n' +
+        '  - { id: dense-unchanged, description: dense as measured, kind: within-baseline, baseline: { file: measured.json, key: dense-learns/a }, margin: 0.01, a: { method: { name: dense } } }\n',
+    );
+    return { dir, file, store, baseline: join(dir, 'measured.json') };
+  }
+
+  test('the regression claims compare with the old file, which is replaced after', () => {
+    const { file, store, baseline } = regressionSuite();
+    storeResults(file, store);
+    const write = (...args: string[]) =>
+      cli('gate', '--claims', file, '--store', store, '--write-baseline', baseline, ...args);
+    // No file yet: written first, so the claim reads it (and holds: the runs against themselves).
+    const first = write();
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain(`baseline: ${baseline} (1 cells)`);
+    // The old reference 5 points lower: the same runs are then 5 points above it.
+    const old = JSON.parse(readFileSync(baseline, 'utf8')) as {
+      cells: Record<string, { mean: number; values: number[]; ci: [number, number] | null }>;
+    };
+    const cell = old.cells['dense-learns/a']!;
+    cell.mean -= 0.05;
+    cell.values = cell.values.map((v) => v - 0.05);
+    cell.ci = cell.ci === null ? null : [cell.ci[0] - 0.05, cell.ci[1] - 0.05];
+    writeFileSync(baseline, `${JSON.stringify(old, null, 1)}\n`);
+    expect(loadMeasuredBaselines(baseline).cells['dense-learns/a']!.values[0]).toBeCloseTo(
+      DENSE[0]! - 0.05,
+      12,
+    );
+
+    const junit = join(dirname(baseline), 'gate.xml');
+    const second = write('--junit', junit);
+    expect(second.status).toBe(1);
+    expect(row(second.stdout, 'dense-unchanged')).toEqual(
+      expect.arrayContaining(['contradicted', 'regression']),
+    );
+    expect(readFileSync(junit, 'utf8')).toContain('<property name="outcome" value="fail"/>');
+    expect(second.stdout).toContain(
+      `baseline: ${baseline} (1 cells; the claims compared with the file it replaced)`,
+    );
+    // Replaced after: the new file holds the runs' own values, and the next gate compares with them.
+    expect(loadMeasuredBaselines(baseline).cells['dense-learns/a']!.values).toEqual(DENSE);
+    expect(cli('gate', '--claims', file, '--store', store, '--no-run').status).toBe(0);
+  }, 120_000);
+
+  test('a baseline that would lack a side is refused and the old file kept; with no old file the claims that read it are not evaluated', () => {
+    const { dir, file, store, baseline } = regressionSuite();
+    storeResults(file, store);
+    expect(
+      cli('gate', '--claims', file, '--store', store, '--write-baseline', baseline).status,
+    ).toBe(0);
+    const before = readFileSync(baseline, 'utf8');
+    // The same suite on an empty store (as with other overrides or another backend: no run there).
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const refused = cli(
+      'gate',
+      '--claims',
+      file,
+      '--store',
+      empty,
+      '--no-run',
+      '--write-baseline',
+      baseline,
+    );
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(
+      `baseline not written: it would have no cell for dense-learns/a (4 not in the store of its 4 runs); a baseline needs a value for every seed of every side of runs. ${baseline} is kept as it was`,
+    );
+    expect(readFileSync(baseline, 'utf8')).toBe(before);
+    expect(row(refused.stdout, 'dense-learns')).toEqual(expect.arrayContaining(['missing']));
+
+    // No file to fall back on: the regression claim cannot be read, so no verdict, and exit 1.
+    const elsewhere = join(dir, 'elsewhere.yaml');
+    writeFileSync(elsewhere, readFileSync(file, 'utf8').replace('measured.json', 'new.json'));
+    const none = cli(
+      'gate',
+      '--claims',
+      elsewhere,
+      '--store',
+      empty,
+      '--no-run',
+      '--write-baseline',
+      join(dir, 'new.json'),
+    );
+    expect(none.status).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain(
+      `claims dense-unchanged read ${join(dir, 'new.json')}, so they cannot be evaluated`,
+    );
+    expect(existsSync(join(dir, 'new.json'))).toBe(false);
+  }, 120_000);
 });

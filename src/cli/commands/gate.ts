@@ -1,7 +1,9 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import type { MeasuredBaselines } from '../../claims/baselines.js';
 import type {
+  ExternalRow,
   InconclusivePolicy,
   LoadedSuite,
   RunValue,
@@ -13,6 +15,7 @@ import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import {
   checkOutputFile,
   engineOverride,
+  EXIT,
   exitCodeOf,
   gateExitCode,
   INCONCLUSIVE_POLICIES,
@@ -47,6 +50,7 @@ export function register(program: Command): void {
     .option('--junit <file>', JUNIT_HELP)
     .addOption(inconclusiveOption())
     .option('--write-baseline <file>', WRITE_BASELINE_HELP)
+    .option('--force-baseline', FORCE_BASELINE_HELP)
     .option('--log <sink>', LOG_HELP, collect)
     .option(
       '--dry-run',
@@ -72,12 +76,18 @@ export function register(program: Command): void {
         options.alpha === undefined
           ? loaded
           : { ...loaded, suite: { ...loaded.suite, alpha: options.alpha } };
-      const { writeBaseline, ...rest } = options;
+      const { writeBaseline, forceBaseline, ...rest } = options;
       await gateAndReport(suite, {
         ...rest,
         ...(writeBaseline === undefined
           ? {}
-          : { writeBaseline: { file: writeBaseline, suiteFile: options.claims } }),
+          : {
+              writeBaseline: {
+                file: writeBaseline,
+                suiteFile: options.claims,
+                force: forceBaseline === true,
+              },
+            }),
       });
     });
 }
@@ -86,7 +96,10 @@ export const JUNIT_HELP =
   'also write the verdict as JUnit XML there, a test case per claim (for CI; docs/INTEGRATIONS.md)';
 
 export const WRITE_BASELINE_HELP =
-  'also record every configuration side of the claims as a measured baseline file there (mean, interval and per-seed values, with provenance), written from the runs before the claims are evaluated; its directory must be writable';
+  'also record every configuration side of the claims as a measured baseline file there (mean, interval and per-seed values, with provenance); refused (exit 1, an existing file kept) if a side has no value for some seed; if the file exists and the suite’s regression claims read it, they compare with it and it is replaced after; its directory must be writable';
+
+export const FORCE_BASELINE_HELP =
+  'with --write-baseline: write it even without a cell for every side of runs';
 
 /** `--inconclusive`: what an inconclusive gate exits with, over the suite's `inconclusive:`. */
 export function inconclusiveOption() {
@@ -110,7 +123,12 @@ export async function gateAndReport(
      * `--write-baseline FILE`: a measured baseline of the suite's runs, written before the claims
      * are evaluated; `suiteFile` is the suite it records as its origin.
      */
-    writeBaseline?: { readonly file: string; readonly suiteFile: string };
+    writeBaseline?: {
+      readonly file: string;
+      readonly suiteFile: string;
+      /** `--force-baseline`: write it even when a side of runs has no cell. */
+      readonly force?: boolean;
+    };
     /** `--inconclusive`: overrides the suite's policy for an inconclusive gate. */
     inconclusive?: InconclusivePolicy;
     dryRun?: boolean;
@@ -159,21 +177,36 @@ export async function gateAndReport(
   const baseline = options.writeBaseline;
   if (baseline !== undefined) checkOutputFile(baseline.file, '--write-baseline');
   const writeBaseline =
-    baseline === undefined ? undefined : await baselineWriter(baseline, options.json === true);
+    baseline === undefined
+      ? undefined
+      : await baselineWriter(baseline, options.json === true, external);
   const started = performance.now();
-  const { verdict, ran, interrupted, signal, runningElsewhere } = await gate(loaded, {
-    store: options.store,
-    run: options.run,
-    concurrency,
-    progress: defaultProgress(),
-    external,
-    // From the runs before the claims are evaluated, so the suite's regression claims are checked
-    // against the file just written; gate() never calls it for an interrupted suite.
-    ...(writeBaseline === undefined
-      ? {}
-      : { beforeEvaluate: (source, value) => writeBaseline(loaded, source, value) }),
-    log,
-  });
+  let outcome: Awaited<ReturnType<typeof gate>>;
+  try {
+    outcome = await gate(loaded, {
+      store: options.store,
+      run: options.run,
+      concurrency,
+      progress: defaultProgress(),
+      external,
+      // From the runs, before the claims are evaluated (baselineWriter says what it writes when);
+      // gate() never calls it for an interrupted suite.
+      ...(writeBaseline === undefined
+        ? {}
+        : {
+            beforeEvaluate: (source: RunSource, value: RunValue) =>
+              writeBaseline.beforeEvaluate(loaded, source, value),
+          }),
+      log,
+    });
+  } catch (error) {
+    if (!(error instanceof BaselineRefused)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = EXIT.claimsNotMet;
+    return undefined;
+  }
+  const { verdict, ran, interrupted, signal, runningElsewhere } = outcome;
+  writeBaseline?.afterEvaluate();
   if (interrupted) {
     // Claims on a half-run suite would read as failures; stop and say how to continue.
     process.stderr.write('interrupted: run the same command to continue where it stopped\n');
@@ -197,7 +230,10 @@ export async function gateAndReport(
     const { storeSource } = await import('../../claims/run-source.js');
     const source = storeSource(new Store(options.store));
     const outcome = await writeReport(loaded, verdict, source, options.report, { external });
-    if (outcome.kind === 'refused') process.stderr.write(`report not written: ${outcome.reason}\n`);
+    if (outcome.kind === 'refused')
+      process.stderr.write(
+        `report not written: ${outcome.reason} (\`cyclesparse report --force\` writes it anyway, or give another --report directory)\n`,
+      );
     else if (!options.json) print(`report: ${outcome.files.join(', ')}`);
   }
   if (options.junit !== undefined) {
@@ -215,52 +251,108 @@ export async function gateAndReport(
   if (!options.json)
     print(`${ran} runs trained; ${((performance.now() - started) / 1000).toFixed(0)} s`);
   // A run that failed is a runtime failure, not a claim that does not hold.
-  process.exitCode = gateExitCode({
+  const code = gateExitCode({
     outcome: verdict.outcome,
     policy: verdict.inconclusive,
     runFailed: verdict.claims.some((c) => c.verdict === 'run-failed'),
     runningElsewhere: runningElsewhere.length > 0,
   });
+  // A refused baseline fails the command; 3 and 4 stay, as they say why and what to do.
+  const refused = writeBaseline?.refused();
+  if (refused !== undefined) process.stderr.write(`${refused}\n`);
+  process.exitCode =
+    refused === undefined || code === EXIT.runtimeFailure || code === EXIT.runningElsewhere
+      ? code
+      : EXIT.claimsNotMet;
   return verdict;
 }
 
-/**
- * What writes the suite's measured baseline to `file`: synchronous (the gate calls it between
- * its runs and its verdict), and whole — a file beside it, then renamed, so an interrupted write
- * never leaves half a baseline where a whole one was.
- */
-/** The keys of the claim sides a measured baseline records: `<claim id>/a|b` of sides of runs. */
-function runSides(loaded: LoadedSuite): string[] {
-  return loaded.suite.claims.flatMap((claim) =>
-    claim.kind === 'within-baseline'
-      ? [] // it reads a cell, it does not define one
-      : (['a', 'b'] as const).flatMap((key) => {
-          const side = (claim as { a: object; b?: object })[key];
-          return side === undefined || 'external' in side ? [] : [`${claim.id}/${key}`];
-        }),
-  );
+/** A baseline refused before the claims could be evaluated: the claims read the file not written. */
+class BaselineRefused extends Error {}
+
+/** What `--write-baseline` does around the gate's verdict ({@link baselineWriter}). */
+interface BaselineWriter {
+  /** Between the runs and the verdict (gate()'s beforeEvaluate). */
+  readonly beforeEvaluate: (loaded: LoadedSuite, source: RunSource, value: RunValue) => void;
+  /** After the verdict: writes a baseline held back so the claims compared with the old file. */
+  readonly afterEvaluate: () => void;
+  /** Why it was not written (the old file, if any, kept), once refused. */
+  readonly refused: () => string | undefined;
 }
 
+/**
+ * Writes the suite's measured baseline to `file`, whole (a file beside it, then renamed: an
+ * interrupted write never leaves half a baseline where a whole one was). Refused, unless
+ * forced, when a side of runs has no cell (not every seed has a value): a partial baseline
+ * would replace a whole one, and a regression claim on a missing side could not be checked.
+ * When `file` exists and regression claims of the suite read it, the claims are evaluated
+ * against it first and the new file written after, so they compare the new runs with the old
+ * reference rather than with themselves; when it does not exist, it is written first, so they
+ * can read it.
+ */
 async function baselineWriter(
-  { file, suiteFile }: { readonly file: string; readonly suiteFile: string },
+  {
+    file,
+    suiteFile,
+    force,
+  }: { readonly file: string; readonly suiteFile: string; readonly force?: boolean },
   json: boolean,
-): Promise<(loaded: LoadedSuite, source: RunSource, value: RunValue) => void> {
-  const { measuredBaseline } = await import('../../claims/write-baseline.js');
-  return (loaded, source, value) => {
-    const baseline = measuredBaseline(loaded, source, value, { suiteFile });
+  external: readonly ExternalRow[],
+): Promise<BaselineWriter> {
+  const { measuredBaseline, sidesWithoutCells, claimsReading } =
+    await import('../../claims/write-baseline.js');
+  const { evaluateSuite } = await import('../../claims/claims.js');
+  // --json keeps stdout to the verdict.
+  const say = (line: string) => (json ? process.stderr.write(`${line}\n`) : print(line));
+  let held: MeasuredBaselines | undefined;
+  let refusal: string | undefined;
+  const write = (baseline: MeasuredBaselines, note = '') => {
     const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(partial, `${JSON.stringify(baseline, null, 1)}\n`);
     renameSync(partial, file);
-    const line = `baseline: ${file} (${Object.keys(baseline.cells).length} cells)`;
-    // --json keeps stdout to the verdict.
-    if (json) process.stderr.write(`${line}\n`);
-    else print(line);
-    // A side without a value for every seed (not run, failed, running elsewhere) has no cell: a
-    // regression claim on it would not read, so say so now rather than when one is written.
-    const left = runSides(loaded).filter((key) => baseline.cells[key] === undefined);
-    if (left.length > 0)
-      process.stderr.write(
-        `warning: baseline ${file} has no cell for ${left.join(', ')} (not every seed has a value)\n`,
-      );
+    say(`baseline: ${file} (${Object.keys(baseline.cells).length} cells${note})`);
+  };
+  return {
+    beforeEvaluate(loaded, source, value) {
+      const baseline = measuredBaseline(loaded, source, value, { suiteFile });
+      const lacking = sidesWithoutCells(loaded, baseline, source, value);
+      const readers = claimsReading(loaded, file);
+      const exists = existsSync(file);
+      if (lacking.length > 0) {
+        const sides = lacking.map((side) => `${side.key} (${side.why})`).join('; ');
+        if (!force) {
+          refusal = `baseline not written: it would have no cell for ${sides}; a baseline needs a value for every seed of every side of runs. ${exists ? `${file} is kept as it was` : `${file} not created`} (--force-baseline writes it without those cells)`;
+          // The suite's regression claims read the file that is not there: no verdict can be had.
+          if (!exists && readers.length > 0)
+            throw new BaselineRefused(
+              `${refusal}; claims ${readers.join(', ')} read ${file}, so they cannot be evaluated`,
+            );
+          return;
+        }
+        process.stderr.write(`warning: baseline ${file} has no cell for ${sides}\n`);
+      }
+      if (exists && readers.length > 0) {
+        // Evaluated once here against the old file: if the claims cannot read it (a cell a new
+        // claim reads is not in it), they compare with the new one, as when there was none.
+        try {
+          evaluateSuite(loaded, value, external, {
+            runState: (id) => source.state(id),
+            powerAnalysis: false,
+          });
+          held = baseline;
+          return;
+        } catch (error) {
+          process.stderr.write(
+            `warning: claims ${readers.join(', ')} cannot read the old ${file} (${(error as Error).message.split('\n')[0]!}); they compare with the new one, written first\n`,
+          );
+        }
+      }
+      write(baseline);
+    },
+    afterEvaluate() {
+      if (held !== undefined) write(held, `; the claims compared with the file it replaced`);
+      held = undefined;
+    },
+    refused: () => refusal,
   };
 }

@@ -4,7 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import { engineOverride, parseCount, parseDevice } from '../shared.js';
-import { gateAndReport, inconclusiveOption, JUNIT_HELP, WRITE_BASELINE_HELP } from './gate.js';
+import {
+  FORCE_BASELINE_HELP,
+  gateAndReport,
+  inconclusiveOption,
+  JUNIT_HELP,
+  WRITE_BASELINE_HELP,
+} from './gate.js';
 
 export function register(program: Command): void {
   program
@@ -22,6 +28,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
     .option('--report <dir>', 'where to write the report (default reports/<suite>)')
     .option('--write-baseline <file>', WRITE_BASELINE_HELP)
+    .option('--force-baseline', FORCE_BASELINE_HELP)
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
     .addOption(inconclusiveOption())
@@ -69,7 +76,13 @@ export function register(program: Command): void {
         report: options.report ?? join('reports', name),
         ...(options.writeBaseline === undefined
           ? {}
-          : { writeBaseline: { file: options.writeBaseline, suiteFile: file } }),
+          : {
+              writeBaseline: {
+                file: options.writeBaseline,
+                suiteFile: file,
+                force: options.forceBaseline === true,
+              },
+            }),
         ...(options.inconclusive === undefined ? {} : { inconclusive: options.inconclusive }),
       });
     });
