@@ -350,6 +350,37 @@ describe('results file', () => {
       expect(() => readResultsFile(file)).toThrow(`${file}.runs[${at}].state`);
     });
 
+    test('a misspelt key, at the top or in a run', async () => {
+      const { file, json } = await written();
+      rewrite(file, { ...json, extrnal: [] });
+      expect(() => readResultsFile(file)).toThrow(`${file}: `);
+      expect(() => readResultsFile(file)).toThrow(/extrnal/);
+      const runs = json.runs as Record<string, unknown>[];
+      runs[0] = { ...runs[0], sed: 0 };
+      rewrite(file, json);
+      expect(() => readResultsFile(file)).toThrow(/runs\[0\].*sed/);
+    });
+
+    test('an external row given twice', async () => {
+      const { file, json } = await written();
+      const external = json.external as unknown[];
+      rewrite(file, { ...json, external: [...external, external[1]] });
+      expect(() => readResultsFile(file)).toThrow(
+        `${file}.external[${external.length}]: expected one row per label, seed and metric (external[1] has`,
+      );
+    });
+
+    test("a run's seed that is not its configuration's", async () => {
+      const { file, suiteFile, json } = await written();
+      const runs = json.runs as { seed: number }[];
+      const seed = runs[0]!.seed;
+      runs[0]!.seed = seed + 1;
+      rewrite(file, json);
+      expect(() => fileSource(file, loadSuite(suiteFile))).toThrow(
+        `${file}.runs[0].seed: expected seed ${seed}, the seed of suite roundtrip's run`,
+      );
+    });
+
     test('a run given twice', async () => {
       const { file, json } = await written();
       const runs = json.runs as unknown[];

@@ -34,18 +34,20 @@ const runSummarySchema = resultSchema.omit({ levels: true }).extend({
   ),
 });
 
-const lmcPointSchema = z.object({
+// The file's own objects are strict: a misspelt key is refused, not silently dropped. (A run's
+// result is the store's schema, read as the store reads it.)
+const lmcPointSchema = z.strictObject({
   alpha: z.number(),
-  train: z.object({ loss: finiteOrNaN, error: finiteOrNaN }),
-  test: z.object({ loss: finiteOrNaN, error: finiteOrNaN }),
+  train: z.strictObject({ loss: finiteOrNaN, error: finiteOrNaN }),
+  test: z.strictObject({ loss: finiteOrNaN, error: finiteOrNaN }),
 });
 
-const analysesSchema = z.object({
+const analysesSchema = z.strictObject({
   /** Top Hessian eigenvalue at the end of the run. */
   sharpness: finiteOrNaN,
-  cycles: z.array(z.object({ cycle: z.number().int(), sharpness: finiteOrNaN })),
+  cycles: z.array(z.strictObject({ cycle: z.number().int(), sharpness: finiteOrNaN })),
   pairs: z.array(
-    z.object({
+    z.strictObject({
       from: z.number().int(),
       to: z.number().int(),
       testErrorBarrier: finiteOrNaN,
@@ -58,7 +60,7 @@ const analysesSchema = z.object({
   ),
 });
 
-const runEntrySchema = z.object({
+const runEntrySchema = z.strictObject({
   id: z.string(),
   seed: z.number().int().nonnegative(),
   /** completed / diverged: the result says so; failed: no result (the run threw). */
@@ -68,7 +70,7 @@ const runEntrySchema = z.object({
   analyses: analysesSchema.exactOptional(),
 });
 
-export const resultsFileSchema = z.object({
+export const resultsFileSchema = z.strictObject({
   format: z.number().int().min(1),
   suite: z.string(),
   runs: z.array(runEntrySchema),
@@ -236,6 +238,18 @@ export function readResultsFile(file: string, suite?: string): ResultsFile {
         input: run.state,
       });
   });
+  // As loadExternalResults refuses them: two values for one label, seed and metric.
+  const rows = new Map<string, number>();
+  results.external.forEach((row, i) => {
+    const key = JSON.stringify([row.label, row.seed, row.metric]);
+    const first = rows.get(key);
+    if (first !== undefined)
+      throw schemaError(file, {
+        path: ['external', i],
+        message: `one row per label, seed and metric (external[${first}] has label ${JSON.stringify(row.label)} seed ${row.seed}${row.metric === undefined ? '' : ` metric ${row.metric}`} too)`,
+      });
+    rows.set(key, i);
+  });
   return results;
 }
 
@@ -251,6 +265,18 @@ export function fileSource(
   loaded: LoadedSuite,
 ): { source: RunSource; external: ExternalRow[]; ids: string[] } {
   const results = readResultsFile(file, loaded.suite.suite);
+  // A run of the suite is of one seed (its id is its configuration's): another is a file edited
+  // or mixed up, whose values would stand in for the wrong seed.
+  const configs = suiteRuns(loaded.suite);
+  results.runs.forEach((run, i) => {
+    const seed = configs.get(run.id)?.seed;
+    if (seed !== undefined && seed !== run.seed)
+      throw schemaError(file, {
+        path: ['runs', i, 'seed'],
+        message: `seed ${seed}, the seed of suite ${loaded.suite.suite}'s run ${run.id}`,
+        input: run.seed,
+      });
+  });
   const runs = new Map(results.runs.map((run) => [run.id, run]));
   const analysesOf = (id: string) => {
     const analyses = runs.get(id)?.analyses;
