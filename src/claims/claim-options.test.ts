@@ -145,6 +145,52 @@ describe('within-baseline on a cycle', () => {
     writeFileSync(join(file, '..', 'base.json'), baseline(2));
     expect(evaluateSuite(loaded, () => 0.95).claims[0]!.verdict).toBe('holds');
   });
+
+  test('a cell of another metric is refused naming both; the same metric is compared', () => {
+    const file =
+      suiteFile(`${header()}  - { id: r, description: x, kind: within-baseline, margin: 0.01, metric: final, a: ${pai(3)}, baseline: { file: base.json, key: cell } }
+`);
+    const baseline = (metric: string) =>
+      JSON.stringify({
+        suite: 'test',
+        created: 'now',
+        cyclesparse: '0',
+        backend: { name: 'wasm', tfjsVersion: null, threads: 1 },
+        cells: {
+          cell: {
+            mean: 0.95,
+            sd: 0.001,
+            n: 3,
+            ci: [0.94, 0.96],
+            level: 0.95,
+            metric,
+            values: [0.949, 0.951, 0.95],
+            runIds: ['x'],
+          },
+        },
+      });
+    const loaded = loadSuite(file);
+    writeFileSync(join(file, '..', 'base.json'), baseline('best'));
+    expect(() => evaluateSuite(loaded, () => 0.95)).toThrow(
+      /base\.json\.cells\.cell\.metric: expected metric final as claim r reads \(the cell is of metric best\)/,
+    );
+    writeFileSync(join(file, '..', 'base.json'), baseline('final'));
+    expect(evaluateSuite(loaded, () => 0.95).claims[0]!.verdict).toBe('holds');
+  });
+});
+
+describe('alpha', () => {
+  const claim = `  - { id: c, description: x, kind: greater, a: ${pai(3)}, b: ${pai(1)} }\n`;
+  test('a level in (0, 0.5) is read; 0.5 and above, 0 and below are refused naming the field', () => {
+    expect(loadSuite(suiteFile(header('alpha: 0.49\n') + claim)).suite.alpha).toBe(0.49);
+    for (const alpha of ['0.5', '0.7', '0', '-0.1'])
+      expect(() => loadSuite(suiteFile(header(`alpha: ${alpha}\n`) + claim)), alpha).toThrow(
+        /suite\.yaml\.alpha: /,
+      );
+    expect(() => loadSuite(suiteFile(header('alpha: 0.5\n') + claim))).toThrow(
+      /suite\.yaml\.alpha: expected a level in \(0, 0\.5\), such as 0\.05/,
+    );
+  });
 });
 
 describe('external results with a metric', () => {

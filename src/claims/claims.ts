@@ -145,7 +145,15 @@ export const suiteSchema = z
       message: `a name matching ${String(SUITE_NAME)} (letters, digits, '.', '_', '-'; it names the report directory)`,
     }),
     description: z.string().optional(),
-    alpha: z.number().gt(0).lt(1).default(0.05),
+    /**
+     * Each test's one-sided level, below 0.5: at 0.5 or above the 1 − 2α intervals turn inside
+     * out and a claim and its opposite could both be significant.
+     */
+    alpha: z
+      .number()
+      .gt(0)
+      .lt(0.5, { message: 'a level in (0, 0.5), such as 0.05 (each test is one-sided at it)' })
+      .default(0.05),
     correction: z.enum(['holm', 'none']).default('holm'),
     /** What an inconclusive gate means: its own exit code (5), a pass, or a fail. */
     inconclusive: z.enum(INCONCLUSIVE_POLICIES).default('exit-code'),
@@ -785,7 +793,13 @@ export function evaluateSuite(
             path: ['cells', claim.baseline.key],
             message: 'a measured cell of that key',
           });
-        // A cell of another cycle measured something else: comparing with it would be no check.
+        // A cell of another metric or cycle measured something else: comparing with it would be
+        // no check.
+        if (cell.metric !== metric)
+          throw schemaError(file, {
+            path: ['cells', claim.baseline.key, 'metric'],
+            message: `metric ${metric} as claim ${claim.id} reads (the cell is of metric ${cell.metric})`,
+          });
         if ((cell.cycle ?? 'last') !== cycle)
           throw schemaError(file, {
             path: ['cells', claim.baseline.key, 'cycle'],
@@ -801,8 +815,9 @@ export function evaluateSuite(
         const baselineMean = estimate(cell.values).mean;
         const allowed = [baselineMean - claim.margin, baselineMean + claim.margin] as const;
         test = equivalence(va, cell.values, claim.margin, alpha, false);
+        // The baseline stays as stored: only A would get more seeds.
         plan = {
-          design: welchDesign(cell.values),
+          design: { test: 'welch', sdA: ea.sd, sdB: sampleSd(cell.values), nB: cell.values.length },
           boundary: { kind: 'equivalence', margin: claim.margin },
         };
         detail = `|mean(A) − baseline| < ${claim.margin}: mean(A) in [${allowed[0].toFixed(5)}, ${allowed[1].toFixed(5)}] (baseline ${claim.baseline.key}, Welch TOST)`;
@@ -812,9 +827,13 @@ export function evaluateSuite(
     }
     return { ...base, a: ea, b: eb, test, plan, detail: withWarnings(detail, warnings) };
   });
-  // Holm within each family, separately for the claims' p-values (a false "holds" is what α
-  // bounds among gating claims) and for their opposites' (a false "contradicted" — a false alarm
-  // among regressions — is what α bounds there).
+  // Which p-values Holm adjusts depends on what the family's verdicts decide.
+  // - Gating families (gating, regression): the gate passes only when every member holds, an
+  //   intersection–union test (Berger 1982): if any member's claim is false, the gate passes only
+  //   if that member's own level-α test rejects, so P(pass) ≤ α with the holds p-values
+  //   unadjusted; adjusting them would only cost power. Any member contradicted fails the gate (a
+  //   union of alarms), so the opposites' p-values are Holm-adjusted: P(any false alarm) ≤ α.
+  // - reported: each verdict is a statement of its own, so both sides are adjusted.
   const pAdjustedOf = new Map<number, number>();
   const pOppositeAdjustedOf = new Map<number, number>();
   const familySize = new Map<Family, number>();
@@ -823,7 +842,8 @@ export function evaluateSuite(
     familySize.set(family, members.length);
     const tested = members.filter((i) => partial[i]!.test !== null);
     const adjust = (raw: number[]) => (suite.correction === 'holm' ? holm(raw) : raw);
-    const p = adjust(tested.map((i) => partial[i]!.test!.p));
+    const rawP = tested.map((i) => partial[i]!.test!.p);
+    const p = family === 'reported' ? adjust(rawP) : rawP;
     const pOpposite = adjust(tested.map((i) => partial[i]!.test!.pOpposite));
     tested.forEach((i, at) => {
       pAdjustedOf.set(i, p[at]!);
@@ -841,13 +861,16 @@ export function evaluateSuite(
           : pOppositeAdjusted! < alpha
             ? 'contradicted'
             : 'inconclusive';
-    // Holm's first step tests at α/m: the level a claim must clear when every member of its
-    // family is tested again, so planning at it is conservative (Bonferroni).
-    const level =
+    // The one-sided level each side's test must clear. A Holm-adjusted side: Holm's first step
+    // tests at α/k, the level a claim must clear when every member of its family is tested again,
+    // so planning at it is conservative (Bonferroni). An unadjusted side (holds in a gating
+    // family, or correction none): α.
+    const holmLevel =
       suite.correction === 'holm' ? alpha / Math.max(1, familySize.get(c.family)!) : alpha;
+    const levels = { holds: c.family === 'reported' ? holmLevel : alpha, contradicted: holmLevel };
     const power =
       verdict === 'inconclusive' && c.plan !== null && options.powerAnalysis !== false
-        ? seedsToDecide(c.test!, c.plan, level)
+        ? seedsToDecide(c.test!, c.plan, levels)
         : null;
     const { problem: _problem, plan: _plan, ...rest } = c;
     return { ...rest, pAdjusted, pOppositeAdjusted, verdict, power };
@@ -891,21 +914,29 @@ interface Plan {
 /**
  * Seeds per side that would decide an inconclusive claim with power POWER at the observed effect:
  * the distance of the estimate from the boundary it failed to clear, in the direction it points.
- * `level` is the one-sided level the claim's test must clear; the opposite of an equivalence is
- * two-sided, so each of its sides gets half.
+ * `levels` are the one-sided levels the claim's test (holds) and its opposite's (contradicted)
+ * must clear; the opposite of an equivalence is two-sided, so each of its sides gets half.
  */
-function seedsToDecide(test: TestResult, plan: Plan, level: number): ClaimVerdict['power'] {
+function seedsToDecide(
+  test: TestResult,
+  plan: Plan,
+  levels: { readonly holds: number; readonly contradicted: number },
+): ClaimVerdict['power'] {
   const d = test.difference;
   if (plan.boundary.kind === 'one-sided') {
     const towards = d >= plan.boundary.at ? 'holds' : 'contradicted';
-    const seeds = oneSidedSeeds(plan.design, Math.abs(d - plan.boundary.at), level);
+    const seeds = oneSidedSeeds(plan.design, Math.abs(d - plan.boundary.at), levels[towards]);
     return { seeds, towards, power: POWER };
   }
   const { margin } = plan.boundary;
   if (Math.abs(d) < margin)
-    return { seeds: tostSeeds(plan.design, d, margin, level), towards: 'holds', power: POWER };
+    return {
+      seeds: tostSeeds(plan.design, d, margin, levels.holds),
+      towards: 'holds',
+      power: POWER,
+    };
   return {
-    seeds: oneSidedSeeds(plan.design, Math.abs(d) - margin, level / 2),
+    seeds: oneSidedSeeds(plan.design, Math.abs(d) - margin, levels.contradicted / 2),
     towards: 'contradicted',
     power: POWER,
   };

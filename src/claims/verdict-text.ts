@@ -56,9 +56,11 @@ export function powerText(claim: ClaimVerdict): string | undefined {
 const marginOf = (allowed: readonly [number, number]) => (allowed[1] - allowed[0]) / 2;
 
 /**
- * A claim's interval: that of its test; for a regression (within-baseline) claim the TOST
- * interval of A − baseline against its margin ±m, since the claim holds when the interval lies
- * inside it.
+ * A claim's interval: that of its test, at 1 − 2α and unadjusted; for a regression
+ * (within-baseline) claim the TOST interval of A − baseline against its margin ±m. In a gating
+ * family the holds test is unadjusted too, so such a claim holds exactly when the interval
+ * clears its boundary (lies inside ±m); contradicted is decided on Holm-adjusted (and, for an
+ * equivalence, two-sided) p-values, which the interval does not show (docs/CLAIMS.md).
  */
 export function intervalText(claim: ClaimVerdict): string {
   const { metric, test, allowed } = claim;
@@ -135,7 +137,8 @@ export function verdictTable(verdict: SuiteVerdict): string {
     'A',
     'B',
     'A − B',
-    `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%)`,
+    // Unadjusted: the contradicted (and reported) verdicts use Holm-adjusted p-values.
+    `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%, unadjusted)`,
     'p (adj.)',
     'p opp. (adj.)',
     'family',

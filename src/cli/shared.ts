@@ -122,6 +122,19 @@ export function parseProbability(text: string): number {
   return value;
 }
 
+/**
+ * --alpha: each claim's test is one-sided at it, so it lies in (0, 0.5); at 0.5 or above the
+ * 1 − 2α intervals turn inside out and a claim and its opposite could both be significant.
+ */
+export function parseAlpha(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !(value > 0 && value < 0.5))
+    throw new InvalidArgumentError(
+      'expected a level in (0, 0.5), such as 0.05 (each test is one-sided at it).',
+    );
+  return value;
+}
+
 export function parseDevice(text: string): string {
   if (!TORCH_DEVICE_PATTERN.test(text))
     throw new InvalidArgumentError('expected cpu, cuda, cuda:N or mps.');

@@ -66,11 +66,14 @@ function simulatedEstimate(
     const x = sample(stream, n, trueDifference, design.sd);
     return { d: meanOf(x), se: Math.sqrt(varianceOf(x) / n), df: n - 1 };
   }
+  // B keeps its nB values when the design fixes them (a stored baseline, drawn anew here as
+  // any stored baseline could have been).
+  const nB = design.nB ?? n;
   const a = sample(stream, n, trueDifference, design.sdA);
-  const b = sample(stream, n, 0, design.sdB);
+  const b = sample(stream, nB, 0, design.sdB);
   const va = varianceOf(a) / n;
-  const vb = varianceOf(b) / n;
-  const df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (n - 1));
+  const vb = varianceOf(b) / nB;
+  const df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (nB - 1));
   return { d: meanOf(a) - meanOf(b), se: Math.sqrt(va + vb), df };
 }
 
@@ -92,6 +95,12 @@ describe('suggested seeds reach the power in simulation', () => {
       design: { test: 'welch', sdA: 1, sdB: 2 },
       effect: 1,
       alpha: 0.01,
+    },
+    {
+      name: 'welch against a baseline fixed at 5 values',
+      design: { test: 'welch', sdA: 1, sdB: 1, nB: 5 },
+      effect: 1.45,
+      alpha: 0.05,
     },
   ];
   for (const { name, design, effect, alpha } of oneSided)
@@ -136,6 +145,13 @@ describe('suggested seeds reach the power in simulation', () => {
       margin: 1,
       alpha: 0.05 / 14,
     },
+    {
+      name: 'welch against a baseline fixed at 5 values',
+      design: { test: 'welch', sdA: 1, sdB: 0.5, nB: 5 },
+      difference: 0.1,
+      margin: 1.1,
+      alpha: 0.05,
+    },
   ];
   for (const { name, design, difference, margin, alpha } of tost)
     test(`TOST ${name}: power ≈ ${POWER} at n, below at n − 1`, () => {
@@ -158,4 +174,31 @@ describe('suggested seeds reach the power in simulation', () => {
         if (size === n) expect(Math.abs(simulated - POWER)).toBeLessThan(0.05);
       }
     });
+});
+
+describe('a baseline fixed at its stored values', () => {
+  test('more seeds of A cannot shrink the baseline’s share of the error: the power levels off below 0.8 and no seeds are suggested, where re-measuring both sides would need 14', () => {
+    const fixed: PowerDesign = { test: 'welch', sdA: 1, sdB: 1, nB: 5 };
+    expect(oneSidedSeeds(fixed, 1, 0.05)).toBeNull();
+    expect(oneSidedSeeds({ test: 'welch', sdA: 1, sdB: 1 }, 1, 0.05)).toBe(14);
+    // Simulated with 200 seeds of A against 5 of B: well below 0.8 (about 0.58).
+    const simulated = simulate(
+      REPLICATES,
+      (stream) => {
+        const { d, se, df } = simulatedEstimate(stream, fixed, 200, 1);
+        return d / se > tQuantile(0.95, df);
+      },
+      'fixed-plateau',
+    );
+    expect(simulated).toBeLessThan(0.7);
+    expect(Math.abs(simulated - oneSidedPower(fixed, 200, 1, 0.05))).toBeLessThan(
+      allowance(simulated),
+    );
+    // With nB equal to n the design is the one that re-measures both sides.
+    expect(oneSidedPower(fixed, 5, 1, 0.05)).toBeCloseTo(
+      oneSidedPower({ test: 'welch', sdA: 1, sdB: 1 }, 5, 1, 0.05),
+      12,
+    );
+    expect(() => oneSidedPower({ ...fixed, nB: 1 }, 5, 1, 0.05)).toThrow(/nB/);
+  });
 });

@@ -16,6 +16,11 @@
  *   equal spreads ν = 2(n − 1) and this is the pooled two-sample t test's exact power (checked
  *   against R's power.t.test); with unequal ones it was within 0.01 of the simulated power of
  *   Welch's test at the 50-odd seeds per side of the tests (fewer seeds make it rougher).
+ * - Welch with B fixed at nB values (a stored baseline, not measured again): n new values of A,
+ *   se = √(σa²/n + σb²/nB), ν = (σa²/n + σb²/nB)² / ((σa²/n)²/(n − 1) + (σb²/nB)²/(nB − 1)), the
+ *   same approximation. More seeds of A cannot shrink se below σb/√nB, so the power levels off
+ *   and may never reach the target (no suggestion then); ν falls towards nB − 1 as n grows, so
+ *   the power need not rise with n and the smallest n is found by trying each in turn.
  *
  * Normal probabilities come from simple-statistics' error function (Numerical Recipes' erfc
  * approximation, relative error below 1.2e-7); t quantiles from @stdlib. The normal CDF is called
@@ -34,13 +39,28 @@ export const SEED_CAP = 1000;
 /** The spread a test's power depends on. */
 export type PowerDesign =
   | { readonly test: 'one-sample'; readonly sd: number }
-  | { readonly test: 'welch'; readonly sdA: number; readonly sdB: number };
+  | {
+      readonly test: 'welch';
+      readonly sdA: number;
+      readonly sdB: number;
+      /** B's number of values when it stays as it is (a stored baseline); absent: n, as A. */
+      readonly nB?: number;
+    };
 
 const normalCdf = (x: number): number => 0.5 * (1 + errorFunction(x / Math.SQRT2));
 
 /** Standard error of the estimate and degrees of freedom of its t statistic with n per side. */
 function errorAndDf(design: PowerDesign, n: number): { se: number; df: number } {
   if (design.test === 'one-sample') return { se: design.sd / Math.sqrt(n), df: n - 1 };
+  if (design.nB !== undefined) {
+    const va = design.sdA ** 2 / n;
+    const vb = design.sdB ** 2 / design.nB;
+    const df =
+      va + vb === 0
+        ? n + design.nB - 2
+        : (va + vb) ** 2 / ((va * va) / (n - 1) + (vb * vb) / (design.nB - 1));
+    return { se: Math.sqrt(va + vb), df };
+  }
   const va = design.sdA ** 2;
   const vb = design.sdB ** 2;
   const df = va + vb === 0 ? n - 1 : ((va + vb) ** 2 * (n - 1)) / (va * va + vb * vb);
@@ -71,6 +91,9 @@ function expectOverSpread(df: number, f: (u: number) => number): number {
 function requireDesign(design: PowerDesign): void {
   const sds = design.test === 'one-sample' ? [design.sd] : [design.sdA, design.sdB];
   for (const sd of sds) requireNumber('sd', sd, { min: 0, max: Number.MAX_VALUE });
+  if (design.test === 'welch' && design.nB !== undefined)
+    if (!Number.isInteger(design.nB) || design.nB < 2)
+      throw new InvalidArgumentError('nB', 'an integer ≥ 2', design.nB);
 }
 
 function requireLevel(alpha: number): void {
@@ -125,8 +148,21 @@ export function tostPower(
   );
 }
 
-/** The smallest n in [2, cap] with power(n) ≥ target, or null; power is nondecreasing in n. */
-function smallestN(power: (n: number) => number, target: number, cap: number): number | null {
+/**
+ * The smallest n in [2, cap] with power(n) ≥ target, or null. With both sides planned at n the
+ * power is nondecreasing in n and a bisection finds it; with B fixed it need not be (see above),
+ * so every n is tried in turn.
+ */
+function smallestN(
+  design: PowerDesign,
+  power: (n: number) => number,
+  target: number,
+  cap: number,
+): number | null {
+  if (design.test === 'welch' && design.nB !== undefined) {
+    for (let n = 2; n <= cap; n++) if (power(n) >= target) return n;
+    return null;
+  }
   if (power(cap) < target) return null;
   let lo = 2;
   if (power(lo) >= target) return lo;
@@ -151,7 +187,7 @@ export function oneSidedSeeds(
   cap = SEED_CAP,
 ): number | null {
   if (!(effect > 0)) return null;
-  return smallestN((n) => oneSidedPower(design, n, effect, alpha), power, cap);
+  return smallestN(design, (n) => oneSidedPower(design, n, effect, alpha), power, cap);
 }
 
 /**
@@ -167,5 +203,5 @@ export function tostSeeds(
   cap = SEED_CAP,
 ): number | null {
   if (!(Math.abs(difference) < margin)) return null;
-  return smallestN((n) => tostPower(design, n, difference, margin, alpha), power, cap);
+  return smallestN(design, (n) => tostPower(design, n, difference, margin, alpha), power, cap);
 }
