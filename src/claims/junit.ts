@@ -15,9 +15,12 @@
  * - missing: `<skipped>` (not evaluated: its runs are not in the store);
  * - not gating and not holding: `<skipped>` with the verdict (reported, never gating).
  *
- * So a file has failures or errors exactly when the gate failed (exit 1 or 3), unless claims were
- * missing. Every test case also carries its verdict text in `<system-out>`; the suite's
- * properties say the backends, seeds, metric, α, the outcome and the policy applied.
+ * So a file has failures or errors when the gate failed (exit 1 or 3), except when the failing
+ * claims were all missing (skipped). The exit code can say more than the file: 4 (runs left to
+ * another process) comes before 1, so a file with failures can go with exit 4, and a refused
+ * `--write-baseline` exits 1 (unless 3 or 4) whatever the claims. Every test case also carries
+ * its verdict text in `<system-out>`; the suite's properties say the backends, seeds, metric, α,
+ * the outcome and the policy applied.
  */
 
 import { accessSync, constants, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';

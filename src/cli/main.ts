@@ -4,12 +4,13 @@
  * and prints what they return. Each command lives in commands/<name>.ts; this file is the program
  * around them (see README-split.txt).
  *
- * Exit codes: 0 success; 1 claims not met (gate, reproduce: a gating claim contradicted or
- * missing); 2 bad input (configuration, options, data files, unavailable backend); 3 runtime
- * failure (a run failed); 4 runs left unfinished because another process is running them; 5 gate
- * inconclusive (no gating claim contradicted or missing, some undecided; `--inconclusive pass|fail`
- * or the suite's `inconclusive:` makes it 0 or 1); 130 interrupted by Ctrl-C, 143 by SIGTERM, 129
- * by SIGHUP (128 + the signal's number; a re-run continues).
+ * Exit codes: 0 success; 1 claims not met (gate, reproduce: a gating claim contradicted, missing or
+ * diverged, or a --write-baseline refused); 2 bad input (configuration, options, data files,
+ * unavailable backend); 3 runtime failure (a run failed); 4 runs left unfinished because another
+ * process is running them (3, then 4, come before 1 and 5); 5 gate inconclusive (no gating claim
+ * contradicted, missing or diverged, some undecided; `--inconclusive pass|fail` or the suite's
+ * `inconclusive:` makes it 0 or 1); 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (128 +
+ * the signal's number; a re-run continues).
  */
 
 import { Command } from '@commander-js/extra-typings';
@@ -61,7 +62,7 @@ const program = new Command()
   .exitOverride()
   .addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 claims not met (a gating claim contradicted or missing), 2 bad input, 3 runtime failure, 4 runs left to another process that is running them, 5 gate inconclusive (--inconclusive pass|fail makes it 0|1), 130 interrupted (Ctrl-C; 143 SIGTERM, 129 SIGHUP).',
+    '\nExit codes: 0 ok, 1 claims not met (a gating claim contradicted, missing or diverged; a --write-baseline refused), 2 bad input, 3 runtime failure, 4 runs left to another process that is running them (3, then 4, before 1 and 5), 5 gate inconclusive (--inconclusive pass|fail makes it 0|1), 130 interrupted (Ctrl-C; 143 SIGTERM, 129 SIGHUP).',
   );
 
 for (const register of [

@@ -30,7 +30,7 @@ export function register(program: Command): void {
   program
     .command('gate')
     .description(
-      'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim is contradicted or missing, 5 if one is inconclusive (see --inconclusive)',
+      'evaluate a claims file against the store (running missing runs); exit 1 if a gating claim is contradicted, missing or diverged, 5 if one is inconclusive (see --inconclusive)',
     )
     .requiredOption('--claims <file>', 'claims suite (YAML, docs/CLAIMS.md)')
     .argument(
@@ -105,7 +105,7 @@ export const FORCE_BASELINE_HELP =
 export function inconclusiveOption() {
   return new Option(
     '--inconclusive <policy>',
-    'exit code when no gating claim is contradicted or missing but some are inconclusive: exit-code (5), pass (0) or fail (1); default: the suite’s inconclusive field, else exit-code',
+    'exit code when no gating claim is contradicted, missing or diverged but some are inconclusive: exit-code (5), pass (0) or fail (1); default: the suite’s inconclusive field, else exit-code',
   ).choices(INCONCLUSIVE_POLICIES);
 }
 
