@@ -11,11 +11,14 @@
  * - `at-least`: mean(A) > value − δ (one-sample t);
  * - `within-baseline`: A equivalent to a measured baseline's per-seed values within ±margin
  *   (Welch TOST; regression).
- * Every claim reads `holds` (its test is significant after adjustment), `contradicted` (the
+ * Every claim reads `holds` (its test is significant, below), `contradicted` (the
  * opposite is) or `inconclusive` (neither; with the seeds a power analysis says would decide it).
  * A claim with `gate: false` is reported but does not decide the verdict (for paper claims that
- * do not hold at a scale). p-values are adjusted (Holm by default) within three families: the
- * gating claims other than regressions, the gating regressions, and the reported ones.
+ * do not hold at a scale). Claims fall into three families: the gating claims other than
+ * regressions, the gating regressions, and the reported ones. With `correction: holm` the
+ * opposites' p-values are Holm-adjusted within each family, and the claims' own only in the
+ * reported one: the gate passes only when every gating claim holds, an intersection–union test
+ * whose level is α unadjusted (docs/CLAIMS.md).
  */
 
 import { dirname, isAbsolute, join } from 'node:path';
@@ -508,9 +511,12 @@ export interface ClaimVerdict {
   readonly a: Estimate | null;
   readonly b: Estimate | null;
   readonly test: TestResult | null;
-  /** The claim's p-value adjusted within its family (holds when below α). */
+  /**
+   * The p-value the claim holds by (below α): the test's own in the gating families (the gate
+   * is an intersection–union test, so it needs no adjustment), Holm-adjusted in the reported one.
+   */
   readonly pAdjusted: number | null;
-  /** The opposite's p-value adjusted within its family (contradicted when below α). */
+  /** The opposite's p-value, Holm-adjusted within its family (contradicted when below α). */
   readonly pOppositeAdjusted: number | null;
   /**
    * `holds`: the claim's test is significant after adjustment; `contradicted`: the opposite's

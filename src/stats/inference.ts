@@ -67,7 +67,10 @@ export interface TestResult {
   readonly test: 'welch' | 'paired' | 'bootstrap' | 'equivalence';
   /** Estimated A − B. */
   readonly difference: number;
-  /** Interval for A − B at confidence 1 − 2α (its lower end is the one-sided bound). */
+  /**
+   * Interval for A − B at confidence 1 − 2α, unadjusted for multiplicity (its lower end is the
+   * one-sided bound of this test at level α).
+   */
   readonly ci: readonly [number, number];
   /** One-sided p-value of the claim (small: the claim holds). */
   readonly p: number;
