@@ -8,7 +8,7 @@ import type { BackendInfo } from '../engine/engine.js';
 import { loadMeasuredBaselines } from './baselines.js';
 import { loadSuite, suiteRuns } from './claims.js';
 import type { RunSource, RunSummary } from './run-source.js';
-import { measuredBaseline } from './write-baseline.js';
+import { claimsReading, measuredBaseline, sidesWithoutCells } from './write-baseline.js';
 
 const SUITE = `suite: provenance
 seeds: [3, 5, 8]
@@ -209,5 +209,65 @@ describe('measured baselines', () => {
       JSON.stringify({ ...baseline, provenance: { ...baseline.provenance, seeds: ['0'] } }),
     );
     expect(() => loadMeasuredBaselines(written)).toThrow(`${written}.provenance.seeds[0]`);
+  });
+
+  test('the sides of runs a baseline has no cell for, and why: failed, diverged, too few cycles, not in the store', () => {
+    const file = suiteFile();
+    const loaded = loadSuite(file);
+    const configs = suiteRuns(loaded.suite);
+    const { source: complete, value: completeValue } = sourceOf(configs, WASM);
+    const ids = [...configs.keys()];
+    const lrr = ids.filter((id) => configs.get(id)!.method.name === 'lrr');
+    const pai = ids.filter((id) => configs.get(id)!.method.name === 'pai');
+    // LRR: one run failed, one diverged, one with only its first cycle; PaI: one not run.
+    const [failed, diverged, short] = lrr as [string, string, string];
+    const source: RunSource = {
+      ...complete,
+      result: (id) => (id === failed || id === pai[0] ? undefined : complete.result(id)),
+      state: (id) => (id === failed ? 'failed' : id === diverged ? 'diverged' : undefined),
+    };
+    const value = (id: string, metric: string, cycle: number | 'last' = 'last') =>
+      id === failed || id === diverged || id === pai[0] || (id === short && cycle !== 1)
+        ? undefined
+        : completeValue(id, metric, cycle);
+    const baseline = measuredBaseline(loaded, source, value, { suiteFile: file });
+    // The first cycle of LRR is whole but for the failed and diverged runs.
+    expect(sidesWithoutCells(loaded, baseline, source, value)).toEqual([
+      {
+        key: 'lrr-beats-pai/a',
+        why: '1 failed, 1 diverged, 1 without a final value of its 3 runs',
+      },
+      { key: 'lrr-beats-pai/b', why: '1 not in the store of its 3 runs' },
+      { key: 'lrr-first-cycle/a', why: '1 failed, 1 diverged of its 3 runs' },
+      { key: 'torch-beats-pai/b', why: '1 not in the store of its 3 runs' },
+      {
+        key: 'lrr-beats-torch/a',
+        why: '1 failed, 1 diverged, 1 without a final value of its 3 runs',
+      },
+    ]);
+    expect(Object.keys(baseline.cells)).toEqual([]);
+    // Whole runs: no side lacks a cell.
+    const whole = measuredBaseline(loaded, complete, completeValue, { suiteFile: file });
+    expect(sidesWithoutCells(loaded, whole, complete, completeValue)).toEqual([]);
+  });
+
+  test('the regression claims that read a file, by its resolved path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'write-baseline-readers-'));
+    const file = join(dir, 'suite.yaml');
+    writeFileSync(
+      file,
+      `suite: readers
+seeds: [0, 1]
+base: { extends: mini-mnist-lenet300 }
+claims:
+  - { id: dense-learns, description: d, kind: at-least, value: 0.9, a: { method: { name: dense } } }
+  - { id: same, description: s, kind: within-baseline, baseline: { file: base/m.json, key: dense-learns/a }, margin: 0.01, a: { method: { name: dense } } }
+  - { id: other, description: o, kind: within-baseline, baseline: { file: other.json, key: dense-learns/a }, margin: 0.01, a: { method: { name: dense } } }
+`,
+    );
+    const loaded = loadSuite(file);
+    expect(claimsReading(loaded, join(dir, 'base', 'm.json'))).toEqual(['same']);
+    expect(claimsReading(loaded, join(dir, 'base', '..', 'base', 'm.json'))).toEqual(['same']);
+    expect(claimsReading(loaded, join(dir, 'm.json'))).toEqual([]);
   });
 });
