@@ -80,7 +80,7 @@ function claimsTable(verdict: SuiteVerdict, correction: 'holm' | 'none'): string
       c.test === null && c.allowed === null ? markdownCell(c.detail) : intervalText(c);
     return `| ${markdownCell(c.id)} | ${markdownCell(c.paper ?? '')} | ${markdownCell(c.description)} | ${c.family} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${formatP(c.pAdjusted)} | ${formatP(c.pOppositeAdjusted)} | ${verdictCell(c)} |`;
   });
-  const p = correction === 'holm' ? 'p (Holm)' : 'p';
+  const p = correction === 'holm' ? 'p (adj.)' : 'p';
   return [
     `| claim | paper | statement | family | metric | A | B | A − B | interval | ${p} | ${p} opposite | verdict |`,
     '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|',
@@ -109,6 +109,17 @@ function runsList(cells: readonly Cell[]): string[] {
       `- ${markdownCell(c.method)}, ${sparsityText(c.sparsity)}: ${c.runIds.map((id) => `\`${id}\``).join(' ')}`,
   );
 }
+
+/**
+ * How the p-values were adjusted (claims.ts): under Holm, in the gating families (gating,
+ * regression) only the opposite side — the gate passes only when every claim holds, an
+ * intersection–union test, which needs no adjustment of the holds side — and in the reported
+ * family both sides.
+ */
+const pValuesText = (correction: 'holm' | 'none') =>
+  correction === 'holm'
+    ? 'p-values adjusted by Holm within each family: in the gating and regression families only the opposite side (a gate that passes when every claim holds is an intersection–union test), in the reported family both'
+    : 'p-values unadjusted';
 
 function headline(verdict: SuiteVerdict): string {
   const gating = verdict.claims.filter((c) => c.gate);
@@ -236,7 +247,7 @@ export async function writeReport(
   const summary = [
     headline(verdict),
     '',
-    `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; p-values ${suite.correction === 'holm' ? 'Holm-adjusted' : 'unadjusted'} within each family (${familiesText(verdict)}); claims' intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}% (the lower end is the one-sided bound), cells' at 95%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
+    `Metric: ${suite.metric} test accuracy of the ${suite.cycle === 'last' ? 'last cycle' : `cycle ${suite.cycle}`}; ${suite.seeds.length} seeds per cell; α = ${suite.alpha}; ${pValuesText(suite.correction)} (families: ${familiesText(verdict)}); claims' intervals at ${(100 * (1 - 2 * suite.alpha)).toFixed(0)}%, unadjusted (in the gating families a claim holds exactly when its interval clears its boundary), cells' at 95%.${backend ? ` Backend: ${backend.name} (TF.js ${backend.tfjsVersion}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}).` : ''}`,
     '',
     claimsTable(verdict, suite.correction),
     '',

@@ -21,7 +21,7 @@ import {
   INCONCLUSIVE_POLICIES,
   parseCount,
   parseDevice,
-  parseProbability,
+  parseAlpha,
   print,
 } from '../shared.js';
 import { checkStoreDir } from '../store-dir.js';
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     )
     .option('--no-run', 'do not train missing runs: report their claims as missing')
     .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
-    .option('--alpha <a>', 'override the suite’s significance level', parseProbability)
+    .option('--alpha <a>', 'override the suite’s significance level, in (0, 0.5)', parseAlpha)
     .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
     .option('--json', 'print the verdict as JSON')
     .option('--junit <file>', JUNIT_HELP)
