@@ -473,4 +473,38 @@ describe('gate --write-baseline over an existing baseline', () => {
     );
     expect(existsSync(join(dir, 'new.json'))).toBe(false);
   }, 120_000);
+
+  test('a refused baseline fails a gate that passed; forced, the gate’s own code', () => {
+    const { dir, results, suite, store } = workspace();
+    const file = suite(
+      'passing-unbaselined',
+      claim('high-beats-low', 'high', 'low') +
+        '  - { id: dense-learns, description: dense beats 90%, kind: at-least, value: 0.9, gate: false, a: { method: { name: dense } } }\n',
+    );
+    const baseline = join(dir, 'b.json');
+    const gate = (...args: string[]) =>
+      cli(
+        'gate',
+        '--claims',
+        file,
+        '--store',
+        store,
+        '--results',
+        results,
+        '--no-run',
+        '--write-baseline',
+        baseline,
+        ...args,
+      );
+    const refused = gate();
+    expect(refused.stdout).toMatch(/^GATE PASSED/m);
+    expect(refused.stderr).toContain(
+      'baseline not written: it would have no cell for dense-learns/a',
+    );
+    expect(refused.status).toBe(1);
+    expect(existsSync(baseline)).toBe(false);
+    const forced = gate('--force-baseline');
+    expect(forced.status).toBe(0);
+    expect(loadMeasuredBaselines(baseline).cells).toEqual({});
+  }, 60_000);
 });
