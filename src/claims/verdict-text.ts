@@ -139,7 +139,9 @@ export function verdictTable(verdict: SuiteVerdict): string {
     'A − B',
     // Unadjusted: the contradicted (and reported) verdicts use Holm-adjusted p-values.
     `interval (${(100 * (1 - 2 * verdict.alpha)).toFixed(0)}%, unadjusted)`,
-    'p (adj.)',
+    // Gating claims' holds p-values are unadjusted (the gate is an intersection–union test);
+    // the families line says which side is adjusted where.
+    'p',
     'p opp. (adj.)',
     'family',
     'verdict',
@@ -164,7 +166,10 @@ export function verdictTable(verdict: SuiteVerdict): string {
       : verdict.outcome === 'fail'
         ? 'GATE FAILED'
         : 'GATE INCONCLUSIVE';
-  const correctionText = verdict.correction === 'holm' ? 'Holm within each' : 'unadjusted';
+  const correctionText =
+    verdict.correction === 'holm'
+      ? 'Holm within each on contradicted, and on holds in reported; gating holds unadjusted, the gate being an intersection–union test'
+      : 'unadjusted';
   return [
     table([header, ...rows]),
     `${title}: ${gating.length} gating claim${gating.length === 1 ? '' : 's'}: ${counts.join(', ')}; ${policyText(verdict)} (metric: ${verdict.metric} test accuracy of ${cycleText(verdict.cycle)}${otherCycles.length > 0 ? `; ${otherCycles.join(', ')}` : ''}, α = ${verdict.alpha})`,

@@ -209,7 +209,7 @@ describe('gate on the command line', () => {
       /^GATE PASSED: 3 gating claims: 3 holds, 0 contradicted, 0 inconclusive; inconclusive exits 5 \(policy exit-code\)/m,
     );
     expect(run.stdout).toMatch(
-      /^families \(Holm within each, α = 0\.05 each\): gating 2, regression 1, reported 1$/m,
+      /^families \(Holm within each on contradicted, and on holds in reported; gating holds unadjusted, the gate being an intersection–union test, α = 0\.05 each\): gating 2, regression 1, reported 1$/m,
     );
     expect(run.stdout).toContain(`baseline: ${baseline} (1 cells)`);
 

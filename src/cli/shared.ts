@@ -116,12 +116,6 @@ export function parsePositive(text: string): number {
   return value;
 }
 
-export function parseProbability(text: string): number {
-  const value = Number(text);
-  if (!(value > 0 && value < 1)) throw new InvalidArgumentError('expected a number in (0, 1).');
-  return value;
-}
-
 /**
  * --alpha: each claim's test is one-sided at it, so it lies in (0, 0.5); at 0.5 or above the
  * 1 − 2α intervals turn inside out and a claim and its opposite could both be significant.

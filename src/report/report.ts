@@ -80,9 +80,11 @@ function claimsTable(verdict: SuiteVerdict, correction: 'holm' | 'none'): string
       c.test === null && c.allowed === null ? markdownCell(c.detail) : intervalText(c);
     return `| ${markdownCell(c.id)} | ${markdownCell(c.paper ?? '')} | ${markdownCell(c.description)} | ${c.family} | ${METRIC_NAMES[c.metric]} | ${formatValue(c.metric, c.a?.mean)} | ${formatValue(c.metric, c.b?.mean)} | ${c.test ? formatDifference(c.metric, c.test.difference) : '–'} | ${interval} | ${formatP(c.pAdjusted)} | ${formatP(c.pOppositeAdjusted)} | ${verdictCell(c)} |`;
   });
-  const p = correction === 'holm' ? 'p (adj.)' : 'p';
+  // Holds p-values of gating claims are unadjusted (an intersection–union gate); the header line
+  // above the table says which side is adjusted in which family.
+  const opposite = correction === 'holm' ? 'p opposite (adj.)' : 'p opposite';
   return [
-    `| claim | paper | statement | family | metric | A | B | A − B | interval | ${p} | ${p} opposite | verdict |`,
+    `| claim | paper | statement | family | metric | A | B | A − B | interval | p | ${opposite} | verdict |`,
     '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|',
     ...lines,
   ].join('\n');
