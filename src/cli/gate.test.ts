@@ -25,7 +25,7 @@ import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import { suiteValues } from '../claims/gate.js';
 import { fileSource } from '../claims/results-file.js';
 import type { RunConfig } from '../config/schema.js';
-import { Store } from '../store/store.js';
+import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
 import { gateExitCode } from './shared.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -77,50 +77,11 @@ function workspace() {
 
 /** Made-up but well-formed results for every run of a suite, so nothing trains. */
 function storeResults(suiteFile: string, store: string): void {
-  const runs = new Store(store);
-  for (const [id, config] of suiteRuns(loadSuite(suiteFile).suite)) {
-    mkdirSync(runs.dir(id), { recursive: true });
-    writeFileSync(join(runs.dir(id), 'result.json'), JSON.stringify(resultOf(config)));
-  }
+  writeMadeUpStore(store, suiteRuns(loadSuite(suiteFile).suite), resultOf);
 }
 
 function resultOf(config: RunConfig) {
-  const accuracy = DENSE[config.seed]!;
-  return {
-    method: config.method.name,
-    options: {},
-    setup: {
-      model: 'lenet-300-100',
-      train: [],
-      test: [],
-      batchSize: 128,
-      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
-      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
-      seed: config.seed,
-      prunable: {},
-    },
-    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
-    status: 'completed',
-    cycles: [
-      {
-        phase: 'p',
-        level: 0,
-        cycle: 0,
-        epochs: 4,
-        steps: 160,
-        sparsity: 0,
-        layers: [],
-        trainLoss: { final: 0.1, best: 0.1 },
-        trainAccuracy: { final: 0.99, best: 0.99 },
-        testLoss: { final: 0.2, best: 0.2 },
-        testAccuracy: { final: accuracy - 0.001, best: accuracy },
-        flopsDense: 1e12,
-        flopsSparse: 1e12,
-      },
-    ],
-    levels: [],
-    cost: { epochs: 4, steps: 160, flopsDense: 1e12, flopsSparse: 1e12 },
-  };
+  return madeUpResult(config, [{ sparsity: 0, best: DENSE[config.seed]!, flopsSparse: 1e12 }]);
 }
 
 /** The table's line of a claim, split into its columns (two or more spaces apart). */

@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { loadSuite, suiteRuns } from '../claims/claims.js';
 import { parseOverrides } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
+import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -22,50 +23,29 @@ claims:
 /** A made-up result of a run, as the store keeps it (levels with their masks). */
 function resultOf(config: RunConfig) {
   const accuracy = (config.method.name === 'lrr' ? 0.95 : 0.935) + config.seed / 700;
-  return {
-    method: config.method.name,
-    options: {},
-    setup: {
-      model: 'lenet-300-100',
-      train: [],
-      test: [],
-      batchSize: 128,
-      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
-      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
-      seed: config.seed,
-      prunable: {},
-    },
-    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
-    status: 'completed',
-    cycles: [0, 1, 2].map((c) => ({
+  return madeUpResult(
+    config,
+    [0, 1, 2].map((c) => ({
       phase: `level ${c}`,
-      level: c,
-      cycle: 0,
-      epochs: 4,
-      steps: 160,
       sparsity: c === 2 ? 0.9 : 0.5,
-      layers: [],
-      trainLoss: { final: 0.1, best: 0.1 },
-      trainAccuracy: { final: 0.99, best: 0.99 },
-      testLoss: { final: 0.2, best: 0.2 },
-      testAccuracy: { final: accuracy - 0.01 * (2 - c), best: accuracy - 0.01 * (2 - c) },
-      flopsDense: 1e12,
-      flopsSparse: 2e11,
+      best: accuracy - 0.01 * (2 - c),
+      final: accuracy - 0.01 * (2 - c),
     })),
-    levels: [
-      {
-        level: 0,
-        label: 'level 0',
-        sparsity: 0,
-        mask: {
-          format: 'cyclesparse.mask',
-          version: 1,
-          layers: [{ name: 'fc1', shape: [2, 2], layout: 'io', kept: 4, bits: 'Dw==' }],
+    {
+      levels: [
+        {
+          level: 0,
+          label: 'level 0',
+          sparsity: 0,
+          mask: {
+            format: 'cyclesparse.mask',
+            version: 1,
+            layers: [{ name: 'fc1', shape: [2, 2], layout: 'io', kept: 4, bits: 'Dw==' }],
+          },
         },
-      },
-    ],
-    cost: { epochs: 12, steps: 480, flopsDense: 3e12, flopsSparse: 6e11 },
-  };
+      ],
+    },
+  );
 }
 
 describe('report --from', () => {
@@ -74,10 +54,7 @@ describe('report --from', () => {
     const suiteFile = join(dir, 'suite.yaml');
     writeFileSync(suiteFile, SUITE);
     const store = join(dir, 'runs');
-    for (const [id, config] of suiteRuns(loadSuite(suiteFile).suite)) {
-      mkdirSync(join(store, id), { recursive: true });
-      writeFileSync(join(store, id, 'result.json'), JSON.stringify(resultOf(config)));
-    }
+    writeMadeUpStore(store, suiteRuns(loadSuite(suiteFile).suite), resultOf);
     const fromStore = join(dir, 'from-store');
     const first = cli('report', '--claims', suiteFile, '--store', store, '--out', fromStore);
     expect(first.stderr).toBe('');
@@ -170,11 +147,8 @@ describe('report --from', () => {
     ) => {
       const store = join(dir, name);
       const loaded = loadSuite(suiteFile, {}, {}, parseOverrides(overrides));
-      for (const [id, config] of suiteRuns(loaded.suite)) {
-        if (!keep(config)) continue;
-        mkdirSync(join(store, id), { recursive: true });
-        writeFileSync(join(store, id, 'result.json'), JSON.stringify(resultOf(config)));
-      }
+      const kept = [...suiteRuns(loaded.suite)].filter(([, config]) => keep(config));
+      writeMadeUpStore(store, new Map(kept), resultOf);
       return store;
     };
     const whole = storeOf('whole', () => true);

@@ -6,7 +6,7 @@
  * absent, unless CYCLESPARSE_BROWSER_REQUIRED=1 (CI) makes that a failure.
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'puppeteer-core';
@@ -15,6 +15,7 @@ import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import { storeSource } from '../claims/run-source.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
+import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
 import { Store } from '../store/store.js';
 import {
   chromiumPath,
@@ -49,53 +50,20 @@ claims:
 `,
   );
   const store = new Store(join(dir, 'runs'));
-  for (const [id, config] of suiteRuns(loadSuite(suiteFile).suite)) {
-    mkdirSync(store.dir(id), { recursive: true });
-    writeFileSync(join(store.dir(id), 'result.json'), JSON.stringify(result(config)));
-  }
+  writeMadeUpStore(store.root, suiteRuns(loadSuite(suiteFile).suite), result);
   return { suiteFile, store, dir };
 }
 
 function result(config: RunConfig): PipelineResult {
   const base =
     config.method.name === 'lrr' ? 0.95 : config.training.epochsPerCycle === 12 ? 0.93 : 0.935;
-  const cycles = Array.from({ length: 3 }, (_, c) => {
-    const acc = base - 0.01 * (2 - c) + 0.001 * config.seed;
-    return {
-      phase: 'p',
-      level: c,
-      cycle: 0,
-      epochs: 4,
-      steps: 160,
+  return madeUpResult(
+    config,
+    [0, 1, 2].map((c) => ({
       sparsity: c === 2 ? 0.9 : 0.5,
-      layers: [],
-      trainLoss: { final: 0.1, best: 0.1 },
-      trainAccuracy: { final: 0.99, best: 0.99 },
-      testLoss: { final: 0.2, best: 0.2 },
-      testAccuracy: { final: acc - 0.001, best: acc },
-      flopsDense: 1e12,
-      flopsSparse: 2e11,
-    };
-  });
-  return {
-    method: config.method.name,
-    options: {},
-    setup: {
-      model: 'lenet-300-100',
-      train: [],
-      test: [],
-      batchSize: 128,
-      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
-      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
-      seed: config.seed,
-      prunable: {},
-    },
-    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
-    status: 'completed',
-    cycles,
-    levels: [],
-    cost: { epochs: 12, steps: 480, flopsDense: 3e12, flopsSparse: 6e11 },
-  };
+      best: base - 0.01 * (2 - c) + 0.001 * config.seed,
+    })),
+  );
 }
 
 /** Per-seed points behind a checkbox-bound param (as the report's plots do), with run tooltips. */

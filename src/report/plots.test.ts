@@ -6,6 +6,7 @@ import { loadSuite, suiteRuns, type SuiteVerdict } from '../claims/claims.js';
 import type { RunSource, RunSummary } from '../claims/run-source.js';
 import type { CycleSeries } from '../analysis/stored.js';
 import type { RunConfig } from '../config/schema.js';
+import { madeUpResult } from '../store/made-up-result-testing.js';
 import {
   analysisPlots,
   cellsOf,
@@ -44,48 +45,23 @@ function resultOf(config: RunConfig): RunSummary {
   const count = lrr ? (target === 0.5 ? 4 : 6) : cyclesOf;
   // LRR at 50%: seeds 0.999, 1.0, 0.96 — an interval reaching past 100% before clipping.
   const last = lrr && target === 0.5 ? [0.999, 1, 0.96][config.seed]! : 0.9 + 0.01 * config.seed;
-  const cycles = Array.from({ length: count }, (_, c) => {
-    const acc = last - 0.01 * (count - 1 - c);
-    return {
-      phase: lrr ? `level ${c}` : 'cyclic',
-      level: lrr ? c : 1,
-      cycle: lrr ? 0 : c,
-      epochs: 4,
-      steps: 160,
-      sparsity: lrr ? target * (c / (count - 1)) : target,
-      layers: [],
-      trainLoss: { final: 0.1, best: 0.1 },
-      trainAccuracy: { final: 0.99, best: 0.99 },
-      testLoss: { final: 0.2, best: 0.2 },
-      testAccuracy: { final: acc - 0.001, best: acc },
-      flopsDense: 1e10,
-      flopsSparse: 1e10 * (1 - target),
-    };
-  });
-  return {
-    method: method.name,
-    options: {},
-    setup: {
-      model: 'lenet-300-100',
-      train: [],
-      test: [],
-      batchSize: 128,
-      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
-      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
-      seed: config.seed,
-      prunable: {},
-    },
-    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
-    status: 'completed',
-    cycles,
-    levels: [],
+  const cycles = Array.from({ length: count }, (_, c) => ({
+    phase: lrr ? `level ${c}` : 'cyclic',
+    level: lrr ? c : 1,
+    cycle: lrr ? 0 : c,
+    sparsity: lrr ? target * (c / (count - 1)) : target,
+    best: last - 0.01 * (count - 1 - c),
+    flopsDense: 1e10,
+    flopsSparse: 1e10 * (1 - target),
+  }));
+  return madeUpResult(config, cycles, {
     cost: {
       epochs: 4 * count,
       steps: 160 * count,
       flopsDense: 1e10 * count,
       flopsSparse: 1e10 * count * (1 - target),
     },
-  };
+  });
 }
 
 /** A source with every run's result but those listed (a one-cycle cell left with one seed). */

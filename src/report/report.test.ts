@@ -13,6 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import type { RunConfig } from '../config/schema.js';
 import type { PipelineResult } from '../methods/runner.js';
+import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
 import { Store } from '../store/store.js';
 import { storeSource } from '../claims/run-source.js';
 import { siUnits } from '../text/format.js';
@@ -40,55 +41,21 @@ claims:
 `,
   );
   const store = new Store(join(dir, 'runs'));
-  const loaded = loadSuite(suiteFile);
-  for (const [id, config] of suiteRuns(loaded.suite)) {
-    mkdirSync(store.dir(id), { recursive: true });
-    writeFileSync(join(store.dir(id), 'result.json'), JSON.stringify(result(config)));
-  }
+  writeMadeUpStore(store.root, suiteRuns(loadSuite(suiteFile).suite), result);
   return { suiteFile, store };
 }
 
 function result(config: RunConfig): PipelineResult {
-  const levels = config.method.name === 'lrr' ? 3 : 3;
   const base =
     config.method.name === 'lrr' ? 0.95 : config.training.epochsPerCycle === 12 ? 0.93 : 0.935;
-  const cycles = Array.from({ length: levels }, (_, c) => {
-    const acc = base - 0.01 * (levels - 1 - c) + 0.001 * config.seed;
-    return {
+  return madeUpResult(
+    config,
+    [0, 1, 2].map((c) => ({
       phase: config.method.name === 'lrr' ? `level ${c}` : 'cyclic',
-      level: c,
-      cycle: 0,
-      epochs: 4,
-      steps: 160,
-      sparsity: c === levels - 1 ? 0.9 : 0.5,
-      layers: [],
-      trainLoss: { final: 0.1, best: 0.1 },
-      trainAccuracy: { final: 0.99, best: 0.99 },
-      testLoss: { final: 0.2, best: 0.2 },
-      testAccuracy: { final: acc - 0.001, best: acc },
-      flopsDense: 1e12,
-      flopsSparse: 2e11,
-    };
-  });
-  return {
-    method: config.method.name,
-    options: {},
-    setup: {
-      model: 'lenet-300-100',
-      train: [],
-      test: [],
-      batchSize: 128,
-      schedule: { peak: 0.05, shape: { kind: 'constant' }, granularity: 'epoch' },
-      sgd: { momentum: 0.9, nesterov: false, weightDecay: 5e-4 },
-      seed: config.seed,
-      prunable: {},
-    },
-    backend: { name: 'wasm', tfjsVersion: '4.22.0', threads: 1, simd: true, provider: null },
-    status: 'completed',
-    cycles,
-    levels: [],
-    cost: { epochs: 4 * levels, steps: 160 * levels, flopsDense: 3e12, flopsSparse: 6e11 },
-  };
+      sparsity: c === 2 ? 0.9 : 0.5,
+      best: base - 0.01 * (2 - c) + 0.001 * config.seed,
+    })),
+  );
 }
 
 describe('reports', () => {
