@@ -34,17 +34,29 @@ export interface RunSource {
   sharpness(id: string): Promise<number>;
 }
 
-/** Runs as the store has them. */
+/**
+ * Runs as the store has them. A run's cycle series is read (or computed) once per source: the
+ * verdict, the plots and the results file all ask for it.
+ */
 export function storeSource(store: Store): RunSource {
+  const series = new Map<string, Promise<CycleSeries>>();
+  const seriesOf = (id: string) => {
+    let read = series.get(id);
+    if (read === undefined) {
+      read = cycleSeries(store, id);
+      series.set(id, read);
+    }
+    return read;
+  };
   return {
     result: (id) => store.result(id),
     state: (id) => {
       const { state } = store.status(id);
       return state === 'failed' || state === 'diverged' ? state : undefined;
     },
-    cycleSeries: (id) => cycleSeries(store, id),
+    cycleSeries: seriesOf,
     sharpness: async (id) => {
-      const last = (await cycleSeries(store, id)).cycles.at(-1);
+      const last = (await seriesOf(id)).cycles.at(-1);
       return last?.sharpness ?? (await storedSharpness(store, id)).result.eigenvalues[0]!.value;
     },
   };
