@@ -9,6 +9,8 @@ import type { RandomStream } from '../core/random.js';
 import { prunedCount } from '../core/selection.js';
 
 export interface ImageDataset {
+  /** Pixels in memory (absent in older code: every data set without `kind` is one). */
+  readonly kind?: 'pixels';
   readonly name: string;
   /** [height, width, channels] of every image. */
   readonly shape: readonly [number, number, number];
@@ -19,6 +21,42 @@ export interface ImageDataset {
   readonly count: number;
   /** Where the data came from and what was done to it, for stored results. */
   readonly provenance: readonly string[];
+}
+
+/**
+ * Images kept as files (a folder data set: ImageNet's `train/<class>/*.JPEG` layout or a file
+ * list), decoded and transformed per batch by the engine — never held in memory as pixels.
+ * `shape` is what the network sees after the transform: the evaluation transform resizes the
+ * shorter side to `resize` and crops the centre `shape[0]` × `shape[1]`; a training
+ * augmentation crops a box drawn on the TypeScript side (data/batches.ts) and resizes it to
+ * `shape`. Labels are 16-bit: ImageNet has 1,000 classes.
+ */
+export interface FileDataset {
+  readonly kind: 'files';
+  readonly name: string;
+  /** [height, width, channels] of every transformed image (channels 3: RGB). */
+  readonly shape: readonly [number, number, number];
+  readonly classes: number;
+  /** The class of each label, as the folder (or file list) names it; sorted. */
+  readonly classNames: readonly string[];
+  /** Absolute directory the file paths are relative to. */
+  readonly root: string;
+  /** Each image's path relative to `root`, with '/' separators. */
+  readonly files: readonly string[];
+  /** Width then height of each stored image as decoded (no EXIF rotation): two per image. */
+  readonly sizes: Uint32Array;
+  /** The evaluation transform's shorter side before the centre crop (224 → 256). */
+  readonly resize: number;
+  readonly labels: Uint16Array;
+  readonly count: number;
+  readonly provenance: readonly string[];
+}
+
+/** Any data set an engine trains on: pixels in memory or image files. */
+export type Dataset = ImageDataset | FileDataset;
+
+export function isFileDataset(dataset: Dataset): dataset is FileDataset {
+  return dataset.kind === 'files';
 }
 
 export function imageSize(dataset: Pick<ImageDataset, 'shape'>): number {

@@ -17,7 +17,7 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
 import type { Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset, ImageDataset } from '../data/dataset.js';
 import type { ModelSpec } from '../models/spec.js';
 
 /** TF.js backends: one engine, several backends (engine/backend.ts). */
@@ -83,13 +83,41 @@ export const DEFAULT_SGD: SgdOptions = Object.freeze({
   weightDecay: 5e-4,
 });
 
+/**
+ * Augmentation choices per image in `Samples.augmentation` and `TrainPlan.augmentation`: three
+ * for pixels in memory (crop offsets dy, dx and a flip: data/batches.ts `drawAugmentation`),
+ * five for image files (the crop box top, left, height, width in the stored image, and a flip).
+ */
+export const AUGMENTATION_STRIDE = { pixels: 3, files: 5 } as const;
+
+export function augmentationStride(dataset: Dataset): number {
+  return dataset.kind === 'files' ? AUGMENTATION_STRIDE.files : AUGMENTATION_STRIDE.pixels;
+}
+
+/**
+ * `dataset` as pixels in memory, for an engine path that has no file reader (yet): image files
+ * are refused naming the data set, rather than read as something else.
+ */
+export function requirePixels(dataset: Dataset, where: string): ImageDataset {
+  if (dataset.kind === 'files')
+    throw new InvalidArgumentError(
+      `${where}: data set ${dataset.name}`,
+      'images in memory (this path cannot read image files)',
+      'image files',
+    );
+  return dataset;
+}
+
 /** Images of a data set, in a given order, with their augmentation (or none). */
 export interface Samples {
-  readonly dataset: ImageDataset;
+  readonly dataset: Dataset;
   readonly normalization: Normalization;
   /** Image indices into `dataset`, in order. */
   readonly indices: Uint32Array;
-  /** Three choices per image from `drawAugmentation`, or null for none. */
+  /**
+   * {@link augmentationStride} choices per image from `drawAugmentation`, or null for none (for
+   * image files: the evaluation transform).
+   */
   readonly augmentation: Int16Array | null;
 }
 
@@ -99,12 +127,12 @@ export interface Samples {
  * `resetMomentum[k]` is 1.
  */
 export interface TrainPlan {
-  readonly dataset: ImageDataset;
+  readonly dataset: Dataset;
   readonly normalization: Normalization;
   /** The global index of the first step (for messages). */
   readonly firstStep: number;
   readonly indices: Uint32Array;
-  /** steps + 1 offsets into `indices` (and into `augmentation`, ×3). */
+  /** steps + 1 offsets into `indices` (and into `augmentation`, × {@link augmentationStride}). */
   readonly offsets: Uint32Array;
   readonly augmentation: Int16Array | null;
   readonly learningRates: Float64Array;
@@ -188,11 +216,7 @@ export interface EngineModel {
   /** Runs every step of `plan` (even after a non-finite loss: the caller stops there). */
   train(plan: TrainPlan): Promise<TrainedSteps>;
   /** Mean loss and top-1 accuracy in eval mode over a whole data set, in batches. */
-  evaluate(
-    dataset: ImageDataset,
-    normalization: Normalization,
-    batchSize: number,
-  ): Promise<Evaluation>;
+  evaluate(dataset: Dataset, normalization: Normalization, batchSize: number): Promise<Evaluation>;
   gradients(request: GradientRequest): Promise<Gradients>;
   /** Batch statistics of every BatchNorm layer on `samples` (one batch; training mode). */
   batchStatistics(samples: Samples): Promise<LayerStatistics[]>;

@@ -25,6 +25,7 @@ import {
   type GradientRequest,
   type Gradients,
   type LayerStatistics,
+  requirePixels,
   type Samples,
   type SgdOptions,
   type TfjsBackendName,
@@ -142,7 +143,7 @@ export class TfjsModel implements EngineModel {
   }
 
   async train(plan: TrainPlan): Promise<TrainedSteps> {
-    const batcher = batcherFor(plan.dataset, plan.normalization);
+    const batcher = batcherFor(requirePixels(plan.dataset, 'train'), plan.normalization);
     const [h, w, c] = plan.dataset.shape;
     const classes = this.network.spec.classes;
     const params = [...this.network.params];
@@ -270,7 +271,10 @@ export class TfjsModel implements EngineModel {
       batches.push(() => ({ images: tf.ones<tf.Rank.R4>([1, h, w, c]), labels: null }));
     } else {
       const { samples, batchSize } = request.input;
-      const batcher = batcherFor(samples.dataset, samples.normalization);
+      const batcher = batcherFor(
+        requirePixels(samples.dataset, 'gradients'),
+        samples.normalization,
+      );
       const count = samples.indices.length;
       if (request.objective === 'cross-entropy-mean' && count > batchSize)
         throw new InvalidArgumentError(
@@ -355,10 +359,10 @@ export class TfjsModel implements EngineModel {
   }
 
   async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
-    const batch = batcherFor(samples.dataset, samples.normalization).fill(
-      samples.indices,
-      samples.augmentation,
-    );
+    const batch = batcherFor(
+      requirePixels(samples.dataset, 'batchStatistics'),
+      samples.normalization,
+    ).fill(samples.indices, samples.augmentation);
     const [h, w, c] = samples.dataset.shape;
     let statistics: BatchStatistics[] = [];
     tf.tidy(() => {

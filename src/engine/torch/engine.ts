@@ -20,6 +20,7 @@ import { buffers, inferShape, parameters, weightName, type ModelSpec } from '../
 import {
   DEFAULT_SGD,
   PRECISIONS,
+  requirePixels,
   requireValues,
   TORCH_DEVICE_PATTERN,
   type BackendInfo,
@@ -317,7 +318,10 @@ export class TorchModel implements EngineModel {
   }
 
   async train(plan: TrainPlan): Promise<TrainedSteps> {
-    const data = await this.engine.dataKey(plan.dataset, plan.normalization);
+    const data = await this.engine.dataKey(
+      requirePixels(plan.dataset, 'train'),
+      plan.normalization,
+    );
     const steps = plan.learningRates.length;
     const reply = await this.#request('model.train', { data, firstStep: plan.firstStep }, [
       ...samplesTensors(plan),
@@ -360,7 +364,10 @@ export class TorchModel implements EngineModel {
           'cross-entropy-sum over more than one batch (a mean is per batch)',
           request.objective,
         );
-      header.data = await this.engine.dataKey(samples.dataset, samples.normalization);
+      header.data = await this.engine.dataKey(
+        requirePixels(samples.dataset, 'gradients'),
+        samples.normalization,
+      );
       header.batchSize = batchSize;
       tensors.push(...samplesTensors(samples));
     }
@@ -374,7 +381,10 @@ export class TorchModel implements EngineModel {
   }
 
   async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
-    const data = await this.engine.dataKey(samples.dataset, samples.normalization);
+    const data = await this.engine.dataKey(
+      requirePixels(samples.dataset, 'batchStatistics'),
+      samples.normalization,
+    );
     const reply = await this.#request('model.batch_statistics', { data }, samplesTensors(samples));
     return (reply.header.layers as { layer: string; count: number }[]).map(({ layer, count }) => ({
       layer,
