@@ -19,12 +19,14 @@ export interface Normalization {
 
 /** Per-channel statistics used by the paper's code (METHODS.md) and the usual MNIST values. */
 export const NORMALIZATIONS: Readonly<
-  Record<'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100', Normalization>
+  Record<'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'imagenet', Normalization>
 > = {
   mnist: { mean: [0.1307], std: [0.3081] },
   'fashion-mnist': { mean: [0.286], std: [0.353] },
   cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] },
   cifar100: { mean: [0.507, 0.487, 0.441], std: [0.267, 0.256, 0.276] },
+  /** torchvision's ImageNet statistics, also used for any folder data set. */
+  imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
 };
 
 export interface Augmentation {
