@@ -4,6 +4,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +22,17 @@ import {
 } from './cifar.js';
 import { classCounts } from './dataset.js';
 import { md5, sha256 } from './files.js';
+
+/** Temporary folders (tens of MB of records each), removed when the file's tests end. */
+const temporary: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
 
 /** `count` records whose label and pixels encode the record index, so decoding can be checked. */
 function records(count: number, labelBytes: 1 | 2, classes: number): Uint8Array {
@@ -52,7 +64,7 @@ describe('CIFAR binary records', () => {
 });
 
 describe('CIFAR-10 and CIFAR-100 from a directory', () => {
-  const root = mkdtempSync(join(tmpdir(), 'cifar-'));
+  const root = temporaryDir('cifar-');
   const ten = join(root, 'cifar-10-batches-bin');
   beforeAll(() => {
     mkdirSync(ten);
@@ -86,7 +98,7 @@ describe('CIFAR-10 and CIFAR-100 from a directory', () => {
     expect(() => loadCifar100('train', root)).toThrow(
       /cifar-100-binary\/train\.bin: not found .*cifar-100-binary\.tar\.gz \(md5 03b5dce0/,
     );
-    const broken = mkdtempSync(join(tmpdir(), 'cifar-broken-'));
+    const broken = temporaryDir('cifar-broken-');
     writeFileSync(join(broken, 'test_batch.bin'), records(9999, 1, 10));
     expect(() => loadCifar10('test', broken)).toThrow(
       /test_batch\.bin: 30726927 bytes, expected 30730000/,
@@ -130,7 +142,7 @@ describe('downloadCifar', () => {
   let base = '';
   const archives = new Map<string, Buffer>();
   beforeAll(async () => {
-    const source = mkdtempSync(join(tmpdir(), 'cifar-src-'));
+    const source = temporaryDir('cifar-src-');
     mkdirSync(join(source, 'cifar-10-batches-bin'));
     writeFileSync(join(source, 'cifar-10-batches-bin', 'test_batch.bin'), records(10000, 1, 10));
     await tar.c({ gzip: true, file: join(source, 'archive.tar.gz'), cwd: source }, [
@@ -147,7 +159,7 @@ describe('downloadCifar', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   test('fetches, checks the md5 and extracts, so the loader reads the result', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cifar-dl-'));
+    const dir = temporaryDir('cifar-dl-');
     const archive = {
       url: `${base}/cifar-10-binary.tar.gz`,
       md5: md5(archives.get('/cifar-10-binary.tar.gz')!),
@@ -157,7 +169,7 @@ describe('downloadCifar', () => {
     expect(loadCifar10('test', folder).count).toBe(10000);
   });
   test('refuses an archive whose md5 differs and extracts nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cifar-dl-'));
+    const dir = temporaryDir('cifar-dl-');
     const archive = {
       url: `${base}/cifar-10-binary.tar.gz`,
       md5: '0'.repeat(32),
@@ -169,7 +181,7 @@ describe('downloadCifar', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
   test('explains a failed download', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cifar-dl-'));
+    const dir = temporaryDir('cifar-dl-');
     const archive = { url: `${base}/missing.tar.gz`, md5: '0'.repeat(32), folder: 'x' };
     await expect(downloadCifar('cifar10', dir, archive)).rejects.toThrow(
       /download failed \(HTTP 404\)\. Download https:\/\/www\.cs\.toronto\.edu/,
