@@ -93,6 +93,11 @@ def read_frame():
     return header, tensors
 
 
+def _bytes_of(t):
+    """A CPU uint8 tensor's bytes (no numpy)."""
+    return ctypes.string_at(t.data_ptr(), t.numel()) if t.numel() > 0 else b""
+
+
 _write_lock = threading.Lock()
 
 
@@ -179,6 +184,8 @@ def to_ts(layout, t):
 class Data:
     """A data set on the device, kept channels-first (NCHW) so that a batch is one gather."""
 
+    stride = 3  # [dy, dx, flip] per image
+
     NORMALISE_ONCE_BYTES = 2 << 30
 
     def __init__(self, images, labels, tables, shape, device):
@@ -229,6 +236,157 @@ class Data:
             pixels = torch.where(inside, pixels, torch.zeros((), dtype=pixels.dtype, device=self.device))
             x = self._lookup(pixels)
         return dense(x), self.labels[idx]
+
+    def batches(self, idx, bounds, aug):
+        """`batch` of idx[a:b] (augmentation rows aug[3a:3b]) for each (a, b) in `bounds`, in order."""
+        for a, b in bounds:
+            yield self.batch(idx[a:b], None if aug is None else aug[3 * a:3 * b])
+
+
+class DataFileError(Exception):
+    """An image file of a folder data set that cannot be read, decoded, or is not the size the
+    index recorded: the message names the file and where in the request it was needed."""
+
+    def __init__(self, path, step, message):
+        super().__init__("%s (step %d): %s" % (path, step, message))
+        self.path = path
+        self.step = step
+        self.message = message
+
+
+class MissingPillowError(Exception):
+    """Pillow, which decodes the image files, cannot be imported."""
+
+
+def _pillow():
+    try:
+        from PIL import Image
+    except Exception as error:
+        raise MissingPillowError("%s: %s" % (type(error).__name__, error))
+    return Image
+
+
+def _decode(Image, path, expected, aug, shape, resize):
+    """One image file as uint8 HWC bytes, transformed as torchvision's RandomResizedCrop (the box
+    and flip drawn on the TypeScript side) or Resize(resize) + CenterCrop; the same operations, in
+    the same order, as the TypeScript file batcher (src/data/), so both engines see the same pixels."""
+    h, w, _ = shape
+    with Image.open(path) as opened:
+        if opened.size != expected:  # the header's size, before decoding anything
+            raise ValueError("decoded size %dx%d, but the data set's index recorded %dx%d (the file changed "
+                             "after indexing: index the folder again)" % (opened.size + expected))
+        img = opened.convert("RGB")  # no EXIF rotation: as Image.open(path).convert('RGB')
+    if aug is not None:
+        top, left, height, width, flip = aug
+        img = img.crop((left, top, left + width, top + height)).resize((w, h), Image.BILINEAR)
+        if flip:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    else:
+        width, height = img.size
+        short, long = (width, height) if width <= height else (height, width)
+        if short != resize:
+            new_long = int(resize * long / short)
+            size = (resize, new_long) if width <= height else (new_long, resize)
+            img = img.resize(size, Image.BILINEAR)
+        width, height = img.size
+        top = int(round((height - h) / 2.0))
+        left = int(round((width - w) / 2.0))
+        img = img.crop((left, top, left + w, top + h))
+    if img.size != (w, h):
+        raise ValueError("transformed to %dx%d, expected %dx%d" % (img.size + (w, h)))
+    return img.tobytes()
+
+
+class _Steps:
+    """The steps of one request as a map-style data set: item k is step k's images, decoded (in a
+    loader process when there are any). Decoding failures come back as data, not exceptions, so
+    that the main process raises one clean error naming the file instead of DataLoader's
+    re-raised traceback from a worker."""
+
+    def __init__(self, files, bounds, positions, aug, stride):
+        self.files = files
+        self.bounds = bounds
+        self.positions = positions  # plan position -> image index
+        self.aug = aug  # flat list of stride ints per plan position, or None
+        self.stride = stride
+
+    def __len__(self):
+        return len(self.bounds)
+
+    def __getitem__(self, k):
+        f = self.files
+        Image = _pillow()
+        a, b = self.bounds[k]
+        h, w, c = f.shape
+        parts = []
+        for p in range(a, b):
+            i = self.positions[p]
+            path = f.path(i)
+            aug = None if self.aug is None else self.aug[self.stride * p:self.stride * (p + 1)]
+            try:
+                pixels = _decode(Image, path, (f.sizes[2 * i], f.sizes[2 * i + 1]), aug, f.shape, f.resize)
+            except Exception as error:
+                return None, (path, k, "%s: %s" % (type(error).__name__, error))
+            parts.append(pixels)
+        # One buffer per batch: no torch kernels (and their thread pools) in a forked loader.
+        return torch.frombuffer(bytearray(b"".join(parts)), dtype=torch.uint8).view(b - a, h, w, c), None
+
+
+def _as_is(item):
+    return item
+
+
+class FileData:
+    """A folder data set: image files decoded per batch in DataLoader processes, in exactly the
+    order and grouping of the request, then normalised on the device by the TypeScript side's
+    lookup tables (the same values as `Data`'s)."""
+
+    stride = 5  # [top, left, height, width, flip] per image
+
+    def __init__(self, root, files, sizes, labels, tables, shape, resize, device):
+        _pillow()  # fail at data.put, before any step, when Pillow is missing
+        self.root = root
+        self.files = files
+        self.sizes = sizes
+        self.shape = tuple(shape)
+        self.resize = resize
+        self.count = len(files)
+        self.device = device
+        self.labels = labels.to(device=device, dtype=torch.long)
+        h, w, c = self.shape
+        self.table = tables.reshape(-1).to(device)
+        self.channel_offsets = (torch.arange(c, device=device, dtype=torch.long) * 256).reshape(1, c, 1, 1)
+        env = os.environ.get("CYCLESPARSE_LOADER_WORKERS")
+        self.workers = int(env) if env not in (None, "") else min(8, os.cpu_count() or 1)
+
+    def path(self, i):
+        return os.path.join(self.root, self.files[i])
+
+    def batches(self, idx, bounds, aug):
+        """(images NCHW normalised, labels) per (a, b) in `bounds`: the images idx[a:b] with the
+        augmentation rows aug[5a:5b] (None: the evaluation transform), in order."""
+        positions = idx.tolist()
+        rows = None if aug is None else aug.tolist()
+        steps = _Steps(self, bounds, positions, rows, self.stride)
+        workers = min(self.workers, len(bounds))
+        cuda = self.device.type == "cuda"
+        loader = torch.utils.data.DataLoader(
+            steps, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
+            pin_memory=cuda, **({"prefetch_factor": 2} if workers > 0 else {}))
+        it = iter(loader)
+        try:
+            for k, (pixels, error) in enumerate(it):
+                if error is not None:
+                    raise DataFileError(*error)
+                a, b = bounds[k]
+                x = pixels.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)
+                x = self.table[x.long() + self.channel_offsets]
+                yield dense(x), self.labels[idx[a:b].to(self.device, dtype=torch.long)]
+        finally:
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            del it
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,11 +536,10 @@ class Model:
         losses, hits = [], []
         group = self.optimizer.param_groups[0]
         v = self.values()
-        for k in range(steps):
+        bounds = [(offsets[k], offsets[k + 1]) for k in range(steps)]
+        for k, (x, y) in enumerate(data.batches(idx, bounds, aug)):
             if resets[k]:
                 self.reset_momentum()
-            a, b = offsets[k], offsets[k + 1]
-            x, y = data.batch(idx[a:b], None if aug is None else aug[3 * a:3 * b])
             with self.autocast():
                 logits = self.forward(x, "train", v)
             loss = F.cross_entropy(logits.float(), y)
@@ -402,10 +559,12 @@ class Model:
     def evaluate(self, data, batch_size, progress):
         sums, rights = [], []
         v = self.values()
+        if batch_size < 1:
+            raise ValueError("batchSize must be at least 1, got %d" % batch_size)
+        idx = torch.arange(data.count, device=data.device)
+        bounds = [(a, min(data.count, a + batch_size)) for a in range(0, data.count, batch_size)]
         with torch.no_grad():
-            for start in range(0, data.count, batch_size):
-                idx = torch.arange(start, min(data.count, start + batch_size), device=data.device)
-                x, y = data.batch(idx, None)
+            for (start, _), (x, y) in zip(bounds, data.batches(idx, bounds, None)):
                 with self.autocast():
                     logits = self.forward(x, "eval", v)
                 sums.append(F.cross_entropy(logits.float(), y, reduction="sum"))
@@ -560,7 +719,17 @@ class Worker:
         }, []
 
     def data_put(self, header, tensors):
-        self.data[header["key"]] = Data(tensors["images"], tensors["labels"], tensors["tables"], header["shape"], self.device)
+        if header.get("kind") == "files":
+            names = _bytes_of(tensors["files"])
+            files = names.decode("utf-8").split("\n") if names else []
+            if len(files) != tensors["labels"].shape[0]:
+                raise InputError("files: expected %d paths (one per label), got %d"
+                                 % (tensors["labels"].shape[0], len(files)))
+            self.data[header["key"]] = FileData(header["root"], files, tensors["sizes"].tolist(), tensors["labels"],
+                                                tensors["tables"], header["shape"], int(header["resize"]), self.device)
+        else:
+            self.data[header["key"]] = Data(tensors["images"], tensors["labels"], tensors["tables"], header["shape"],
+                                            self.device)
         return {}, []
 
     def data_drop(self, header, tensors):
@@ -644,15 +813,26 @@ class Worker:
             idx = self._indices(tensors)
             aug = self._aug(tensors)
             size = int(header["batchSize"])
-            batches = (data.batch(idx[a:a + size], None if aug is None else aug[3 * a:3 * (a + size)])
-                       for a in range(0, idx.shape[0], size))
+            n = idx.shape[0]
+            batches = data.batches(idx, [(a, min(n, a + size)) for a in range(0, n, size)], aug)
         value, grads = model.gradients(batches, header["mode"], header["objective"], overrides, header["wrt"], progress,
                                        bool(header.get("normalize", False)))
         return {"value": value}, grads
 
+    def one_batch(self, header, tensors):
+        """The normalised batch (NCHW) and labels of the request's indices and augmentation."""
+        idx = self._indices(tensors)
+        return next(iter(self.dataset(header["data"]).batches(idx, [(0, idx.shape[0])], self._aug(tensors))))
+
+    def op_data_batch(self, header, tensors):
+        """The normalised batch as a model would see it, NHWC like the TypeScript batcher's, with
+        its labels: for tests that compare the engines' input pipelines value for value."""
+        x, y = self.one_batch(header, tensors)
+        return {}, [("images", dense(x.permute(0, 2, 3, 1))), ("labels", y.to(torch.int32))]
+
     def op_model_batch_statistics(self, header, tensors, progress):
         model = self.model(header)
-        x, _ = self.dataset(header["data"]).batch(self._indices(tensors), self._aug(tensors))
+        x, _ = self.one_batch(header, tensors)
         out, listed = [], []
         for name, mean, var, count in model.batch_statistics(x):
             listed.append({"layer": name, "count": count})
@@ -717,6 +897,12 @@ def main():
             write_frame(dict(reply, id=header["id"], ok=True), out)
         except InputError as error:
             write_frame({"id": header["id"], "ok": False, "kind": "input", "error": str(error)})
+        except DataFileError as error:
+            write_frame({"id": header["id"], "ok": False, "kind": "data-file", "error": error.message,
+                         "file": error.path, "step": error.step})
+        except MissingPillowError as error:
+            write_frame({"id": header["id"], "ok": False, "kind": "missing-pillow", "error": str(error),
+                         "python": sys.executable})
         except Exception as error:  # a runtime failure: the message and where it happened
             kind = "runtime"
             message = "%s: %s" % (type(error).__name__, error)

@@ -15,12 +15,12 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { nativeThreads } from '../backend.js';
 import type { Mask } from '../../core/mask.js';
 import { normalizationTables, type Normalization } from '../../data/batches.js';
-import type { ImageDataset } from '../../data/dataset.js';
+import type { Dataset } from '../../data/dataset.js';
 import { buffers, inferShape, parameters, weightName, type ModelSpec } from '../../models/spec.js';
 import {
+  augmentationStride,
   DEFAULT_SGD,
   PRECISIONS,
-  requirePixels,
   requireValues,
   TORCH_DEVICE_PATTERN,
   type BackendInfo,
@@ -83,7 +83,7 @@ export class TorchEngine implements Engine {
   readonly process: TorchProcess;
   /** Data sets on the process, least recently used first. */
   readonly #data = new Map<string, Promise<void>>();
-  readonly #ids = new WeakMap<ImageDataset, number>();
+  readonly #ids = new WeakMap<Dataset, number>();
   #nextData = 1;
 
   private constructor(process: TorchProcess, info: BackendInfo) {
@@ -136,8 +136,13 @@ export class TorchEngine implements Engine {
     });
   }
 
-  /** The process's key for `dataset` under `normalization`, sending it the first time. */
-  async dataKey(dataset: ImageDataset, normalization: Normalization): Promise<string> {
+  /**
+   * The process's key for `dataset` under `normalization`, sending it the first time: pixels as
+   * one tensor, or for image files the root, the relative paths (one newline-joined UTF-8
+   * tensor: a million JSON strings would dwarf it), the stored sizes and the transform's
+   * parameters, from which the process decodes each batch itself.
+   */
+  async dataKey(dataset: Dataset, normalization: Normalization): Promise<string> {
     let id = this.#ids.get(dataset);
     if (id === undefined) this.#ids.set(dataset, (id = this.#nextData++));
     const key = `${id}:${JSON.stringify(normalization)}`;
@@ -152,13 +157,28 @@ export class TorchEngine implements Engine {
     const tables = normalizationTables(normalization, c);
     const flat = new Float32Array(256 * c);
     tables.forEach((table, k) => flat.set(table, 256 * k));
-    sent = this.process
-      .request('data.put', { key, shape: [h, w, c] }, [
+    const tablesTensor = { name: 'tables', data: flat, shape: [c, 256] };
+    let request: Promise<Frame>;
+    if (dataset.kind === 'files') {
+      const files = joinedPaths(dataset.name, dataset.files);
+      request = this.process.request(
+        'data.put',
+        { key, kind: 'files', shape: [h, w, c], root: dataset.root, resize: dataset.resize },
+        [
+          { name: 'files', data: files, shape: [files.length] },
+          { name: 'sizes', data: int32View(dataset.sizes), shape: [2 * dataset.count] },
+          { name: 'labels', data: Int32Array.from(dataset.labels), shape: [dataset.count] },
+          tablesTensor,
+        ],
+      );
+    } else {
+      request = this.process.request('data.put', { key, shape: [h, w, c] }, [
         { name: 'images', data: dataset.images, shape: [dataset.count, h, w, c] },
         { name: 'labels', data: dataset.labels, shape: [dataset.count] },
-        { name: 'tables', data: flat, shape: [c, 256] },
-      ])
-      .then(() => undefined);
+        tablesTensor,
+      ]);
+    }
+    sent = request.then(() => undefined);
     this.#data.set(key, sent);
     while (this.#data.size > DATA_KEPT) {
       const oldest = this.#data.keys().next().value!;
@@ -189,6 +209,19 @@ export class TorchEngine implements Engine {
     return new TorchModel(this, spec, sgd, shapes, reply.header.model as number);
   }
 
+  /**
+   * The normalised batch a model on this engine would see for `samples` (NHWC, as the TypeScript
+   * batchers fill it) and its labels: for comparing the engines' input pipelines.
+   */
+  async batch(samples: Samples): Promise<{ images: Float32Array; labels: Int32Array }> {
+    const data = await this.dataKey(samples.dataset, samples.normalization);
+    const reply = await this.process.request('data.batch', { data }, samplesTensors(samples));
+    return {
+      images: reply.tensors.get('images')!.data as Float32Array,
+      labels: reply.tensors.get('labels')!.data as Int32Array,
+    };
+  }
+
   /** @deprecated The old name of `process` ("worker" is the queue's word). */
   get worker(): TorchProcess {
     return this.process;
@@ -198,6 +231,14 @@ export class TorchEngine implements Engine {
   close(): void {
     this.process.close();
   }
+}
+
+/** The paths as one newline-joined UTF-8 buffer; a path with a newline in it cannot cross. */
+function joinedPaths(name: string, files: readonly string[]): Uint8Array {
+  const bad = files.findIndex((file) => file.includes('\n'));
+  if (bad >= 0)
+    throw new InvalidArgumentError(`${name}.files[${bad}]`, 'a path without a newline', files[bad]);
+  return new Uint8Array(Buffer.from(files.join('\n'), 'utf8'));
 }
 
 function tensorsOf(
@@ -213,18 +254,23 @@ function tensorsOf(
   });
 }
 
-function samplesTensors(samples: Pick<Samples, 'indices' | 'augmentation'>): WireTensor[] {
+function samplesTensors(
+  samples: Pick<Samples, 'dataset' | 'indices' | 'augmentation'>,
+): WireTensor[] {
+  const { indices, augmentation } = samples;
+  // The process slices rows by this stride: a plan drawn for the other kind would be misread.
+  const stride = augmentationStride(samples.dataset);
+  if (augmentation !== null && augmentation.length !== stride * indices.length)
+    throw new InvalidArgumentError(
+      'augmentation',
+      `${stride} values per image for ${samples.dataset.kind ?? 'pixels'} data (${stride * indices.length})`,
+      augmentation.length,
+    );
   return [
-    { name: 'indices', data: int32View(samples.indices), shape: [samples.indices.length] },
-    ...(samples.augmentation === null
+    { name: 'indices', data: int32View(indices), shape: [indices.length] },
+    ...(augmentation === null
       ? []
-      : [
-          {
-            name: 'augmentation',
-            data: samples.augmentation,
-            shape: [samples.augmentation.length],
-          },
-        ]),
+      : [{ name: 'augmentation', data: augmentation, shape: [augmentation.length] }]),
   ];
 }
 
@@ -318,10 +364,7 @@ export class TorchModel implements EngineModel {
   }
 
   async train(plan: TrainPlan): Promise<TrainedSteps> {
-    const data = await this.engine.dataKey(
-      requirePixels(plan.dataset, 'train'),
-      plan.normalization,
-    );
+    const data = await this.engine.dataKey(plan.dataset, plan.normalization);
     const steps = plan.learningRates.length;
     const reply = await this.#request('model.train', { data, firstStep: plan.firstStep }, [
       ...samplesTensors(plan),
@@ -336,7 +379,7 @@ export class TorchModel implements EngineModel {
   }
 
   async evaluate(
-    dataset: ImageDataset,
+    dataset: Dataset,
     normalization: Normalization,
     batchSize: number,
   ): Promise<Evaluation> {
@@ -364,10 +407,7 @@ export class TorchModel implements EngineModel {
           'cross-entropy-sum over more than one batch (a mean is per batch)',
           request.objective,
         );
-      header.data = await this.engine.dataKey(
-        requirePixels(samples.dataset, 'gradients'),
-        samples.normalization,
-      );
+      header.data = await this.engine.dataKey(samples.dataset, samples.normalization);
       header.batchSize = batchSize;
       tensors.push(...samplesTensors(samples));
     }
@@ -381,10 +421,7 @@ export class TorchModel implements EngineModel {
   }
 
   async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
-    const data = await this.engine.dataKey(
-      requirePixels(samples.dataset, 'batchStatistics'),
-      samples.normalization,
-    );
+    const data = await this.engine.dataKey(samples.dataset, samples.normalization);
     const reply = await this.#request('model.batch_statistics', { data }, samplesTensors(samples));
     return (reply.header.layers as { layer: string; count: number }[]).map(({ layer, count }) => ({
       layer,

@@ -12,6 +12,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CyclesparseError, InvalidArgumentError } from '../../core/errors.js';
+import { DatasetFileError } from '../../data/files.js';
 import { BackendUnavailableError } from '../engine.js';
 import { encodeFrame, FrameReader, type Frame, type Header, type WireTensor } from './protocol.js';
 
@@ -176,6 +177,17 @@ export class TorchProcess {
         return new BackendUnavailableError(
           'torch',
           `${this.python} (${String(header.python)}) cannot import torch (${message}): install PyTorch (pip install torch, or Debian's python3-torch), or set CYCLESPARSE_PYTHON to a Python that has it`,
+        );
+      case 'missing-pillow':
+        return new BackendUnavailableError(
+          'torch',
+          `${this.python} (${String(header.python)}) cannot import Pillow (${message}), which reads image files: install it (pip install pillow, or Debian's python3-pil), or set CYCLESPARSE_PYTHON to a Python that has it`,
+        );
+      case 'data-file':
+        return new DatasetFileError(
+          String(header.file),
+          `cannot be read as the data set's image in ${op} (batch ${String(header.step)} of the request): ${message}`,
+          'Replace or remove the file and index the folder again',
         );
       case 'input': {
         // "field: expected …, got …" from the worker: the same shape as our own input errors.
