@@ -368,7 +368,9 @@ class FileData:
         positions = idx.tolist()
         rows = None if aug is None else aug.tolist()
         steps = _Steps(self, bounds, positions, rows, self.stride)
-        workers = min(self.workers, len(bounds))
+        # Loader processes decode batch k+1.. while batch k computes; a single batch has nothing to
+        # overlap, and starting them (~0.1 s each) would cost more than it saves.
+        workers = min(self.workers, len(bounds)) if len(bounds) > 1 else 0
         cuda = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
             steps, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
@@ -825,9 +827,17 @@ class Worker:
         return next(iter(self.dataset(header["data"]).batches(idx, [(0, idx.shape[0])], self._aug(tensors))))
 
     def op_data_batch(self, header, tensors):
-        """The normalised batch as a model would see it, NHWC like the TypeScript batcher's, with
-        its labels: for tests that compare the engines' input pipelines value for value."""
-        x, y = self.one_batch(header, tensors)
+        """The normalised batches as a model would see them, NHWC like the TypeScript batcher's,
+        with their labels, concatenated: one batch, or the steps idx[offsets[k]:offsets[k+1]]
+        (through the loader processes, as training reads them). For tests that compare the
+        engines' input pipelines value for value."""
+        if "offsets" not in tensors:
+            x, y = self.one_batch(header, tensors)
+        else:
+            offsets = tensors["offsets"].tolist()
+            bounds = [(offsets[k], offsets[k + 1]) for k in range(len(offsets) - 1)]
+            parts = list(self.dataset(header["data"]).batches(self._indices(tensors), bounds, self._aug(tensors)))
+            x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         return {}, [("images", dense(x.permute(0, 2, 3, 1))), ("labels", y.to(torch.int32))]
 
     def op_model_batch_statistics(self, header, tensors, progress):

@@ -211,11 +211,26 @@ export class TorchEngine implements Engine {
 
   /**
    * The normalised batch a model on this engine would see for `samples` (NHWC, as the TypeScript
-   * batchers fill it) and its labels: for comparing the engines' input pipelines.
+   * batchers fill it) and its labels: for comparing the engines' input pipelines. With
+   * `offsets`, the steps `indices[offsets[k] .. offsets[k + 1])` read as training reads them
+   * (image files: through the loader processes), concatenated.
    */
-  async batch(samples: Samples): Promise<{ images: Float32Array; labels: Int32Array }> {
+  async batch(
+    samples: Samples,
+    offsets?: Uint32Array,
+  ): Promise<{ images: Float32Array; labels: Int32Array }> {
     const data = await this.dataKey(samples.dataset, samples.normalization);
-    const reply = await this.process.request('data.batch', { data }, samplesTensors(samples));
+    const tensors = samplesTensors(samples);
+    if (offsets !== undefined) {
+      if (offsets[0] !== 0 || offsets.at(-1) !== samples.indices.length)
+        throw new InvalidArgumentError(
+          'offsets',
+          `0 first and ${samples.indices.length} last`,
+          Array.from(offsets),
+        );
+      tensors.push({ name: 'offsets', data: int32View(offsets), shape: [offsets.length] });
+    }
+    const reply = await this.process.request('data.batch', { data }, tensors);
     return {
       images: reply.tensors.get('images')!.data as Float32Array,
       labels: reply.tensors.get('labels')!.data as Int32Array,
