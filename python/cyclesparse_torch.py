@@ -297,39 +297,67 @@ def _decode(Image, path, expected, aug, shape, resize):
     return img.tobytes()
 
 
+class _FileIndex:
+    """Where each image is and how it is transformed, in a form loader processes can share: the
+    paths as one bytes object with start/end offsets and the sizes as a tensor. (A list of 1.28 M
+    Python strings would be copied into every forked loader page by page as their reference
+    counts are touched; with the spawn start method, as on macOS, this is what gets pickled.)"""
+
+    def __init__(self, root, names, sizes, shape, resize):
+        import torch as t  # a spawned loader process imports this module without running main()
+
+        self.root = root
+        self.names = names
+        breaks = (t.frombuffer(bytearray(names), dtype=t.uint8) == 10).nonzero().flatten() if names else t.empty(0)
+        self.starts = t.cat([t.zeros(1, dtype=t.long), breaks.long() + 1])
+        self.ends = t.cat([breaks.long(), t.full((1,), len(names), dtype=t.long)])
+        self.count = self.starts.numel() if names else 0
+        self.sizes = sizes
+        self.shape = tuple(shape)
+        self.resize = resize
+
+    def path(self, i):
+        return os.path.join(self.root, self.names[int(self.starts[i]):int(self.ends[i])].decode("utf-8"))
+
+    def size(self, i):
+        return int(self.sizes[2 * i]), int(self.sizes[2 * i + 1])
+
+
 class _Steps:
     """The steps of one request as a map-style data set: item k is step k's images, decoded (in a
     loader process when there are any). Decoding failures come back as data, not exceptions, so
     that the main process raises one clean error naming the file instead of DataLoader's
     re-raised traceback from a worker."""
 
-    def __init__(self, files, bounds, positions, aug, stride):
-        self.files = files
+    def __init__(self, index, bounds, positions, aug, stride):
+        self.index = index
         self.bounds = bounds
-        self.positions = positions  # plan position -> image index
-        self.aug = aug  # flat list of stride ints per plan position, or None
+        self.positions = positions  # CPU tensor: plan position -> image index
+        self.aug = aug  # CPU tensor of stride values per plan position, or None
         self.stride = stride
 
     def __len__(self):
         return len(self.bounds)
 
     def __getitem__(self, k):
-        f = self.files
+        import torch as t
+
+        f = self.index
         Image = _pillow()
         a, b = self.bounds[k]
         h, w, c = f.shape
+        rows = None if self.aug is None else self.aug[self.stride * a:self.stride * b].tolist()
         parts = []
-        for p in range(a, b):
-            i = self.positions[p]
+        for n, i in enumerate(self.positions[a:b].tolist()):
             path = f.path(i)
-            aug = None if self.aug is None else self.aug[self.stride * p:self.stride * (p + 1)]
+            aug = None if rows is None else rows[self.stride * n:self.stride * (n + 1)]
             try:
-                pixels = _decode(Image, path, (f.sizes[2 * i], f.sizes[2 * i + 1]), aug, f.shape, f.resize)
+                pixels = _decode(Image, path, f.size(i), aug, f.shape, f.resize)
             except Exception as error:
                 return None, (path, k, "%s: %s" % (type(error).__name__, error))
             parts.append(pixels)
         # One buffer per batch: no torch kernels (and their thread pools) in a forked loader.
-        return torch.frombuffer(bytearray(b"".join(parts)), dtype=torch.uint8).view(b - a, h, w, c), None
+        return t.frombuffer(bytearray(b"".join(parts)), dtype=t.uint8).view(b - a, h, w, c), None
 
 
 def _as_is(item):
@@ -343,14 +371,14 @@ class FileData:
 
     stride = 5  # [top, left, height, width, flip] per image
 
-    def __init__(self, root, files, sizes, labels, tables, shape, resize, device):
+    def __init__(self, root, names, sizes, labels, tables, shape, resize, device):
         _pillow()  # fail at data.put, before any step, when Pillow is missing
-        self.root = root
-        self.files = files
-        self.sizes = sizes
+        self.index = _FileIndex(root, names, sizes, shape, resize)
+        self.count = labels.shape[0]
+        if self.index.count != self.count or sizes.numel() != 2 * self.count:
+            raise InputError("files: expected %d paths and %d sizes (one per label), got %d and %d"
+                             % (self.count, 2 * self.count, self.index.count, sizes.numel()))
         self.shape = tuple(shape)
-        self.resize = resize
-        self.count = len(files)
         self.device = device
         self.labels = labels.to(device=device, dtype=torch.long)
         h, w, c = self.shape
@@ -359,15 +387,10 @@ class FileData:
         env = os.environ.get("CYCLESPARSE_LOADER_WORKERS")
         self.workers = int(env) if env not in (None, "") else min(8, os.cpu_count() or 1)
 
-    def path(self, i):
-        return os.path.join(self.root, self.files[i])
-
     def batches(self, idx, bounds, aug):
         """(images NCHW normalised, labels) per (a, b) in `bounds`: the images idx[a:b] with the
         augmentation rows aug[5a:5b] (None: the evaluation transform), in order."""
-        positions = idx.tolist()
-        rows = None if aug is None else aug.tolist()
-        steps = _Steps(self, bounds, positions, rows, self.stride)
+        steps = _Steps(self.index, bounds, idx.cpu(), None if aug is None else aug.cpu(), self.stride)
         # Loader processes decode batch k+1.. while batch k computes; a single batch has nothing to
         # overlap, and starting them (~0.1 s each) would cost more than it saves.
         workers = min(self.workers, len(bounds)) if len(bounds) > 1 else 0
@@ -722,13 +745,9 @@ class Worker:
 
     def data_put(self, header, tensors):
         if header.get("kind") == "files":
-            names = _bytes_of(tensors["files"])
-            files = names.decode("utf-8").split("\n") if names else []
-            if len(files) != tensors["labels"].shape[0]:
-                raise InputError("files: expected %d paths (one per label), got %d"
-                                 % (tensors["labels"].shape[0], len(files)))
-            self.data[header["key"]] = FileData(header["root"], files, tensors["sizes"].tolist(), tensors["labels"],
-                                                tensors["tables"], header["shape"], int(header["resize"]), self.device)
+            self.data[header["key"]] = FileData(header["root"], _bytes_of(tensors["files"]), tensors["sizes"],
+                                                tensors["labels"], tensors["tables"], header["shape"],
+                                                int(header["resize"]), self.device)
         else:
             self.data[header["key"]] = Data(tensors["images"], tensors["labels"], tensors["tables"], header["shape"],
                                             self.device)
