@@ -1,6 +1,8 @@
 """cyclesparse's PyTorch engine: a Python process driven by the TypeScript side (src/engine/torch/).
 
-It needs only an importable `torch` (no numpy). Every decision about a run -- initial weights,
+It needs only an importable `torch` (no numpy), and Pillow for folder data sets, whose image
+files it decodes itself in DataLoader processes (CYCLESPARSE_LOADER_WORKERS of them, default
+min(8, cores); 0 decodes in this process). Every decision about a run -- initial weights,
 masks, data order, augmentation choices, learning rates, momentum resets -- arrives as data; this
 process computes forward and backward passes, the masked SGD update and BatchNorm statistics on
 its device, and returns losses, weights and gradients.
@@ -384,8 +386,11 @@ class FileData:
         h, w, c = self.shape
         self.table = tables.reshape(-1).to(device)
         self.channel_offsets = (torch.arange(c, device=device, dtype=torch.long) * 256).reshape(1, c, 1, 1)
-        env = os.environ.get("CYCLESPARSE_LOADER_WORKERS")
-        self.workers = int(env) if env not in (None, "") else min(8, os.cpu_count() or 1)
+        env = os.environ.get("CYCLESPARSE_LOADER_WORKERS", "")
+        if env != "" and not env.isdigit():
+            raise InputError("CYCLESPARSE_LOADER_WORKERS: expected a whole number of processes (0: decode in "
+                             "the PyTorch process), got %r" % env)
+        self.workers = int(env) if env != "" else min(8, os.cpu_count() or 1)
 
     def batches(self, idx, bounds, aug):
         """(images NCHW normalised, labels) per (a, b) in `bounds`: the images idx[a:b] with the
