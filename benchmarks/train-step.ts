@@ -132,7 +132,7 @@ async function tfjsShares(): Promise<{ maskShare: number; dataShare: number }> {
   // Steady state, as in training: V8 optimises the per-pixel loop after some calls.
   const loading = new Bench({ iterations: 200, time: 0, warmupIterations: 50, warmupTime: 0 });
   loading.add('fill', () => {
-    batcher.fill(indices, drawAugmentation(augmentation, data, batch, augmentationStream));
+    batcher.fill(indices, drawAugmentation(augmentation, data, indices, augmentationStream));
   });
   await loading.run();
   const fill = loading.tasks[0]!.result;

@@ -329,11 +329,12 @@ describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine (CPU) against was
       const onWasm = await setUp(spec, { seed: s, mask, augment });
       const onTorch = await setUp(spec, { seed: s, mask, augment }, torch);
       const { dataset, normalization, augmentation } = onWasm.data;
+      const indices = Uint32Array.from([3, 1, 4, 0]);
       const samples = {
         dataset,
         normalization,
-        indices: Uint32Array.from([3, 1, 4, 0]),
-        augmentation: drawAugmentation(augmentation, dataset, 4, randomStream(s, 'probe')),
+        indices,
+        augmentation: drawAugmentation(augmentation, dataset, indices, randomStream(s, 'probe')),
       };
       const request = {
         input: { kind: 'samples', samples, batchSize: 4 },

@@ -15,7 +15,7 @@ import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
 import type { Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import type { EngineModel, Samples } from '../engine/engine.js';
 import { layerOfWeight, parameters } from '../models/spec.js';
 import { lanczos, powerIteration } from './eigen.js';
@@ -61,7 +61,7 @@ export class LossSurface {
   constructor(
     model: EngineModel,
     mask: Mask,
-    data: { train: ImageDataset; normalization: Normalization },
+    data: { train: Dataset; normalization: Normalization },
     options: { samples: number; batchSize: number; seed: number },
   ) {
     requireInteger('samples', options.samples, 1);
@@ -187,7 +187,7 @@ export interface Sharpness {
 export async function sharpness(
   model: EngineModel,
   mask: Mask,
-  data: { train: ImageDataset; normalization: Normalization },
+  data: { train: Dataset; normalization: Normalization },
   options: Partial<SharpnessOptions> = {},
 ): Promise<Sharpness> {
   const resolved: SharpnessOptions = { ...SHARPNESS_DEFAULTS, ...options };

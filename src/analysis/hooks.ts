@@ -7,7 +7,7 @@
 
 import type { Mask } from '../core/mask.js';
 import type { Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import type { CycleEndEvent } from '../methods/runner.js';
 import { weightName } from '../models/spec.js';
 import { sharpness, type Sharpness, type SharpnessOptions } from './hessian.js';
@@ -29,7 +29,7 @@ export interface CycleComparison {
 }
 
 export function compareWithPreviousCycle(options: {
-  readonly data: { train: ImageDataset; test: ImageDataset; normalization: Normalization };
+  readonly data: { train: Dataset; test: Dataset; normalization: Normalization };
   readonly lmc?: Partial<LmcOptions>;
   /** Also the sharpness at every cycle end (costs ~2 gradients of the subset per iteration). */
   readonly sharpness?: Partial<SharpnessOptions> | false;

@@ -16,7 +16,7 @@
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import { randomStream } from '../core/random.js';
 import { batchesPerEpoch, type Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import type { Engine, EngineModel, Samples } from '../engine/engine.js';
 import { buffers, parameters, type ModelSpec } from '../models/spec.js';
 
@@ -112,7 +112,7 @@ export async function linearModeConnectivity(
   spec: ModelSpec,
   a: Endpoint,
   b: Endpoint,
-  data: { train: ImageDataset; test: ImageDataset; normalization: Normalization },
+  data: { train: Dataset; test: Dataset; normalization: Normalization },
   options: Partial<LmcOptions> = {},
 ): Promise<Lmc> {
   const resolved: LmcOptions = { ...LMC_DEFAULTS, ...options };

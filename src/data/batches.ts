@@ -10,7 +10,8 @@
 
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import type { RandomStream } from '../core/random.js';
-import { imageSize, type ImageDataset } from './dataset.js';
+import { imageSize, type Dataset, type ImageDataset } from './dataset.js';
+import { drawResizedCrop } from './image-transforms.js';
 
 export interface Normalization {
   readonly mean: readonly number[];
@@ -29,18 +30,44 @@ export const NORMALIZATIONS: Readonly<
   imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
 };
 
-export interface Augmentation {
+/** torchvision's `RandomCrop(padding) → RandomHorizontalFlip` of pixels in memory. */
+export interface PadCropAugmentation {
+  /** Absent in older code: every augmentation without `kind` is this one. */
+  readonly kind?: 'pad-crop';
   /** Zero padding on each side before a random crop back to size; 0 for none (CIFAR: 4). */
   readonly cropPadding: number;
   readonly horizontalFlip: boolean;
 }
 
-export const NO_AUGMENTATION: Augmentation = Object.freeze({
+/**
+ * torchvision's `RandomResizedCrop(size, scale, ratio) → RandomHorizontalFlip` of image files
+ * (data/image-transforms.ts `drawResizedCrop`): a box of the stored image, resized to the data
+ * set's shape with Pillow's BILINEAR, then mirrored with probability 0.5.
+ */
+export interface ResizedCropAugmentation {
+  readonly kind: 'random-resized-crop';
+  /** Range of the box's area as a fraction of the image's. */
+  readonly scale: readonly [number, number];
+  /** Range of the box's aspect ratio (width / height), drawn log-uniformly. */
+  readonly ratio: readonly [number, number];
+  readonly horizontalFlip: boolean;
+}
+
+export type Augmentation = PadCropAugmentation | ResizedCropAugmentation;
+
+export const NO_AUGMENTATION: PadCropAugmentation = Object.freeze({
   cropPadding: 0,
   horizontalFlip: false,
 });
-export const CIFAR_AUGMENTATION: Augmentation = Object.freeze({
+export const CIFAR_AUGMENTATION: PadCropAugmentation = Object.freeze({
   cropPadding: 4,
+  horizontalFlip: true,
+});
+/** The ImageNet training augmentation: torchvision's RandomResizedCrop defaults and a flip. */
+export const RESIZED_CROP_AUGMENTATION: ResizedCropAugmentation = Object.freeze({
+  kind: 'random-resized-crop',
+  scale: Object.freeze([0.08, 1]) as unknown as readonly [number, number],
+  ratio: Object.freeze([3 / 4, 4 / 3]) as unknown as readonly [number, number],
   horizontalFlip: true,
 });
 
@@ -59,14 +86,52 @@ export function batchesPerEpoch(count: number, batchSize: number): number {
 
 /** Whether `augmentation` changes images at all (and so draws from its stream). */
 export function augments(augmentation: Augmentation): boolean {
+  if (augmentation.kind === 'random-resized-crop') return true;
   return augmentation.cropPadding > 0 || augmentation.horizontalFlip;
 }
 
-/** The crop padding of `augmentation`, checked against the images it pads. */
-export function checkAugmentation(
-  augmentation: Augmentation,
-  dataset: Pick<ImageDataset, 'shape'>,
-): number {
+/** What a data set's kind is checked against (pixels in memory or image files). */
+type AugmentedData = {
+  readonly shape: readonly [number, number, number];
+  readonly kind?: Dataset['kind'];
+};
+
+/**
+ * Checks `augmentation` against the data it augments and returns its crop padding (0 for a
+ * resized crop): pad-crop augments pixels in memory, a resized crop augments image files (a
+ * file data set without augmentation gets the evaluation transform).
+ */
+export function checkAugmentation(augmentation: Augmentation, dataset: AugmentedData): number {
+  const files = dataset.kind === 'files';
+  if (augmentation.kind === 'random-resized-crop') {
+    if (!files)
+      throw new InvalidArgumentError(
+        'augmentation.kind',
+        'pad-crop for images in memory (random-resized-crop needs image files)',
+        augmentation.kind,
+      );
+    const [s0, s1] = augmentation.scale;
+    const [r0, r1] = augmentation.ratio;
+    if (!(s0 > 0 && s0 <= s1 && s1 <= 1))
+      throw new InvalidArgumentError(
+        'augmentation.scale',
+        '[min, max] with 0 < min ≤ max ≤ 1',
+        augmentation.scale,
+      );
+    if (!(r0 > 0 && r0 <= r1 && Number.isFinite(r1)))
+      throw new InvalidArgumentError(
+        'augmentation.ratio',
+        '[min, max] with 0 < min ≤ max',
+        augmentation.ratio,
+      );
+    return 0;
+  }
+  if (files && augments(augmentation))
+    throw new InvalidArgumentError(
+      'augmentation',
+      'random-resized-crop (or none) for image files: pad-crop is for images in memory',
+      augmentation,
+    );
   return requireInteger(
     'augmentation.cropPadding',
     augmentation.cropPadding,
@@ -76,15 +141,19 @@ export function checkAugmentation(
 }
 
 /**
- * The augmentation of `count` images, drawn from `stream`: per image the crop offsets dy and dx
- * in [−padding, padding] and a flip flag (1 or 0), three draws per image in this order. Null when
- * `augmentation` does nothing (and then nothing is drawn). Every engine applies these choices
- * the same way (see {@link Batcher.fill}), so they are the one source of a run's augmentation.
+ * The augmentation of the images at `indices` of `dataset`, drawn from `stream`, in batch order.
+ * Pixels in memory: per image the crop offsets dy and dx in [−padding, padding] and a flip flag
+ * (1 or 0), three draws per image in this order. Image files: per image the box [top, left,
+ * height, width] in the stored image (its size from `dataset.sizes`, drawn as torchvision's
+ * RandomResizedCrop) and a flip flag, five values per image. Null when `augmentation` does
+ * nothing (and then nothing is drawn). Every engine applies these choices the same way (see
+ * {@link Batcher.fill} and data/file-batcher.ts), so they are the one source of a run's
+ * augmentation.
  */
 export function drawAugmentation(
   augmentation: Augmentation,
-  dataset: Pick<ImageDataset, 'shape'>,
-  count: number,
+  dataset: AugmentedData & { readonly sizes?: Uint32Array },
+  indices: ArrayLike<number>,
   stream: RandomStream | undefined,
 ): Int16Array | null {
   const pad = checkAugmentation(augmentation, dataset);
@@ -95,6 +164,21 @@ export function drawAugmentation(
       'a random stream (this data is augmented)',
       undefined,
     );
+  }
+  const count = indices.length;
+  if (augmentation.kind === 'random-resized-crop') {
+    const sizes = dataset.sizes!;
+    const choices = new Int16Array(5 * count);
+    for (let n = 0; n < count; n++) {
+      const index = indices[n]!;
+      const box = drawResizedCrop(sizes[2 * index]!, sizes[2 * index + 1]!, augmentation, stream);
+      choices[5 * n] = box.top;
+      choices[5 * n + 1] = box.left;
+      choices[5 * n + 2] = box.height;
+      choices[5 * n + 3] = box.width;
+      choices[5 * n + 4] = augmentation.horizontalFlip && stream.float() < 0.5 ? 1 : 0;
+    }
+    return choices;
   }
   const choices = new Int16Array(3 * count);
   for (let n = 0; n < count; n++) {

@@ -123,7 +123,7 @@ describe('Batcher', () => {
     const dy = probe.int(0, 2) - 1;
     const dx = probe.int(0, 2) - 1;
     const flip = probe.float() < 0.5;
-    const choices = drawAugmentation(augmentation, tiny, 1, stream)!;
+    const choices = drawAugmentation(augmentation, tiny, [0], stream)!;
     expect(Array.from(choices)).toEqual([dy, dx, flip ? 1 : 0]);
     expect(stream.state()).toEqual(probe.state()); // three draws per image, no more
     const out = batcher.fill([0], choices).images;
@@ -143,14 +143,14 @@ describe('Batcher', () => {
       Float32Array.from(
         batcher.fill(
           indices,
-          drawAugmentation(CIFAR_AUGMENTATION, mnist, 8, randomStream(seed, 'augmentation')),
+          drawAugmentation(CIFAR_AUGMENTATION, mnist, indices, randomStream(seed, 'augmentation')),
         ).images,
       );
     expect(Buffer.compare(bytes(fill(1)), bytes(fill(1)))).toBe(0);
     expect(Buffer.compare(bytes(fill(2)), bytes(fill(1)))).not.toBe(0);
     const stream = randomStream(0, 'augmentation');
     const before = stream.state();
-    expect(drawAugmentation(NO_AUGMENTATION, mnist, 8, stream)).toBeNull();
+    expect(drawAugmentation(NO_AUGMENTATION, mnist, indices, stream)).toBeNull();
     expect(stream.state()).toEqual(before);
   });
   test('names bad options', () => {
@@ -158,11 +158,11 @@ describe('Batcher', () => {
     expect(() => new Batcher(tiny, NORMALIZATIONS.mnist)).toThrow(
       /^normalization: expected a mean and a std for each of 3 channels/,
     );
-    expect(() => drawAugmentation(CIFAR_AUGMENTATION, tiny, 1, randomStream(0, 'a'))).toThrow(
+    expect(() => drawAugmentation(CIFAR_AUGMENTATION, tiny, [0], randomStream(0, 'a'))).toThrow(
       /^augmentation\.cropPadding: expected an integer in \[0, 3\], got 4/,
     );
     expect(() =>
-      drawAugmentation({ cropPadding: 1, horizontalFlip: false }, tiny, 1, undefined),
+      drawAugmentation({ cropPadding: 1, horizontalFlip: false }, tiny, [0], undefined),
     ).toThrow(/^augmentation: expected a random stream/);
     expect(() => new Batcher(tiny, normalization).fill([2])).toThrow(
       /^indices\[0\]: expected an image of tiny \(0 to 1\), got 2/,

@@ -90,12 +90,56 @@ export function makeDataset(dataset: ImageDataset): ImageDataset {
   return dataset;
 }
 
-/** The images at `indices`, in that order. */
+/** Checks a file data set's per-image arrays and labels; the folder loader returns through it. */
+export function makeFileDataset(dataset: FileDataset): FileDataset {
+  const expect = (field: string, wanted: number, actual: number): void => {
+    if (wanted !== actual)
+      throw new InvalidArgumentError(`${dataset.name}.${field}`, `${wanted} entries`, actual);
+  };
+  expect('files', dataset.count, dataset.files.length);
+  expect('sizes', 2 * dataset.count, dataset.sizes.length);
+  expect('labels', dataset.count, dataset.labels.length);
+  expect('classNames', dataset.classes, dataset.classNames.length);
+  const bad = dataset.labels.findIndex((label) => label >= dataset.classes);
+  if (bad >= 0) {
+    throw new InvalidArgumentError(
+      `${dataset.name}.labels[${bad}]`,
+      `a class in [0, ${dataset.classes - 1}]`,
+      dataset.labels[bad],
+    );
+  }
+  return dataset;
+}
+
+/** The images at `indices`, in that order (for files: their paths, sizes and labels). */
 export function select(
   dataset: ImageDataset,
   indices: ArrayLike<number>,
   note: string,
-): ImageDataset {
+): ImageDataset;
+export function select(dataset: FileDataset, indices: ArrayLike<number>, note: string): FileDataset;
+export function select(dataset: Dataset, indices: ArrayLike<number>, note: string): Dataset;
+export function select(dataset: Dataset, indices: ArrayLike<number>, note: string): Dataset {
+  if (isFileDataset(dataset)) {
+    const files: string[] = [];
+    const sizes = new Uint32Array(2 * indices.length);
+    const labels = new Uint16Array(indices.length);
+    for (let i = 0; i < indices.length; i++) {
+      const from = indices[i]!;
+      files.push(dataset.files[from]!);
+      sizes[2 * i] = dataset.sizes[2 * from]!;
+      sizes[2 * i + 1] = dataset.sizes[2 * from + 1]!;
+      labels[i] = dataset.labels[from]!;
+    }
+    return makeFileDataset({
+      ...dataset,
+      files,
+      sizes,
+      labels,
+      count: indices.length,
+      provenance: [...dataset.provenance, note],
+    });
+  }
   const size = imageSize(dataset);
   const images = new Uint8Array(indices.length * size);
   const labels = new Uint8Array(indices.length);
@@ -113,7 +157,7 @@ export function select(
   });
 }
 
-export function classCounts(dataset: Pick<ImageDataset, 'labels' | 'classes'>): number[] {
+export function classCounts(dataset: Pick<Dataset, 'labels' | 'classes'>): number[] {
   const counts = new Array<number>(dataset.classes).fill(0);
   for (const label of dataset.labels) counts[label]!++;
   return counts;
@@ -123,11 +167,11 @@ export function classCounts(dataset: Pick<ImageDataset, 'labels' | 'classes'>): 
  * The first `perClass` images of each class in a seeded random order (the `subset` stream of
  * the experiment), kept in their original relative order. Fails if a class has fewer.
  */
-export function subsetPerClass(
-  dataset: ImageDataset,
+export function subsetPerClass<D extends Dataset>(
+  dataset: D,
   perClass: number,
   stream: RandomStream,
-): ImageDataset {
+): D {
   requireInteger('perClass', perClass, 1);
   const available = classCounts(dataset);
   const short = available.findIndex((n) => n < perClass);
@@ -148,18 +192,18 @@ export function subsetPerClass(
     }
   }
   chosen.sort((a, b) => a - b);
-  return select(dataset, chosen, `subset: ${perClass} per class`);
+  return select(dataset, chosen, `subset: ${perClass} per class`) as D;
 }
 
 /**
  * Splits off a held-out validation set of `size` images (seeded, class-stratified: each class
  * gives its share, rounded by the counting rule, remainders to the lowest classes).
  */
-export function splitValidation(
-  dataset: ImageDataset,
+export function splitValidation<D extends Dataset>(
+  dataset: D,
   size: number,
   stream: RandomStream,
-): { train: ImageDataset; validation: ImageDataset } {
+): { train: D; validation: D } {
   requireInteger('validationSize', size, 1, dataset.count - 1);
   const byClass = Array.from({ length: dataset.classes }, () => [] as number[]);
   for (const index of stream.permutation(dataset.count))
@@ -177,8 +221,8 @@ export function splitValidation(
   const train: number[] = [];
   for (let i = 0; i < dataset.count; i++) (held.has(i) ? validation : train).push(i);
   return {
-    train: select(dataset, train, `train part of a ${size}-image validation split`),
-    validation: select(dataset, validation, `validation split of ${size} images`),
+    train: select(dataset, train, `train part of a ${size}-image validation split`) as D,
+    validation: select(dataset, validation, `validation split of ${size} images`) as D,
   };
 }
 
@@ -186,25 +230,31 @@ export function splitValidation(
  * Flips exactly `prunedCount(fraction, N)` labels, chosen at random, each to a uniformly random
  * *other* class (the paper's label-noise experiment).
  */
-export function withLabelNoise(
-  dataset: ImageDataset,
+export function withLabelNoise<D extends Dataset>(
+  dataset: D,
   fraction: number,
   stream: RandomStream,
-): ImageDataset {
+): D {
   requireNumber('labelNoise', fraction, { min: 0, max: 1, openMax: true });
   const flips = prunedCount(fraction, dataset.count);
-  const labels = Uint8Array.from(dataset.labels);
+  // A copy of the same type (`slice` would share a Buffer's memory: loaders may hand Buffers).
+  const labels = isFileDataset(dataset)
+    ? Uint16Array.from(dataset.labels)
+    : Uint8Array.from(dataset.labels);
   const order = stream.permutation(dataset.count);
   for (let i = 0; i < flips; i++) {
     const index = order[i]!;
     const shift = stream.int(1, dataset.classes - 1);
     labels[index] = (labels[index]! + shift) % dataset.classes;
   }
-  return makeDataset({
-    ...dataset,
-    labels,
-    provenance: [...dataset.provenance, `label noise: ${flips} of ${dataset.count} labels flipped`],
-  });
+  const provenance = [
+    ...dataset.provenance,
+    `label noise: ${flips} of ${dataset.count} labels flipped`,
+  ];
+  const noisy: Dataset = isFileDataset(dataset)
+    ? makeFileDataset({ ...dataset, labels: labels as Uint16Array, provenance })
+    : makeDataset({ ...dataset, labels: labels as Uint8Array, provenance });
+  return noisy as D;
 }
 
 /**

@@ -2,7 +2,8 @@
  * The TF.js engine: one {@link Engine} over every TF.js backend (wasm, native, cpu, tensorflow,
  * webgpu). A model is a {@link Network} with its {@link MaskedSgd}; batches are normalised and
  * augmented on the CPU by a {@link Batcher} (one per data set and normalisation, kept while the
- * data set lives, so an unaugmented set is normalised once per process).
+ * data set lives, so an unaugmented set is normalised once per process), or, for image files,
+ * decoded and transformed by a {@link FileBatcher}, the next batch while the current one computes.
  *
  * Results are read asynchronously and once per request (a whole plan of steps, an evaluation):
  * webgpu cannot read synchronously in Node, and every read waits for the device. The arithmetic
@@ -12,8 +13,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Mask } from '../core/mask.js';
-import { Batcher, batchesPerEpoch, batchIndices, type Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import {
+  Batcher,
+  batchesPerEpoch,
+  batchIndices,
+  type Batch,
+  type Normalization,
+} from '../data/batches.js';
+import {
+  isFileDataset,
+  type Dataset,
+  type FileDataset,
+  type ImageDataset,
+} from '../data/dataset.js';
+import { FileBatcher } from '../data/file-batcher.js';
 import type { ModelSpec } from '../models/spec.js';
 import { activeBackend, engineName, useBackend } from './backend.js';
 import {
@@ -25,7 +38,7 @@ import {
   type GradientRequest,
   type Gradients,
   type LayerStatistics,
-  requirePixels,
+  augmentationStride,
   type Samples,
   type SgdOptions,
   type TfjsBackendName,
@@ -36,17 +49,82 @@ import { disposeStatistics, Network, type BatchStatistics } from './network.js';
 import { MaskedSgd } from './sgd.js';
 
 /** One batcher per data set and normalisation, for as long as the data set is referenced. */
-const batchers = new WeakMap<ImageDataset, Map<string, Batcher>>();
+const batchers = new WeakMap<Dataset, Map<string, Batcher | FileBatcher>>();
 
-export function batcherFor(dataset: ImageDataset, normalization: Normalization): Batcher {
+function cachedBatcher<B extends Batcher | FileBatcher>(
+  dataset: Dataset,
+  normalization: Normalization,
+  make: () => B,
+): B {
   let byNormalization = batchers.get(dataset);
   if (byNormalization === undefined)
-    batchers.set(dataset, (byNormalization = new Map<string, Batcher>()));
+    batchers.set(dataset, (byNormalization = new Map<string, Batcher | FileBatcher>()));
   const key = JSON.stringify(normalization);
   let batcher = byNormalization.get(key);
-  if (batcher === undefined)
-    byNormalization.set(key, (batcher = new Batcher(dataset, normalization)));
-  return batcher;
+  if (batcher === undefined) byNormalization.set(key, (batcher = make()));
+  return batcher as B;
+}
+
+export function batcherFor(dataset: ImageDataset, normalization: Normalization): Batcher {
+  return cachedBatcher(dataset, normalization, () => new Batcher(dataset, normalization));
+}
+
+export function fileBatcherFor(dataset: FileDataset, normalization: Normalization): FileBatcher {
+  return cachedBatcher(dataset, normalization, () => new FileBatcher(dataset, normalization));
+}
+
+/**
+ * Fills batches of `dataset`: synchronously for pixels (a view into the batcher's buffer, valid
+ * until the next fill, so never fetched ahead), as a promise for image files.
+ */
+function batchFiller(
+  dataset: Dataset,
+  normalization: Normalization,
+): (indices: Uint32Array, augmentation: Int16Array | null) => Batch | Promise<Batch> {
+  if (isFileDataset(dataset)) {
+    const batcher = fileBatcherFor(dataset, normalization);
+    return (indices, augmentation) => batcher.fill(indices, augmentation);
+  }
+  const batcher = batcherFor(dataset, normalization);
+  return (indices, augmentation) => batcher.fill(indices, augmentation);
+}
+
+/**
+ * Batches `0 .. count − 1` from `make`, each awaited when needed; for image files the next is
+ * started while the caller computes on the current one (decoding runs on libuv's threads). A
+ * batch started but not taken (the caller failed) has its failure ignored: the caller's error is
+ * the one reported.
+ */
+class BatchQueue {
+  #next: Promise<Batch> | undefined;
+  #index = 0;
+  constructor(
+    readonly count: number,
+    readonly make: (index: number) => Batch | Promise<Batch>,
+    readonly ahead: boolean,
+  ) {}
+
+  /** The next batch: as made (synchronous for pixels) or, fetching ahead, a promise. */
+  take(): Batch | Promise<Batch> {
+    const index = this.#index++;
+    if (!this.ahead) return this.make(index);
+    const current = this.#next ?? Promise.resolve(this.make(index));
+    this.#next = undefined;
+    return current.then((batch) => {
+      if (index + 1 < this.count) {
+        const next = Promise.resolve(this.make(index + 1));
+        // Handled now (its failure surfaces when it is taken), not reported as unhandled while
+        // the current batch computes.
+        next.catch(() => undefined);
+        this.#next = next;
+      }
+      return batch;
+    });
+  }
+
+  close(): void {
+    this.#next = undefined;
+  }
 }
 
 export class TfjsEngine implements Engine {
@@ -143,22 +221,32 @@ export class TfjsModel implements EngineModel {
   }
 
   async train(plan: TrainPlan): Promise<TrainedSteps> {
-    const batcher = batcherFor(requirePixels(plan.dataset, 'train'), plan.normalization);
+    const fill = batchFiller(plan.dataset, plan.normalization);
+    const stride = augmentationStride(plan.dataset);
     const [h, w, c] = plan.dataset.shape;
     const classes = this.network.spec.classes;
     const params = [...this.network.params];
     const steps = plan.learningRates.length;
     const losses: tf.Tensor[] = [];
     const hits: tf.Tensor[] = [];
+    const queue = new BatchQueue(
+      steps,
+      (k) => {
+        const from = plan.offsets[k]!;
+        const to = plan.offsets[k + 1]!;
+        return fill(
+          plan.indices.subarray(from, to),
+          plan.augmentation?.subarray(stride * from, stride * to) ?? null,
+        );
+      },
+      isFileDataset(plan.dataset),
+    );
     try {
       for (let k = 0; k < steps; k++) {
         if (plan.resetMomentum[k] === 1) this.optimizer.resetMomentum();
-        const from = plan.offsets[k]!;
-        const to = plan.offsets[k + 1]!;
-        const batch = batcher.fill(
-          plan.indices.subarray(from, to),
-          plan.augmentation?.subarray(3 * from, 3 * to) ?? null,
-        );
+        const taken = queue.take();
+        // Pixels are filled synchronously: nothing runs between the fill and its tensor.
+        const batch = taken instanceof Promise ? await taken : taken;
         let statistics: BatchStatistics[] = [];
         const [loss, correct] = this.#guard(plan.firstStep + k, () =>
           tf.tidy(() => {
@@ -193,6 +281,7 @@ export class TfjsModel implements EngineModel {
         correct: Uint32Array.from(await readScalars(hits)),
       };
     } finally {
+      queue.close();
       for (const t of [...losses, ...hits]) t.dispose();
     }
   }
@@ -218,17 +307,24 @@ export class TfjsModel implements EngineModel {
   }
 
   async evaluate(
-    dataset: ImageDataset,
+    dataset: Dataset,
     normalization: Normalization,
     batchSize: number,
   ): Promise<Evaluation> {
-    const batcher = batcherFor(dataset, normalization);
+    const fill = batchFiller(dataset, normalization);
     const [h, w, c] = dataset.shape;
     const sums: tf.Tensor[] = [];
     const rights: tf.Tensor[] = [];
+    const batches = batchesPerEpoch(dataset.count, batchSize);
+    const queue = new BatchQueue(
+      batches,
+      (index) => fill(batchIndices(dataset.count, batchSize, index), null),
+      isFileDataset(dataset),
+    );
     try {
-      for (let index = 0; index < batchesPerEpoch(dataset.count, batchSize); index++) {
-        const batch = batcher.fill(batchIndices(dataset.count, batchSize, index));
+      for (let index = 0; index < batches; index++) {
+        const taken = queue.take();
+        const batch = taken instanceof Promise ? await taken : taken;
         const [sum, right] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
           const labels = tf.tensor1d(batch.labels, 'int32');
           const { logits } = this.network.forward(
@@ -258,6 +354,7 @@ export class TfjsModel implements EngineModel {
         count: dataset.count,
       };
     } finally {
+      queue.close();
       for (const t of [...sums, ...rights]) t.dispose();
     }
   }
@@ -266,15 +363,15 @@ export class TfjsModel implements EngineModel {
     const { spec } = this.network;
     const [h, w, c] = spec.input;
     for (const name of request.wrt) this.network.param(name); // names an unknown one
-    const batches: (() => { images: tf.Tensor4D; labels: Int32Array | null })[] = [];
+    // Host data of each batch (null images: the all-ones input), made into tensors in the tidy.
+    type HostBatch = { images: Float32Array | null; size: number; labels: Int32Array | null };
+    const batches: (() => HostBatch | Promise<HostBatch>)[] = [];
     if (request.input.kind === 'ones') {
-      batches.push(() => ({ images: tf.ones<tf.Rank.R4>([1, h, w, c]), labels: null }));
+      batches.push(() => ({ images: null, size: 1, labels: null }));
     } else {
       const { samples, batchSize } = request.input;
-      const batcher = batcherFor(
-        requirePixels(samples.dataset, 'gradients'),
-        samples.normalization,
-      );
+      const fill = batchFiller(samples.dataset, samples.normalization);
+      const stride = augmentationStride(samples.dataset);
       const count = samples.indices.length;
       if (request.objective === 'cross-entropy-mean' && count > batchSize)
         throw new InvalidArgumentError(
@@ -285,14 +382,16 @@ export class TfjsModel implements EngineModel {
       for (let from = 0; from < count; from += batchSize) {
         const to = Math.min(count, from + batchSize);
         batches.push(() => {
-          const batch = batcher.fill(
-            samples.indices.subarray(from, to),
-            samples.augmentation?.subarray(3 * from, 3 * to) ?? null,
-          );
-          return {
-            images: tf.tensor4d(batch.images, [batch.size, h, w, c]),
+          const host = (batch: Batch): HostBatch => ({
+            images: batch.images,
+            size: batch.size,
             labels: Int32Array.from(batch.labels),
-          };
+          });
+          const made = fill(
+            samples.indices.subarray(from, to),
+            samples.augmentation?.subarray(stride * from, stride * to) ?? null,
+          );
+          return made instanceof Promise ? made.then(host) : host(made);
         });
       }
     }
@@ -303,8 +402,14 @@ export class TfjsModel implements EngineModel {
     for (const makeBatch of batches) {
       const parts: tf.Tensor[] = [];
       let objective: tf.Tensor | undefined;
+      const made = makeBatch();
+      const host = made instanceof Promise ? await made : made;
       tf.tidy(() => {
-        const { images, labels } = makeBatch();
+        const { labels } = host;
+        const images =
+          host.images === null
+            ? tf.ones<tf.Rank.R4>([1, h, w, c])
+            : tf.tensor4d(host.images, [host.size, h, w, c]);
         const given = new Map<string, tf.Tensor>();
         for (const [name, data] of request.values ?? []) {
           const variable = this.network.params.get(name) ?? this.network.buffers.get(name);
@@ -359,10 +464,11 @@ export class TfjsModel implements EngineModel {
   }
 
   async batchStatistics(samples: Samples): Promise<LayerStatistics[]> {
-    const batch = batcherFor(
-      requirePixels(samples.dataset, 'batchStatistics'),
-      samples.normalization,
-    ).fill(samples.indices, samples.augmentation);
+    const made = batchFiller(samples.dataset, samples.normalization)(
+      samples.indices,
+      samples.augmentation,
+    );
+    const batch = made instanceof Promise ? await made : made;
     const [h, w, c] = samples.dataset.shape;
     let statistics: BatchStatistics[] = [];
     tf.tidy(() => {

@@ -160,7 +160,7 @@ const prune: Handler<'prune'> = async (phase, run) => {
         augmentation: drawAugmentation(
           setup.augmentation,
           setup.train,
-          indices.length,
+          indices,
           randomStream(setup.seed, `augmentation/${phase.stream}`),
         ),
       };

@@ -9,7 +9,7 @@ import type { LayerSparsity, Mask, MaskJson } from '../core/mask.js';
 import type { PruneTarget } from '../core/prune.js';
 import type { CountingRule } from '../core/selection.js';
 import type { Augmentation, Normalization } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import type { BackendInfo, EngineModel, SgdOptions } from '../engine/engine.js';
 import type { ModelSpec, PrunableOptions } from '../models/spec.js';
 import type { EpochMetrics, TrainerPosition } from '../train/trainer.js';
@@ -70,8 +70,8 @@ export interface Pipeline {
 export interface PipelineSetup {
   readonly spec: ModelSpec;
   readonly prunable?: PrunableOptions;
-  readonly train: ImageDataset;
-  readonly test: ImageDataset;
+  readonly train: Dataset;
+  readonly test: Dataset;
   readonly normalization: Normalization;
   readonly augmentation: Augmentation;
   readonly batchSize: number;

@@ -26,7 +26,7 @@ import {
   type Augmentation,
   type Normalization,
 } from '../data/batches.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import type { BackendInfo, EngineModel, TrainPlan } from '../engine/engine.js';
 
 export interface TrainerPosition {
@@ -77,7 +77,8 @@ export type TrainingOutcome =
 
 /** The training data: images, their normalisation and augmentation, and the batch size. */
 export interface TrainingData {
-  readonly dataset: ImageDataset;
+  /** Pixels in memory or image files (decoded per batch by the engine). */
+  readonly dataset: Dataset;
   readonly normalization: Normalization;
   readonly augmentation: Augmentation;
   readonly batchSize: number;
@@ -220,12 +221,7 @@ export class Trainer {
       firstStep: this.#step,
       indices,
       offsets,
-      augmentation: drawAugmentation(
-        this.data.augmentation,
-        dataset,
-        indices.length,
-        this.#augmentation,
-      ),
+      augmentation: drawAugmentation(this.data.augmentation, dataset, indices, this.#augmentation),
       learningRates,
       resetMomentum,
     };
