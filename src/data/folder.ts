@@ -243,10 +243,10 @@ export function readImageHeader(file: string): { width: number; height: number }
       const read = readSync(fd, head, 0, head.length, 0);
       try {
         size = readImageSize(head.subarray(0, read));
-      } catch {
-        // The header lies beyond the first 64 KiB (a large EXIF block): read it all.
-        if (read === head.length) size = readImageSize(readFileSync(file));
-        else throw new Error('no image header');
+      } catch (error) {
+        // The header may lie beyond the first 64 KiB (a large EXIF block): read it all.
+        if (read < head.length) throw error;
+        size = readImageSize(readFileSync(file));
       }
     } finally {
       closeSync(fd);
