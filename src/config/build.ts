@@ -1,6 +1,8 @@
 /**
  * A resolved configuration made concrete: data sets loaded (and cached per process), the model
- * spec for the data set's image shape and classes, and the method's pipeline.
+ * spec for the data set's image shape and classes, and the method's pipeline. ImageNet and folder
+ * data sets are indexed (files listed, image sizes read), not decoded: the engines read the
+ * images while training.
  *
  * Subsets (`trainPerClass`, `testPerClass`) are drawn from a fixed stream, independent of the
  * run's seed: the data set is part of what is being compared, the seed is what varies between
@@ -10,29 +12,48 @@
 import type { Conventions } from '../core/conventions.js';
 import { layerSize } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
-import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
+import {
+  CIFAR_AUGMENTATION,
+  NO_AUGMENTATION,
+  NORMALIZATIONS,
+  RESIZED_CROP_AUGMENTATION,
+  type Augmentation,
+  type Normalization,
+} from '../data/batches.js';
 import { loadCifar10, loadCifar100 } from '../data/cifar.js';
-import { subsetPerClass, withLabelNoise, type ImageDataset } from '../data/dataset.js';
+import { subsetPerClass, withLabelNoise, type Dataset } from '../data/dataset.js';
+import { listFolderSplit, loadFolderSplit } from '../data/folder.js';
 import { loadFashionMnist, loadMnist, type Split } from '../data/mnist.js';
-import { DATASET_SIZES, splitSize } from '../data/sizes.js';
+import { DATASET_SIZES, publishedCounts, splitSize, type SplitCounts } from '../data/sizes.js';
 import { buildMethod } from '../methods/method.js';
 import { methodNamed } from '../methods/registry.js';
 import type { Pipeline, PipelineSetup } from '../methods/types.js';
 import { prunableLayers, type ModelSpec } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
 import { cycleShapeOf, NAMED_SHAPES } from './lr-shape.js';
-import type { RunConfig } from './schema.js';
+import { DEFAULT_IMAGE_SIZE, defaultResize, isFileDatasetName, type RunConfig } from './schema.js';
 
 /** @deprecated read `training.shape` with cycleShapeOf (config/lr-shape.ts). */
 export const SCHEDULE_SHAPES = NAMED_SHAPES;
 
-const loaded = new Map<string, ImageDataset>();
+const loaded = new Map<string, Dataset>();
 
-function load(data: RunConfig['data'], split: Split): ImageDataset {
-  const key = `${data.dataset}:${data.dir ?? ''}:${split}`;
+/** The crop and resize of a file data set (the resolved configuration has both). */
+function fileTransform(data: RunConfig['data']): { imageSize: number; resize: number } {
+  const imageSize = data.imageSize ?? DEFAULT_IMAGE_SIZE;
+  return { imageSize, resize: data.resize ?? defaultResize(imageSize) };
+}
+
+function load(data: RunConfig['data'], split: Split): Dataset {
+  const transform = isFileDatasetName(data.dataset) ? fileTransform(data) : undefined;
+  const key = `${data.dataset}:${data.dir ?? ''}:${split}:${JSON.stringify(transform ?? null)}`;
   let dataset = loaded.get(key);
   if (dataset === undefined) {
     switch (data.dataset) {
+      case 'imagenet':
+      case 'folder':
+        dataset = loadFolderSplit(data.dir!, split, transform!);
+        break;
       case 'mnist':
         dataset = data.dir === undefined ? loadMnist(split) : loadMnist(split, data.dir);
         break;
@@ -52,11 +73,59 @@ function load(data: RunConfig['data'], split: Split): ImageDataset {
   return dataset;
 }
 
+const listed = new Map<string, SplitCounts>();
+
+/**
+ * The counts of a split without reading its images: published for the pixel data sets and
+ * ImageNet, from listing the directory for a folder data set (which must then exist).
+ */
+export function splitCounts(data: RunConfig['data'], split: Split): SplitCounts {
+  if (data.dataset !== 'folder') return publishedCounts(data.dataset, split);
+  const key = `${data.dir!}:${split}`;
+  let counts = listed.get(key);
+  if (counts === undefined) {
+    const { classNames, perClass } = listFolderSplit(data.dir!, split);
+    counts = {
+      images: perClass.reduce((a, b) => a + b, 0),
+      classes: classNames.length,
+      smallestClass: Math.min(...perClass),
+    };
+    listed.set(key, counts);
+  }
+  return counts;
+}
+
+/** The network's input (height, width, channels) for a data set. */
+export function inputShape(data: RunConfig['data']): [number, number, number] {
+  if (isFileDatasetName(data.dataset)) {
+    const { imageSize } = fileTransform(data);
+    return [imageSize, imageSize, 3];
+  }
+  const { shape } = DATASET_SIZES[data.dataset];
+  return [shape[0], shape[1], shape[2]];
+}
+
+/** The per-channel statistics a data set is normalised with (torchvision's for file data). */
+export function normalizationFor(data: RunConfig['data']): Normalization {
+  return NORMALIZATIONS[isFileDatasetName(data.dataset) ? 'imagenet' : data.dataset];
+}
+
+/** The training augmentation a resolved `data.augmentation` names. */
+export function augmentationFor(data: RunConfig['data']): Augmentation {
+  switch (data.augmentation) {
+    case 'crop-flip':
+      return CIFAR_AUGMENTATION;
+    case 'random-resized-crop-flip':
+      return RESIZED_CROP_AUGMENTATION;
+    default:
+      return NO_AUGMENTATION;
+  }
+}
+
 export function modelFor(config: RunConfig): ModelSpec {
-  const { shape, classes } = DATASET_SIZES[config.data.dataset];
   return modelSpec(config.model.name, {
-    input: [shape[0], shape[1], shape[2]],
-    classes,
+    input: inputShape(config.data),
+    classes: splitCounts(config.data, 'train').classes,
     ...(config.model.stem === undefined ? {} : { stem: config.model.stem }),
   });
 }
@@ -96,8 +165,8 @@ export function buildExperiment(config: RunConfig): Experiment {
     prunable: config.model.prunable,
     train,
     test,
-    normalization: NORMALIZATIONS[config.data.dataset],
-    augmentation: config.data.augmentation === 'crop-flip' ? CIFAR_AUGMENTATION : NO_AUGMENTATION,
+    normalization: normalizationFor(config.data),
+    augmentation: augmentationFor(config.data),
     batchSize: t.batchSize,
     schedule: {
       peak: t.peak,
@@ -131,15 +200,17 @@ export interface PlannedWork {
 }
 
 /**
- * Epochs, steps and the other work of a run, from the data set's published sizes: the same
- * numbers `buildExperiment` would give, without loading the data.
+ * Epochs, steps and the other work of a run, from the data set's published sizes (a folder data
+ * set's listing): the same numbers `buildExperiment` would give, without loading the data.
  */
 export function plannedWork(
   config: RunConfig,
   pipeline = pipelineFor(config, modelFor(config)),
 ): PlannedWork {
-  const trainImages = splitSize(config.data.dataset, 'train', config.data.trainPerClass);
-  const testImages = splitSize(config.data.dataset, 'test', config.data.testPerClass);
+  const { dataset, trainPerClass, testPerClass } = config.data;
+  const sized = (split: Split) => ({ name: dataset, counts: splitCounts(config.data, split) });
+  const trainImages = splitSize(sized('train'), 'train', trainPerClass);
+  const testImages = splitSize(sized('test'), 'test', testPerClass);
   return {
     ...plannedCost(pipeline, trainImages, config.training.batchSize),
     trainImages,

@@ -1,7 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import sharp from 'sharp';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import {
   canonicalJson,
   ConfigError,
@@ -13,7 +14,7 @@ import {
   withEngine,
   withoutDefaults,
 } from './resolve.js';
-import { buildExperiment, modelFor, pipelineFor } from './build.js';
+import { buildExperiment, modelFor, pipelineFor, plannedWork } from './build.js';
 import { configJsonSchema } from './json-schema.js';
 
 const base = { extends: 'mini-mnist-lenet300', method: { name: 'lrr', targetSparsity: 0.9 } };
@@ -280,6 +281,127 @@ describe('resolving configurations', () => {
     expect(() => loadConfigFile(join(dir, 'missing.yaml'))).toThrow(
       /missing\.yaml: invalid configuration\n {2}cannot read/,
     );
+  });
+});
+
+describe('image-file data sets (ImageNet, folder)', () => {
+  const imagenet = (data: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
+    resolveRun({
+      model: { name: 'resnet-18', stem: 'imagenet' },
+      data: { dataset: 'imagenet', dir: '/data/imagenet', ...data },
+      method: { name: 'dense' },
+      ...extra,
+    });
+  test('a 224 crop, an eval resize of 256/224 of it, and RandomResizedCrop with flips by default', () => {
+    expect(imagenet().data).toEqual({
+      dataset: 'imagenet',
+      dir: '/data/imagenet',
+      labelNoise: 0,
+      augmentation: 'random-resized-crop-flip',
+      imageSize: 224,
+      resize: 256,
+    });
+    // torchvision's ratio for other crops: round(160 · 256 / 224) = round(182.86).
+    expect(imagenet({ imageSize: 160 }).data).toMatchObject({ imageSize: 160, resize: 183 });
+    expect(imagenet({ imageSize: 64, resize: 64, augmentation: 'none' }).data).toMatchObject({
+      imageSize: 64,
+      resize: 64,
+      augmentation: 'none',
+    });
+    expect(modelFor(imagenet({ imageSize: 96 })).input).toEqual([96, 96, 3]);
+    expect(modelFor(imagenet()).classes).toBe(1000);
+    // A default written explicitly is the same run.
+    expect(runId(imagenet({ imageSize: 224, resize: 256 }))).toBe(runId(imagenet()));
+    expect(runId(imagenet({ imageSize: 160 }))).not.toBe(runId(imagenet()));
+  });
+  test('options that would do nothing, and augmentations for the other kind of data, are refused naming the field', () => {
+    const cifar = { extends: 'cifar10-resnet20-paper', method: { name: 'dense' } };
+    expect(() => resolveRun({ ...cifar, data: { dir: '/c', imageSize: 32 } })).toThrow(
+      /data\.imageSize: expected no imageSize for data set cifar10/,
+    );
+    expect(() => resolveRun({ ...base, data: { resize: 32 } })).toThrow(
+      /data\.resize: expected no resize for data set mnist/,
+    );
+    expect(() =>
+      resolveRun({ ...base, data: { augmentation: 'random-resized-crop-flip' } }),
+    ).toThrow(/data\.augmentation: expected none or crop-flip for data set mnist/);
+    expect(() => imagenet({ augmentation: 'crop-flip' })).toThrow(
+      /data\.augmentation: expected none or random-resized-crop-flip for data set imagenet/,
+    );
+    expect(() =>
+      resolveRun({
+        model: { name: 'resnet-20' },
+        data: { dataset: 'folder', dir: '/f', augmentation: 'crop-flip' },
+        method: { name: 'dense' },
+      }),
+    ).toThrow(/data\.augmentation: expected none or random-resized-crop-flip for data set folder/);
+    expect(() => imagenet({ imageSize: 224, resize: 200 })).toThrow(
+      /data\.resize: expected at least data\.imageSize \(224\).*got 200/,
+    );
+    expect(() => imagenet({ dir: undefined })).toThrow(
+      /data\.dir: expected the directory of the imagenet images/,
+    );
+  });
+  test('a folder data set: classes and sizes from listing it, loaded as files with its subsets and label noise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cyclesparse-folder-config-'));
+    // The folder index is cached beside the images, and both go when the test ends.
+    const cache = process.env.CYCLESPARSE_CACHE;
+    process.env.CYCLESPARSE_CACHE = join(dir, 'cache');
+    onTestFinished(() => {
+      if (cache === undefined) delete process.env.CYCLESPARSE_CACHE;
+      else process.env.CYCLESPARSE_CACHE = cache;
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // Three classes; 4, 3 and 3 training images, 2 validation images each (tiny real PNGs).
+    const image = await sharp({
+      create: { width: 12, height: 9, channels: 3, background: { r: 200, g: 10, b: 90 } },
+    })
+      .png()
+      .toBuffer();
+    for (const [split, counts] of [
+      ['train', [4, 3, 3]],
+      ['val', [2, 2, 2]],
+    ] as const)
+      counts.forEach((count, c) => {
+        mkdirSync(join(dir, split, `class-${c}`), { recursive: true });
+        for (let i = 0; i < count; i++)
+          writeFileSync(join(dir, split, `class-${c}`, `${i}.png`), image);
+      });
+    const folder = (data: Record<string, unknown> = {}) =>
+      resolveRun({
+        model: { name: 'resnet-20' },
+        data: { dataset: 'folder', dir, imageSize: 8, ...data },
+        method: { name: 'dense' },
+      });
+    expect(folder().data).toMatchObject({ imageSize: 8, resize: 9 }); // round(8 · 256/224)
+    const spec = modelFor(folder());
+    expect(spec.input).toEqual([8, 8, 3]);
+    expect(spec.classes).toBe(3);
+    expect(plannedWork(folder())).toMatchObject({ trainImages: 10, testImages: 6 });
+    expect(plannedWork(folder({ trainPerClass: 3 })).trainImages).toBe(9);
+    expect(() => plannedWork(folder({ trainPerClass: 4 }))).toThrow(
+      /data\.trainPerClass: expected at most 3 \(images of the smallest class in folder\/train\)/,
+    );
+    const { setup } = buildExperiment(folder({ trainPerClass: 3, labelNoise: 0.5 }));
+    expect(setup.train).toMatchObject({ kind: 'files', count: 9, classes: 3, shape: [8, 8, 3] });
+    expect(setup.test).toMatchObject({ kind: 'files', count: 6, resize: 9 });
+    expect(setup.normalization.mean).toEqual([0.485, 0.456, 0.406]);
+    expect(setup.augmentation).not.toEqual(
+      buildExperiment(folder({ augmentation: 'none' })).setup.augmentation,
+    );
+    // Half the 9 labels flipped (prunedCount rounds 4.5 half up), each to another class.
+    const clean = buildExperiment(folder({ trainPerClass: 3 })).setup.train;
+    const flipped = [...setup.train.labels].filter((label, i) => label !== clean.labels[i]);
+    expect(flipped).toHaveLength(5);
+  });
+  test('sized from the published counts without the data: subsets up to the smallest class, label noise', () => {
+    const work = plannedWork(imagenet({ trainPerClass: 732, testPerClass: 50, labelNoise: 0.15 }));
+    expect(work.trainImages).toBe(732_000);
+    expect(work.testImages).toBe(50_000);
+    expect(() => plannedWork(imagenet({ trainPerClass: 733 }))).toThrow(
+      'data.trainPerClass: expected at most 732 (images of the smallest class in imagenet/train), got 733',
+    );
+    expect(() => plannedWork(imagenet({ testPerClass: 51 }))).toThrow(/data\.testPerClass/);
   });
 });
 

