@@ -11,13 +11,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { modelFor, plannedWork, type PlannedWork } from '../config/build.js';
+import {
+  augmentationFor,
+  modelFor,
+  normalizationFor,
+  plannedWork,
+  type PlannedWork,
+} from '../config/build.js';
 import { loadConfigFile, resolveRuns, runId } from '../config/resolve.js';
 import { applyOverrides, type Override } from '../config/overrides.js';
-import type { RunConfig } from '../config/schema.js';
+import { isFileDatasetName, type RunConfig } from '../config/schema.js';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
-import { CIFAR_AUGMENTATION, NO_AUGMENTATION, NORMALIZATIONS } from '../data/batches.js';
+import { NO_AUGMENTATION } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
 import { nativeThreads } from '../engine/backend.js';
 import type { Engine, EngineModel } from '../engine/engine.js';
@@ -75,9 +81,27 @@ export const PROCESS_START_SECONDS = 0;
 /** Measured costs of one (model, batch, engine, threads). */
 export interface MeasuredCost {
   readonly model: string;
+  /** The input's height and width (the crop, on file data sets). */
+  readonly imageSize?: number;
   readonly batchSize: number;
   readonly backend: string;
+  /** PyTorch engine: the device as configured and its own name (`cuda (NVIDIA H100 …)`). */
+  readonly device?: string;
+  /** PyTorch engine: the arithmetic measured (fp32, tf32, bf16). */
+  readonly precision?: string;
+  /** Whether the device is a GPU (cuda, mps): runs sharing it share its time. */
+  readonly gpu?: boolean;
   readonly threads: number;
+  /**
+   * The warm-up step's milliseconds when it took longer than {@link SLOW_STEP_MS}: then only the
+   * minimum was timed (one warm-up step, two timed steps, one evaluation batch, one checkpoint).
+   */
+  readonly slowWarmupMs?: number;
+  /**
+   * The run reads image files (ImageNet, folder data): the steps were measured on synthetic
+   * pixels of the crop's size, so decoding and resizing the files is not in the estimate.
+   */
+  readonly decodingExcluded?: boolean;
   /** Milliseconds per training step (median over timed epochs of `stepsTimed / epochs` steps). */
   readonly stepMs: number;
   readonly stepsTimed: number;
@@ -95,16 +119,40 @@ export interface MeasureOptions {
   readonly budgetSeconds?: number;
 }
 
+/**
+ * A warm-up step slower than this (ResNet-50 on 224×224 images on a CPU) makes the measurement
+ * the minimum: a dry run of a paper-scale suite must not itself take an hour.
+ * CYCLESPARSE_SLOW_STEP_MS sets another limit (0: always the minimum, for a quick estimate).
+ */
+export const SLOW_STEP_MS = 5000;
+
+function slowStepMs(): number {
+  const fromEnv = Number(process.env.CYCLESPARSE_SLOW_STEP_MS);
+  return process.env.CYCLESPARSE_SLOW_STEP_MS !== undefined && fromEnv >= 0
+    ? fromEnv
+    : SLOW_STEP_MS;
+}
+
+/**
+ * Synthetic images made for a measurement, at most this many bytes (a few steps of ImageNet-size
+ * batches rather than the 32 steps CIFAR batches get).
+ */
+const SYNTHETIC_BYTES = 256 * 2 ** 20;
+
 const median = (values: readonly number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+/**
+ * Synthetic images of the model's input shape. Their labels are 8-bit: a model of more classes
+ * (ImageNet's 1,000) gets labels among its first 255, which costs a step the same.
+ */
 function synthetic(spec: ModelSpec, count: number, name: string) {
   return syntheticDataset({
     shape: spec.input,
-    classes: spec.classes,
+    classes: Math.min(spec.classes, 255),
     count,
     stream: randomStream(0, `estimate/${name}`),
   });
@@ -117,8 +165,12 @@ function epochTrainer(model: EngineModel, spec: ModelSpec, config: RunConfig, st
     model,
     {
       dataset: synthetic(spec, steps * batchSize, `train${steps}`),
-      normalization: NORMALIZATIONS[config.data.dataset],
-      augmentation: config.data.augmentation === 'crop-flip' ? CIFAR_AUGMENTATION : NO_AUGMENTATION,
+      normalization: normalizationFor(config.data),
+      // Synthetic pixels are already the crop's size: a file data set's crop (drawn per image,
+      // applied while decoding) has no pixel counterpart, and is not measured.
+      augmentation: isFileDatasetName(config.data.dataset)
+        ? NO_AUGMENTATION
+        : augmentationFor(config.data),
       batchSize,
     },
     new LrSchedule({
@@ -142,7 +194,8 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
  * Measures what a run of `config` repeats, on synthetic data of its image shape, on its engine:
  * a training step (warm-up, then whole epochs of several steps in one request each, as training
  * sends them, until about `budgetSeconds`; the median epoch per step), evaluation per image at
- * the run's eval batch, and a checkpoint write.
+ * the run's eval batch, and a checkpoint write. A warm-up step slower than {@link SLOW_STEP_MS}
+ * gets the minimum instead: two timed steps, one timed evaluation batch, one checkpoint.
  */
 export async function measureCost(
   config: RunConfig,
@@ -159,40 +212,63 @@ export async function measureCost(
   const dir = mkdtempSync(join(os.tmpdir(), 'cyclesparse-estimate-'));
   try {
     const work = plannedWork(config);
-    const stepsPerEpoch = Math.ceil(work.trainImages / config.training.batchSize);
+    const batchSize = config.training.batchSize;
+    const stepsPerEpoch = Math.ceil(work.trainImages / batchSize);
+    const imageBytes = spec.input[0] * spec.input[1] * spec.input[2];
     // Warm-up (kernels compiled, buffers allocated) and a first idea of a step's time.
     const probe = epochTrainer(model, spec, config, 1);
-    const rough: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const ms = await timed(() => probe.trainStep());
-      if (i > 0) rough.push(ms);
+    const warmup = await timed(() => probe.trainStep());
+    const slow = warmup > slowStepMs();
+    // Each measurement: warm-ups first (not counted), then the timed repetitions.
+    const repeats = slow ? { warm: 1, timed: 1 } : { warm: 1, timed: 3 };
+    let perStep: number[] = [];
+    let stepsTimed: number;
+    if (slow) {
+      perStep = [await timed(() => probe.trainStep()), await timed(() => probe.trainStep())];
+      stepsTimed = 2;
+    } else {
+      const rough: number[] = [];
+      for (let i = 0; i < 3; i++) rough.push(await timed(() => probe.trainStep()));
+      // Epochs of a few steps each: long enough that a request's fixed cost is shared as in a
+      // real epoch, no more steps than the real epoch has, about a fifth of the budget each, and
+      // no more synthetic images than SYNTHETIC_BYTES.
+      const steps = Math.max(
+        1,
+        Math.min(
+          stepsPerEpoch,
+          32,
+          Math.floor(SYNTHETIC_BYTES / (imageBytes * batchSize)),
+          Math.ceil(budget / 5 / Math.max(median(rough), 0.01)),
+        ),
+      );
+      const trainer = epochTrainer(model, spec, config, steps);
+      await trainer.run({ untilStep: steps }); // the first epoch of this size: a warm-up
+      let spent = 0;
+      while (perStep.length < 3 || (spent < budget && perStep.length < 15)) {
+        const until = trainer.position.step + steps;
+        const ms = await timed(() => trainer.run({ untilStep: until }));
+        perStep.push(ms / steps);
+        spent += ms;
+      }
+      stepsTimed = perStep.length * steps;
     }
-    // Epochs of a few steps each: long enough that a request's fixed cost is shared as in a real
-    // epoch, no more steps than the real epoch has, about a fifth of the budget each.
-    const steps = Math.max(
-      1,
-      Math.min(stepsPerEpoch, 32, Math.ceil(budget / 5 / Math.max(median(rough), 0.01))),
+    const evalBatch = Math.max(batchSize, 256);
+    const evalImages = Math.min(
+      work.testImages,
+      (slow ? 1 : 4) * evalBatch,
+      Math.max(1, Math.floor(SYNTHETIC_BYTES / imageBytes)),
     );
-    const trainer = epochTrainer(model, spec, config, steps);
-    await trainer.run({ untilStep: steps }); // the first epoch of this size: a warm-up
-    const perStep: number[] = [];
-    let spent = 0;
-    while (perStep.length < 3 || (spent < budget && perStep.length < 15)) {
-      const until = trainer.position.step + steps;
-      const ms = await timed(() => trainer.run({ untilStep: until }));
-      perStep.push(ms / steps);
-      spent += ms;
-    }
-    const evalBatch = Math.max(config.training.batchSize, 256);
-    const testSet = synthetic(spec, Math.min(work.testImages, 4 * evalBatch), 'test');
-    const normalization = NORMALIZATIONS[config.data.dataset];
+    const testSet = synthetic(spec, evalImages, 'test');
+    const normalization = normalizationFor(config.data);
     const evals: number[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < repeats.warm + repeats.timed; i++) {
       const ms = await timed(() => model.evaluate(testSet, normalization, evalBatch));
-      if (i > 0) evals.push(ms / testSet.count);
+      if (i >= repeats.warm) evals.push(ms / testSet.count);
     }
     const writes: number[] = [];
-    for (let i = 0; i < 4; i++) {
+    // A checkpoint has nothing to compile: the minimum is one write, not warmed up.
+    const writesWarm = slow ? 0 : repeats.warm;
+    for (let i = 0; i < writesWarm + repeats.timed; i++) {
       const ms = await timed(async () => {
         const weights = await model.read();
         const momentum = await model.readMomentum();
@@ -202,15 +278,23 @@ export async function measureCost(
         ]);
         writeState(join(dir, `state${i}`), { estimate: true }, tensors);
       });
-      if (i > 0) writes.push(ms);
+      if (i >= writesWarm) writes.push(ms);
     }
+    const torch = engine.info.torch;
     return {
       model: spec.name,
-      batchSize: config.training.batchSize,
+      imageSize: spec.input[0],
+      batchSize,
       backend: engine.info.name,
+      ...(torch === undefined
+        ? {}
+        : { device: `${torch.device} (${torch.deviceName})`, precision: torch.precision }),
+      gpu: torch !== undefined && torch.device !== 'cpu',
       threads: engine.info.name === 'native' ? threads : engine.info.threads,
+      ...(slow ? { slowWarmupMs: warmup } : {}),
+      decodingExcluded: isFileDatasetName(config.data.dataset),
       stepMs: median(perStep),
-      stepsTimed: perStep.length * steps,
+      stepsTimed,
       evalMsPerImage: median(evals),
       evalBatch,
       checkpointMs: median(writes),
@@ -253,7 +337,7 @@ export async function estimateTime(
 ): Promise<PlannedRun[]> {
   const keyOf = (config: RunConfig) => {
     const t = config.training;
-    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${config.data.augmentation ?? ''}:${t.batchSize}:${t.backend}:${t.device ?? ''}:${t.precision ?? ''}`;
+    return `${config.model.name}:${config.model.stem ?? ''}:${config.data.dataset}:${config.data.imageSize ?? ''}:${config.data.augmentation ?? ''}:${t.batchSize}:${t.backend}:${t.device ?? ''}:${t.precision ?? ''}`;
   };
   const representative = new Map<string, RunConfig>();
   for (const run of plan)
@@ -291,16 +375,22 @@ export async function estimateTime(
  * cells taken in order by the first free process, each process paying its start once. The step
  * was measured with `threads` threads beside the machine's load; running `concurrency` cells of
  * `threads` each beside the same load gives each thread a smaller share of the cores when they
- * are oversubscribed, and everything slows by the ratio of the two shares. Null when no run was
- * measured.
+ * are oversubscribed, and everything slows by the ratio of the two shares. Runs measured on a GPU
+ * share that one device (the pool gives every cell the configured device): running them at once
+ * does not finish them sooner, so their times add up. Null when no run was measured.
  */
 export function wallSeconds(
   plan: readonly PlannedRun[],
   concurrency: number,
   machine: { cores?: number; load?: number; threads?: number } = {},
 ): number | null {
-  const measured = plan.filter((r) => r.seconds !== null);
-  if (measured.length === 0) return null;
+  const measured = plan.filter((r) => r.seconds !== null && r.basis?.gpu !== true);
+  const onGpu = plan.filter((r) => r.seconds !== null && r.basis?.gpu === true);
+  const gpuWall =
+    onGpu.length === 0
+      ? 0
+      : PROCESS_START_SECONDS + onGpu.reduce((total, run) => total + run.seconds!, 0);
+  if (measured.length === 0) return onGpu.length === 0 ? null : gpuWall;
   const workers = Math.max(1, Math.min(concurrency, measured.length));
   const free = new Array<number>(workers).fill(PROCESS_START_SECONDS);
   for (const run of measured) {
@@ -311,7 +401,10 @@ export function wallSeconds(
   const load = machine.load ?? os.loadavg()[0] ?? 0;
   const threads = machine.threads ?? 1;
   const share = (demand: number) => Math.min(1, cores / demand);
-  return (Math.max(...free) * share(threads + load)) / share(workers * threads + load);
+  return Math.max(
+    gpuWall,
+    (Math.max(...free) * share(threads + load)) / share(workers * threads + load),
+  );
 }
 
 /**
@@ -325,32 +418,95 @@ export function cellThreads(concurrency: number, cores = os.availableParallelism
     : Math.max(1, Math.floor(cores / Math.max(1, concurrency)));
 }
 
+/** `torch cuda (NVIDIA H100) bf16`, `wasm`: the engine a cost was measured on. */
+export function engineLabel(cost: MeasuredCost): string {
+  return [cost.backend, cost.device, cost.precision].filter((p) => p !== undefined).join(' ');
+}
+
+/** Hours for totals: `under 0.1`, `0.4`, `12.5`, `1,234`. */
+export function hours(totalSeconds: number): string {
+  const h = totalSeconds / 3600;
+  if (h < 0.05) return 'under 0.1';
+  return h < 100
+    ? h.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 })
+    : Math.round(h).toLocaleString('en-US');
+}
+
 /** The lines a dry run prints under its table: what the estimate rests on and the total. */
 export function estimateBasis(
   plan: readonly PlannedRun[],
   options: { concurrency?: number; threads?: number } = {},
 ): string[] {
-  const bases = new Map<string, { cost: MeasuredCost; steps: number; epochs: number }>();
+  const bases = new Map<
+    string,
+    { cost: MeasuredCost; steps: number; epochs: number; seconds: number }
+  >();
   for (const run of plan) {
     if (run.basis === undefined) continue;
-    const key = `${run.basis.model}:${run.basis.batchSize}:${run.basis.backend}`;
-    const entry = bases.get(key) ?? { cost: run.basis, steps: 0, epochs: 0 };
+    const key = `${run.basis.model}:${run.basis.imageSize}:${run.basis.batchSize}:${engineLabel(run.basis)}`;
+    const entry = bases.get(key) ?? { cost: run.basis, steps: 0, epochs: 0, seconds: 0 };
     entry.steps += run.steps;
     entry.epochs += run.epochs;
+    entry.seconds += run.seconds ?? 0;
     bases.set(key, entry);
   }
   const lines = [...bases.values()].map(
-    ({ cost, steps, epochs }) =>
-      `measured: ${cost.stepsTimed} steps of ${cost.model} × batch ${cost.batchSize} on ${cost.backend}, ` +
+    ({ cost, steps, epochs, seconds: total }) =>
+      `measured: ${cost.stepsTimed} steps of ${cost.model} × batch ${cost.batchSize} on ${engineLabel(cost)}, ` +
       `${cost.threads} thread${cost.threads === 1 ? '' : 's'}: ${cost.stepMs.toFixed(2)} ms/step × ${steps.toLocaleString('en-US')} steps; ` +
-      `+ evaluation ${cost.evalMsPerImage.toFixed(4)} ms/image and a ${cost.checkpointMs.toFixed(0)} ms checkpoint × ${epochs} epochs`,
+      `+ evaluation ${cost.evalMsPerImage.toFixed(4)} ms/image and a ${cost.checkpointMs.toFixed(0)} ms checkpoint × ${epochs} epochs; ` +
+      `about ${hours(total)} ${cost.gpu === true ? 'GPU-' : ''}hours` +
+      (cost.slowWarmupMs === undefined
+        ? ''
+        : ` (its warm-up step took ${(cost.slowWarmupMs / 1000).toFixed(1)} s: timed the minimum, 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint)`) +
+      (cost.decodingExcluded === true
+        ? `; image decoding and resizing not included (measured on synthetic ${cost.imageSize ?? '?'}×${cost.imageSize ?? '?'} pixels: with a loader slower than the device the runs take longer)`
+        : ''),
   );
   const concurrency = options.concurrency ?? 1;
   const wall = wallSeconds(plan, concurrency, { threads: options.threads ?? 1 });
   if (wall !== null)
     lines.push(
       `+ ${RUN_OVERHEAD_SECONDS} s per run, ${PROCESS_START_SECONDS} s per process started (benchmarks/estimate.ts); ` +
-        `about ${seconds(wall)} wall time with ${Math.min(concurrency, plan.length)} at a time`,
+        `about ${seconds(wall)} wall time with ${Math.min(concurrency, plan.length)} at a time` +
+        (plan.some((r) => r.basis?.gpu === true)
+          ? ' (runs on one GPU share it: their times add up)'
+          : ''),
     );
   return lines;
+}
+
+/**
+ * One line for a claims suite's dry run: its runs and their total compute in hours per engine,
+ * and the wall time at `concurrency` at a time:
+ * `suite cifar10-resnet20: 412 runs, about 1,234 GPU-hours on torch cuda (NVIDIA H100) bf16; …`.
+ */
+export function suiteTotalLine(
+  suite: string,
+  plan: readonly PlannedRun[],
+  options: { concurrency?: number; threads?: number } = {},
+): string {
+  const engines = new Map<string, { seconds: number; gpu: boolean }>();
+  for (const run of plan) {
+    if (run.basis === undefined || run.seconds === null) continue;
+    const label = engineLabel(run.basis);
+    const entry = engines.get(label) ?? { seconds: 0, gpu: run.basis.gpu === true };
+    entry.seconds += run.seconds;
+    engines.set(label, entry);
+  }
+  const unmeasured = plan.filter((r) => r.seconds === null).length;
+  const compute = [...engines].map(
+    ([label, { seconds: total, gpu }]) =>
+      `about ${hours(total)} ${gpu ? 'GPU-' : ''}hours on ${label}`,
+  );
+  const concurrency = options.concurrency ?? 1;
+  const wall = wallSeconds(plan, concurrency, { threads: options.threads ?? 1 });
+  return (
+    `suite ${suite}: ${plan.length.toLocaleString('en-US')} run${plan.length === 1 ? '' : 's'}, ` +
+    (compute.length === 0 ? 'none measured' : compute.join(', ')) +
+    (wall === null
+      ? ''
+      : `; about ${hours(wall)} hours wall time at ${Math.min(concurrency, plan.length)} at a time`) +
+    (unmeasured > 0 && compute.length > 0 ? ` (${unmeasured} runs not measured)` : '')
+  );
 }

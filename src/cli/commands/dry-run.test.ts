@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { loadNative } from '../../engine/native.js';
+import { TORCH_MISSING, TORCH_PYTHON } from '../../engine/torch/torch-testing.js';
 
 const main = fileURLToPath(new URL('../main.ts', import.meta.url));
 const cli = (...args: string[]) =>
@@ -39,7 +40,7 @@ describe('--dry-run', () => {
     expect(stepsOf(withData.stdout, id(withData.stdout))).toEqual(['12', '480']);
     expect(stepsOf(without.stdout, id(without.stdout))).toEqual(['12', '480']);
     expect(without.stdout).toMatch(
-      /^measured: \d+ steps of lenet-300-100 × batch 128 on wasm, 1 thread: [\d.]+ ms\/step × 480 steps; \+ evaluation [\d.]+ ms\/image and a \d+ ms checkpoint × 12 epochs$/m,
+      /^measured: \d+ steps of lenet-300-100 × batch 128 on wasm, 1 thread: [\d.]+ ms\/step × 480 steps; \+ evaluation [\d.]+ ms\/image and a \d+ ms checkpoint × 12 epochs; about [\d.a-z ]+ hours$/m,
     );
     expect(without.stdout).toMatch(/wall time with 1 at a time$/m);
   });
@@ -63,5 +64,56 @@ describe('--dry-run', () => {
       expect(out.stdout).toMatch(/^measured: .* on native, \d+ threads?: .* × 480 steps;/m);
       expect(out.stdout).toMatch(/wall time with 2 at a time$/m);
     },
+  );
+  // A paper-scale suite (ImageNet, the TurboPrune preset) on the PyTorch engine, made small where
+  // the measurement runs (ResNet-18, 32×32 crops, batch 4, fp32 on the CPU): sized from the
+  // published counts with no data there, the minimum timed when a step is slow (here: always,
+  // CYCLESPARSE_SLOW_STEP_MS=0), and the suite's total in hours.
+  test.skipIf(TORCH_PYTHON === undefined)(
+    `gate: an ImageNet suite on the PyTorch engine, in hours per suite${TORCH_PYTHON === undefined ? ` (${TORCH_MISSING})` : ''}`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cyclesparse-dry-run-'));
+      const suite = join(dir, 'suite.yaml');
+      writeFileSync(
+        suite,
+        [
+          'suite: imagenet-tiny',
+          'seeds: [0, 1]',
+          `base: { extends: imagenet-resnet50-turboprune, model: { name: resnet-18 }, data: { dir: ${join(dir, 'no-imagenet')}, imageSize: 32 }, training: { batchSize: 4, device: cpu, precision: fp32 } }`,
+          'claims:',
+          '  - { id: learns, description: better than chance, kind: at-least, value: 0.001, a: { method: { name: dense } } }',
+        ].join('\n'),
+      );
+      const out = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          main,
+          'gate',
+          '--claims',
+          suite,
+          '--store',
+          join(dir, 'runs'),
+          '--dry-run',
+          '--concurrency',
+          '1',
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 180_000,
+          env: { ...process.env, CYCLESPARSE_SLOW_STEP_MS: '0', CYCLESPARSE_THREADS: '1' },
+        },
+      );
+      expect(out.status, out.stderr).toBe(0);
+      // 1,281,167 images in batches of 4: 320,292 steps an epoch, 90 epochs, 2 seeds.
+      expect(out.stdout).toMatch(
+        /^measured: 2 steps of resnet-18-imagenet × batch 4 on torch cpu \(.+\) fp32, 1 thread: [\d.]+ ms\/step × 57,652,560 steps; .* × 180 epochs; about [\d,.]+ hours \(its warm-up step took [\d.]+ s: timed the minimum, 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint\); image decoding and resizing not included \(measured on synthetic 32×32 pixels/m,
+      );
+      expect(out.stdout).toMatch(
+        /^suite imagenet-tiny: 2 runs, about [\d,.]+ hours on torch cpu \(.+\) fp32; about [\d,.]+ hours wall time at 1 at a time$/m,
+      );
+    },
+    180_000,
   );
 });

@@ -146,7 +146,7 @@ export async function gateAndReport(
   const { gate, missingRuns } = await import('../../claims/gate.js');
   checkStoreDir(options.store, { write: options.dryRun !== true });
   if (options.dryRun) {
-    const { cellThreads, estimateBasis, estimateTime, planConfigs } =
+    const { cellThreads, estimateBasis, estimateTime, planConfigs, suiteTotalLine } =
       await import('../../harness/plan.js');
     const { planTable } = await import('../../harness/report-lines.js');
     const missing = missingRuns(loaded, new Store(options.store));
@@ -160,6 +160,8 @@ export async function gateAndReport(
     const estimated = await estimateTime(planConfigs(missing), { threads });
     print(planTable(estimated));
     print(estimateBasis(estimated, { concurrency: cells, threads }).join('\n'));
+    // The total in hours, per engine: what a paper-scale suite will cost before it is started.
+    print(suiteTotalLine(loaded.suite.suite, estimated, { concurrency: cells, threads }));
     return undefined;
   }
   const { loadExternalResults } = await import('../../claims/claims.js');
