@@ -277,12 +277,15 @@ describe('baseline files in the repository', () => {
     expect(paper.records.length).toBeGreaterThan(100);
     expect(paper.records.every((r) => r.source.length > 0 && r.exactness.length > 0)).toBe(true);
   });
-  test('baselines/paper.claims.yaml validates and resolves every run it needs', () => {
-    const loaded = loadSuite(join(import.meta.dirname, '../../baselines/paper.claims.yaml'), {
-      data: { dir: '/data/cifar-10' },
-    });
+  test('baselines/cifar10-resnet20.claims.yaml validates and resolves every run it needs', () => {
+    const loaded = loadSuite(
+      join(import.meta.dirname, '../../baselines/cifar10-resnet20.claims.yaml'),
+      {
+        data: { dir: '/data/cifar-10' },
+      },
+    );
     const runs = suiteRuns(loaded.suite);
-    expect(runs.size).toBe(57);
+    expect(runs.size).toBe(72);
     for (const config of runs.values()) {
       expect(config.data).toMatchObject({ dataset: 'cifar10', dir: '/data/cifar-10' });
       expect(config.training.epochsPerCycle === 150 || config.training.epochsPerCycle === 600).toBe(
