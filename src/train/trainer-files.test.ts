@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
-import { NORMALIZATIONS, RESIZED_CROP_AUGMENTATION } from '../data/batches.js';
+import { drawAugmentation, NORMALIZATIONS, RESIZED_CROP_AUGMENTATION } from '../data/batches.js';
 import type { FileDataset } from '../data/dataset.js';
 import { loadFolderSplit } from '../data/folder.js';
 import type { TrainPlan } from '../engine/engine.js';
@@ -94,6 +94,39 @@ describe('training on image files (wasm)', () => {
     expect(evaluation.count).toBe(4);
     expect(Number.isFinite(evaluation.loss)).toBe(true);
     await run.model.dispose();
+  });
+
+  test('gradients over file samples: batches of 2 sum to the batch of 4 (five choices per image)', async () => {
+    const dataset = loadFolderSplit(dir, 'train', options());
+    const model = await engine.model(spec, initialValues(spec, 1));
+    const indices = Uint32Array.from([7, 0, 11, 4]);
+    const samples = {
+      dataset,
+      normalization: NORMALIZATIONS.imagenet,
+      indices,
+      augmentation: drawAugmentation(
+        RESIZED_CROP_AUGMENTATION,
+        dataset,
+        indices,
+        randomStream(5, 'augmentation'),
+      ),
+    };
+    const gradients = (batchSize: number) =>
+      model.gradients({
+        input: { kind: 'samples', samples, batchSize },
+        mode: 'train',
+        objective: 'cross-entropy-sum',
+        wrt: ['fc1.weight'],
+      });
+    const [two, four] = [await gradients(2), await gradients(4)];
+    expect(two.value).toBeCloseTo(four.value, 4);
+    const a = two.gradients.get('fc1.weight')!;
+    const b = four.gradients.get('fc1.weight')!;
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-4);
+    expect(await model.batchStatistics(samples)).toEqual([]); // no BatchNorm in LeNet
+    await model.dispose();
   });
 
   test('a corrupt image fails the step, naming the file', async () => {
