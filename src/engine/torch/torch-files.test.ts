@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomStream } from '../../core/random.js';
 import { drawAugmentation, NORMALIZATIONS, RESIZED_CROP_AUGMENTATION } from '../../data/batches.js';
 import { fileBatch, transformedImage } from '../../data/file-batcher.js';
+import { loadFolderSplit } from '../../data/folder.js';
 import { DatasetFileError } from '../../data/files.js';
 import {
   makeDataset,
@@ -167,6 +168,32 @@ describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine on image files', 
       const differ = ours.images.findIndex((v, i) => !Object.is(v, theirs.images[i]));
       expect(differ, `first differing value at ${differ}`).toBe(-1);
     }
+  });
+
+  test('a split indexed by loadFolderSplit reads the same on both engines', async () => {
+    const indexed = loadFolderSplit(root, 'train', {
+      imageSize: 16,
+      resize: 18,
+      cacheDir: join(root, 'index-cache'),
+    });
+    expect(indexed.count).toBe(data.count);
+    const order = randomStream(11, 'order').permutation(indexed.count);
+    const choices = drawAugmentation(
+      RESIZED_CROP_AUGMENTATION,
+      indexed,
+      order,
+      randomStream(11, 'augmentation'),
+    );
+    const samples = {
+      dataset: indexed,
+      normalization: NORMALIZATIONS.imagenet,
+      indices: order,
+      augmentation: choices,
+    };
+    const ours = await torch.batch(samples, Uint32Array.of(0, 8, indexed.count));
+    const theirs = await fileBatch(indexed, NORMALIZATIONS.imagenet, order, choices);
+    expect(ours.labels).toEqual(theirs.labels);
+    expect(ours.images.findIndex((v, i) => !Object.is(v, theirs.images[i]))).toBe(-1);
   });
 
   test('one training step gives the same loss as the wasm engine on the same images', async () => {
@@ -357,19 +384,21 @@ describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine on image files', 
   });
 
   test('a corrupt image in the plan names the file and the batch; the engine goes on', async () => {
-    // The first half of a real JPEG, beside the good ones: Pillow stops at the missing data.
+    // The first half of a real JPEG (outside train/, which another test indexes): Pillow stops
+    // at the missing data.
     const good = readFileSync(join(root, data.files[1]!));
-    writeFileSync(join(root, 'train/dog/cut.jpg'), good.subarray(0, good.length >> 1));
+    mkdirSync(join(root, 'broken'));
+    writeFileSync(join(root, 'broken/cut.jpg'), good.subarray(0, good.length >> 1));
     const dataset = makeFileDataset({
       ...data,
-      files: [...data.files, 'train/dog/cut.jpg'],
+      files: [...data.files, 'broken/cut.jpg'],
       sizes: Uint32Array.from([...data.sizes, ...data.sizes.slice(2, 4)]),
       labels: Uint16Array.from([...data.labels, 1]),
       count: data.count + 1,
     });
     const model = await torch.model(TINY, initialValues(TINY, 0));
     const expected = new RegExp(
-      `^${join(root, 'train/dog/cut.jpg')}: cannot be read as the data set's image in model\\.train \\(batch 1 of the request\\): OSError: image file is truncated`,
+      `^${join(root, 'broken/cut.jpg').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot be read as the data set's image in model\\.train \\(batch 1 of the request\\): OSError: image file is truncated`,
     );
     // Alone (decoded in the process) and in the second step of a plan (in a loader process).
     const alone = await torch.batch(samples(dataset, [12], null)).catch((e: unknown) => e);
