@@ -4,7 +4,10 @@
  * device; this side sends it everything a run decides — initial weights, masks, the prepared data
  * set (once per process: subsets, label noise and normalisation have one source of truth here),
  * each epoch's order and augmentation choices, learning rates and momentum resets — so one seed
- * determines a run on either engine. A whole epoch runs inside PyTorch in one request.
+ * determines a run on either engine. A whole epoch runs inside PyTorch in one request. A folder
+ * data set crosses as its index (root, paths, sizes, labels); the process decodes each batch's
+ * files itself with Pillow in DataLoader processes, applying the boxes and flips drawn here, so
+ * its batches equal the TypeScript file batcher's value for value (torch-files.test.ts).
  *
  * Tensors cross in the TypeScript layouts; `torchLayouts` tells the process how each parameter is
  * laid out so it can keep PyTorch's own (OIHW convolutions, [out, in] dense weights whose inputs
