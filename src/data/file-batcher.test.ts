@@ -83,6 +83,18 @@ beforeAll(async () => {
       }
     }
   }
+  // A CMYK JPEG and one with a Display P3 profile: Pillow ignores the profile, converts CMYK
+  // with its own formula.
+  const pixels = Buffer.from(Array.from({ length: 33 * 27 * 3 }, (_, i) => (i * 37) & 255));
+  const raw = () => sharp(pixels, { raw: { width: 33, height: 27, channels: 3 } });
+  writeFileSync(
+    join(dir, 'train', 'a', '3.jpg'),
+    await raw().toColourspace('cmyk').jpeg().toBuffer(),
+  );
+  writeFileSync(
+    join(dir, 'train', 'b', '3.jpg'),
+    await raw().withIccProfile('p3').jpeg().toBuffer(),
+  );
 });
 
 afterAll(() => {
@@ -94,7 +106,8 @@ describe.skipIf(!hasPillow)('file batches, end to end against Pillow', () => {
     const cacheDir = join(dir, 'cache');
     const dataset = loadFolderSplit(dir, 'train', { imageSize: 16, resize: 20, cacheDir });
     const normalization = NORMALIZATIONS.imagenet;
-    const indices = Uint32Array.from([0, 1, 2, 3, 4, 5]);
+    const indices = Uint32Array.from({ length: dataset.count }, (_, i) => i);
+    expect(dataset.count).toBe(8);
     const augmentation = drawAugmentation(
       RESIZED_CROP_AUGMENTATION,
       dataset,
@@ -104,8 +117,8 @@ describe.skipIf(!hasPillow)('file batches, end to end against Pillow', () => {
     augmentation[4] = 1; // one flip for certain
     for (const choices of [null, augmentation]) {
       const batch = await fileBatch(dataset, normalization, indices, choices);
-      expect(batch.size).toBe(6);
-      expect(Array.from(batch.labels)).toEqual([0, 0, 0, 1, 1, 1]);
+      expect(batch.size).toBe(8);
+      expect(Array.from(batch.labels)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
       const request = {
         mean: normalization.mean,
         std: normalization.std,

@@ -27,14 +27,22 @@ import {
   type RgbImage,
 } from './image-transforms.js';
 
-type SharpFactory = (input: string, options?: SharpOptions) => Sharp;
+type SharpFactory = ((input: string, options?: SharpOptions) => Sharp) & {
+  cache(options: boolean): unknown;
+};
 
 let sharpModule: Promise<SharpFactory> | undefined;
 
 /** sharp, imported once on first use; the error says how to install it when it is missing. */
 export function loadSharp(): Promise<SharpFactory> {
   sharpModule ??= import('sharp').then(
-    (module) => (module as unknown as { default: SharpFactory }).default,
+    (module) => {
+      const sharp = (module as unknown as { default: SharpFactory }).default;
+      // libvips caches operations on files by name: a file replaced on disk could be served
+      // from the cache, and a data set is read once per epoch anyway.
+      sharp.cache(false);
+      return sharp;
+    },
     (error: unknown) => {
       sharpModule = undefined;
       throw new Error(
@@ -53,29 +61,51 @@ const HOW_TO_FIX =
   'Replace or remove the file (and index the folder again), or re-download the data set';
 
 /**
- * Decodes `file` to RGB uint8 as Pillow's `convert('RGB')` does for JPEG and 8-bit PNG: no EXIF
- * rotation, alpha dropped, greyscale expanded to three channels.
+ * Decodes `file` to RGB uint8 as Pillow's `convert('RGB')` does: no EXIF rotation, an embedded
+ * ICC profile ignored (sharp would otherwise colour-manage to sRGB: up to 17 levels apart on a
+ * Display P3 JPEG), alpha dropped, greyscale expanded to three channels, and CMYK (ImageNet has a
+ * few CMYK JPEGs) decoded to raw CMYK then converted with Pillow's own formula.
  */
 export async function decodeRgb(file: string): Promise<RgbImage> {
   const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
+  let cmyk = false;
   try {
-    decoded = await sharp(file, { failOn: 'warning', limitInputPixels: false })
-      .toColourspace('srgb')
-      .removeAlpha()
+    const input = sharp(file, { failOn: 'warning', limitInputPixels: false });
+    cmyk = (await input.metadata()).space === 'cmyk';
+    decoded = await (
+      cmyk
+        ? input.pipelineColourspace('cmyk').toColourspace('cmyk')
+        : input.keepIccProfile().toColourspace('srgb').removeAlpha()
+    )
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
     throw new DatasetFileError(file, `cannot be decoded (${(error as Error).message})`, HOW_TO_FIX);
   }
   const { data, info } = decoded;
-  if (info.channels !== 3)
+  if (info.channels !== (cmyk ? 4 : 3))
     throw new DatasetFileError(file, `decoded to ${info.channels} channels, not RGB`, HOW_TO_FIX);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
   return {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    data: cmyk ? cmykToRgb(bytes) : bytes,
     width: info.width,
     height: info.height,
   };
+}
+
+/** Pillow's `cmyk2rgb` (libImaging/Convert.c): nk = 255 − K, channel = nk − C·nk/255 rounded. */
+function cmykToRgb(cmyk: Uint8Array): Uint8Array {
+  const n = cmyk.length / 4;
+  const rgb = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - cmyk[4 * i + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[4 * i + c]! * nk + 128; // MULDIV255
+      rgb[3 * i + c] = Math.min(255, Math.max(0, nk - (((t >> 8) + t) >> 8)));
+    }
+  }
+  return rgb;
 }
 
 /**
