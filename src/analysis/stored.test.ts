@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
 import { executeRun } from '../harness/execute.js';
 import { Store } from '../store/store.js';
@@ -29,7 +29,14 @@ seed: 2
     ),
   );
 
-const root = mkdtempSync(join(tmpdir(), 'analysis-store-'));
+/** Temporary folders, removed when the file's tests end. */
+const temporary: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+const root = temporaryDir('analysis-store-');
 const store = new Store(root);
 const cyclic = config('{ name: cyclic, cycles: 3 }');
 const lrr = config('{ name: lrr, levels: 2 }');
@@ -41,6 +48,9 @@ beforeAll(async () => {
     expect(outcome.state).toBe('finished');
   }
 }, 120_000);
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('stored networks', () => {
   test('every cycle of every phase is kept, numbered as result.cycles', () => {
@@ -100,7 +110,7 @@ describe('analyses of stored runs', () => {
   });
   test('runs without cycle networks get an empty series and a clear message', async () => {
     const id = runId(lrr);
-    const copy = new Store(mkdtempSync(join(tmpdir(), 'analysis-copy-')));
+    const copy = new Store(temporaryDir('analysis-copy-'));
     spawnSync('cp', ['-r', store.dir(id), copy.dir(id)]);
     rmSync(join(copy.dir(id), 'cycles'), { recursive: true });
     expect((await cycleSeries(copy, id)).pairs).toEqual([]);

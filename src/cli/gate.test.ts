@@ -14,12 +14,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { loadMeasuredBaselines } from '../claims/baselines.js';
 import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
 import { suiteValues } from '../claims/gate.js';
@@ -52,8 +53,19 @@ const DENSE = [0.97, 0.972, 0.969, 0.971];
 const claim = (id: string, a: string, b: string, extra = '') =>
   `  - { id: ${id}, description: ${id}, kind: greater, test: welch, a: { external: ${a} }, b: { external: ${b} }${extra} }\n`;
 
+/** Temporary folders, removed when the file's tests end. */
+const temporary: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
 function workspace() {
-  const dir = mkdtempSync(join(tmpdir(), 'gate-cli-'));
+  const dir = temporaryDir('gate-cli-');
   const results = join(dir, 'results.csv');
   writeFileSync(
     results,

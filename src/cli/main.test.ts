@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { layerSize } from '../core/mask.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
@@ -14,6 +14,17 @@ import { Store } from '../store/store.js';
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+
+/** Temporary folders, removed when the file's tests end. */
+const temporary: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('cyclesparse CLI', () => {
   test('self-check honours --model, --sparsity, --seed and --json', () => {
@@ -76,7 +87,7 @@ claims:
     a: { method: { name: dense } }
 `;
   test('gate trains what is missing, exits 0 when claims hold and 1 when one fails', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gate-cli-'));
+    const dir = temporaryDir('gate-cli-');
     const store = join(dir, 'runs');
     writeFileSync(join(dir, 'missing.yaml'), suite(0.2));
     const missing = cli(
@@ -119,10 +130,16 @@ claims:
     expect(existsSync(join(dir, 'report', 'accuracy-vs-sparsity.png'))).toBe(true);
   }, 120_000);
   test.each([
-    [['reproduce', 'huge'], /suite: expected mini or paper, got "huge"/],
+    [
+      ['reproduce', 'huge'],
+      /suite: expected one of mini, cifar10-resnet20, cifar100-resnet18, imagenet-resnet50, got "huge"/,
+    ],
     [['download', 'mnist', '--dir', '/tmp/x'], /Allowed choices are fashion-mnist, cifar10/],
     [['gate'], /required option '--claims <file>' not specified/],
-    [['reproduce', 'paper'], /--data-dir: expected the directory of the CIFAR-10 binary files/],
+    [
+      ['reproduce', 'paper'],
+      /suite: paper was split into cifar10-resnet20, cifar100-resnet18, imagenet-resnet50/,
+    ],
     [['gate', '--claims', '/nonexistent/suite.yaml'], /suite\.yaml/],
   ])('%j is bad input: exit 2 with the reason', (args, message) => {
     const run = cli(...args);
@@ -138,7 +155,7 @@ training: { epochsPerCycle: 1, ${training} }
 method: { name: dense }
 `;
   const write = (name: string, text: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'torch-cli-'));
+    const dir = temporaryDir('torch-cli-');
     writeFileSync(join(dir, name), text);
     return { dir, file: join(dir, name) };
   };
@@ -232,7 +249,7 @@ training: { epochsPerCycle: ${epochs} }
 method: { name: dense }
 `;
   const workspace = (text: string) => {
-    const dir = mkdtempSync(join(tmpdir(), 'cli-faults-'));
+    const dir = temporaryDir('cli-faults-');
     writeFileSync(join(dir, 'run.yaml'), text);
     return { dir, file: join(dir, 'run.yaml'), store: join(dir, 'runs') };
   };

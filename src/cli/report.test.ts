@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { loadSuite, suiteRuns } from '../claims/claims.js';
 import { parseOverrides } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
@@ -48,9 +48,20 @@ function resultOf(config: RunConfig) {
   );
 }
 
+/** Temporary folders, removed when the file's tests end. */
+const temporary: string[] = [];
+function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('report --from', () => {
   test('rebuilds, without the store, the report the store gave; refuses --store with it, and a report of nothing unless forced', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'report-from-'));
+    const dir = temporaryDir('report-from-');
     const suiteFile = join(dir, 'suite.yaml');
     writeFileSync(suiteFile, SUITE);
     const store = join(dir, 'runs');
@@ -134,7 +145,7 @@ describe('report --from', () => {
   }, 120_000);
 
   test('refuses to replace a results file holding more claims or none of its runs, unless forced; rebuilding in place is never refused', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'report-less-'));
+    const dir = temporaryDir('report-less-');
     const suiteFile = join(dir, 'suite.yaml');
     writeFileSync(
       suiteFile,
