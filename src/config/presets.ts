@@ -40,6 +40,11 @@ const PAPER_IMAGENET_TRAINING = {
  * TurboPrune (issue 19): batch 512, bfloat16, SGD peak 0.2, momentum 0.9, the triangular
  * multiplier per step (0.2 → 1 at 20% of the cycle's steps → 0). bf16 is the PyTorch engine's
  * (`training.precision` is refused on TF.js backends), so these presets name backend torch.
+ *
+ * TurboPrune rewinds at epoch 10. A preset cannot say so (that is a method option), and under
+ * the triangular shape WR's `rewindEpoch` and coupling's `warmupEpochs` default to its warm-up,
+ * 20% of the cycle (30 epochs of 150, 18 of 90): a run matching TurboPrune writes
+ * `rewindEpoch: 10` (WR) or `warmupEpochs: 10` (coupling) in its method (docs/PRESETS.md).
  */
 const TURBOPRUNE_TRAINING = {
   backend: 'torch',

@@ -378,6 +378,10 @@ describe('image-file data sets (ImageNet, folder)', () => {
     expect(spec.input).toEqual([8, 8, 3]);
     expect(spec.classes).toBe(3);
     expect(plannedWork(folder())).toMatchObject({ trainImages: 10, testImages: 6 });
+    // A folder is named by its directory: another folder is another data set, another run.
+    const elsewhere = { ...folder(), data: { ...folder().data, dir: join(dir, 'other') } };
+    expect(runId(elsewhere)).not.toBe(runId(folder()));
+    expect(runId(imagenet({ dir: '/elsewhere' }))).toBe(runId(imagenet()));
     expect(plannedWork(folder({ trainPerClass: 3 })).trainImages).toBe(9);
     expect(() => plannedWork(folder({ trainPerClass: 4 }))).toThrow(
       /data\.trainPerClass: expected at most 3 \(images of the smallest class in folder\/train\)/,

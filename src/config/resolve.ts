@@ -387,8 +387,9 @@ export function withoutDefaults(config: RunConfig): Json {
     training?: Input;
   };
   // Where the data sits, and which of a machine's GPUs runs it, is not what was computed: the
-  // same run elsewhere keeps its id.
-  delete canonical.data.dir;
+  // same run elsewhere keeps its id. A folder data set is the exception: its directory is what
+  // names it (two folders are two data sets, whose runs must not share ids).
+  if (config.data.dataset !== 'folder') delete canonical.data.dir;
   if (typeof canonical.training?.device === 'string')
     canonical.training.device = canonical.training.device.replace(/^cuda:\d+$/, 'cuda');
   return canonical as unknown as Json;
