@@ -94,7 +94,8 @@ export interface MeasuredCost {
   readonly threads: number;
   /**
    * The warm-up step's milliseconds when it took longer than {@link SLOW_STEP_MS}: then only the
-   * minimum was timed (one warm-up step, two timed steps, one evaluation batch, one checkpoint).
+   * minimum was timed (one warm-up step, two timed steps, one evaluation batch, one checkpoint,
+   * none of the last two warmed up).
    */
   readonly slowWarmupMs?: number;
   /**
@@ -261,9 +262,11 @@ export async function measureCost(
     const testSet = synthetic(spec, evalImages, 'test');
     const normalization = normalizationFor(config.data);
     const evals: number[] = [];
-    for (let i = 0; i < repeats.warm + repeats.timed; i++) {
+    // A slow step's forward pass has warmed the kernels evaluation uses: one timed batch.
+    const evalsWarm = slow ? 0 : repeats.warm;
+    for (let i = 0; i < evalsWarm + repeats.timed; i++) {
       const ms = await timed(() => model.evaluate(testSet, normalization, evalBatch));
-      if (i >= repeats.warm) evals.push(ms / testSet.count);
+      if (i >= evalsWarm) evals.push(ms / testSet.count);
     }
     const writes: number[] = [];
     // A checkpoint has nothing to compile: the minimum is one write, not warmed up.
@@ -458,7 +461,7 @@ export function estimateBasis(
       `about ${hours(total)} ${cost.gpu === true ? 'GPU-' : ''}hours` +
       (cost.slowWarmupMs === undefined
         ? ''
-        : ` (its warm-up step took ${(cost.slowWarmupMs / 1000).toFixed(1)} s: timed the minimum, 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint)`) +
+        : ` (its warm-up step took ${(cost.slowWarmupMs / 1000).toFixed(1)} s: timed the minimum: 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint)`) +
       (cost.decodingExcluded === true
         ? `; image decoding and resizing not included (measured on synthetic ${cost.imageSize ?? '?'}×${cost.imageSize ?? '?'} pixels: with a loader slower than the device the runs take longer)`
         : ''),

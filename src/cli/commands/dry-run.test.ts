@@ -108,7 +108,7 @@ describe('--dry-run', () => {
       expect(out.status, out.stderr).toBe(0);
       // 1,281,167 images in batches of 4: 320,292 steps an epoch, 90 epochs, 2 seeds.
       expect(out.stdout).toMatch(
-        /^measured: 2 steps of resnet-18-imagenet × batch 4 on torch cpu \(.+\) fp32, 1 thread: [\d.]+ ms\/step × 57,652,560 steps; .* × 180 epochs; about [\d,.]+ hours \(its warm-up step took [\d.]+ s: timed the minimum, 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint\); image decoding and resizing not included \(measured on synthetic 32×32 pixels/m,
+        /^measured: 2 steps of resnet-18-imagenet × batch 4 on torch cpu \(.+\) fp32, 1 thread: [\d.]+ ms\/step × 57,652,560 steps; .* × 180 epochs; about [\d,.]+ hours \(its warm-up step took [\d.]+ s: timed the minimum: 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint\); image decoding and resizing not included \(measured on synthetic 32×32 pixels/m,
       );
       expect(out.stdout).toMatch(
         /^suite imagenet-tiny: 2 runs, about [\d,.]+ hours on torch cpu \(.+\) fp32; about [\d,.]+ hours wall time at 1 at a time$/m,
