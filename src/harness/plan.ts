@@ -362,6 +362,9 @@ export async function estimateTime(
       measured.set(key, await measureCost(representative.get(key)!, options));
     } catch (error) {
       failure = ((error as Error).message.split('\n')[0] ?? '').slice(0, 200);
+      // The kernel's out-of-memory killer sends SIGKILL: say what it most likely means.
+      if (/SIGKILL/.test(failure))
+        failure += ` (most likely out of memory: batch ${representative.get(key)!.training.batchSize} of ${modelFor(representative.get(key)!).name} does not fit this machine)`;
       measured.set(key, failure);
     }
   }
