@@ -51,7 +51,11 @@ export function register(program: Command): void {
       '--data-dir <dir>',
       'paper-scale suites: the data set’s directory (CIFAR-10 or CIFAR-100 binary files, or ImageNet as train/<class>/*.JPEG and val/<class>/*.JPEG)',
     )
-    .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
+    .option(
+      '--concurrency <n>',
+      'runs trained at once (default: available cores; 1 with --backend torch on a GPU)',
+      parseCount,
+    )
     .option('--report <dir>', 'where to write the report (default reports/<suite>)')
     .option('--write-baseline <file>', WRITE_BASELINE_HELP)
     .option('--force-baseline', FORCE_BASELINE_HELP)
@@ -85,6 +89,10 @@ export function register(program: Command): void {
       const needs = SUITES[suite].data;
       if (needs !== null && options.dataDir === undefined)
         throw new ConfigError(`reproduce ${suite}`, [`--data-dir: expected ${needs}`]);
+      // Runs on one GPU gain nothing from running at once, and one PyTorch process per core on
+      // one device would hold that many CUDA contexts and models (out of memory at ImageNet scale).
+      const onGpu = options.backend === 'torch' && (options.device ?? 'cuda') !== 'cpu';
+      const concurrency = options.concurrency ?? (onGpu ? 1 : undefined);
       const { loadSuite } = await import('../../claims/claims.js');
       const file = fileURLToPath(
         new URL(`../../../baselines/${suite}.claims.yaml`, import.meta.url),
@@ -99,7 +107,7 @@ export function register(program: Command): void {
       await gateAndReport(loaded, {
         store: options.store,
         run: true,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(concurrency === undefined ? {} : { concurrency }),
         ...(options.json ? { json: true } : {}),
         ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.junit === undefined ? {} : { junit: options.junit }),
