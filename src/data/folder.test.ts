@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -160,6 +160,36 @@ describe('ImageNet layout', () => {
     expect(() =>
       drawAugmentation({ cropPadding: 4, horizontalFlip: true }, train, indices, undefined),
     ).toThrow(/^augmentation: expected random-resized-crop \(or none\) for image files/);
+  });
+});
+
+describe('symbolic links are followed, as ImageFolder follows them', () => {
+  test('a symlinked class folder and a symlinked image are listed; a symlinked sub-folder is refused', async () => {
+    const root = fresh('linked');
+    const elsewhere = fresh('linked-elsewhere');
+    await write(root, {
+      'train/dog/1.jpg': [20, 30],
+      'val/dog/1.jpg': [20, 20],
+      'val/cat/1.jpg': [20, 20],
+    });
+    await write(elsewhere, { 'cat/2.jpg': [24, 20], 'cat/1.jpg': [22, 20], 'dog-3.jpg': [21, 20] });
+    symlinkSync(join(elsewhere, 'cat'), join(root, 'train/cat'), 'dir');
+    symlinkSync(join(elsewhere, 'dog-3.jpg'), join(root, 'train/dog/3.jpg'));
+    symlinkSync(join(elsewhere, 'missing'), join(root, 'train/broken')); // a broken link: skipped
+    const train = loadFolderSplit(root, 'train', options());
+    expect(train.classNames).toEqual(['cat', 'dog']);
+    expect(train.files).toEqual([
+      'train/cat/1.jpg',
+      'train/cat/2.jpg',
+      'train/dog/1.jpg',
+      'train/dog/3.jpg',
+    ]);
+    expect(Array.from(train.sizes)).toEqual([22, 20, 24, 20, 20, 30, 21, 20]);
+    expect(loadFolderSplit(root, 'test', options()).count).toBe(2);
+    symlinkSync(elsewhere, join(root, 'train/dog/more'), 'dir');
+    expect(() => listFolderSplit(root, 'train')).toThrow(
+      /linked\/train\/dog\/more: is a folder inside a class folder/,
+    );
   });
 });
 

@@ -38,6 +38,7 @@ import {
   renameSync,
   statSync,
   writeFileSync,
+  type Dirent,
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
@@ -87,10 +88,25 @@ interface Listing {
   readonly labels: readonly number[];
 }
 
+/**
+ * Whether a directory entry is a folder, following a symbolic link to its target as
+ * torchvision's ImageFolder does (`os.scandir` + `is_dir()`, `os.walk(followlinks=True)`): trees
+ * assembled with one `ln -s` per class are common. A broken link is not a folder.
+ */
+function isFolder(parent: string, entry: Dirent): boolean {
+  if (entry.isDirectory()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return statSync(join(parent, entry.name)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function classFolders(splitDir: string): string[] {
   requireDir(splitDir);
   return readdirSync(splitDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
+    .filter((entry) => isFolder(splitDir, entry))
     .map((entry) => entry.name)
     .sort(compareCodePoints);
 }
@@ -126,7 +142,7 @@ function listFolders(root: string, split: FolderSplit): Listing {
     const classDir = join(splitDir, name);
     const images: string[] = [];
     for (const entry of readdirSync(classDir, { withFileTypes: true })) {
-      if (entry.isDirectory())
+      if (isFolder(classDir, entry))
         throw new DatasetFileError(
           join(classDir, entry.name),
           'is a folder inside a class folder (images must lie directly in it)',
