@@ -44,6 +44,8 @@ const RECORDS = 10_000;
 const PIXELS = 3072;
 
 const work = mkdtempSync(join(tmpdir(), 'cyclesparse-twins-'));
+// The folder index cache of the CLI children, removed with the rest (not ~/.cache).
+const cache = join(work, 'cache');
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
@@ -148,7 +150,7 @@ const ENGINE = ['--backend', 'torch', '--device', 'cpu', '--precision', 'fp32'];
 const cli = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, CYCLESPARSE_PYTHON: TORCH_PYTHON },
+    env: { ...process.env, CYCLESPARSE_PYTHON: TORCH_PYTHON, CYCLESPARSE_CACHE: cache },
   });
 
 /**
@@ -190,7 +192,11 @@ function runTwin(name: string, dir: string, overrides: readonly string[]) {
   const ran = spawnSync(
     process.execPath,
     ['--import', 'tsx', script, file, dir, store, report, ...overrides],
-    { encoding: 'utf8', env: { ...process.env, CYCLESPARSE_PYTHON: TORCH_PYTHON }, cwd: root },
+    {
+      encoding: 'utf8',
+      env: { ...process.env, CYCLESPARSE_PYTHON: TORCH_PYTHON, CYCLESPARSE_CACHE: cache },
+      cwd: root,
+    },
   );
   // 0 pass, 1 fail, 5 inconclusive: what the verdict says at this scale is not the point.
   expect([0, 1, 5], ran.stderr.slice(-4000)).toContain(ran.status);
