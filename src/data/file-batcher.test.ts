@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomStream } from '../core/random.js';
@@ -95,7 +96,43 @@ beforeAll(async () => {
     join(dir, 'train', 'b', '3.jpg'),
     await raw().withIccProfile('p3').jpeg().toBuffer(),
   );
+  // A 16-bit greyscale PNG (Pillow: mode "I", clipped to 0..255 by convert('RGB')), values
+  // below and above 255.
+  const grey = Buffer.alloc(23 * 19 * 2);
+  const noise = randomStream(5, 'test/grey16');
+  for (let i = 0; i < 23 * 19; i++)
+    grey.writeUInt16BE(i % 2 === 0 ? noise.int(0, 400) : noise.int(0, 65535), 2 * i);
+  writeFileSync(join(dir, 'train', 'b', '4.png'), png(23, 19, 16, 0, grey));
 });
+
+/** A PNG written by hand (sharp cannot write 16-bit greyscale from raw): IHDR, IDAT, IEND. */
+function png(width: number, height: number, depth: number, colour: number, rows: Buffer): Buffer {
+  const chunk = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length, 0);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])), 0);
+    return Buffer.concat([head, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = depth;
+  header[9] = colour;
+  const stride = rows.length / height;
+  const filtered = Buffer.concat(
+    Array.from({ length: height }, (_, y) =>
+      Buffer.concat([Buffer.from([0]), rows.subarray(y * stride, (y + 1) * stride)]),
+    ),
+  );
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(filtered)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -107,7 +144,7 @@ describe.skipIf(!hasPillow)('file batches, end to end against Pillow', () => {
     const dataset = loadFolderSplit(dir, 'train', { imageSize: 16, resize: 20, cacheDir });
     const normalization = NORMALIZATIONS.imagenet;
     const indices = Uint32Array.from({ length: dataset.count }, (_, i) => i);
-    expect(dataset.count).toBe(8);
+    expect(dataset.count).toBe(9);
     const augmentation = drawAugmentation(
       RESIZED_CROP_AUGMENTATION,
       dataset,
@@ -117,8 +154,8 @@ describe.skipIf(!hasPillow)('file batches, end to end against Pillow', () => {
     augmentation[4] = 1; // one flip for certain
     for (const choices of [null, augmentation]) {
       const batch = await fileBatch(dataset, normalization, indices, choices);
-      expect(batch.size).toBe(8);
-      expect(Array.from(batch.labels)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+      expect(batch.size).toBe(9);
+      expect(Array.from(batch.labels)).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 1]);
       const request = {
         mean: normalization.mean,
         std: normalization.std,

@@ -14,6 +14,7 @@
  * without it.
  */
 
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sharp, SharpOptions } from 'sharp';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -61,34 +62,71 @@ const HOW_TO_FIX =
   'Replace or remove the file (and index the folder again), or re-download the data set';
 
 /**
+ * Whether `file` is a 16-bit greyscale PNG without alpha (IHDR bit depth 16, colour type 0):
+ * Pillow opens it as mode "I" and `convert('RGB')` clips each value to 0..255, where libvips
+ * would shift it right by 8. (16-bit grey with alpha, and 16-bit RGB, Pillow reduces to their
+ * high bytes as libvips does.)
+ */
+async function isGrey16Png(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(26);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return (
+      bytesRead === head.length &&
+      head.subarray(0, 8).equals(PNG_SIGNATURE) &&
+      head.toString('latin1', 12, 16) === 'IHDR' &&
+      head[24] === 16 &&
+      head[25] === 0
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
  * Decodes `file` to RGB uint8 as Pillow's `convert('RGB')` does: no EXIF rotation, an embedded
  * ICC profile ignored (sharp would otherwise colour-manage to sRGB: up to 17 levels apart on a
- * Display P3 JPEG), alpha dropped, greyscale expanded to three channels, and CMYK (ImageNet has a
- * few CMYK JPEGs) decoded to raw CMYK then converted with Pillow's own formula.
+ * Display P3 JPEG), alpha dropped, greyscale expanded to three channels, CMYK (ImageNet has a
+ * few CMYK JPEGs) decoded to raw CMYK then converted with Pillow's own formula, and a 16-bit
+ * greyscale PNG read as 16-bit values clipped to 255 (Pillow's mode "I" to RGB).
  */
 export async function decodeRgb(file: string): Promise<RgbImage> {
   const sharp = await loadSharp();
   let decoded: { data: Buffer; info: { width: number; height: number; channels: number } };
-  let cmyk = false;
+  let kind: 'rgb' | 'cmyk' | 'grey16' = 'rgb';
   try {
     const input = sharp(file, { failOn: 'warning', limitInputPixels: false });
-    cmyk = (await input.metadata()).space === 'cmyk';
+    if (await isGrey16Png(file)) kind = 'grey16';
+    else if ((await input.metadata()).space === 'cmyk') kind = 'cmyk';
     decoded = await (
-      cmyk
-        ? input.pipelineColourspace('cmyk').toColourspace('cmyk')
-        : input.keepIccProfile().toColourspace('srgb').removeAlpha()
-    )
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+      kind === 'grey16'
+        ? input.keepIccProfile().extractChannel(0).toColourspace('grey16').raw({ depth: 'ushort' })
+        : kind === 'cmyk'
+          ? input.pipelineColourspace('cmyk').toColourspace('cmyk').raw()
+          : input.keepIccProfile().toColourspace('srgb').removeAlpha().raw()
+    ).toBuffer({ resolveWithObject: true });
   } catch (error) {
     throw new DatasetFileError(file, `cannot be decoded (${(error as Error).message})`, HOW_TO_FIX);
   }
   const { data, info } = decoded;
-  if (info.channels !== (cmyk ? 4 : 3))
+  const channels = { rgb: 3, cmyk: 4, grey16: 1 }[kind];
+  if (info.channels !== channels)
     throw new DatasetFileError(file, `decoded to ${info.channels} channels, not RGB`, HOW_TO_FIX);
+  if (kind === 'grey16') {
+    // Native-endian 16-bit values; a view needs 2-byte alignment, else a copy.
+    const aligned = data.byteOffset % 2 === 0 ? data : Buffer.from(data);
+    const grey = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+    const rgb = new Uint8Array(3 * grey.length);
+    for (let i = 0; i < grey.length; i++)
+      rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = Math.min(grey[i]!, 255);
+    return { data: rgb, width: info.width, height: info.height };
+  }
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.length);
   return {
-    data: cmyk ? cmykToRgb(bytes) : bytes,
+    data: kind === 'cmyk' ? cmykToRgb(bytes) : bytes,
     width: info.width,
     height: info.height,
   };
