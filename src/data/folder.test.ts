@@ -282,6 +282,38 @@ describe('errors name the file or folder', () => {
     );
   });
 
+  test("over Pillow's decompression-bomb limit, or a huge evaluation resize: refused at indexing", () => {
+    const root = fresh('huge');
+    mkdirSync(join(root, 'train/a'), { recursive: true });
+    const file = join(root, 'train/a/big.png');
+    /** A PNG signature and an IHDR header saying width×height (all that indexing reads). */
+    const header = (width: number, height: number) => {
+      const bytes = Buffer.alloc(33);
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(bytes, 0);
+      bytes.writeUInt32BE(13, 8);
+      bytes.write('IHDR', 12, 'latin1');
+      bytes.writeUInt32BE(width, 16);
+      bytes.writeUInt32BE(height, 20);
+      bytes.set([8, 2, 0, 0, 0], 24);
+      return bytes;
+    };
+    // 15000 × 11931 = 178,965,000 > 178,956,970; 15000 × 11930 = 178,950,000 is allowed.
+    writeFileSync(file, header(15000, 11931));
+    expect(() => loadFolderSplit(root, 'train', options())).toThrow(
+      /big\.png: 15000×11931 pixels: over 178956970 \(Pillow refuses it as a decompression bomb/,
+    );
+    writeFileSync(file, header(15000, 11930));
+    expect(loadFolderSplit(root, 'train', options()).count).toBe(1);
+    // 5000×2 at resize 10: 25000×10 = 250,000 pixels, fine; at resize 256: 640000×256.
+    writeFileSync(file, header(5000, 2));
+    expect(loadFolderSplit(root, 'train', options()).count).toBe(1);
+    expect(() =>
+      loadFolderSplit(root, 'train', { ...options(), imageSize: 224, resize: 256 }),
+    ).toThrow(
+      /big\.png: 5000×2 pixels: the evaluation transform \(shorter side to 256\) would resize it to 640000×256, over 67108864 pixels/,
+    );
+  });
+
   test('an empty split', () => {
     const root = fresh('empty');
     mkdirSync(join(root, 'train'));

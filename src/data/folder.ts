@@ -47,6 +47,7 @@ import { z } from 'zod';
 import { InvalidArgumentError, requireInteger } from '../core/errors.js';
 import { makeFileDataset, type FileDataset } from './dataset.js';
 import { DatasetFileError } from './files.js';
+import { evalGeometry } from './image-transforms.js';
 
 export type FolderSplit = 'train' | 'test';
 
@@ -55,6 +56,22 @@ export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png'];
 
 /** The largest side an image may have: augmentation boxes are int16. */
 export const MAX_IMAGE_SIDE = 32767;
+
+/**
+ * The most pixels an image may have: above this Pillow's `Image.open` raises
+ * DecompressionBombError (2 · `Image.MAX_IMAGE_PIXELS` = 2 · ⌊2³⁰ / 4 / 3⌋), so the PyTorch
+ * engine could not read what the TF.js engine reads. One limit for both, checked at indexing.
+ */
+export const MAX_IMAGE_PIXELS = 178_956_970;
+
+/**
+ * The most pixels the evaluation transform's resized image may have. torchvision's `Resize`
+ * (on the PyTorch side) makes the whole resized image before the centre crop: for an extreme
+ * aspect ratio that is huge (4000×2 at resize 256 → 512000×256, 0.4 GB; 32767×1 → 8.6 GB) and
+ * kills the loader process without naming the file. 64 Mi pixels (192 MiB RGB) is far above any
+ * real photograph's (a 4:1 panorama at resize 256 is 0.26 M).
+ */
+export const MAX_RESIZED_PIXELS = 64 * 1024 * 1024;
 
 const LAYOUT =
   'A folder data set is <dir>/train/<class>/<image> and <dir>/val/<class>/<image> (images .jpg, .jpeg or .png), ' +
@@ -285,6 +302,28 @@ export function readImageHeader(file: string): { width: number; height: number }
   return { width: size.width, height: size.height };
 }
 
+/**
+ * Refuses an image that one engine could not read as the other does: over Pillow's
+ * decompression-bomb limit ({@link MAX_IMAGE_PIXELS}), or whose evaluation resize would be over
+ * {@link MAX_RESIZED_PIXELS}.
+ */
+function checkImageSize(file: string, width: number, height: number, resize: number, crop: number) {
+  const HOW = 'Shrink or crop the image (or remove it) and index the folder again';
+  if (width * height > MAX_IMAGE_PIXELS)
+    throw new DatasetFileError(
+      file,
+      `${width}×${height} pixels: over ${MAX_IMAGE_PIXELS} (Pillow refuses it as a decompression bomb, so the PyTorch engine could not read it)`,
+      HOW,
+    );
+  const resized = evalGeometry(width, height, resize, crop);
+  if (resized.width * resized.height > MAX_RESIZED_PIXELS)
+    throw new DatasetFileError(
+      file,
+      `${width}×${height} pixels: the evaluation transform (shorter side to ${resize}) would resize it to ${resized.width}×${resized.height}, over ${MAX_RESIZED_PIXELS} pixels (torchvision's Resize makes that whole image before the centre crop)`,
+      HOW,
+    );
+}
+
 const CacheSchema = z.object({
   format: z.literal(1),
   root: z.string(),
@@ -382,6 +421,8 @@ export function indexFolderSplit(
     sizes[2 * i + 1] = height;
     headersRead++;
   }
+  for (let i = 0; i < count; i++)
+    checkImageSize(join(root, files[i]!), sizes[2 * i]!, sizes[2 * i + 1]!, resize, imageSide);
   const unchanged = cached !== undefined && headersRead === 0 && cached.files.length === count;
   if (!unchanged) {
     const content: CacheContent = {
