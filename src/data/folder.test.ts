@@ -1,6 +1,15 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomStream } from '../core/random.js';
@@ -118,7 +127,35 @@ describe('ImageNet layout', () => {
     // A corrupt index file is rebuilt, not an error.
     writeFileSync(first.cacheFile, '{"format": 1, "root": 3}');
     expect(indexFolderSplit(root, 'train', options('cache-2')).headersRead).toBe(5);
+    // So is one whose arrays are malformed (a size that is not a side, an mtime missing).
+    const good = JSON.parse(readFileSync(first.cacheFile, 'utf8')) as Record<string, number[]>;
+    const sizes = [...good.sizes!];
+    sizes[3] = -1;
+    writeFileSync(first.cacheFile, JSON.stringify({ ...good, sizes }));
+    expect(indexFolderSplit(root, 'train', options('cache-2')).headersRead).toBe(5);
+    writeFileSync(first.cacheFile, JSON.stringify({ ...good, mtimes: good.mtimes!.slice(1) }));
+    expect(indexFolderSplit(root, 'train', options('cache-2')).headersRead).toBe(5);
+    // Entries are found by name when the listing shifts (an image added before the others).
+    await write(root, { 'train/n01/a.jpg': [26, 24] });
+    const shifted = indexFolderSplit(root, 'train', options('cache-2'));
+    expect(shifted.headersRead).toBe(1);
+    expect(Array.from(shifted.dataset.sizes)).toEqual([
+      26,
+      24,
+      ...Array.from(changed.dataset.sizes),
+    ]);
+    rmSync(join(root, 'train/n01/a.jpg'));
     writeFileSync(join(root, 'train/n02/a.jpg'), await image(31, 22));
+  });
+
+  test('an index that cannot be written leaves no temporary file behind', () => {
+    const cacheDir = join(dir, 'cache-blocked');
+    const { cacheFile } = indexFolderSplit(root, 'train', { ...options(), cacheDir });
+    // A non-empty folder where the index file goes: the rename over it fails.
+    rmSync(cacheFile);
+    mkdirSync(join(cacheFile, 'x'), { recursive: true });
+    expect(indexFolderSplit(root, 'train', { ...options(), cacheDir }).headersRead).toBe(5);
+    expect(readdirSync(join(cacheFile, '..')).sort()).toEqual([basename(cacheFile)]);
   });
 
   test('file data set operations select paths, sizes and labels', () => {

@@ -36,6 +36,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   statSync,
   writeFileSync,
   type Dirent,
@@ -324,16 +325,18 @@ function checkImageSize(file: string, width: number, height: number, resize: num
     );
 }
 
-const CacheSchema = z.object({
+/** The index file's small fields; its four big arrays are checked by hand ({@link readCache}). */
+const CacheHeaderSchema = z.object({
   format: z.literal(1),
   root: z.string(),
   split: z.enum(['train', 'test']),
-  files: z.array(z.string()),
-  bytes: z.array(z.number()),
-  mtimes: z.array(z.number()),
-  sizes: z.array(z.number()),
 });
-type CacheContent = z.infer<typeof CacheSchema>;
+interface CacheContent extends z.infer<typeof CacheHeaderSchema> {
+  readonly files: readonly string[];
+  readonly bytes: readonly number[];
+  readonly mtimes: readonly number[];
+  readonly sizes: readonly number[];
+}
 
 /** Where index files are kept: `$CYCLESPARSE_CACHE` or `~/.cache/cyclesparse`. */
 export function defaultCacheDir(): string {
@@ -345,17 +348,50 @@ function cacheFileFor(cacheDir: string, root: string, split: FolderSplit): strin
   return join(cacheDir, 'folder-index', `${key}.json`);
 }
 
+function isArrayOf(
+  value: unknown,
+  length: number,
+  element: (item: unknown) => boolean,
+): value is unknown[] {
+  if (!Array.isArray(value) || value.length !== length) return false;
+  for (const item of value) if (!element(item)) return false;
+  return true;
+}
+
+const isString = (item: unknown) => typeof item === 'string';
+const isNumber = (item: unknown) => typeof item === 'number';
+const isSide = (item: unknown) => Number.isInteger(item) && (item as number) >= 0;
+
+/**
+ * The index file at `path` when it is one for (`root`, `split`), else undefined (missing,
+ * unreadable, foreign or malformed: it is only a cache, and is rebuilt). The arrays (1.28 M
+ * entries each for ImageNet) are checked by length and element type in plain loops: a zod
+ * parse of them took about a second and copied them.
+ */
 function readCache(path: string, root: string, split: FolderSplit): CacheContent | undefined {
   if (!existsSync(path)) return undefined;
   try {
-    const parsed = CacheSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    // An unreadable or foreign index is rebuilt, not an error: it is only a cache.
-    if (!parsed.success || parsed.data.root !== root || parsed.data.split !== split)
+    const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    const header = CacheHeaderSchema.safeParse(raw);
+    if (!header.success || header.data.root !== root || header.data.split !== split)
       return undefined;
-    const { files, bytes, mtimes, sizes } = parsed.data;
-    if (bytes.length !== files.length || mtimes.length !== files.length) return undefined;
-    if (sizes.length !== 2 * files.length) return undefined;
-    return parsed.data;
+    const { files, bytes, mtimes, sizes } = raw as Record<string, unknown>;
+    if (!Array.isArray(files)) return undefined;
+    const n = files.length;
+    if (
+      !isArrayOf(files, n, isString) ||
+      !isArrayOf(bytes, n, isNumber) ||
+      !isArrayOf(mtimes, n, isNumber) ||
+      !isArrayOf(sizes, 2 * n, isSide)
+    )
+      return undefined;
+    return {
+      ...header.data,
+      files: files as string[],
+      bytes: bytes as number[],
+      mtimes: mtimes as number[],
+      sizes: sizes as number[],
+    };
   } catch {
     return undefined;
   }
@@ -394,7 +430,15 @@ export function indexFolderSplit(
   const { root, files } = listed;
   const cacheFile = cacheFileFor(options.cacheDir ?? defaultCacheDir(), root, split);
   const cached = readCache(cacheFile, root, split);
-  const previous = new Map(cached?.files.map((file, i) => [file, i]));
+  // Where a file was in the cached index: usually the same position (the listing is sorted),
+  // so the map of 1.28 M names (seconds to build) is made only when the lists differ.
+  let previous: Map<string, number> | undefined;
+  const cachedIndex = (file: string, i: number): number | undefined => {
+    if (cached === undefined) return undefined;
+    if (cached.files[i] === file) return i;
+    previous ??= new Map(cached.files.map((name, j) => [name, j]));
+    return previous.get(file);
+  };
   const count = files.length;
   const bytes = new Array<number>(count);
   const mtimes = new Array<number>(count);
@@ -410,7 +454,7 @@ export function indexFolderSplit(
     }
     bytes[i] = stat.size;
     mtimes[i] = stat.mtimeMs;
-    const j = previous.get(files[i]!);
+    const j = cachedIndex(files[i]!, i);
     if (j !== undefined && cached!.bytes[j] === stat.size && cached!.mtimes[j] === stat.mtimeMs) {
       sizes[2 * i] = cached!.sizes[2 * j]!;
       sizes[2 * i + 1] = cached!.sizes[2 * j + 1]!;
@@ -434,13 +478,19 @@ export function indexFolderSplit(
       mtimes,
       sizes: Array.from(sizes),
     };
+    const temporary = `${cacheFile}.${process.pid}.tmp`;
     try {
       mkdirSync(join(cacheFile, '..'), { recursive: true });
-      const temporary = `${cacheFile}.${process.pid}.tmp`;
       writeFileSync(temporary, JSON.stringify(content));
       renameSync(temporary, cacheFile); // atomic: a concurrent reader sees the old or the new index
     } catch {
-      // A cache that cannot be written (read-only home) only costs the next run the header pass.
+      // A cache that cannot be written (read-only home, full disk) only costs the next run the
+      // header pass; a partly written temporary file is removed, not left to pile up.
+      try {
+        rmSync(temporary, { force: true });
+      } catch {
+        // Nothing more to do: the next write uses the same name and replaces it.
+      }
     }
   }
   const name = options.name ?? basename(root);
