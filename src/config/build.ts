@@ -10,6 +10,7 @@
  */
 
 import type { Conventions } from '../core/conventions.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { layerSize } from '../core/mask.js';
 import { randomStream } from '../core/random.js';
 import {
@@ -24,7 +25,13 @@ import { loadCifar10, loadCifar100 } from '../data/cifar.js';
 import { subsetPerClass, withLabelNoise, type Dataset } from '../data/dataset.js';
 import { listFolderSplit, loadFolderSplit } from '../data/folder.js';
 import { loadFashionMnist, loadMnist, type Split } from '../data/mnist.js';
-import { DATASET_SIZES, publishedCounts, splitSize, type SplitCounts } from '../data/sizes.js';
+import {
+  DATASET_SIZES,
+  IMAGENET_COUNTS,
+  publishedCounts,
+  splitSize,
+  type SplitCounts,
+} from '../data/sizes.js';
 import { buildMethod } from '../methods/method.js';
 import { methodNamed } from '../methods/registry.js';
 import type { Pipeline, PipelineSetup } from '../methods/types.js';
@@ -37,6 +44,36 @@ import { DEFAULT_IMAGE_SIZE, defaultResize, isFileDatasetName, type RunConfig } 
 export const SCHEDULE_SHAPES = NAMED_SHAPES;
 
 const loaded = new Map<string, Dataset>();
+
+/**
+ * `dataset: imagenet` promises ILSVRC-2012 itself: the model gets 1,000 outputs, the work is
+ * sized from the published counts, and the run id ignores `data.dir`, so a run on any copy is
+ * stored as ImageNet evidence. A folder that is not the whole of it (a subset, a copy with class
+ * folders or files missing) is refused from its listing, before any image is opened. The counts
+ * must be exact: a copy with even a few files removed is another data set (`dataset: folder`,
+ * whose id names its folder).
+ */
+function checkImagenet(dir: string, split: Split): void {
+  const { perClass } = listFolderSplit(dir, split);
+  const found: SplitCounts = {
+    images: perClass.reduce((a, b) => a + b, 0),
+    classes: perClass.length,
+    smallestClass: perClass.length === 0 ? 0 : Math.min(...perClass),
+  };
+  const expected = IMAGENET_COUNTS[split];
+  if (found.images === expected.images && found.classes === expected.classes) return;
+  const folder = split === 'train' ? 'train' : 'val';
+  const counts = (c: SplitCounts) =>
+    `${c.classes.toLocaleString('en-US')} classes and ${c.images.toLocaleString('en-US')} images`;
+  throw new InvalidArgumentError(
+    'data.dir',
+    `ILSVRC-2012 for data set imagenet`,
+    dir,
+    `data.dir: expected ILSVRC-2012 for data set imagenet (${folder}/: exactly ${counts(expected)}), ` +
+      `got ${counts(found)} in the ${folder} split of ${dir}; for any other image folder (a subset, a copy with ` +
+      `files removed) write data.dataset: folder`,
+  );
+}
 
 /** The crop and resize of a file data set (the resolved configuration has both). */
 function fileTransform(data: RunConfig['data']): { imageSize: number; resize: number } {
@@ -51,6 +88,9 @@ function load(data: RunConfig['data'], split: Split): Dataset {
   if (dataset === undefined) {
     switch (data.dataset) {
       case 'imagenet':
+        checkImagenet(data.dir!, split);
+        dataset = loadFolderSplit(data.dir!, split, transform!);
+        break;
       case 'folder':
         dataset = loadFolderSplit(data.dir!, split, transform!);
         break;

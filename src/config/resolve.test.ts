@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import {
@@ -382,6 +382,16 @@ describe('image-file data sets (ImageNet, folder)', () => {
     const elsewhere = { ...folder(), data: { ...folder().data, dir: join(dir, 'other') } };
     expect(runId(elsewhere)).not.toBe(runId(folder()));
     expect(runId(imagenet({ dir: '/elsewhere' }))).toBe(runId(imagenet()));
+    // ...by its absolute path: however it is spelled, one folder is one id.
+    const spelled = (written: string) => runId(folder({ dir: written }));
+    const fromHere = relative(process.cwd(), dir);
+    expect(spelled(fromHere)).toBe(runId(folder()));
+    expect(spelled(`./${fromHere}`)).toBe(runId(folder()));
+    expect(spelled(`${dir}/`)).toBe(runId(folder()));
+    // A folder that is not ILSVRC-2012 is refused as imagenet, naming the counts and `folder`.
+    expect(() => buildExperiment(imagenet({ dir }))).toThrow(
+      `data.dir: expected ILSVRC-2012 for data set imagenet (train/: exactly 1,000 classes and 1,281,167 images), got 3 classes and 10 images in the train split of ${dir}; for any other image folder (a subset, a copy with files removed) write data.dataset: folder`,
+    );
     expect(plannedWork(folder({ trainPerClass: 3 })).trainImages).toBe(9);
     expect(() => plannedWork(folder({ trainPerClass: 4 }))).toThrow(
       /data\.trainPerClass: expected at most 3 \(images of the smallest class in folder\/train\)/,

@@ -11,6 +11,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { CyclesparseError } from '../core/errors.js';
@@ -388,8 +389,11 @@ export function withoutDefaults(config: RunConfig): Json {
   };
   // Where the data sits, and which of a machine's GPUs runs it, is not what was computed: the
   // same run elsewhere keeps its id. A folder data set is the exception: its directory is what
-  // names it (two folders are two data sets, whose runs must not share ids).
+  // names it (two folders are two data sets, whose runs must not share ids), by its absolute,
+  // normalised path: `./x` and `x` are one folder, `x` from two working directories two.
   if (config.data.dataset !== 'folder') delete canonical.data.dir;
+  else if (typeof canonical.data.dir === 'string')
+    canonical.data.dir = resolvePath(canonical.data.dir);
   if (typeof canonical.training?.device === 'string')
     canonical.training.device = canonical.training.device.replace(/^cuda:\d+$/, 'cuda');
   return canonical as unknown as Json;
