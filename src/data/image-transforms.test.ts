@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { randomStream } from '../core/random.js';
+import { randomStream, type RandomStream } from '../core/random.js';
 import {
   drawResizedCrop,
   evalGeometry,
@@ -24,6 +24,97 @@ const hasPillow =
       return false;
     }
   })();
+
+/** A value `drawResizedCrop` took from its stream. */
+type Draw =
+  { kind: 'float'; value: number } | { kind: 'int'; min: number; max: number; value: number };
+
+/**
+ * `stream`, with every float and integer it gives pushed onto `draws` (any other draw throws):
+ * what the Python replay of torchvision's algorithm is fed.
+ */
+function recording(stream: RandomStream, draws: Draw[]): RandomStream {
+  const float = stream.float.bind(stream);
+  const int = stream.int.bind(stream);
+  stream.float = () => {
+    const value = float();
+    draws.push({ kind: 'float', value });
+    return value;
+  };
+  stream.int = (min: number, max: number) => {
+    const value = int(min, max);
+    draws.push({ kind: 'int', min, max, value });
+    return value;
+  };
+  const refuse = (): never => {
+    throw new Error('drawResizedCrop drew something other than floats and integers');
+  };
+  stream.normal = refuse;
+  stream.nextUint32 = refuse;
+  stream.fillUniform = refuse;
+  stream.permutation = refuse;
+  return stream;
+}
+
+/**
+ * torchvision 0.14's `RandomResizedCrop.get_params`, transcribed line by line (torchvision is
+ * not installed here), its random numbers replayed: `torch.empty(1).uniform_(a, b)` is
+ * a + (b − a)·u for the next recorded float u, and `torch.randint(low, high)` (high excluded)
+ * the next recorded integer, which must have been drawn from exactly [low, high − 1]. Every
+ * recorded draw must be used.
+ */
+const GET_PARAMS_ORACLE = `
+import sys, json, math
+
+class Replay:
+    def __init__(self, draws):
+        self.draws, self.at = draws, 0
+    def next(self, kind):
+        d = self.draws[self.at]
+        self.at += 1
+        assert d['kind'] == kind, (kind, d)
+        return d
+    def uniform(self, low, high):
+        return low + (high - low) * self.next('float')['value']
+    def randint(self, low, high):
+        d = self.next('int')
+        assert (d['min'], d['max']) == (low, high - 1), (d, low, high)
+        return d['value']
+
+def get_params(width, height, scale, ratio, rng):
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect_ratio = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            i = rng.randint(0, height - h + 1)
+            j = rng.randint(0, width - w + 1)
+            return i, j, h, w
+    # Fallback to central crop
+    in_ratio = float(width) / float(height)
+    if in_ratio < min(ratio):
+        w = width
+        h = int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        h = height
+        w = int(round(h * max(ratio)))
+    else:  # whole image
+        w = width
+        h = height
+    i = (height - h) // 2
+    j = (width - w) // 2
+    return i, j, h, w
+
+boxes = []
+for case in json.load(sys.stdin):
+    rng = Replay(case['draws'])
+    boxes.append(list(get_params(case['width'], case['height'], case['scale'], case['ratio'], rng)))
+    assert rng.at == len(case['draws']), case
+json.dump(boxes, sys.stdout)
+`;
 
 /**
  * The oracle: Pillow itself. Each case is an image, a crop box (or none), an output size and,
@@ -215,6 +306,81 @@ describe('geometry', () => {
       }
     }
   });
+
+  test.skipIf(!existsSync(PYTHON))(
+    "boxes equal torchvision's RandomResizedCrop.get_params (a Python transcription) replaying the same draws",
+    () => {
+      const draws: Draw[] = [];
+      const stream = recording(randomStream(11, 'augmentation'), draws);
+      // Forced fallbacks too: a stream whose floats are all near 1 (the largest area and ratio).
+      const high = recording(randomStream(12, 'augmentation'), draws);
+      high.float = () => {
+        draws.push({ kind: 'float', value: 0.999999 });
+        return 0.999999;
+      };
+      const sizes: [number, number][] = [
+        [1, 1],
+        [1, 500],
+        [500, 1],
+        [2, 1],
+        [1, 2],
+        [3, 3],
+        [4, 3],
+        [224, 224],
+        [500, 375],
+        [375, 500],
+        [32767, 1],
+        [10, 10],
+        [50, 50],
+      ];
+      const pick = randomStream(13, 'test/sizes');
+      while (sizes.length < 300) {
+        // Log-uniform sides from 1 to ~3000: tiny, extreme and photo-like shapes.
+        const side = () => Math.max(1, Math.round(Math.exp(pick.float() * 8)));
+        sizes.push([side(), side()]);
+      }
+      const rangeSets = [
+        { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+        { scale: [0.5, 1], ratio: [1, 1] },
+        { scale: [0.9, 1], ratio: [2, 3] },
+        { scale: [4, 4], ratio: [3 / 4, 4 / 3] }, // never fits: always the fallback
+        // Sides of exactly k + 0.5 on 10×10 and 50×50 (√6.25, √156.25): half to even.
+        { scale: [0.0625, 0.0625], ratio: [1, 1] },
+      ] as const;
+      const cases: {
+        width: number;
+        height: number;
+        scale: readonly number[];
+        ratio: readonly number[];
+        draws: Draw[];
+        box: number[];
+      }[] = [];
+      for (const [width, height] of sizes)
+        for (const ranges of rangeSets)
+          for (const source of [stream, high]) {
+            draws.length = 0;
+            const box = drawResizedCrop(width, height, ranges, source);
+            cases.push({
+              width,
+              height,
+              ...ranges,
+              draws: [...draws],
+              box: [box.top, box.left, box.height, box.width],
+            });
+          }
+      const expected = JSON.parse(
+        execFileSync(PYTHON, ['-c', GET_PARAMS_ORACLE], {
+          input: JSON.stringify(cases),
+        }).toString(),
+      ) as number[][];
+      expect(cases.map((c) => c.box)).toEqual(expected);
+      // Both ways out were taken: boxes after a few attempts, and fallbacks.
+      const drawn = cases.filter((c) => c.draws.some((d) => d.kind === 'int'));
+      expect(drawn.some((c) => c.draws.length > 4)).toBe(true);
+      expect(cases.length - drawn.length).toBeGreaterThan(300);
+      expect(cases.filter((c) => c.width === 10 && c.box[2] === 2).length).toBeGreaterThan(0);
+    },
+  );
 
   test('when no attempt fits, the central crop clamped to the ratio range', () => {
     // A scale range above 1 never fits: the fallback is what is left.
