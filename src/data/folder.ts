@@ -15,7 +15,9 @@
  * Split 'train' reads train/, split 'test' reads val/, whose classes must be exactly the train
  * split's. The decoded size of every image is read from its header (npm image-size: the first
  * 64 KiB, or the whole file when the header lies further in) and refused above 32767 px (the
- * augmentation's boxes are int16).
+ * augmentation's boxes are int16), above Pillow's decompression-bomb limit, or when the
+ * evaluation resize would be huge (one limit for both engines). Symbolic links are followed, as
+ * ImageFolder follows them.
  *
  * Reading 1.28 M headers (ImageNet) takes minutes, so the sizes are cached: one index file per
  * (absolute root, split) in `$CYCLESPARSE_CACHE/folder-index/` (default
