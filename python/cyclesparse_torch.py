@@ -2,7 +2,12 @@
 
 It needs only an importable `torch` (no numpy), and Pillow for folder data sets, whose image
 files it decodes itself in DataLoader processes (CYCLESPARSE_LOADER_WORKERS of them, default
-min(8, cores); 0 decodes in this process). Every decision about a run -- initial weights,
+min(8, cores); 0 decodes in this process). That Pillow must be upstream Pillow decoding JPEG with
+libjpeg-turbo (pip's wheels, Debian's python3-pil): pillow-simd resamples differently and IJG
+libjpeg upsamples chroma differently, so the TF.js engines would see other pixels; a folder data
+set is refused on any other build. Loaders hand batches over through shared memory (/dev/shm):
+in a container, give it room (docker --shm-size, or --ipc=host) or set
+CYCLESPARSE_LOADER_WORKERS=0. Every decision about a run -- initial weights,
 masks, data order, augmentation choices, learning rates, momentum resets -- arrives as data; this
 process computes forward and backward passes, the masked SGD update and BatchNorm statistics on
 its device, and returns losses, weights and gradients.
@@ -23,12 +28,14 @@ import faulthandler
 import json
 import os
 import platform
+import re
 import signal
 import struct
 import sys
 import threading
 import time
 import traceback
+import warnings
 
 PROTOCOL = 1
 PROGRESS_SECONDS = 2.0
@@ -103,6 +110,16 @@ def _bytes_of(t):
 _write_lock = threading.Lock()
 
 
+def _write_all(data):
+    """Writes every byte of `data` to the protocol pipe: a write interrupted by a signal (the
+    DataLoader's SIGCHLD handler) after some bytes returns a short count, and a lost tail would
+    desynchronise every frame after it."""
+    view = memoryview(data).cast("B")
+    while len(view) > 0:
+        n = _out.write(view)
+        view = view[n or 0:]
+
+
 def write_frame(header, tensors=()):
     """`tensors`: (name, cpu tensor) pairs; sent as float32/float64/int32/uint8 as they are."""
     listed, blobs = [], []
@@ -114,9 +131,9 @@ def write_frame(header, tensors=()):
     header = dict(header, tensors=listed)
     body = json.dumps(header).encode("utf-8")
     with _write_lock:
-        _out.write(struct.pack("<I", len(body)) + body)
+        _write_all(struct.pack("<I", len(body)) + body)
         for blob in blobs:
-            _out.write(blob)
+            _write_all(blob)
 
 
 class Progress:
@@ -260,12 +277,63 @@ class MissingPillowError(Exception):
     """Pillow, which decodes the image files, cannot be imported."""
 
 
+class PillowBuildError(Exception):
+    """The Pillow that decodes the files is not one whose pixels the TF.js engines reproduce."""
+
+    def __init__(self, version, jpeg, reason):
+        super().__init__(reason)
+        self.version = version
+        self.jpeg = jpeg
+
+
+class SharedMemoryError(Exception):
+    """The loader processes could not hand a batch over through shared memory (/dev/shm)."""
+
+    def __init__(self, step, message):
+        super().__init__(message)
+        self.step = step
+
+
 def _pillow():
     try:
         from PIL import Image
     except Exception as error:
         raise MissingPillowError("%s: %s" % (type(error).__name__, error))
+    # Below its error threshold Pillow warns about every large image, in every loader; the index
+    # refuses images above that threshold (src/data/folder.ts), so the warning says nothing here.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image
+
+
+def _pillow_build():
+    """(Pillow's version, its JPEG library as words): what decodes and resamples the files."""
+    import PIL
+    from PIL import features
+
+    version = str(getattr(PIL, "__version__", "unknown"))
+    try:
+        turbo = features.check_feature("libjpeg_turbo")
+    except Exception:  # a Pillow too old to know the feature
+        turbo = False
+    if turbo:
+        return version, "libjpeg-turbo %s" % (getattr(features, "version_feature", lambda _: None)("libjpeg_turbo")
+                                               or "(version unknown)")
+    try:
+        jpeg = features.version("jpg")  # None without a JPEG codec
+    except Exception:
+        jpeg = None
+    return version, "no JPEG decoder" if jpeg is None else "libjpeg %s, not libjpeg-turbo" % jpeg
+
+
+def _check_pillow_build():
+    """Refuses a Pillow whose pixels differ from upstream Pillow with libjpeg-turbo (what the TF.js
+    engines reproduce, measured with Pillow 9.4): pillow-simd (versions 'x.y.z.postN') has other
+    resampling coefficients and rounding; IJG libjpeg upsamples chroma differently."""
+    version, jpeg = _pillow_build()
+    if ".post" in version:
+        raise PillowBuildError(version, jpeg, "a '.postN' version is pillow-simd, whose resampling differs from Pillow's")
+    if not jpeg.startswith("libjpeg-turbo"):
+        raise PillowBuildError(version, jpeg, "its JPEG decoder is not libjpeg-turbo, whose decoding the TF.js engines share")
 
 
 def _decode(Image, path, expected, aug, shape, resize):
@@ -356,10 +424,18 @@ class _Steps:
             try:
                 pixels = _decode(Image, path, f.size(i), aug, f.shape, f.resize)
             except Exception as error:
-                return None, (path, k, "%s: %s" % (type(error).__name__, error))
+                return None, ("file", path, k, "%s: %s" % (type(error).__name__, error))
             parts.append(pixels)
         # One buffer per batch: no torch kernels (and their thread pools) in a forked loader.
-        return t.frombuffer(bytearray(b"".join(parts)), dtype=t.uint8).view(b - a, h, w, c), None
+        out = t.frombuffer(bytearray(b"".join(parts)), dtype=t.uint8).view(b - a, h, w, c)
+        if t.utils.data.get_worker_info() is not None:
+            # Moved to shared memory here rather than in the result queue's feeder thread, where a
+            # full /dev/shm is only printed and the main process would wait for the batch forever.
+            try:
+                out.share_memory_()
+            except RuntimeError as error:
+                return None, ("shared-memory", k, str(error))
+        return out, None
 
 
 def _as_is(item):
@@ -375,6 +451,7 @@ class FileData:
 
     def __init__(self, root, names, sizes, labels, tables, shape, resize, device):
         _pillow()  # fail at data.put, before any step, when Pillow is missing
+        _check_pillow_build()  # or is a build whose pixels the TF.js engines do not reproduce
         self.index = _FileIndex(root, names, sizes, shape, resize)
         self.count = labels.shape[0]
         if self.index.count != self.count or sizes.numel() != 2 * self.count:
@@ -399,15 +476,26 @@ class FileData:
         # Loader processes decode batch k+1.. while batch k computes; a single batch has nothing to
         # overlap, and starting them (~0.1 s each) would cost more than it saves.
         workers = min(self.workers, len(bounds)) if len(bounds) > 1 else 0
+        if workers > 0:
+            self._check_shared_memory(workers, bounds)
         cuda = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
             steps, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
-            pin_memory=cuda, **({"prefetch_factor": 2} if workers > 0 else {}))
+            pin_memory=cuda, **({"prefetch_factor": PREFETCH} if workers > 0 else {}))
         it = iter(loader)
         try:
-            for k, (pixels, error) in enumerate(it):
+            for k in range(len(bounds)):
+                try:
+                    pixels, error = next(it)
+                except RuntimeError as failure:  # a loader died: of a full /dev/shm (SIGBUS), or else
+                    cause = _shared_memory_failure(failure)
+                    if cause is not None:
+                        raise SharedMemoryError(k, cause)
+                    raise
                 if error is not None:
-                    raise DataFileError(*error)
+                    if error[0] == "shared-memory":
+                        raise SharedMemoryError(*error[1:])
+                    raise DataFileError(*error[1:])
                 a, b = bounds[k]
                 x = pixels.to(self.device, non_blocking=cuda).permute(0, 3, 1, 2)
                 x = self.table[x.long() + self.channel_offsets]
@@ -417,6 +505,39 @@ class FileData:
             if shutdown is not None:
                 shutdown()
             del it
+
+    def _check_shared_memory(self, workers, bounds):
+        """Refuses, before any step, a /dev/shm too small for the batches the loaders hold at once
+        (Docker's default is 64 MB; an ImageNet batch of 512 is 77 MB): past it a loader dies of
+        SIGBUS or fails to write its batch."""
+        try:
+            stat = os.statvfs("/dev/shm")
+        except OSError:  # no /dev/shm (macOS): PyTorch shares memory another way
+            return
+        h, w, c = self.shape
+        batch = max(b - a for a, b in bounds) * h * w * c
+        need = workers * PREFETCH * batch
+        free = stat.f_bavail * stat.f_frsize
+        if free < need:
+            raise SharedMemoryError(0, "%d loader processes x %d prefetched batches of %.1f MB need %.1f MB, and "
+                                    "/dev/shm has %.1f MB free" % (workers, PREFETCH, batch / 1e6, need / 1e6,
+                                                                    free / 1e6))
+
+
+PREFETCH = 2  # batches each loader process decodes ahead
+# How a loader's death for want of shared memory reads (PyTorch's own messages).
+_SHARED_MEMORY_FAILURE = re.compile(r"Bus error|shared memory|/torch_|No space left on device")
+
+
+def _shared_memory_failure(error):
+    """The message of `error` or its cause that says a loader lacked shared memory, or None.
+    ("exited unexpectedly" is raised from "killed by signal: Bus error ... shared memory".)"""
+    seen = 0
+    while error is not None and seen < 5:
+        if _SHARED_MEMORY_FAILURE.search(str(error)):
+            return str(error)
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -746,7 +867,17 @@ class Worker:
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),
             "deterministic": kind == "cuda",
+            "pillow": self._pillow_words(),
         }, []
+
+    @staticmethod
+    def _pillow_words():
+        """'Pillow 9.4.0 with libjpeg-turbo 2.1.5' (what decodes folder data), or None without it."""
+        try:
+            _pillow()
+            return "Pillow %s with %s" % _pillow_build()
+        except Exception:
+            return None
 
     def data_put(self, header, tensors):
         if header.get("kind") == "files":
@@ -937,7 +1068,18 @@ def main():
         except MissingPillowError as error:
             write_frame({"id": header["id"], "ok": False, "kind": "missing-pillow", "error": str(error),
                          "python": sys.executable})
+        except PillowBuildError as error:
+            write_frame({"id": header["id"], "ok": False, "kind": "pillow-build", "error": str(error),
+                         "python": sys.executable, "pillow": error.version, "jpeg": error.jpeg})
+        except SharedMemoryError as error:
+            write_frame({"id": header["id"], "ok": False, "kind": "shared-memory", "error": str(error),
+                         "step": error.step})
         except Exception as error:  # a runtime failure: the message and where it happened
+            cause = _shared_memory_failure(error) if "DataLoader" in str(error) else None
+            if cause is not None:
+                # PyTorch's SIGCHLD handler raised it outside the batch loop (mid-step, say).
+                write_frame({"id": header["id"], "ok": False, "kind": "shared-memory", "error": cause, "step": None})
+                continue
             kind = "runtime"
             message = "%s: %s" % (type(error).__name__, error)
             if "out of memory" in str(error).lower():
@@ -956,7 +1098,7 @@ def read_frame_without_torch():
 
 def write_frame_without_torch(header):
     body = json.dumps(dict(header, tensors=[])).encode("utf-8")
-    _out.write(struct.pack("<I", len(body)) + body)
+    _write_all(struct.pack("<I", len(body)) + body)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ export class TorchEngine implements Engine {
       tfjsVersion: null,
       threads: h.threads as number,
       simd: null,
-      provider: `PyTorch ${String(h.torchVersion)} on Python ${String(h.python)}`,
+      // Pillow's build decides a folder data set's pixels: recorded with the run, in a field
+      // that is free text (no stored schema changes).
+      provider: `PyTorch ${String(h.torchVersion)} on Python ${String(h.python)}${typeof h.pillow === 'string' ? `, ${h.pillow}` : ''}`,
       torch: {
         device: options.device,
         deviceName: String(h.deviceName),

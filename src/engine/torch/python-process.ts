@@ -183,6 +183,16 @@ export class TorchProcess {
           'torch',
           `${this.python} (${String(header.python)}) cannot import Pillow (${message}), which reads image files: install it (pip install pillow, or Debian's python3-pil), or set CYCLESPARSE_PYTHON to a Python that has it`,
         );
+      case 'pillow-build':
+        return new BackendUnavailableError(
+          'torch',
+          `${this.python} (${String(header.python)}) has Pillow ${String(header.pillow)} with ${String(header.jpeg)}: ${message}. The TF.js engines decode and resize image files as upstream Pillow with libjpeg-turbo does (measured with Pillow 9.4 and libjpeg-turbo 2.1), so this engine would train on other pixels: install upstream Pillow (pip install --force-reinstall pillow, whose wheels bundle libjpeg-turbo, or Debian's python3-pil), or set CYCLESPARSE_PYTHON to a Python that has it`,
+        );
+      case 'shared-memory':
+        return new BackendUnavailableError(
+          'torch',
+          `the image loader processes ran out of shared memory (/dev/shm) in ${op}${typeof header.step === 'number' ? ` (batch ${header.step} of the request)` : ''}: ${message}. Give /dev/shm room (in Docker: a larger --shm-size, such as --shm-size=16g, or --ipc=host), or set CYCLESPARSE_LOADER_WORKERS=0 to decode in the PyTorch process (slower)`,
+        );
       case 'data-file':
         return new DatasetFileError(
           String(header.file),

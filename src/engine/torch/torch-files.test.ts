@@ -383,6 +383,123 @@ describe.runIf(TORCH_PYTHON !== undefined)('the PyTorch engine on image files', 
     }
   });
 
+  test('the Pillow that decodes the files is recorded with the run', () => {
+    expect(torch.info.provider).toMatch(
+      /^PyTorch .* on Python .*, Pillow \d+\.\d+\S* with libjpeg-turbo /,
+    );
+  });
+
+  test('short pipe writes, Pillow builds, large-image warnings and a full /dev/shm', async () => {
+    // A Python whose sitecustomize (run before the worker) makes every write to the protocol pipe
+    // short, turns Pillow's DecompressionBombWarning into an error (and lowers its threshold
+    // below the test images' sizes), and fakes, as `mode` says before each request: a
+    // pillow-simd version, a Pillow without libjpeg-turbo, a small /dev/shm, a loader that cannot
+    // write its batch to /dev/shm, and a loader killed by SIGBUS.
+    const dir = mkdtempSync(join(tmpdir(), 'torch-faults-'));
+    const mode = (value: string) => writeFileSync(join(dir, 'mode'), value);
+    mode('');
+    writeFileSync(
+      join(dir, 'sitecustomize.py'),
+      `import os, signal, types, warnings
+import PIL, torch
+from PIL import Image, features
+
+def mode():
+    with open(${JSON.stringify(join(dir, 'mode'))}) as f:
+        return f.read()
+
+class Short:
+    def __init__(self, f):
+        self.f = f
+    def write(self, data):
+        return self.f.write(memoryview(data).cast("B")[:1000])
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+_fdopen = os.fdopen
+os.fdopen = lambda fd, m="r", buffering=-1: Short(_fdopen(fd, m, buffering)) if m == "wb" and buffering == 0 else _fdopen(fd, m, buffering)
+
+Image.MAX_IMAGE_PIXELS = 700
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+_version = PIL.__version__
+class Pil(types.ModuleType):
+    @property
+    def __version__(self):
+        return _version + ".post1" if mode() == "simd" else _version
+PIL.__class__ = Pil
+_check = features.check_feature
+features.check_feature = lambda name: False if name == "libjpeg_turbo" and mode() == "ijg" else _check(name)
+
+_statvfs = os.statvfs
+os.statvfs = lambda path: os.statvfs_result((4096, 4096, 100, 1, 1, 100, 10, 10, 0, 255)) if mode() == "small-shm" and path == "/dev/shm" else _statvfs(path)
+_share = torch.Tensor.share_memory_
+def share(self):
+    if mode() == "shm-full":
+        raise RuntimeError("unable to write to file </torch_1_2_3>: No space left on device (28)")
+    if mode() == "shm-bus":
+        os.kill(os.getpid(), signal.SIGBUS)
+    return _share(self)
+torch.Tensor.share_memory_ = share
+`,
+    );
+    writeFileSync(
+      join(dir, 'python3'),
+      `#!/bin/sh\nPYTHONPATH=${dir} CYCLESPARSE_LOADER_WORKERS=2 exec ${TORCH_PYTHON} "$@"\n`,
+    );
+    chmodSync(join(dir, 'python3'), 0o755);
+    const engine = await TorchEngine.open({
+      device: 'cpu',
+      python: join(dir, 'python3'),
+      threads: 1,
+    });
+    try {
+      const all = Array.from({ length: data.count }, (_, i) => i);
+      const steps = Uint32Array.of(0, 6, data.count);
+      const read = (offsets?: Uint32Array) =>
+        engine.batch(samples(makeFileDataset({ ...data }), all, null), offsets);
+      // Every frame arrives whole, and images over the warning threshold decode without it.
+      const expected = await torch.batch(samples(data, all, null), steps);
+      expect((await read(steps)).images).toEqual(expected.images);
+      expect((await read()).images).toEqual(expected.images);
+
+      mode('simd');
+      await expect(read()).rejects.toThrow(
+        /^backend torch: .*python3 \(.*\) has Pillow \d+\.\d+\.\d+\.post1 with libjpeg-turbo \S+: a '\.postN' version is pillow-simd, .* install upstream Pillow \(pip install --force-reinstall pillow/,
+      );
+      mode('ijg');
+      await expect(read()).rejects.toThrow(
+        /has Pillow \d+\.\d+\.\d+ with libjpeg \S+, not libjpeg-turbo: its JPEG decoder is not libjpeg-turbo/,
+      );
+      const shm =
+        /^backend torch: the image loader processes ran out of shared memory \(\/dev\/shm\) in data\.batch/;
+      const advice = /a larger --shm-size.*or set CYCLESPARSE_LOADER_WORKERS=0/;
+      mode('small-shm');
+      const small = await read(steps).catch((e: unknown) => e);
+      expect(small).toBeInstanceOf(BackendUnavailableError);
+      expect((small as Error).message).toMatch(shm);
+      expect((small as Error).message).toMatch(
+        /\(batch 0 of the request\): 2 loader processes x 2 prefetched batches of 0\.0 MB need 0\.0 MB, and \/dev\/shm has 0\.0 MB free/,
+      );
+      expect((small as Error).message).toMatch(advice);
+      mode('shm-full');
+      const full = ((await read(steps).catch((e: unknown) => e)) as Error).message;
+      expect(full).toMatch(shm);
+      expect(full).toMatch(/\(batch 0 of the request\): unable to write to file <\/torch_1_2_3>/);
+      expect(full).toMatch(advice);
+      mode('shm-bus');
+      const bus = ((await read(steps).catch((e: unknown) => e)) as Error).message;
+      expect(bus).toMatch(shm);
+      expect(bus).toMatch(/Bus error/);
+      // Still serving.
+      mode('');
+      expect((await read(steps)).images).toEqual(expected.images);
+    } finally {
+      engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a corrupt image in the plan names the file and the batch; the engine goes on', async () => {
     // The first half of a real JPEG (outside train/, which another test indexes): Pillow stops
     // at the missing data.
