@@ -1,13 +1,17 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import { buildExperiment } from '../config/build.js';
 import { resolveRun } from '../config/resolve.js';
 import {
+  defaultConcurrency,
   estimateBasis,
   estimateTime,
   planConfigs,
   PROCESS_START_SECONDS,
   RUN_OVERHEAD_SECONDS,
   runSeconds,
+  scaledCost,
+  scaledNote,
+  suiteTotalLine,
   wallSeconds,
   type MeasuredCost,
   type PlannedRun,
@@ -100,6 +104,88 @@ describe('the cost model', () => {
   });
 });
 
+describe('hours of GPU and CPU runs', () => {
+  const gpuCost: MeasuredCost = {
+    ...cost,
+    model: 'resnet-50',
+    batchSize: 512,
+    backend: 'torch',
+    device: 'cuda (NVIDIA H100 80GB HBM3)',
+    precision: 'bf16',
+    gpu: true,
+  };
+  const run = (seconds: number | null, basis: MeasuredCost): PlannedRun =>
+    ({ seconds, basis, steps: 1, epochs: 1 }) as unknown as PlannedRun;
+  const s = PROCESS_START_SECONDS;
+  test('runs on one GPU add up whatever the concurrency; a CPU pool beside them ends when both have', () => {
+    const gpu = [run(3600, gpuCost), run(7200, gpuCost)];
+    for (const concurrency of [1, 2, 16])
+      expect(wallSeconds(gpu, concurrency, { cores: 16, load: 0 })).toBeCloseTo(s + 10800, 9);
+    // Two CPU runs of 2 h on two idle cores at 2 at a time: 2 h, under the GPU's 3 h.
+    const mix = [...gpu, run(7200, cost), run(7200, cost)];
+    expect(wallSeconds(mix, 2, { cores: 2, load: 0 })).toBeCloseTo(s + 10800, 9);
+    // One at a time the CPU runs take 4 h: the suite ends with them.
+    expect(wallSeconds(mix, 1, { cores: 2, load: 0 })).toBeCloseTo(s + 14400, 9);
+  });
+  test('the suite line: hours per engine, GPU-hours for a GPU, the wall time and what was not measured', () => {
+    expect(suiteTotalLine('imagenet', [run(3600, gpuCost), run(7200, gpuCost)])).toBe(
+      `suite imagenet: 2 runs, about ${((s + 10800) / 3600).toFixed(1)} GPU-hours on torch cuda (NVIDIA H100 80GB HBM3) bf16; about ${((s + 10800) / 3600).toFixed(1)} hours wall time at 1 at a time`,
+    );
+    const mix = [run(3600, gpuCost), run(7200, gpuCost), run(1800, cost), run(null, cost)];
+    expect(suiteTotalLine('mix', mix, { concurrency: 1 })).toBe(
+      `suite mix: 4 runs, about 3.0 GPU-hours on torch cuda (NVIDIA H100 80GB HBM3) bf16, about 0.5 hours on wasm; about ${((s + 10800) / 3600).toFixed(1)} hours wall time at 1 at a time (1 runs not measured)`,
+    );
+    expect(suiteTotalLine('none', [run(null, cost)])).toBe('suite none: 1 run, none measured');
+  });
+  test('without --concurrency: one process per GPU the runs use, else one per core', () => {
+    const on = (training: Record<string, unknown>) =>
+      resolveRun({
+        extends: 'mini-mnist-lenet300',
+        data: { dir: NOWHERE },
+        training,
+        method: { name: 'dense' },
+      });
+    expect(defaultConcurrency([on({}), on({})], 16)).toBe(16);
+    expect(defaultConcurrency([on({ backend: 'torch', device: 'cpu' })], 16)).toBe(16);
+    // torch's default device is cuda, the same GPU as cuda:0.
+    expect(
+      defaultConcurrency(
+        [on({ backend: 'torch' }), on({ backend: 'torch', device: 'cuda:0' })],
+        16,
+      ),
+    ).toBe(1);
+    expect(
+      defaultConcurrency(
+        [
+          on({ backend: 'torch', device: 'cuda:0' }),
+          on({ backend: 'torch', device: 'cuda:1' }),
+          on({}),
+        ],
+        16,
+      ),
+    ).toBe(2);
+    expect(defaultConcurrency([on({ backend: 'torch', device: 'mps' })], 16)).toBe(1);
+  });
+  test('a step measured at a smaller batch is scaled linearly, and the basis line says so', () => {
+    const scaled = scaledCost({ ...gpuCost, batchSize: 64, stepMs: 30 }, 256);
+    expect(scaled).toMatchObject({ batchSize: 256, measuredBatch: 64, stepMs: 120 });
+    // Evaluation per image and a checkpoint do not depend on the training batch.
+    expect(scaled).toMatchObject({
+      evalMsPerImage: cost.evalMsPerImage,
+      checkpointMs: cost.checkpointMs,
+    });
+    // Scaled again from what was measured, not from the scaled value's batch.
+    expect(scaledCost(scaled, 128)).toMatchObject({ measuredBatch: 64, stepMs: 60 });
+    expect(scaledNote(scaled)).toBe(
+      "scaled ×4 linearly to batch 256 (batch 128 did not fit this machine's memory; a GPU scales sub-linearly, so this overestimates a GPU's time)",
+    );
+    const line = estimateBasis([run(3600, scaled)])[0]!;
+    expect(line).toMatch(
+      /^measured: 48 steps of resnet-50 × batch 64 on torch cuda \(NVIDIA H100 80GB HBM3\) bf16, 1 thread, scaled ×4 linearly to batch 256 \(batch 128 did not fit.*\): 120\.00 ms\/step × 1 steps;/,
+    );
+  });
+});
+
 describe('measuring on synthetic data', () => {
   test('the mini suite’s model on wasm: every cost measured, and the basis says what was measured', async () => {
     const config = resolveRun({
@@ -124,5 +210,25 @@ describe('measuring on synthetic data', () => {
       /^measured: \d+ steps of lenet-300-100 × batch 128 on wasm, 1 thread: \d+\.\d\d ms\/step × 480 steps; \+ evaluation/,
     );
     expect(lines.at(-1)).toMatch(/wall time with 1 at a time$/);
+  });
+  test('a batch that does not fit is measured at half, and half again, and scaled to the run’s batch', async () => {
+    // The test-only cap stands for a machine whose memory holds batch 32 (out of memory above).
+    const before = process.env.CYCLESPARSE_ESTIMATE_MAX_BATCH;
+    process.env.CYCLESPARSE_ESTIMATE_MAX_BATCH = '32';
+    onTestFinished(() => {
+      if (before === undefined) delete process.env.CYCLESPARSE_ESTIMATE_MAX_BATCH;
+      else process.env.CYCLESPARSE_ESTIMATE_MAX_BATCH = before;
+    });
+    const config = resolveRun({
+      extends: 'mini-mnist-lenet300',
+      data: { dir: NOWHERE },
+      method: { name: 'dense' },
+    });
+    const [run] = await estimateTime(planConfigs([config]), { budgetSeconds: 0.1 });
+    expect(run!.basis).toMatchObject({ batchSize: 128, measuredBatch: 32 });
+    expect(run!.seconds).toBeCloseTo(runSeconds(run!.work, run!.basis!), 9);
+    expect(estimateBasis([run!])[0]).toMatch(
+      /^measured: \d+ steps of lenet-300-100 × batch 32 on wasm, 1 thread, scaled ×4 linearly to batch 128 \(batch 64 did not fit/,
+    );
   });
 });

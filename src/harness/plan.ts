@@ -93,11 +93,16 @@ export interface MeasuredCost {
   readonly gpu?: boolean;
   readonly threads: number;
   /**
-   * The warm-up step's milliseconds when it took longer than {@link SLOW_STEP_MS}: then only the
-   * minimum was timed (one warm-up step, two timed steps, one evaluation batch, one checkpoint,
-   * none of the last two warmed up).
+   * The second (warm) step's milliseconds when it took longer than {@link SLOW_STEP_MS}: then
+   * only the minimum was timed (a cold step, two timed steps of which that warm one is the
+   * first, one evaluation batch, one checkpoint, none of the last two warmed up).
    */
-  readonly slowWarmupMs?: number;
+  readonly slowStepMs?: number;
+  /**
+   * The batch the step was measured at when the run's `batchSize` did not fit this machine's
+   * memory (halved until one did): `stepMs` is then scaled linearly from it ({@link scaledCost}).
+   */
+  readonly measuredBatch?: number;
   /**
    * The run reads image files (ImageNet, folder data): the steps were measured on synthetic
    * pixels of the crop's size, so decoding and resizing the files is not in the estimate.
@@ -121,8 +126,8 @@ export interface MeasureOptions {
 }
 
 /**
- * A warm-up step slower than this (ResNet-50 on 224×224 images on a CPU) makes the measurement
- * the minimum: a dry run of a paper-scale suite must not itself take an hour.
+ * A warm step (the second: the first compiles kernels and allocates buffers, which a run pays
+ * once) slower than this (ResNet-50 on 224×224 images on a CPU) makes the measurement the minimum: a dry run of a paper-scale suite must not itself take an hour.
  * CYCLESPARSE_SLOW_STEP_MS sets another limit (0: always the minimum, for a quick estimate).
  */
 export const SLOW_STEP_MS = 5000;
@@ -216,20 +221,22 @@ export async function measureCost(
     const batchSize = config.training.batchSize;
     const stepsPerEpoch = Math.ceil(work.trainImages / batchSize);
     const imageBytes = spec.input[0] * spec.input[1] * spec.input[2];
-    // Warm-up (kernels compiled, buffers allocated) and a first idea of a step's time.
+    // A cold step (kernels compiled, buffers allocated: paid once per run, however slow), then
+    // a warm one that decides whether the step is slow.
     const probe = epochTrainer(model, spec, config, 1);
-    const warmup = await timed(() => probe.trainStep());
-    const slow = warmup > slowStepMs();
+    await probe.trainStep();
+    const warm = await timed(() => probe.trainStep());
+    const slow = warm > slowStepMs();
     // Each measurement: warm-ups first (not counted), then the timed repetitions.
     const repeats = slow ? { warm: 1, timed: 1 } : { warm: 1, timed: 3 };
     let perStep: number[] = [];
     let stepsTimed: number;
     if (slow) {
-      perStep = [await timed(() => probe.trainStep()), await timed(() => probe.trainStep())];
+      perStep = [warm, await timed(() => probe.trainStep())];
       stepsTimed = 2;
     } else {
-      const rough: number[] = [];
-      for (let i = 0; i < 3; i++) rough.push(await timed(() => probe.trainStep()));
+      const rough: number[] = [warm];
+      for (let i = 0; i < 2; i++) rough.push(await timed(() => probe.trainStep()));
       // Epochs of a few steps each: long enough that a request's fixed cost is shared as in a
       // real epoch, no more steps than the real epoch has, about a fifth of the budget each, and
       // no more synthetic images than SYNTHETIC_BYTES.
@@ -294,7 +301,7 @@ export async function measureCost(
         : { device: `${torch.device} (${torch.deviceName})`, precision: torch.precision }),
       gpu: torch !== undefined && torch.device !== 'cpu',
       threads: engine.info.name === 'native' ? threads : engine.info.threads,
-      ...(slow ? { slowWarmupMs: warmup } : {}),
+      ...(slow ? { slowStepMs: warm } : {}),
       decodingExcluded: isFileDatasetName(config.data.dataset),
       stepMs: median(perStep),
       stepsTimed,
@@ -306,6 +313,74 @@ export async function measureCost(
     await model.dispose();
     addon?.setThreads(engine.info.threads);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The smallest batch a measurement halves down to when the run's batch does not fit: below it a
+ * step is mostly fixed cost, and scaling it linearly would say little.
+ */
+export const MIN_MEASURED_BATCH = 8;
+
+/**
+ * A measurement at a smaller batch scaled linearly to the run's `batchSize`: the step's time
+ * grows with the batch (an overestimate where the device has parallelism to spare, as a GPU
+ * does); evaluation per image and a checkpoint do not depend on the training batch.
+ */
+export function scaledCost(cost: MeasuredCost, batchSize: number): MeasuredCost {
+  return {
+    ...cost,
+    batchSize,
+    measuredBatch: cost.measuredBatch ?? cost.batchSize,
+    // `stepMs` is always the step at `cost.batchSize` (already scaled, if it was).
+    stepMs: (cost.stepMs * batchSize) / cost.batchSize,
+  };
+}
+
+/** The engine process died for memory: the kernel's OOM killer (SIGKILL) or the device's own. */
+function outOfMemory(error: unknown): boolean {
+  return /SIGKILL|out of memory/i.test((error as Error).message ?? '');
+}
+
+/**
+ * For tests only: the largest batch a measurement may try (a larger one is treated as not
+ * fitting), so the fallback below can be exercised without filling a machine's memory.
+ */
+function batchCap(): number {
+  const cap = Number(process.env.CYCLESPARSE_ESTIMATE_MAX_BATCH);
+  return Number.isSafeInteger(cap) && cap >= 1 ? cap : Infinity;
+}
+
+/**
+ * {@link measureCost} at the run's batch, or, when the engine process dies of memory there (a
+ * ResNet-50 at 224 and batch 256 on a CPU machine of 23 GB), at half the batch, and half again
+ * down to {@link MIN_MEASURED_BATCH}, scaled back to the run's batch ({@link scaledCost}): an
+ * estimate that says how it was made beats no estimate. Only a PyTorch engine is retried: its
+ * dead process is replaced, where an aborted wasm module cannot be used again.
+ */
+async function measureFitting(config: RunConfig, options: MeasureOptions): Promise<MeasuredCost> {
+  const batchSize = config.training.batchSize;
+  let tried = batchSize;
+  for (;;) {
+    if (tried <= batchCap()) {
+      try {
+        const cost = await measureCost(
+          { ...config, training: { ...config.training, batchSize: tried } },
+          options,
+        );
+        return tried === batchSize ? cost : scaledCost(cost, batchSize);
+      } catch (error) {
+        const retry =
+          config.training.backend === 'torch' &&
+          outOfMemory(error) &&
+          tried / 2 >= MIN_MEASURED_BATCH;
+        if (!retry) throw error;
+      }
+    } else if (tried / 2 < MIN_MEASURED_BATCH)
+      throw new Error(
+        `CYCLESPARSE_ESTIMATE_MAX_BATCH ${batchCap()} is below the smallest batch measured, ${MIN_MEASURED_BATCH}`,
+      );
+    tried = Math.floor(tried / 2);
   }
 }
 
@@ -359,7 +434,7 @@ export async function estimateTime(
       continue;
     }
     try {
-      measured.set(key, await measureCost(representative.get(key)!, options));
+      measured.set(key, await measureFitting(representative.get(key)!, options));
     } catch (error) {
       failure = ((error as Error).message.split('\n')[0] ?? '').slice(0, 200);
       // The kernel's out-of-memory killer sends SIGKILL: say what it most likely means.
@@ -414,6 +489,27 @@ export function wallSeconds(
 }
 
 /**
+ * Runs trained at once when `--concurrency` is not given: the cores, except for runs on a GPU
+ * (backend torch on cuda, cuda:N or mps; torch's default device is cuda), which get one process
+ * per distinct device. Runs on one GPU gain nothing from running at once (wallSeconds), and a
+ * PyTorch process per core on one device holds that many CUDA contexts and models (out of memory
+ * at ImageNet scale). A suite mixing CPU and GPU runs gets the GPU's limit for all of them.
+ */
+export function defaultConcurrency(
+  configs: Iterable<RunConfig>,
+  cores = os.availableParallelism(),
+): number {
+  const gpus = new Set<string>();
+  for (const { training } of configs) {
+    if (training.backend !== 'torch') continue;
+    const device = training.device ?? 'cuda';
+    // `cuda` is the first visible device, the same one as `cuda:0`.
+    if (device !== 'cpu') gpus.add(device === 'cuda' ? 'cuda:0' : device);
+  }
+  return gpus.size > 0 ? gpus.size : Math.max(1, cores);
+}
+
+/**
  * Threads of the native kernels in each of `concurrency` pool processes, as the sweep pool sets
  * them (harness/sweep.ts): CYCLESPARSE_THREADS, else an equal share of the cores.
  */
@@ -438,6 +534,17 @@ export function hours(totalSeconds: number): string {
     : Math.round(h).toLocaleString('en-US');
 }
 
+/** How a step measured at a smaller batch was scaled, for the basis line. */
+export function scaledNote(cost: MeasuredCost): string {
+  const measured = cost.measuredBatch ?? cost.batchSize;
+  const factor = cost.batchSize / measured;
+  return (
+    `scaled ×${Number.isInteger(factor) ? factor : factor.toFixed(2)} linearly to batch ${cost.batchSize} ` +
+    `(batch ${Math.min(measured * 2, cost.batchSize)} did not fit this machine's memory; ` +
+    `a GPU scales sub-linearly, so this overestimates a GPU's time)`
+  );
+}
+
 /** The lines a dry run prints under its table: what the estimate rests on and the total. */
 export function estimateBasis(
   plan: readonly PlannedRun[],
@@ -458,13 +565,15 @@ export function estimateBasis(
   }
   const lines = [...bases.values()].map(
     ({ cost, steps, epochs, seconds: total }) =>
-      `measured: ${cost.stepsTimed} steps of ${cost.model} × batch ${cost.batchSize} on ${engineLabel(cost)}, ` +
-      `${cost.threads} thread${cost.threads === 1 ? '' : 's'}: ${cost.stepMs.toFixed(2)} ms/step × ${steps.toLocaleString('en-US')} steps; ` +
+      `measured: ${cost.stepsTimed} steps of ${cost.model} × batch ${cost.measuredBatch ?? cost.batchSize} on ${engineLabel(cost)}, ` +
+      `${cost.threads} thread${cost.threads === 1 ? '' : 's'}` +
+      (cost.measuredBatch === undefined ? '' : `, ${scaledNote(cost)}`) +
+      `: ${cost.stepMs.toFixed(2)} ms/step × ${steps.toLocaleString('en-US')} steps; ` +
       `+ evaluation ${cost.evalMsPerImage.toFixed(4)} ms/image and a ${cost.checkpointMs.toFixed(0)} ms checkpoint × ${epochs} epochs; ` +
       `about ${hours(total)} ${cost.gpu === true ? 'GPU-' : ''}hours` +
-      (cost.slowWarmupMs === undefined
+      (cost.slowStepMs === undefined
         ? ''
-        : ` (its warm-up step took ${(cost.slowWarmupMs / 1000).toFixed(1)} s: timed the minimum: 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint)`) +
+        : ` (a warm step took ${(cost.slowStepMs / 1000).toFixed(1)} s: timed the minimum: a cold step and 2 timed steps, 1 evaluation batch, 1 checkpoint)`) +
       (cost.decodingExcluded === true
         ? `; image decoding and resizing not included (measured on synthetic ${cost.imageSize ?? '?'}×${cost.imageSize ?? '?'} pixels: with a loader slower than the device the runs take longer)`
         : ''),

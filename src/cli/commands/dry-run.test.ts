@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { loadSuite, suiteRuns } from '../../claims/claims.js';
+import type { EngineOverride } from '../../config/resolve.js';
 import { loadNative } from '../../engine/native.js';
+import { defaultConcurrency } from '../../harness/plan.js';
 import { TORCH_MISSING, TORCH_PYTHON } from '../../engine/torch/torch-testing.js';
 
 const main = fileURLToPath(new URL('../main.ts', import.meta.url));
@@ -21,6 +24,28 @@ const stepsOf = (stdout: string, id: string) => {
   // The last columns: epochs, steps, estimate (`12 s`, `2.4 min`).
   return /\s(\d+)\s+(\d+)\s+[\d.]+ (?:s|min|h)\s*$/.exec(row!)!.slice(1, 3);
 };
+
+describe('runs at once without --concurrency (gate, reproduce and their dry runs)', () => {
+  const baselines = fileURLToPath(new URL('../../../baselines/', import.meta.url));
+  const concurrencyOf = (suite: string, engine: EngineOverride = {}) =>
+    defaultConcurrency(
+      suiteRuns(
+        loadSuite(join(baselines, `${suite}.claims.yaml`), { data: { dir: '/nowhere' } }, engine)
+          .suite,
+      ).values(),
+      16,
+    );
+  test('one per GPU the runs use (from --backend/--device, or a preset naming torch), one per core otherwise', () => {
+    expect(concurrencyOf('imagenet-resnet50')).toBe(16); // the paper preset: wasm
+    expect(concurrencyOf('imagenet-resnet50', { backend: 'torch' })).toBe(1); // cuda by default
+    expect(concurrencyOf('imagenet-resnet50', { backend: 'torch', device: 'cuda:1' })).toBe(1);
+    expect(concurrencyOf('imagenet-resnet50', { backend: 'torch', device: 'cpu' })).toBe(16);
+    // Its LRR-curve sides extend the TurboPrune preset (backend torch, cuda) without any flag.
+    expect(concurrencyOf('cifar10-resnet20')).toBe(1);
+    expect(concurrencyOf('mini')).toBe(16);
+    expect(concurrencyOf('mini', { backend: 'torch', device: 'mps' })).toBe(1);
+  });
+});
 
 describe('--dry-run', () => {
   test('run: works with a data directory that does not exist, the same steps as with the data, and states its basis', () => {
@@ -108,7 +133,7 @@ describe('--dry-run', () => {
       expect(out.status, out.stderr).toBe(0);
       // 1,281,167 images in batches of 4: 320,292 steps an epoch, 90 epochs, 2 seeds.
       expect(out.stdout).toMatch(
-        /^measured: 2 steps of resnet-18-imagenet × batch 4 on torch cpu \(.+\) fp32, 1 thread: [\d.]+ ms\/step × 57,652,560 steps; .* × 180 epochs; about [\d,.]+ hours \(its warm-up step took [\d.]+ s: timed the minimum: 1 warm-up and 2 timed steps, 1 evaluation batch, 1 checkpoint\); image decoding and resizing not included \(measured on synthetic 32×32 pixels/m,
+        /^measured: 2 steps of resnet-18-imagenet × batch 4 on torch cpu \(.+\) fp32, 1 thread: [\d.]+ ms\/step × 57,652,560 steps; .* × 180 epochs; about [\d,.]+ hours \(a warm step took [\d.]+ s: timed the minimum: a cold step and 2 timed steps, 1 evaluation batch, 1 checkpoint\); image decoding and resizing not included \(measured on synthetic 32×32 pixels/m,
       );
       expect(out.stdout).toMatch(
         /^suite imagenet-tiny: 2 runs, about [\d,.]+ hours on torch cpu \(.+\) fp32; about [\d,.]+ hours wall time at 1 at a time$/m,

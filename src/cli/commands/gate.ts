@@ -1,6 +1,5 @@
 import { Option, type Command } from '@commander-js/extra-typings';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import type { MeasuredBaselines } from '../../claims/baselines.js';
 import type {
   ExternalRow,
@@ -43,7 +42,7 @@ export function register(program: Command): void {
       'results produced elsewhere (JSONL or CSV of label, seed, value and optionally metric; docs/CLAIMS.md)',
     )
     .option('--no-run', 'do not train missing runs: report their claims as missing')
-    .option('--concurrency <n>', 'runs trained at once (default: available cores)', parseCount)
+    .option('--concurrency <n>', CONCURRENCY_HELP, parseCount)
     .option('--alpha <a>', 'override the suite’s significance level, in (0, 0.5)', parseAlpha)
     .option('--report <dir>', 'also write a report (Markdown, HTML, SVG and PNG plots) there')
     .option('--json', 'print the verdict as JSON')
@@ -91,6 +90,9 @@ export function register(program: Command): void {
       });
     });
 }
+
+export const CONCURRENCY_HELP =
+  'runs trained at once (default: available cores; runs with backend torch on a GPU — cuda, cuda:N or mps, from the configuration or --backend/--device — one per distinct device)';
 
 export const JUNIT_HELP =
   'also write the verdict as JUnit XML there, a test case per claim (for CI; docs/INTEGRATIONS.md)';
@@ -145,6 +147,14 @@ export async function gateAndReport(
   const { Store } = await import('../../store/store.js');
   const { gate, missingRuns } = await import('../../claims/gate.js');
   checkStoreDir(options.store, { write: options.dryRun !== true });
+  // The default is decided from the suite's resolved runs (a preset can name torch without any
+  // flag), the same for a dry run as for the run it estimates.
+  const { defaultConcurrency } = await import('../../harness/plan.js');
+  const { suiteRuns } = await import('../../claims/claims.js');
+  const concurrency = Math.max(
+    1,
+    options.concurrency ?? defaultConcurrency(suiteRuns(loaded.suite).values()),
+  );
   if (options.dryRun) {
     const { cellThreads, estimateBasis, estimateTime, planConfigs, suiteTotalLine } =
       await import('../../harness/plan.js');
@@ -155,7 +165,7 @@ export async function gateAndReport(
       return undefined;
     }
     // The gate trains what is missing as a sweep: the pool's threads per cell (harness/sweep.ts).
-    const cells = Math.max(1, options.concurrency ?? os.availableParallelism());
+    const cells = concurrency;
     const threads = cellThreads(cells);
     const estimated = await estimateTime(planConfigs(missing), { threads });
     print(planTable(estimated));
@@ -167,7 +177,6 @@ export async function gateAndReport(
   const { loadExternalResults } = await import('../../claims/claims.js');
   const { defaultProgress } = await import('../../harness/sweep.js');
   const { verdictTable } = await import('../../claims/verdict-text.js');
-  const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const external = options.results === undefined ? [] : loadExternalResults(options.results);
   // Sinks and the files it writes are checked before anything trains.
   const { sinksFromOptions } = await import('../../sinks/open.js');

@@ -5,6 +5,7 @@ import { BACKENDS, PRECISIONS } from '../../engine/engine.js';
 import { collect, LOG_HELP } from '../../sinks/log-option.js';
 import { engineOverride, parseCount, parseDevice } from '../shared.js';
 import {
+  CONCURRENCY_HELP,
   FORCE_BASELINE_HELP,
   gateAndReport,
   inconclusiveOption,
@@ -51,11 +52,7 @@ export function register(program: Command): void {
       '--data-dir <dir>',
       'paper-scale suites: the data set’s directory (CIFAR-10 or CIFAR-100 binary files, or ImageNet as train/<class>/*.JPEG and val/<class>/*.JPEG)',
     )
-    .option(
-      '--concurrency <n>',
-      'runs trained at once (default: available cores; 1 with --backend torch on a GPU)',
-      parseCount,
-    )
+    .option('--concurrency <n>', CONCURRENCY_HELP, parseCount)
     .option('--report <dir>', 'where to write the report (default reports/<suite>)')
     .option('--write-baseline <file>', WRITE_BASELINE_HELP)
     .option('--force-baseline', FORCE_BASELINE_HELP)
@@ -89,10 +86,9 @@ export function register(program: Command): void {
       const needs = SUITES[suite].data;
       if (needs !== null && options.dataDir === undefined)
         throw new ConfigError(`reproduce ${suite}`, [`--data-dir: expected ${needs}`]);
-      // Runs on one GPU gain nothing from running at once, and one PyTorch process per core on
-      // one device would hold that many CUDA contexts and models (out of memory at ImageNet scale).
-      const onGpu = options.backend === 'torch' && (options.device ?? 'cuda') !== 'cpu';
-      const concurrency = options.concurrency ?? (onGpu ? 1 : undefined);
+      // Without --concurrency, gateAndReport runs one process per GPU the runs use (else one per
+      // core), decided from the resolved runs (harness/plan.ts defaultConcurrency).
+      const concurrency = options.concurrency;
       const { loadSuite } = await import('../../claims/claims.js');
       const file = fileURLToPath(
         new URL(`../../../baselines/${suite}.claims.yaml`, import.meta.url),
