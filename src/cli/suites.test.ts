@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { claimSides, loadSuite, suiteRuns, type Suite } from '../claims/claims.js';
 import { modelFor, pipelineFor } from '../config/build.js';
@@ -11,8 +12,22 @@ import { SUITE_NAMES, SUITES, type SuiteName } from './commands/reproduce.js';
 
 const baselines = fileURLToPath(new URL('../../baselines/', import.meta.url));
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+/** The CLI in a child process, awaited: the test's two commands start together. */
+const cli = async (...args: string[]) => {
+  try {
+    const { stderr } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', main, ...args],
+      {
+        encoding: 'utf8',
+      },
+    );
+    return { status: 0, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stderr?: string };
+    return { status: failed.code ?? -1, stderr: failed.stderr ?? String(error) };
+  }
+};
 
 const PAPER_SCALE = ['cifar10-resnet20', 'cifar100-resnet18', 'imagenet-resnet50'] as const;
 const load = (name: SuiteName) =>
@@ -160,14 +175,16 @@ describe('the packaged suites', () => {
     });
   });
 
-  test('each paper-scale suite asks for --data-dir by the layout it reads; reproduce paper names the three', () => {
+  test('each paper-scale suite asks for --data-dir by the layout it reads; reproduce paper names the three', async () => {
     for (const name of PAPER_SCALE) expect(SUITES[name].data).toMatch(/directory/);
-    const paper = cli('reproduce', 'paper');
+    const [paper, imagenet] = await Promise.all([
+      cli('reproduce', 'paper'),
+      cli('reproduce', 'imagenet-resnet50'),
+    ]);
     expect(paper.status).toBe(2);
     expect(paper.stderr).toMatch(
       /suite: paper was split into cifar10-resnet20, cifar100-resnet18, imagenet-resnet50/,
     );
-    const imagenet = cli('reproduce', 'imagenet-resnet50');
     expect(imagenet.status).toBe(2);
     expect(imagenet.stderr).toMatch(
       /--data-dir: expected the ImageNet directory in folder layout: DIR\/train\/<class>\/\*\.JPEG and DIR\/val\/<class>\/\*\.JPEG/,
