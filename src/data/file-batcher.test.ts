@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -9,18 +9,7 @@ import { randomStream } from '../core/random.js';
 import { drawAugmentation, NORMALIZATIONS, RESIZED_CROP_AUGMENTATION } from './batches.js';
 import { fileBatch } from './file-batcher.js';
 import { loadFolderSplit } from './folder.js';
-
-const PYTHON = '/usr/bin/python3';
-const hasPillow =
-  existsSync(PYTHON) &&
-  (() => {
-    try {
-      execFileSync(PYTHON, ['-c', 'import PIL'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+import { hasPillow, PYTHON } from './pillow-testing.js';
 
 /**
  * The oracle, written from the shared semantics with Pillow: open + convert('RGB'), then either

@@ -11,19 +11,7 @@ import {
   type Box,
   type RgbImage,
 } from './image-transforms.js';
-
-/** Debian's Python, which has Pillow (the pyenv one on PATH does not). */
-const PYTHON = '/usr/bin/python3';
-const hasPillow =
-  existsSync(PYTHON) &&
-  (() => {
-    try {
-      execFileSync(PYTHON, ['-c', 'import PIL'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+import { hasPillow, PYTHON } from './pillow-testing.js';
 
 /** A value `drawResizedCrop` took from its stream. */
 type Draw =
