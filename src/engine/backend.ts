@@ -27,6 +27,7 @@ import {
 } from './engine.js';
 import { installKernels, setNativeKernels } from './kernels.js';
 import { loadNative, nativeKernels } from './native.js';
+import { sparseAddon, sparseKernels } from './sparse.js';
 
 /** Imports an optional package by name; undefined when it is not installed. */
 async function optionalImport(specifier: string): Promise<Record<string, unknown> | undefined> {
@@ -141,7 +142,11 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
         await import('@tensorflow/tfjs-backend-wasm');
         await activate(name);
       });
-      setNativeKernels(nativeKernels(addon));
+      const sparse = sparseAddon(addon);
+      setNativeKernels({
+        ...nativeKernels(addon),
+        ...(sparse === undefined ? {} : sparseKernels(sparse)),
+      });
       threads = nativeThreads();
       addon.setThreads(threads);
       simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');

@@ -116,26 +116,26 @@ export function loadNative(): { addon: NativeAddon | undefined; reason: string }
 }
 
 /** The wasm backend's internals the kernels need (public fields of BackendWasm, untyped here). */
-interface WasmBackend {
+export interface WasmBackend {
   readonly wasm: { readonly HEAPU8: Uint8Array };
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
 }
 
 /** The wasm memory every native kernel reads and writes (fetched per call: it grows). */
-const heap = (backend: WasmBackend) => backend.wasm.HEAPU8.buffer;
+export const heap = (backend: WasmBackend) => backend.wasm.HEAPU8.buffer;
 
-const floatOffset = (backend: WasmBackend, tensor: TensorInfo) => {
+export const floatOffset = (backend: WasmBackend, tensor: TensorInfo) => {
   const bytes = backend.dataIdMap.get(tensor.dataId).memoryOffset;
   return bytes / 4;
 };
 
-function requireFloat32(name: string, ...tensors: TensorInfo[]): void {
+export function requireFloat32(name: string, ...tensors: TensorInfo[]): void {
   for (const t of tensors)
     if (t.dtype !== 'float32') throw new Error(`${name} (native): float32 only, got ${t.dtype}`);
 }
 
-function convDims(info: tf.backend_util.Conv2DInfo): number[] {
+export function convDims(info: tf.backend_util.Conv2DInfo): number[] {
   return [
     info.batchSize,
     info.inHeight,

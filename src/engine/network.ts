@@ -15,6 +15,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import { initialValues } from '../models/init.js';
 import { buffers, parameters, weightName, type ModelSpec, type Node } from '../models/spec.js';
 import { requireValues } from './engine.js';
+import { sparseConv2d, type SparseLayer } from './sparse.js';
 
 export const BATCH_NORM_EPSILON = 1e-5;
 export const BATCH_NORM_MOMENTUM = 0.1;
@@ -95,6 +96,18 @@ export class Network {
 
   #overrides: ReadonlyMap<string, tf.Tensor> | undefined;
 
+  /**
+   * Masked layers that run on the sparse kernels (engine/sparse.ts), by weight name: set by
+   * `TfjsModel.train` for its steps only, so scorers and evaluation keep the dense products (a
+   * scorer may need the gradient at pruned weights, which the sparse product leaves at 0).
+   */
+  sparseLayers: ReadonlyMap<string, SparseLayer> | undefined;
+
+  /** The sparse layer for `weight`, unless this pass replaces that weight. */
+  #sparse(weight: string): SparseLayer | undefined {
+    return this.#overrides?.has(weight) === true ? undefined : this.sparseLayers?.get(weight);
+  }
+
   /** A parameter or buffer by name, or its stand-in for this forward pass. */
   #value(name: string): tf.Tensor {
     return this.#overrides?.get(name) ?? this.buffers.get(name) ?? this.param(name);
@@ -147,8 +160,13 @@ export class Network {
     for (const node of nodes) {
       switch (node.op) {
         case 'conv': {
-          const weight = this.#value(weightName(node.name)) as tf.Tensor4D;
-          x = tf.conv2d(x as tf.Tensor4D, weight, node.stride, node.padding);
+          const name = weightName(node.name);
+          const weight = this.#value(name) as tf.Tensor4D;
+          const sparse = this.#sparse(name);
+          x =
+            sparse === undefined
+              ? tf.conv2d(x as tf.Tensor4D, weight, node.stride, node.padding)
+              : sparseConv2d(x as tf.Tensor4D, weight, sparse, node.stride, node.padding);
           if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
         }
@@ -174,7 +192,18 @@ export class Network {
           x = tf.reshape(x, [x.shape[0], -1]);
           break;
         case 'dense': {
-          x = tf.matMul(x, this.#value(weightName(node.name)));
+          const name = weightName(node.name);
+          const weight = this.#value(name) as tf.Tensor2D;
+          const sparse = this.#sparse(name);
+          if (sparse === undefined) x = tf.matMul(x, weight);
+          else {
+            // A dense layer is the 1×1 convolution of a 1×1 image (reshapes share the buffer).
+            const [batch, inputs] = x.shape as [number, number];
+            const [, outputs] = weight.shape;
+            const image = tf.reshape<tf.Rank.R4>(x, [batch, 1, 1, inputs]);
+            const filter = tf.reshape<tf.Rank.R4>(weight, [1, 1, inputs, outputs]);
+            x = tf.reshape(sparseConv2d(image, filter, sparse, 1, 0), [batch, outputs]);
+          }
           if (node.bias) x = tf.add(x, this.#value(`${node.name}.bias`));
           break;
         }

@@ -46,7 +46,9 @@ import {
   type TrainPlan,
 } from './engine.js';
 import { disposeStatistics, Network, type BatchStatistics } from './network.js';
+import { loadNative } from './native.js';
 import { MaskedSgd } from './sgd.js';
+import { SPARSE_CONV, SparseLayers, sparseAddon } from './sparse.js';
 
 /** One batcher per data set and normalisation, for as long as the data set is referenced. */
 const batchers = new WeakMap<Dataset, Map<string, Batcher | FileBatcher>>();
@@ -210,8 +212,25 @@ export class TfjsModel implements EngineModel {
     return Promise.resolve();
   }
 
+  /** The current mask's layers on the sparse kernels (native backend only; rebuilt per mask). */
+  #sparse: SparseLayers | undefined;
+
+  get sparseLayers(): SparseLayers | undefined {
+    return this.#sparse;
+  }
+
   setMask(mask: Mask | null): Promise<void> {
     this.optimizer.setMask(mask);
+    this.#sparse?.dispose();
+    this.#sparse = undefined;
+    const addon = sparseAddon(loadNative().addon);
+    if (
+      mask !== null &&
+      addon !== undefined &&
+      tf.getKernel(SPARSE_CONV, this.network.backend) !== undefined
+    ) {
+      this.#sparse = new SparseLayers(addon, mask);
+    }
     return Promise.resolve();
   }
 
@@ -241,6 +260,7 @@ export class TfjsModel implements EngineModel {
       },
       isFileDataset(plan.dataset),
     );
+    this.network.sparseLayers = this.#sparse?.byWeight;
     try {
       for (let k = 0; k < steps; k++) {
         if (plan.resetMomentum[k] === 1) this.optimizer.resetMomentum();
@@ -281,6 +301,7 @@ export class TfjsModel implements EngineModel {
         correct: Uint32Array.from(await readScalars(hits)),
       };
     } finally {
+      this.network.sparseLayers = undefined;
       queue.close();
       for (const t of [...losses, ...hits]) t.dispose();
     }
@@ -493,6 +514,8 @@ export class TfjsModel implements EngineModel {
   }
 
   dispose(): Promise<void> {
+    this.#sparse?.dispose();
+    this.#sparse = undefined;
     this.optimizer.dispose();
     this.network.dispose();
     return Promise.resolve();
