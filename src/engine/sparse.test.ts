@@ -12,6 +12,13 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { Mask } from '../core/mask.js';
 import { prunableLayers } from '../models/spec.js';
 import { modelSpec } from '../models/zoo.js';
+import { initialValues } from '../models/init.js';
+import { randomStream } from '../core/random.js';
+import { NORMALIZATIONS } from '../data/batches.js';
+import { subsetPerClass } from '../data/dataset.js';
+import { loadMnist } from '../data/mnist.js';
+import { TfjsEngine } from './tfjs-engine.js';
+import type { TrainPlan } from './engine.js';
 import { useBackend } from './backend.js';
 import { values } from './kernel-testing.js';
 import { loadNative } from './native.js';
@@ -304,4 +311,68 @@ describe.skipIf(addon === undefined)('sparse kernels', () => {
       delete process.env.CYCLESPARSE_SPARSE;
     }
   });
+
+  test('TfjsModel trains a masked LeNet-300-100 on sparse layers as on the dense kernels, and rebuilds them per mask', async () => {
+    const engine = await TfjsEngine.open('native');
+    const spec = modelSpec('lenet-300-100');
+    const dataset = subsetPerClass(loadMnist('test'), 20, randomStream(0, 'subset'));
+    const steps = 4;
+    const batch = 50;
+    const plan: TrainPlan = {
+      dataset,
+      normalization: NORMALIZATIONS.mnist,
+      firstStep: 0,
+      indices: Uint32Array.from({ length: steps * batch }, (_, i) => i),
+      offsets: Uint32Array.from({ length: steps + 1 }, (_, k) => k * batch),
+      augmentation: null,
+      learningRates: new Float64Array(steps).fill(0.05),
+      resetMomentum: new Uint8Array(steps),
+    };
+    const { mask } = maskFor('lenet-300-100', 0.05, 11);
+    const run = async (mode: 'on' | 'off') => {
+      setSparseMode(mode);
+      const model = await engine.model(spec, initialValues(spec, 0), {
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 1e-4,
+      });
+      await model.setMask(mask);
+      const layers = model.sparseLayers;
+      expect(layers?.byWeight.size ?? 0).toBe(mode === 'on' ? mask.layers.length : 0);
+      const tensors = tf.memory().numTensors;
+      const { losses } = await model.train(plan);
+      expect(tf.memory().numTensors).toBe(tensors);
+      const weights = await model.read();
+      // A new mask frees the old patterns and indexes the new one; no mask, none.
+      await model.setMask(maskFor('lenet-300-100', 0.05, 12).mask);
+      if (layers !== undefined)
+        for (const layer of layers.byWeight.values()) expect(layer.freed).toBe(true);
+      const second = model.sparseLayers;
+      await model.setMask(null);
+      expect(model.sparseLayers).toBeUndefined();
+      if (second !== undefined)
+        for (const layer of second.byWeight.values()) expect(layer.freed).toBe(true);
+      await model.dispose();
+      return { losses, weights };
+    };
+    try {
+      const dense = await run('off');
+      const sparse = await run('on');
+      dense.losses.forEach((loss, k) => expect(sparse.losses[k]).toBeCloseTo(loss, 4));
+      for (const layer of mask.layers) {
+        const bits = mask.toArray(layer.name);
+        const a = dense.weights.get(`${layer.name}.weight`)!;
+        const b = sparse.weights.get(`${layer.name}.weight`)!;
+        let worst = 0;
+        a.forEach((v, i) => {
+          // Pruned weights stay exactly zero (±0) on both paths.
+          if (bits[i] === 0) expect(v === 0 && b[i] === 0, `${layer.name}[${i}]`).toBe(true);
+          worst = Math.max(worst, Math.abs(v - b[i]!));
+        });
+        expect(worst, layer.name).toBeLessThan(1e-4);
+      }
+    } finally {
+      await useBackend('wasm');
+    }
+  }, 60_000);
 });
