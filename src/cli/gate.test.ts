@@ -19,7 +19,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadMeasuredBaselines } from '../claims/baselines.js';
 import { evaluateSuite, loadSuite, suiteRuns } from '../claims/claims.js';
@@ -27,11 +26,11 @@ import { suiteValues } from '../claims/gate.js';
 import { fileSource } from '../claims/results-file.js';
 import type { RunConfig } from '../config/schema.js';
 import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
+import { CLI_MAIN } from './cli-testing.js';
 import { gateExitCode } from './shared.js';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+  spawnSync(process.execPath, [CLI_MAIN, ...args], {
     encoding: 'utf8',
     env: { ...process.env, CI: 'true' },
   });

@@ -10,10 +10,10 @@ import { modelSpec } from '../models/zoo.js';
 import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
 import { Store } from '../store/store.js';
+import { CLI_MAIN } from './cli-testing.js';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+  spawnSync(process.execPath, [CLI_MAIN, ...args], { encoding: 'utf8' });
 
 /** Temporary folders, removed when the file's tests end. */
 const temporary: string[] = [];
@@ -205,7 +205,7 @@ method: { name: dense }
     const { file: cpu } = write('cpu.yaml', config('backend: torch, device: cpu'));
     const noPython = spawnSync(
       process.execPath,
-      ['--import', 'tsx', main, 'run', cpu, '--store', join(dir, 'runs')],
+      [CLI_MAIN, 'run', cpu, '--store', join(dir, 'runs')],
       { encoding: 'utf8', env: { ...process.env, CYCLESPARSE_PYTHON: '/nonexistent/python3' } },
     );
     expect(noPython.status).toBe(2);
@@ -258,9 +258,7 @@ method: { name: dense }
   const start = (args: string[], options: { readonly program?: string } = {}) => {
     const child = spawn(
       process.execPath,
-      options.program === undefined
-        ? ['--import', 'tsx', main, ...args]
-        : [options.program, ...args],
+      options.program === undefined ? [CLI_MAIN, ...args] : [options.program, ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

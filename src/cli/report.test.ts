@@ -2,16 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadSuite, suiteRuns } from '../claims/claims.js';
 import { parseOverrides } from '../config/overrides.js';
 import type { RunConfig } from '../config/schema.js';
 import { madeUpResult, writeMadeUpStore } from '../store/made-up-result-testing.js';
+import { CLI_MAIN } from './cli-testing.js';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+  spawnSync(process.execPath, [CLI_MAIN, ...args], { encoding: 'utf8' });
 
 const SUITE = `suite: from-file
 seeds: [0, 1, 2]

@@ -8,20 +8,16 @@ import { claimSides, loadSuite, suiteRuns, type Suite } from '../claims/claims.j
 import { modelFor, pipelineFor } from '../config/build.js';
 import type { RunConfig } from '../config/schema.js';
 import { scorerNamesFor } from '../prune/registry.js';
+import { CLI_MAIN } from './cli-testing.js';
 import { SUITE_NAMES, SUITES, type SuiteName } from './commands/reproduce.js';
 
 const baselines = fileURLToPath(new URL('../../baselines/', import.meta.url));
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** The CLI in a child process, awaited: the test's two commands start together. */
 const cli = async (...args: string[]) => {
   try {
-    const { stderr } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', main, ...args],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const { stderr } = await promisify(execFile)(process.execPath, [CLI_MAIN, ...args], {
+      encoding: 'utf8',
+    });
     return { status: 0, stderr };
   } catch (error) {
     const failed = error as { code?: number; stderr?: string };

@@ -40,9 +40,9 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { loadSuite, suiteRuns } from '../claims/claims.js';
 import { parseOverrides } from '../config/overrides.js';
 import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
+import { CLI_MAIN } from './cli-testing.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const SUBSET = join(root, '../shared/data/cifar10-subset/data_batch_1_first4000.bin');
 const RECORDS = 10_000;
 const PIXELS = 3072;
@@ -153,27 +153,23 @@ const ENGINE = ['--backend', 'torch', '--device', 'cpu', '--precision', 'fp32'];
 
 /**
  * The CLI in a child process, not waited on synchronously: the three dry runs start together
- * (each mostly waits on its own tsx and Python start-up). CYCLESPARSE_SLOW_STEP_MS=0: the dry
+ * (each mostly waits on its own Python start-up). CYCLESPARSE_SLOW_STEP_MS=0: the dry
  * run times each model's minimum (a cold and two timed steps, one evaluation batch, one
  * checkpoint) instead of a second of epochs and repeated checkpoints — the estimate line is
  * printed either way, which is what the test asserts.
  */
 const cli = async (...args: string[]) => {
   try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', main, ...args],
-      {
-        encoding: 'utf8',
-        maxBuffer: 64 * 2 ** 20,
-        env: {
-          ...process.env,
-          CYCLESPARSE_PYTHON: TORCH_PYTHON,
-          CYCLESPARSE_CACHE: cache,
-          CYCLESPARSE_SLOW_STEP_MS: '0',
-        },
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_MAIN, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 2 ** 20,
+      env: {
+        ...process.env,
+        CYCLESPARSE_PYTHON: TORCH_PYTHON,
+        CYCLESPARSE_CACHE: cache,
+        CYCLESPARSE_SLOW_STEP_MS: '0',
       },
-    );
+    });
     return { status: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };

@@ -9,10 +9,10 @@ import type { EngineOverride } from '../../config/resolve.js';
 import { loadNative } from '../../engine/native.js';
 import { defaultConcurrency } from '../../harness/plan.js';
 import { TORCH_MISSING, TORCH_PYTHON } from '../../engine/torch/torch-testing.js';
+import { CLI_MAIN } from '../cli-testing.js';
 
-const main = fileURLToPath(new URL('../main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+  spawnSync(process.execPath, [CLI_MAIN, ...args], {
     encoding: 'utf8',
     timeout: 180_000,
   });
@@ -112,9 +112,7 @@ describe('--dry-run', () => {
       const out = spawnSync(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          main,
+          CLI_MAIN,
           'gate',
           '--claims',
           suite,

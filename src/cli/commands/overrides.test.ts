@@ -2,12 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { CLI_MAIN } from '../cli-testing.js';
 
-const main = fileURLToPath(new URL('../main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8' });
+  spawnSync(process.execPath, [CLI_MAIN, ...args], { encoding: 'utf8' });
 
 const dir = mkdtempSync(join(tmpdir(), 'cli-overrides-'));
 const config = (name: string, text: string) => {

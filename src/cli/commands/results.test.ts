@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { parseConfigText, resolveRun } from '../../config/resolve.js';
 import { executeRun } from '../../harness/execute.js';
 import { Store } from '../../store/store.js';
+import { CLI_MAIN } from '../cli-testing.js';
 import { register as exportCommand } from './export.js';
 import { register as queryCommand } from './query.js';
 import { register as statusCommand } from './status.js';
@@ -153,9 +154,8 @@ describe('cyclesparse export / query / status through DuckDB', () => {
   });
 
   test('status of a misspelt store exits 2 naming it (not "no runs", exit 0)', () => {
-    const main = fileURLToPath(new URL('../main.ts', import.meta.url));
     const missing = join(root, 'rusn');
-    const run = spawnSync(process.execPath, ['--import', 'tsx', main, 'status', missing], {
+    const run = spawnSync(process.execPath, [CLI_MAIN, 'status', missing], {
       encoding: 'utf8',
     });
     expect(run.status).toBe(2);
