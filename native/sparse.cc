@@ -42,27 +42,14 @@ struct Entry {
   int64_t p;
 };
 
-struct Pattern {
-  int64_t kh, kw, c, o, kept;
-  std::vector<std::vector<Entry>> by_output;  // [o] → entries with channel = ci
-  std::vector<std::vector<Entry>> by_input;   // [ci] → entries with channel = o
-};
-
-std::mutex patterns_lock;
-std::map<int64_t, std::unique_ptr<Pattern>> patterns;
-int64_t next_pattern = 1;
-
-Pattern& FindPattern(int64_t id) {
-  std::lock_guard<std::mutex> guard(patterns_lock);
-  auto found = patterns.find(id);
-  if (found == patterns.end()) throw Error{"sparse pattern " + std::to_string(id) + " does not exist (freed?)"};
-  return *found->second;
-}
-
 // A grow-only, 32-byte aligned scratch buffer (activations in batch-innermost layout): kept between
 // calls so a step does not page-fault fresh megabytes for every layer.
 class Scratch {
  public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(data_); }
   float* Get(size_t floats) {
     if (floats > size_) {
       std::free(data_);
@@ -81,7 +68,27 @@ class Scratch {
   size_t size_ = 0;
 };
 
-Scratch scratch_a, scratch_b;
+struct Pattern {
+  int64_t kh, kw, c, o, kept;
+  std::vector<std::vector<Entry>> by_output;  // [o] → entries with channel = ci
+  std::vector<std::vector<Entry>> by_input;   // [ci] → entries with channel = o
+  // The input of the last forward, batch innermost, when the caller asked to keep it: the
+  // backward pass of the same step reads it instead of transposing the input again.
+  std::shared_ptr<Scratch> kept_input;
+};
+
+std::mutex patterns_lock;
+std::map<int64_t, std::unique_ptr<Pattern>> patterns;
+int64_t next_pattern = 1;
+
+Pattern& FindPattern(int64_t id) {
+  std::lock_guard<std::mutex> guard(patterns_lock);
+  auto found = patterns.find(id);
+  if (found == patterns.end()) throw Error{"sparse pattern " + std::to_string(id) + " does not exist (freed?)"};
+  return *found->second;
+}
+
+Scratch scratch_a, scratch_b, scratch_c;
 
 // The convolution's geometry, as the dense kernels take it (see ReadConv in kernels.cc).
 struct Geometry {
@@ -339,57 +346,70 @@ napi_value SparseFree(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The three entry points share one shape: (memory, a, b, out, pattern, ...15 dims), where a and b
-// are the inputs in TF.js's order for the dense kernel of the same name and out its output.
-enum class Which { kForward, kInput, kFilter };
-
-napi_value Run(napi_env env, napi_callback_info info, Which which) {
+// sparseConv2d(memory, x, filter, y, pattern, keepInput, ...15 dims): y = conv(x, filter) over the
+// kept weights; keepInput keeps x (batch innermost) in the pattern for the backward pass.
+napi_value SparseConv2d(napi_env env, napi_callback_info info) {
   try {
-    Args args(env, info, 20);
+    Args args(env, info, 21);
     size_t length = 0;
     float* memory = args.Floats(0, &length);
-    const Pattern& pattern = FindPattern(args.Int(4));
-    const Geometry g = ReadGeometry(args, 5, pattern);
-    const int64_t a = args.Int(1), b = args.Int(2), out = args.Int(3);
-    const int64_t x_size = g.n * g.h * g.w * g.c, y_size = g.n * g.oh * g.ow * g.o, w_size = g.kh * g.kw * g.c * g.o;
+    Pattern& pattern = FindPattern(args.Int(4));
+    const bool keep = args.Bool(5);
+    const Geometry g = ReadGeometry(args, 6, pattern);
+    const int64_t x = args.Int(1), filter = args.Int(2), y = args.Int(3);
     const int64_t np = g.Np(), s_in = g.h * g.w, s_out = g.oh * g.ow;
-    if (which == Which::kForward) {  // a = x, b = filter, out = y
-      RequireRange("sparseConv2d x", a, x_size, length);
-      RequireRange("sparseConv2d filter", b, w_size, length);
-      RequireRange("sparseConv2d y", out, y_size, length);
-      float* xt = scratch_a.Get(size_t(g.c * s_in * np));
-      float* yt = scratch_b.Get(size_t(g.o * s_out * np));
-      ToBatchInner(memory + a, g.n, s_in, g.c, np, xt);
-      Forward(pattern, g, xt, memory + b, yt);
-      FromBatchInner(yt, g.n, s_out, g.o, np, memory + out);
-    } else if (which == Which::kInput) {  // a = dy, b = filter, out = dx
-      RequireRange("sparseConv2dBackpropInput dy", a, y_size, length);
-      RequireRange("sparseConv2dBackpropInput filter", b, w_size, length);
-      RequireRange("sparseConv2dBackpropInput dx", out, x_size, length);
-      float* dyt = scratch_a.Get(size_t(g.o * s_out * np));
-      float* dxt = scratch_b.Get(size_t(g.c * s_in * np));
-      ToBatchInner(memory + a, g.n, s_out, g.o, np, dyt);
-      BackwardInput(pattern, g, dyt, memory + b, dxt);
-      FromBatchInner(dxt, g.n, s_in, g.c, np, memory + out);
-    } else {  // a = x, b = dy, out = dw
-      RequireRange("sparseConv2dBackpropFilter x", a, x_size, length);
-      RequireRange("sparseConv2dBackpropFilter dy", b, y_size, length);
-      RequireRange("sparseConv2dBackpropFilter dw", out, w_size, length);
-      float* xt = scratch_a.Get(size_t(g.c * s_in * np));
-      float* dyt = scratch_b.Get(size_t(g.o * s_out * np));
-      ToBatchInner(memory + a, g.n, s_in, g.c, np, xt);
-      ToBatchInner(memory + b, g.n, s_out, g.o, np, dyt);
-      BackwardFilter(pattern, g, xt, dyt, memory + out);
-    }
+    RequireRange("sparseConv2d x", x, g.n * s_in * g.c, length);
+    RequireRange("sparseConv2d filter", filter, g.kh * g.kw * g.c * g.o, length);
+    RequireRange("sparseConv2d y", y, g.n * s_out * g.o, length);
+    if (keep && !pattern.kept_input) pattern.kept_input = std::make_shared<Scratch>();
+    float* xt = (keep ? *pattern.kept_input : scratch_a).Get(size_t(g.c * s_in * np));
+    float* yt = scratch_b.Get(size_t(g.o * s_out * np));
+    ToBatchInner(memory + x, g.n, s_in, g.c, np, xt);
+    Forward(pattern, g, xt, memory + filter, yt);
+    FromBatchInner(yt, g.n, s_out, g.o, np, memory + y);
   } catch (const Error& e) {
     return Throw(env, e.message);
   }
   return nullptr;
 }
 
-napi_value SparseConv2d(napi_env env, napi_callback_info info) { return Run(env, info, Which::kForward); }
-napi_value SparseConv2dBackpropInput(napi_env env, napi_callback_info info) { return Run(env, info, Which::kInput); }
-napi_value SparseConv2dBackpropFilter(napi_env env, napi_callback_info info) { return Run(env, info, Which::kFilter); }
+// sparseConv2dGrads(memory, x, dy, filter, dx, dw, pattern, inputKept, ...15 dims): the filter
+// gradient at kept positions into dw (0 elsewhere) and, unless dx is −1, the input gradient into
+// dx, from one transpose of dy. inputKept: the pattern holds this x from its forward pass.
+napi_value SparseConv2dGrads(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 23);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    Pattern& pattern = FindPattern(args.Int(6));
+    const bool input_kept = args.Bool(7);
+    const Geometry g = ReadGeometry(args, 8, pattern);
+    const int64_t x = args.Int(1), dy = args.Int(2), filter = args.Int(3), dx = args.Int(4), dw = args.Int(5);
+    const int64_t np = g.Np(), s_in = g.h * g.w, s_out = g.oh * g.ow;
+    RequireRange("sparseConv2dGrads x", x, g.n * s_in * g.c, length);
+    RequireRange("sparseConv2dGrads dy", dy, g.n * s_out * g.o, length);
+    RequireRange("sparseConv2dGrads filter", filter, g.kh * g.kw * g.c * g.o, length);
+    if (dx != -1) RequireRange("sparseConv2dGrads dx", dx, g.n * s_in * g.c, length);
+    RequireRange("sparseConv2dGrads dw", dw, g.kh * g.kw * g.c * g.o, length);
+    if (input_kept && !pattern.kept_input) throw Error{"sparseConv2dGrads: no input was kept by the forward pass"};
+    float* dyt = scratch_a.Get(size_t(g.o * s_out * np));
+    ToBatchInner(memory + dy, g.n, s_out, g.o, np, dyt);
+    if (dx != -1) {
+      float* dxt = scratch_b.Get(size_t(g.c * s_in * np));
+      BackwardInput(pattern, g, dyt, memory + filter, dxt);
+      FromBatchInner(dxt, g.n, s_in, g.c, np, memory + dx);
+    }
+    float* xt = input_kept ? pattern.kept_input->Get(size_t(g.c * s_in * np)) : nullptr;
+    if (xt == nullptr) {
+      xt = scratch_c.Get(size_t(g.c * s_in * np));
+      ToBatchInner(memory + x, g.n, s_in, g.c, np, xt);
+    }
+    BackwardFilter(pattern, g, xt, dyt, memory + dw);
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -398,8 +418,7 @@ void RegisterSparse(napi_env env, napi_value exports) {
       {"sparsePattern", nullptr, SparsePattern, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sparseFree", nullptr, SparseFree, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sparseConv2d", nullptr, SparseConv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sparseConv2dBackpropInput", nullptr, SparseConv2dBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"sparseConv2dBackpropFilter", nullptr, SparseConv2dBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sparseConv2dGrads", nullptr, SparseConv2dGrads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
 }

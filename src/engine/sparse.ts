@@ -35,28 +35,26 @@ export interface SparseAddon {
   /** Indexes the kept positions of an HWIO filter's 0/1 mask; returns the pattern's id. */
   sparsePattern(mask: Uint8Array, kh: number, kw: number, c: number, o: number): number;
   sparseFree(id: number): void;
+  /** keepInput: the pattern keeps x, batch innermost, for the backward pass of this step. */
   sparseConv2d(
     memory: ArrayBufferLike,
     x: number,
     filter: number,
     y: number,
     id: number,
+    keepInput: boolean,
     ...dims: number[]
   ): void;
-  sparseConv2dBackpropInput(
-    memory: ArrayBufferLike,
-    dy: number,
-    filter: number,
-    dx: number,
-    id: number,
-    ...dims: number[]
-  ): void;
-  sparseConv2dBackpropFilter(
+  /** dx = −1: the filter gradient only. inputKept: the pattern holds this x from the forward. */
+  sparseConv2dGrads(
     memory: ArrayBufferLike,
     x: number,
     dy: number,
+    filter: number,
+    dx: number,
     dw: number,
     id: number,
+    inputKept: boolean,
     ...dims: number[]
   ): void;
 }
@@ -94,7 +92,8 @@ export function setSparseMode(mode: SparseMode | undefined): void {
   modeOverride = mode;
 }
 
-export type SparseProduct = 'forward' | 'input-gradient' | 'filter-gradient';
+/** The forward product, and the backward pass: the input gradient (where needed) and the filter's. */
+export type SparseProduct = 'forward' | 'backward';
 
 /** One product's choice for one shape, with the times that decided it (none in mode `on`). */
 export interface SparseDecision {
@@ -113,6 +112,8 @@ export class SparseLayer {
   readonly id: number;
   readonly density: number;
   readonly decisions = new Map<string, SparseDecision>();
+  /** The data of the input that the last sparse forward kept in the pattern (its identity). */
+  keptInput: object | undefined;
   readonly #addon: SparseAddonLike;
   #freed = false;
 
@@ -176,8 +177,8 @@ export class SparseLayers {
 }
 
 export const SPARSE_CONV = 'CyclesparseSparseConv2D';
-export const SPARSE_CONV_INPUT_GRAD = 'CyclesparseSparseConv2DBackpropInput';
-export const SPARSE_CONV_FILTER_GRAD = 'CyclesparseSparseConv2DBackpropFilter';
+/** Outputs [dx, dw], or [dw] when the attribute inputGradient is false. */
+export const SPARSE_CONV_GRADS = 'CyclesparseSparseConv2DGrads';
 
 interface SparseConvAttrs {
   readonly pattern: number;
@@ -209,25 +210,35 @@ tf.registerGradient({
   inputsToSave: ['x', 'filter'],
   gradFunc: (dy, saved, attrs) => {
     const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-    const grad = dy as tf.Tensor4D;
+    const grads = (inputGradient: boolean) =>
+      tf
+        .engine()
+        .runKernel<tf.Tensor[]>(
+          SPARSE_CONV_GRADS,
+          { x, dy: dy as tf.Tensor4D, filter },
+          { ...attrs, inputGradient },
+        );
+    // TF.js asks for the inputs' gradients in input order, x first, each in a tidy scope, and
+    // not for x at all where nothing upstream needs it (a network's first layer): x's request
+    // computes both in one pass and keeps the filter's for the request that follows, the
+    // filter's alone computes only the filter's. (Only weights, which are always differentiated,
+    // go through this op, so the kept gradient is always taken.)
+    let filterGradient: tf.Tensor | undefined;
     return {
-      x: () =>
-        tf
-          .engine()
-          .runKernel(
-            SPARSE_CONV_INPUT_GRAD,
-            { dy: grad, filter },
-            { ...attrs, inputShape: x.shape },
-          ),
-      filter: () =>
-        tf.engine().runKernel(
-          SPARSE_CONV_FILTER_GRAD,
-          { x, dy: grad },
-          {
-            ...attrs,
-            filterShape: filter.shape,
-          },
-        ),
+      x: () => {
+        const [dx, dw] = grads(true);
+        filterGradient = tf.keep(dw!);
+        return dx!;
+      },
+      filter: () => {
+        if (filterGradient === undefined) return grads(false)[0]!;
+        // Handed back to this scope (a clone shares the buffer): the tape may use it as an
+        // intermediate (a dense layer's reshaped weight) and must be able to dispose it.
+        const owned = tf.clone(filterGradient);
+        filterGradient.dispose();
+        filterGradient = undefined;
+        return owned;
+      },
     };
   },
 });
@@ -239,8 +250,9 @@ function findLayer(id: number): SparseLayer {
 }
 
 /**
- * Runs `product` of `layer` for `input`'s shape the chosen way; the first call per shape (mode
- * `auto`) times both kernels twice on the real operands and keeps the faster.
+ * Runs `product` of `layer` for `input`'s shape the chosen way and says which ran last; the
+ * first call per shape (mode `auto`) times both kernels twice on the real operands and keeps the
+ * faster.
  */
 function choose(
   layer: SparseLayer,
@@ -248,16 +260,16 @@ function choose(
   input: readonly number[],
   dense: () => void,
   sparse: () => void,
-): void {
+): 'dense' | 'sparse' {
   if (sparseMode() === 'on') {
     sparse();
-    return;
+    return 'sparse';
   }
   const key = `${product}:${input.join('x')}`;
   const decided = layer.decisions.get(key);
   if (decided !== undefined) {
     (decided.choice === 'sparse' ? sparse : dense)();
-    return;
+    return decided.choice;
   }
   const timed = (run: () => void) => {
     const start = performance.now();
@@ -271,8 +283,6 @@ function choose(
     sparseMs = Math.min(sparseMs, timed(sparse));
   }
   const choice = sparseMs < denseMs ? 'sparse' : 'dense';
-  // The output holds the last run's (sparse) result; the dense choice writes its own.
-  if (choice === 'dense') dense();
   layer.decisions.set(key, {
     layer: layer.name,
     product,
@@ -281,6 +291,8 @@ function choose(
     denseMs,
     sparseMs,
   });
+  // The outputs hold the sparse run's result; a dense choice writes its own from now on.
+  return 'sparse';
 }
 
 /** Kernel functions for the wasm backend, calling the addon's sparse and dense products. */
@@ -317,101 +329,65 @@ export function sparseKernels(addon: SparseAddonLike): Record<string, tf.KernelF
       const y = wasm.makeOutput([...info.outShape], 'float32');
       const [px, pf, py] = [floatOffset(wasm, x), floatOffset(wasm, filter), floatOffset(wasm, y)];
       const dims = convDims(info);
-      choose(
+      const { batchSize: n, inChannels: c, outChannels: o } = info;
+      layer.keptInput = undefined;
+      const ran = choose(
         layer,
         'forward',
         x.shape,
         isMatrix(info)
-          ? () =>
-              addon.matmul(
-                heap(wasm),
-                1,
-                1,
-                info.batchSize,
-                info.outChannels,
-                info.inChannels,
-                false,
-                false,
-                px,
-                pf,
-                py,
-              )
+          ? () => addon.matmul(heap(wasm), 1, 1, n, o, c, false, false, px, pf, py)
           : () => addon.conv2d(heap(wasm), px, pf, py, ...dims),
-        () => addon.sparseConv2d(heap(wasm), px, pf, py, layer.id, ...dims),
+        () => addon.sparseConv2d(heap(wasm), px, pf, py, layer.id, true, ...dims),
       );
+      // The backward pass reads x from the pattern (x is saved for it, so its data lives on).
+      if (ran === 'sparse') layer.keptInput = x.dataId;
       return y;
     },
-    [SPARSE_CONV_INPUT_GRAD]: ({ inputs, backend, attrs }) => {
+    [SPARSE_CONV_GRADS]: ({ inputs, backend, attrs }) => {
       const wasm = backend as unknown as WasmBackend;
-      const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-      const a = attrs as unknown as SparseConvAttrs & { inputShape: number[] };
-      requireFloat32(SPARSE_CONV_INPUT_GRAD, dy, filter);
+      const { x, dy, filter } = inputs as { x: TensorInfo; dy: TensorInfo; filter: TensorInfo };
+      const a = attrs as unknown as SparseConvAttrs & { inputGradient: boolean };
+      requireFloat32(SPARSE_CONV_GRADS, x, dy, filter);
       const layer = findLayer(a.pattern);
-      const info = geometry(a.inputShape, filter.shape, a);
-      const dx = wasm.makeOutput([...a.inputShape], 'float32');
-      const [pdy, pf, pdx] = [
-        floatOffset(wasm, dy),
-        floatOffset(wasm, filter),
-        floatOffset(wasm, dx),
-      ];
+      const info = geometry(x.shape, filter.shape, a);
+      const dx = a.inputGradient ? wasm.makeOutput([...x.shape], 'float32') : undefined;
+      const dw = wasm.makeOutput([...filter.shape], 'float32');
+      const px = floatOffset(wasm, x);
+      const pdy = floatOffset(wasm, dy);
+      const pf = floatOffset(wasm, filter);
+      const pdw = floatOffset(wasm, dw);
+      const pdx = dx === undefined ? -1 : floatOffset(wasm, dx);
       const dims = convDims(info);
+      const { batchSize: n, inChannels: c, outChannels: o } = info;
+      const matrix = isMatrix(info);
       choose(
         layer,
-        'input-gradient',
-        a.inputShape,
-        isMatrix(info)
-          ? () =>
-              addon.matmul(
-                heap(wasm),
-                1,
-                1,
-                info.batchSize,
-                info.inChannels,
-                info.outChannels,
-                false,
-                true,
-                pdy,
-                pf,
-                pdx,
-              )
-          : () => addon.conv2dBackpropInput(heap(wasm), pdy, pf, pdx, ...dims),
-        () => addon.sparseConv2dBackpropInput(heap(wasm), pdy, pf, pdx, layer.id, ...dims),
-      );
-      return dx;
-    },
-    [SPARSE_CONV_FILTER_GRAD]: ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
-      const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-      const a = attrs as unknown as SparseConvAttrs & { filterShape: number[] };
-      requireFloat32(SPARSE_CONV_FILTER_GRAD, x, dy);
-      const layer = findLayer(a.pattern);
-      const info = geometry(x.shape, a.filterShape, a);
-      const dw = wasm.makeOutput([...a.filterShape], 'float32');
-      const [px, pdy, pdw] = [floatOffset(wasm, x), floatOffset(wasm, dy), floatOffset(wasm, dw)];
-      const dims = convDims(info);
-      choose(
-        layer,
-        'filter-gradient',
+        'backward',
         x.shape,
-        isMatrix(info)
-          ? () =>
-              addon.matmul(
-                heap(wasm),
-                1,
-                1,
-                info.inChannels,
-                info.outChannels,
-                info.batchSize,
-                true,
-                false,
-                px,
-                pdy,
-                pdw,
-              )
-          : () => addon.conv2dBackpropFilter(heap(wasm), px, pdy, pdw, ...dims),
-        () => addon.sparseConv2dBackpropFilter(heap(wasm), px, pdy, pdw, layer.id, ...dims),
+        () => {
+          if (matrix) {
+            if (pdx !== -1) addon.matmul(heap(wasm), 1, 1, n, c, o, false, true, pdy, pf, pdx);
+            addon.matmul(heap(wasm), 1, 1, c, o, n, true, false, px, pdy, pdw);
+          } else {
+            if (pdx !== -1) addon.conv2dBackpropInput(heap(wasm), pdy, pf, pdx, ...dims);
+            addon.conv2dBackpropFilter(heap(wasm), px, pdy, pdw, ...dims);
+          }
+        },
+        () =>
+          addon.sparseConv2dGrads(
+            heap(wasm),
+            px,
+            pdy,
+            pf,
+            pdx,
+            pdw,
+            layer.id,
+            layer.keptInput === x.dataId,
+            ...dims,
+          ),
       );
-      return dw;
+      return dx === undefined ? [dw] : [dx, dw];
     },
   };
 }
