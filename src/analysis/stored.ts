@@ -12,7 +12,6 @@ import { buildExperiment, modelFor } from '../config/build.js';
 import { canonicalJson, type Json } from '../config/resolve.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
-import { openEngine } from '../engine/open.js';
 import { weightName } from '../models/spec.js';
 import type { Store, StoredNetwork } from '../store/store.js';
 import { sharpness, SHARPNESS_DEFAULTS, type Sharpness, type SharpnessOptions } from './hessian.js';
@@ -90,7 +89,9 @@ function requireSameModel(a: StoredNetwork, b: StoredNetwork): void {
 }
 
 /** The engine the run was trained on (a stored network is analysed where it was computed). */
-function engineOf(network: StoredNetwork): Promise<Engine> {
+async function engineOf(network: StoredNetwork): Promise<Engine> {
+  // Imported here: it loads TF.js, which reading stored series (claims, reports) does not need.
+  const { openEngine } = await import('../engine/open.js');
   return openEngine(network.config.training);
 }
 

@@ -25,10 +25,7 @@ import { CONSTANT, LrSchedule } from '../core/lr-schedule.js';
 import { randomStream } from '../core/random.js';
 import { NO_AUGMENTATION } from '../data/batches.js';
 import { syntheticDataset } from '../data/dataset.js';
-import { nativeThreads } from '../engine/backend.js';
 import type { Engine, EngineModel } from '../engine/engine.js';
-import { loadNative } from '../engine/native.js';
-import { openEngine } from '../engine/open.js';
 import { initialValues } from '../models/init.js';
 import { layerMacs, type ModelSpec } from '../models/spec.js';
 import { writeState } from '../train/state-files.js';
@@ -207,6 +204,10 @@ export async function measureCost(
   config: RunConfig,
   options: MeasureOptions = {},
 ): Promise<MeasuredCost> {
+  // Imported here: they load TF.js (~1 s), which planning, the gate and reports do not need.
+  const { nativeThreads } = await import('../engine/backend.js');
+  const { loadNative } = await import('../engine/native.js');
+  const { openEngine } = await import('../engine/open.js');
   const engine: Engine = await openEngine(config.training);
   const threads = options.threads ?? nativeThreads();
   const budget = (options.budgetSeconds ?? 1) * 1000;
