@@ -27,7 +27,7 @@ import {
 } from './engine.js';
 import { installKernels, setNativeKernels } from './kernels.js';
 import { loadNative, nativeKernels } from './native.js';
-import { sparseAddon, sparseKernels } from './sparse.js';
+import { sparseAddon, sparseKernels, sparseMode } from './sparse.js';
 
 /** Imports an optional package by name; undefined when it is not installed. */
 async function optionalImport(specifier: string): Promise<Record<string, unknown> | undefined> {
@@ -138,11 +138,12 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
     case 'native': {
       const { addon, reason } = loadNative();
       if (addon === undefined) throw new BackendUnavailableError(name, reason);
+      const sparse = sparseAddon(addon);
+      const mode = sparse === undefined ? undefined : sparseMode(); // a bad value fails here, first
       await withoutEmscriptenHandlers(async () => {
         await import('@tensorflow/tfjs-backend-wasm');
         await activate(name);
       });
-      const sparse = sparseAddon(addon);
       setNativeKernels({
         ...nativeKernels(addon),
         ...(sparse === undefined ? {} : sparseKernels(sparse)),
@@ -150,7 +151,9 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
       threads = nativeThreads();
       addon.setThreads(threads);
       simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-      provider = `cyclesparse native kernels (${addon.version()}) on wasm`;
+      // The sparse mode is part of the provider: in auto, a product's kernel is chosen by
+      // measured time, which can change a run's last bits (engine/sparse.ts).
+      provider = `cyclesparse native kernels (${addon.version()}${mode === undefined ? '' : `, sparse kernels ${mode}`}) on wasm`;
       break;
     }
     case 'cpu':

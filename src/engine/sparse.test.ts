@@ -318,8 +318,13 @@ describe.skipIf(addon === undefined)('sparse kernels', () => {
     process.env.CYCLESPARSE_SPARSE = 'fast';
     try {
       expect(() => sparseMode()).toThrow(/CYCLESPARSE_SPARSE: expected auto, on, off, got "fast"/);
+      await expect(useBackend('native')).rejects.toThrow(/CYCLESPARSE_SPARSE/);
+      // The mode in force is part of the backend's provider, recorded with every run.
+      process.env.CYCLESPARSE_SPARSE = 'off';
+      expect((await useBackend('native')).provider).toMatch(/, sparse kernels off\) on wasm$/);
     } finally {
       delete process.env.CYCLESPARSE_SPARSE;
+      await useBackend('wasm');
     }
   });
 
