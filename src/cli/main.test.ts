@@ -315,7 +315,7 @@ method: { name: dense }
     expect(epochs()).toBe(after);
   }, 120_000);
 
-  // Each command costs a process start (~5 s of CPU): run's own exit 4 is the same few lines.
+  // Each command costs a process start (~1-2 s of CPU): run's own exit 4 is the same few lines.
   test('a sweep says which runs another process is running and exits 4; gate exits 3 naming a failed run', async () => {
     const text = config(1);
     const { dir, store } = workspace(text);
