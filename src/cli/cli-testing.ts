@@ -47,10 +47,13 @@ const files = readdirSync(source, { recursive: true, encoding: 'utf8' })
   .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts') && !file.endsWith('.d.ts'))
   .sort();
 
-/** A folder per source state: the files' paths and contents, tsconfig.json, esbuild and node. */
+/**
+ * A folder per checkout and source state: the checkout's path (its links point there), the
+ * files' paths and contents, tsconfig.json, esbuild and node.
+ */
 function stateHash(): string {
   const hash = createHash('sha256');
-  hash.update(`${esbuild.version}\0${process.version}\0`);
+  hash.update(`${root}\0${esbuild.version}\0${process.version}\0`);
   hash.update(readFileSync(join(root, 'tsconfig.json')));
   for (const file of files) hash.update(`\0${file}\0`).update(readFileSync(join(source, file)));
   return hash.digest('hex').slice(0, 16);
