@@ -271,10 +271,34 @@ describe.skipIf(addon === undefined)('sparse kernels', () => {
         number,
       ]);
       const loss = () => tf.sum<tf.Scalar>(network.forward(x, 'train').logits);
-      for (let i = 0; i < 2; i++)
-        tf.dispose(tf.variableGrads(loss, [...network.params.values()]).grads);
+      const names = [...network.params.keys()];
+      // Masked gradients as plain arrays, on whatever kernels the current choices give.
+      const gradients = () => {
+        const { value, grads } = tf.variableGrads(loss, [...network.params.values()]);
+        const out = names.map((name) => {
+          const g = grads[network.params.get(name)!.name]!.dataSync();
+          const layer = mask.layers.find((l) => `${l.name}.weight` === name);
+          const bits = layer === undefined ? undefined : mask.toArray(layer.name);
+          return Float32Array.from(g, (v, i) => (bits === undefined || bits[i] === 1 ? v : 0));
+        });
+        tf.dispose([value, ...Object.values(grads)]);
+        return out;
+      };
+      const measured = gradients(); // the step that measures and decides
+      const decided = gradients(); // a step on the decided kernels
+      network.sparseLayers = undefined;
+      const onDense = gradients();
+      network.sparseLayers = layers.byWeight;
+      for (const [n, g] of onDense.entries()) {
+        const scale = g.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-6);
+        for (const got of [measured[n]!, decided[n]!]) {
+          let worst = 0;
+          g.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got[i]!))));
+          expect(worst / scale, names[n]).toBeLessThan(1e-4);
+        }
+      }
       const decisions = layers.decisions();
-      // One forward and one backward decision per layer, taken once over two steps.
+      // One forward and one backward decision per layer, taken once over three steps.
       expect(decisions).toHaveLength(2 * mask.layers.length);
       for (const d of decisions) {
         expect(['dense', 'sparse']).toContain(d.choice);
