@@ -67,6 +67,16 @@ const sparseCase = fc
       Math.floor((c.width + 2 * c.padding - c.kernel) / c.stride) >= 0,
   );
 
+/** Zeroes the pruned weights, as in training (the optimizer keeps them at zero). */
+function zeroPruned(network: Network, mask: Mask): void {
+  tf.tidy(() => {
+    for (const layer of mask.layers) {
+      const w = network.param(`${layer.name}.weight`);
+      w.assign(tf.mul(w, tf.tensor(Float32Array.from(mask.toArray(layer.name)), w.shape)));
+    }
+  });
+}
+
 describe.skipIf(addon === undefined)('sparse kernels', () => {
   test('each product equals the stock cpu kernels on the masked filter; the filter gradient is 0 off the mask', async () => {
     await fc.assert(
@@ -185,13 +195,7 @@ describe.skipIf(addon === undefined)('sparse kernels', () => {
       setSparseMode('on');
       const { spec, mask } = maskFor(model, 0.1, 7);
       const network = Network.initialize(spec, 0);
-      // Pruned weights are zero in training (the optimizer keeps them so).
-      tf.tidy(() => {
-        for (const layer of mask.layers) {
-          const w = network.param(`${layer.name}.weight`);
-          w.assign(tf.mul(w, tf.tensor(Float32Array.from(mask.toArray(layer.name)), w.shape)));
-        }
-      });
+      zeroPruned(network, mask);
       const sparse = new SparseLayers(addon!, mask);
       expect(sparse.byWeight.size).toBe(mask.layers.length);
       const [h, w, c] = spec.input;
@@ -263,6 +267,7 @@ describe.skipIf(addon === undefined)('sparse kernels', () => {
       const layers = new SparseLayers(addon!, mask);
       expect(layers.byWeight.size).toBe(mask.layers.length);
       const network = Network.initialize(spec, 0);
+      zeroPruned(network, mask);
       network.sparseLayers = layers.byWeight;
       const x = tf.randomNormal<tf.Rank.R4>([16, ...spec.input] as [
         number,
