@@ -21,6 +21,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -61,10 +62,26 @@ function stateHash(): string {
 
 async function compiled(): Promise<string> {
   const dir = join(tmpdir(), `${PREFIX}${stateHash()}`);
-  if (existsSync(dir)) return dir;
+  if (existsSync(dir)) {
+    const now = new Date();
+    utimesSync(dir, now, now); // in use: not stale (removeStale)
+    return dir;
+  }
   // Built aside and renamed into place whole, so a folder that exists is complete; test files
   // running at once may both build it, and the second rename fails harmlessly (same contents).
   const staging = mkdtempSync(join(tmpdir(), `${PREFIX}building-`));
+  try {
+    await build(staging);
+    renameSync(staging, dir);
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(dir)) throw error; // a build that failed, not a rename that lost the race
+  }
+  removeStale(dir);
+  return dir;
+}
+
+async function build(staging: string): Promise<void> {
   await esbuild.build({
     absWorkingDir: root,
     entryPoints: files.map((file) => join(source, file)),
@@ -79,16 +96,9 @@ async function compiled(): Promise<string> {
   });
   for (const name of LINKED) symlinkSync(join(root, name), join(staging, name));
   writeFileSync(join(staging, 'README'), `src/ of ${root} compiled for its CLI tests\n`);
-  try {
-    renameSync(staging, dir);
-  } catch {
-    rmSync(staging, { recursive: true, force: true });
-  }
-  removeStale(dir);
-  return dir;
 }
 
-/** Earlier source states' folders, untouched for a day (a run of the tests takes minutes). */
+/** Earlier source states' folders, unused for a day (a run of the tests takes minutes). */
 function removeStale(current: string): void {
   const dayAgo = Date.now() - 24 * 3600 * 1000;
   for (const name of readdirSync(tmpdir())) {
