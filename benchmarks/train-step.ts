@@ -10,6 +10,10 @@
  * in a real run. Prints one JSON line: per-step times (tinybench), images/s, peak RSS (of this
  * process; the PyTorch process's is `workerPeakRssMb`), and on TF.js the shares of a step spent
  * enforcing the mask and filling a batch.
+ *
+ * On `native`, masked layers at most half dense train on the sparse kernels unless
+ * CYCLESPARSE_SPARSE=off (engine/sparse.ts); the line then names the mode and every product's
+ * choice (`sparseDecisions`, made during the untimed warm-up: the first use times both kernels).
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,6 +26,8 @@ import { CIFAR_AUGMENTATION, drawAugmentation, NO_AUGMENTATION } from '../src/da
 import { syntheticDataset } from '../src/data/dataset.js';
 import type { BackendName, Precision } from '../src/engine/engine.js';
 import { closeEngines, openEngine } from '../src/engine/open.js';
+import { sparseMode } from '../src/engine/sparse.js';
+import { TfjsModel } from '../src/engine/tfjs-engine.js';
 import { batcherFor } from '../src/engine/tfjs-engine.js';
 import { TorchEngine } from '../src/engine/torch/engine.js';
 import { initialValues } from '../src/models/init.js';
@@ -51,8 +57,8 @@ const spec = modelSpec(
   stem === '-' ? {} : { stem: stem as 'cifar' | 'imagenet' },
 );
 const trained = await engine.model(spec, initialValues(spec, 0));
-// A random mask at `sparsity` (default 90%): the work of a sparse run. Every engine here
-// computes densely, so the step time should not depend on it; the peer benchmark measures that.
+// A random mask at `sparsity` (default 90%): the work of a sparse run. Only the native backend's
+// sparse kernels (engine/sparse.ts) make the step time depend on it; the peer benchmark measures that.
 const stream = randomStream(0, 'maskSampling');
 const layers = prunableLayers(spec);
 const mask = Mask.fromArrays(
@@ -156,6 +162,19 @@ function workerPeakRssMb(): number | null {
 }
 
 const shares = engine.info.name === 'torch' ? {} : await tfjsShares();
+// Read before dispose: the choices belong to the mask's patterns, freed with the model.
+const sparse =
+  engine.info.name === 'native' && trained instanceof TfjsModel
+    ? {
+        sparseMode: sparseMode(),
+        sparseDecisions: (trained.sparseLayers?.decisions() ?? []).map((d) => ({
+          layer: d.layer,
+          product: d.product,
+          choice: d.choice,
+          ...(d.denseMs === undefined ? {} : { denseMs: d.denseMs, sparseMs: d.sparseMs }),
+        })),
+      }
+    : {};
 const workerRss = workerPeakRssMb();
 await trained.dispose();
 await closeEngines();
@@ -179,5 +198,6 @@ console.log(
     peakRssMb: process.resourceUsage().maxRSS / 1024 + (workerRss ?? 0),
     workerPeakRssMb: workerRss,
     ...shares,
+    ...sparse,
   }),
 );
