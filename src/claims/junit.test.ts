@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { CLI_MAIN } from '../cli/cli-testing.js';
 import { evaluateSuite, loadSuite, suiteRuns } from './claims.js';
 import { junitXml, writeJunit } from './junit.js';
 
@@ -275,14 +275,11 @@ claims:
   - { id: lrr-beats-pai, description: LRR beats PaI, kind: greater, a: ${lrr}, b: ${pai} }
 `,
     );
-    const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
     const gate = (junit: string) =>
       spawnSync(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          main,
+          CLI_MAIN,
           'gate',
           '--claims',
           suite,

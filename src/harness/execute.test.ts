@@ -10,6 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { CLI_MAIN } from '../cli/cli-testing.js';
 import { parseConfigText, resolveRun } from '../config/resolve.js';
 import { Store } from '../store/store.js';
 import { executeRun } from './execute.js';
@@ -88,12 +89,10 @@ describe('executeRun on a store it cannot read', () => {
     // The CLI says which file and exits 2 (bad input).
     const file = join(store.root, 'run.yaml');
     writeFileSync(file, yaml);
-    const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-    const cli = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', main, 'run', file, '--store', store.root],
-      { encoding: 'utf8', env: { ...process.env, CI: 'true' } },
-    );
+    const cli = spawnSync(process.execPath, [CLI_MAIN, 'run', file, '--store', store.root], {
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
     expect(cli.status).toBe(2);
     expect(cli.stderr).toContain(`${join(run.path, 'result.json')}: expected valid JSON`);
   });

@@ -23,9 +23,9 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CLI_MAIN } from '../cli/cli-testing.js';
 import { planFile } from '../harness/plan.js';
 import { Store } from '../store/store.js';
 import { canonicalJson, runId, withoutDefaults } from '../config/resolve.js';
@@ -55,7 +55,6 @@ interface Carried {
 const KEY = 'test-queue-key-0123456789abcdef';
 const key = Buffer.from(KEY);
 
-const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const redisInstalled = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 
 test.skipIf(redisInstalled)(
@@ -154,7 +153,7 @@ function workspace(config: string): { dir: string; file: string } {
 }
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+  spawn(process.execPath, [CLI_MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: 'true', CYCLESPARSE_QUEUE_KEY: KEY, ...env },
   });

@@ -11,13 +11,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-
-const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+import { CLI_MAIN } from '../cli/cli-testing.js';
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+  return spawnSync(process.execPath, [CLI_MAIN, ...args], {
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ...env },
     timeout: 120_000,

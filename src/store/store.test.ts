@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CLI_MAIN } from '../cli/cli-testing.js';
 import type { PipelineResult } from '../methods/runner.js';
 import { parseConfigText, resolveRun, runId } from '../config/resolve.js';
 import { loadNative } from '../engine/native.js';
@@ -19,9 +19,8 @@ import { TORCH_PYTHON } from '../engine/torch/torch-testing.js';
 import { executeRun } from '../harness/execute.js';
 import { Store, type StoredEpoch } from './store.js';
 
-const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+  spawnSync(process.execPath, [CLI_MAIN, ...args], {
     encoding: 'utf8',
     env: { ...process.env, CI: 'true' },
   });
@@ -94,11 +93,9 @@ describe('the results store', () => {
     const expected = readResult(straightStore, id);
 
     const killedStore = join(dir, 'killed');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', main, 'run', file, '--store', killedStore],
-      { stdio: 'ignore' },
-    );
+    const child = spawn(process.execPath, [CLI_MAIN, 'run', file, '--store', killedStore], {
+      stdio: 'ignore',
+    });
     const metrics = join(killedStore, id, 'metrics.jsonl');
     await waitFor(
       () => existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 4,
@@ -136,7 +133,7 @@ sweep:
       new Promise<number>((resolve) =>
         spawn(
           process.execPath,
-          ['--import', 'tsx', main, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
+          [CLI_MAIN, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
           { stdio: 'ignore', env: { ...process.env, CI: 'true' } },
         ).once('exit', (code) => resolve(code ?? -1)),
       );
@@ -173,7 +170,7 @@ sweep:
       const sweep = (store: string, concurrency: string, env: NodeJS.ProcessEnv) =>
         spawnSync(
           process.execPath,
-          ['--import', 'tsx', main, 'sweep', file, '--store', store, '--concurrency', concurrency],
+          [CLI_MAIN, 'sweep', file, '--store', store, '--concurrency', concurrency],
           { encoding: 'utf8', env: { ...env, CI: 'true' } },
         );
       const withoutThreads = { ...process.env };
@@ -215,7 +212,7 @@ ${configs.map((c) => `    - ${c.replace('method: ', '')}`).join('\n')}
     // One thread in both: a run's default thread count follows the machine's load (idle cores),
     // and native reductions at another thread count round differently.
     const oneThread = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+      spawnSync(process.execPath, [CLI_MAIN, ...args], {
         encoding: 'utf8',
         env: { ...process.env, CI: 'true', CYCLESPARSE_THREADS: '1' },
       });
@@ -245,7 +242,7 @@ sweep:
     // Its own process group, like a shell job: Ctrl-C reaches the sweep and its workers.
     const sweep = spawn(
       process.execPath,
-      ['--import', 'tsx', main, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
+      [CLI_MAIN, 'sweep', file, '--store', storeDir, '--concurrency', '2'],
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, CI: 'true' } },
     );
     let stdout = '';
