@@ -51,6 +51,12 @@ class Args {
       throw Error{"argument " + std::to_string(index) + ": expected a boolean"};
     return value;
   }
+  double Double(size_t index) {
+    double value = 0;
+    if (napi_get_value_double(env_, values_[index], &value) != napi_ok)
+      throw Error{"argument " + std::to_string(index) + ": expected a number"};
+    return value;
+  }
 
  private:
   napi_env env_;
@@ -65,5 +71,7 @@ inline void RequireRange(const char* what, int64_t offset, int64_t count, size_t
 
 // Registers the sparse kernels (native/sparse.cc) on the module's exports.
 void RegisterSparse(napi_env env, napi_value exports);
+// Registers the optimizer kernel (native/optimizer.cc) on the module's exports.
+void RegisterOptimizer(napi_env env, napi_value exports);
 
 }  // namespace cyclesparse

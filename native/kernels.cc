@@ -734,6 +734,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(functions) / sizeof(functions[0]), functions);
   cyclesparse::RegisterSparse(env, exports);
+  cyclesparse::RegisterOptimizer(env, exports);
   return exports;
 }
 

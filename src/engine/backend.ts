@@ -27,6 +27,7 @@ import {
 } from './engine.js';
 import { installKernels, setNativeKernels } from './kernels.js';
 import { loadNative, nativeKernels } from './native.js';
+import { sgdAddon, sgdKernels } from './sgd-kernel.js';
 import { sparseAddon, sparseKernels, sparseMode } from './sparse.js';
 
 /** Imports an optional package by name; undefined when it is not installed. */
@@ -147,6 +148,7 @@ export async function useBackend(name: TfjsBackendName = 'wasm'): Promise<Backen
       setNativeKernels({
         ...nativeKernels(addon),
         ...(sparse === undefined ? {} : sparseKernels(sparse)),
+        ...(sgdAddon(addon) === undefined ? {} : sgdKernels(sgdAddon(addon)!)),
       });
       threads = nativeThreads();
       addon.setThreads(threads);

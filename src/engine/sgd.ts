@@ -19,6 +19,7 @@ import type { Mask } from '../core/mask.js';
 import { weightName } from '../models/spec.js';
 import { DEFAULT_SGD, type SgdOptions } from './engine.js';
 import type { Network } from './network.js';
+import { SGD_STEP, type SgdStepAttrs } from './sgd-kernel.js';
 
 export class MaskedSgd {
   readonly network: Network;
@@ -101,6 +102,10 @@ export class MaskedSgd {
   step(grads: tf.NamedTensorMap, learningRate: number): void {
     requireNumber('learningRate', learningRate, { min: 0, max: Number.MAX_VALUE });
     const { momentum, nesterov, weightDecay } = this.options;
+    if (tf.getKernel(SGD_STEP, tf.getBackend()) !== undefined) {
+      this.#fusedStep(grads, learningRate);
+      return;
+    }
     tf.tidy(() => {
       const lr = tf.scalar(learningRate);
       const mu = tf.scalar(momentum);
@@ -124,6 +129,33 @@ export class MaskedSgd {
           direction = nesterov ? tf.add(g, tf.mul(next, mu)) : next;
         }
         param.assign(tf.sub(param, tf.mul(direction, lr)));
+      }
+    });
+  }
+
+  /** The same update, one native kernel per parameter (engine/sgd-kernel.ts): the same bits. */
+  #fusedStep(grads: tf.NamedTensorMap, learningRate: number): void {
+    const { momentum, nesterov, weightDecay } = this.options;
+    const attrs: SgdStepAttrs = { learningRate, momentum, weightDecay, nesterov };
+    tf.tidy(() => {
+      for (const [name, param] of this.network.params) {
+        const gradient = grads[name];
+        if (gradient === undefined)
+          throw new InvalidArgumentError(
+            `grads.${name}`,
+            'a gradient for every parameter',
+            undefined,
+          );
+        const mask = this.#masks.get(name);
+        const buffer = momentum === 0 ? undefined : this.momentum.get(name)!;
+        const inputs: tf.NamedTensorMap = { param, gradient };
+        if (mask !== undefined) inputs.mask = mask;
+        if (buffer !== undefined) inputs.buffer = buffer;
+        const [next, nextBuffer] = tf
+          .engine()
+          .runKernel<tf.Tensor[]>(SGD_STEP, inputs, attrs as unknown as tf.NamedAttrMap);
+        param.assign(next!);
+        if (buffer !== undefined) buffer.assign(nextBuffer!);
       }
     });
   }
