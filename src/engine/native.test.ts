@@ -345,11 +345,15 @@ describe.runIf(addon !== undefined)('native kernels', () => {
     await useBackend('wasm');
   });
 
+  // Against TF.js's pure-JavaScript cpu backend, the reference of every kernel test here: wasm's
+  // own ResNet-20 gradients differ from both cpu and native by up to 0.6% of the largest entry
+  // (first convolution), which this comparison used to hide by running wasm with the native batch
+  // norm still registered (engine/kernels.ts).
   test.each(['resnet-20', 'lenet-5', 'lenet-300-100'] as const)(
-    'a training step of %s on native equals wasm (loss and every gradient)',
+    'a training step of %s on native equals the cpu backend (loss and every gradient)',
     async (model) => {
       const spec = modelSpec(model);
-      const step = async (backend: 'wasm' | 'native') => {
+      const step = async (backend: 'cpu' | 'native') => {
         await useBackend(backend);
         const network = Network.initialize(spec, 0);
         const [h, w, c] = spec.input;
@@ -372,7 +376,7 @@ describe.runIf(addon !== undefined)('native kernels', () => {
         network.dispose();
         return out;
       };
-      const wasm = await step('wasm');
+      const wasm = await step('cpu');
       const native = await step('native');
       expect(native.loss).toBeCloseTo(wasm.loss, 5);
       // Gradients to within 1e-4 of the largest gradient entry: some entries (biases in front of a

@@ -62,7 +62,7 @@ async function train(
     expect(tf.memory().numTensors).toBe(tensors);
     tf.dispose(Object.values(grads));
   }
-  const params = (await network.read());
+  const params = await network.read();
   const momentum = await sgd.read();
   const out = {
     params: names.map((n) => params.get(n)!),
