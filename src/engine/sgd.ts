@@ -111,13 +111,7 @@ export class MaskedSgd {
       const mu = tf.scalar(momentum);
       const decay = tf.scalar(weightDecay);
       for (const [name, param] of this.network.params) {
-        const gradient = grads[name];
-        if (gradient === undefined)
-          throw new InvalidArgumentError(
-            `grads.${name}`,
-            'a gradient for every parameter',
-            undefined,
-          );
+        const gradient = gradientOf(grads, name);
         const mask = this.#masks.get(name);
         let g = mask === undefined ? gradient : tf.mul(gradient, mask);
         if (weightDecay !== 0) g = tf.add(g, tf.mul(param, decay));
@@ -139,13 +133,7 @@ export class MaskedSgd {
     const attrs: SgdStepAttrs = { learningRate, momentum, weightDecay, nesterov };
     tf.tidy(() => {
       for (const [name, param] of this.network.params) {
-        const gradient = grads[name];
-        if (gradient === undefined)
-          throw new InvalidArgumentError(
-            `grads.${name}`,
-            'a gradient for every parameter',
-            undefined,
-          );
+        const gradient = gradientOf(grads, name);
         const mask = this.#masks.get(name);
         const buffer = momentum === 0 ? undefined : this.momentum.get(name)!;
         const inputs: tf.NamedTensorMap = { param, gradient };
@@ -181,4 +169,11 @@ export class MaskedSgd {
   dispose(): void {
     for (const tensor of [...this.#masks.values(), ...this.momentum.values()]) tensor.dispose();
   }
+}
+
+function gradientOf(grads: tf.NamedTensorMap, name: string): tf.Tensor {
+  const gradient = grads[name];
+  if (gradient === undefined)
+    throw new InvalidArgumentError(`grads.${name}`, 'a gradient for every parameter', undefined);
+  return gradient;
 }
