@@ -19,7 +19,8 @@ import { MaskedSgd } from './sgd.js';
 import { SGD_STEP, sgdAddon } from './sgd-kernel.js';
 
 const addon = sgdAddon(loadNative().addon);
-const spec = modelSpec('lenet-5');
+// LeNet-300-100: its first layer (235,200 weights) takes the kernel's multithreaded path.
+const spec = modelSpec('lenet-300-100');
 
 async function train(
   backend: 'wasm' | 'native',
