@@ -24,6 +24,9 @@ struct SgdStep {
 __attribute__((optimize("fp-contract=off"))) void Update(const SgdStep& s, int64_t n, const float* param,
                                                          const float* grad, const float* mask, const float* buffer,
                                                          float* param_out, float* buffer_out) {
+#ifdef __clang__  // clang ignores GCC's optimize attribute and contracts within an expression
+#pragma clang fp contract(off)
+#endif
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; i++) {
     float g = mask == nullptr ? grad[i] : grad[i] * mask[i];

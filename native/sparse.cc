@@ -234,12 +234,14 @@ inline void StageToNhwc(const float* stage, int64_t positions, int64_t channels,
 // innermost, written to NHWC y a row at a time. Threads take output rows.
 void Forward(const Pattern& pattern, const Geometry& g, const float* xt, const float* filter, float* y) {
   const int64_t np = g.Np(), s_in = g.h * g.w, s_out = g.oh * g.ow;
+  // Stages are allocated here: an exception (out of memory) must not escape a parallel region.
+  std::vector<Scratch> stages(static_cast<size_t>(omp_get_max_threads()));
+  for (Scratch& stage : stages) stage.Get(size_t(g.ow * g.o * np));
 #pragma omp parallel
   {
     std::vector<const float*> rows;
     std::vector<float> values;
-    Scratch stage_buffer;
-    float* stage = stage_buffer.Get(size_t(g.ow * g.o * np));
+    float* stage = stages[size_t(omp_get_thread_num())].Get(size_t(g.ow * g.o * np));
 #pragma omp for schedule(static)
     for (int64_t oy = 0; oy < g.oh; oy++) {
       // Output channel outermost: its few kept weights read x as that many sequential streams
@@ -271,12 +273,14 @@ void Forward(const Pattern& pattern, const Geometry& g, const float* xt, const f
 // a row at a time. Threads take input rows.
 void BackwardInput(const Pattern& pattern, const Geometry& g, const float* dyt, const float* filter, float* dx) {
   const int64_t np = g.Np(), s_in = g.h * g.w, s_out = g.oh * g.ow;
+  // Stages are allocated here: an exception (out of memory) must not escape a parallel region.
+  std::vector<Scratch> stages(static_cast<size_t>(omp_get_max_threads()));
+  for (Scratch& stage : stages) stage.Get(size_t(g.w * g.c * np));
 #pragma omp parallel
   {
     std::vector<const float*> rows;
     std::vector<float> values;
-    Scratch stage_buffer;
-    float* stage = stage_buffer.Get(size_t(g.w * g.c * np));
+    float* stage = stages[size_t(omp_get_thread_num())].Get(size_t(g.w * g.c * np));
 #pragma omp for schedule(static)
     for (int64_t iy = 0; iy < g.h; iy++) {
       // Input channel outermost, for sequential streams along the row (as in Forward).

@@ -331,7 +331,12 @@ export function setNativeKernels(kernels: Record<string, tf.KernelFunc> | undefi
     // What TF.js had is saved when natives go in, never when they come out: then the
     // registered kernel is the native one, and a native-only kernel (no TF.js original) saved
     // as "stock" would stay registered on plain wasm.
-    if (kernels !== undefined && !stock.has(key) && !installed.has(key)) {
+    if (
+      kernels !== undefined &&
+      !nativeInstalled.has(name) &&
+      !stock.has(key) &&
+      !installed.has(key)
+    ) {
       const existing = tf.getKernel(name, backendName);
       if (existing !== undefined) stock.set(key, existing);
     }

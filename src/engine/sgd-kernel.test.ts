@@ -97,6 +97,8 @@ describe.skipIf(addon === undefined)('fused SGD update', () => {
   );
 
   test('native-only kernels leave with the native backend (wasm after native runs TF.js only)', async () => {
+    // Twice: the second start must not take the first one's kernels for TF.js's own.
+    await useBackend('native');
     await useBackend('native');
     for (const name of [SGD_STEP, SPARSE_CONV, BATCH_NORM_TRAIN])
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();

@@ -112,8 +112,8 @@ export class SparseLayer {
   readonly id: number;
   readonly density: number;
   readonly decisions = new Map<string, SparseDecision>();
-  /** The data of the input that the last sparse forward kept in the pattern (its identity). */
-  keptInput: object | undefined;
+  /** The input the last sparse forward kept in the pattern: its data (identity) and shape. */
+  keptInput: { readonly dataId: object; readonly shape: readonly number[] } | undefined;
   readonly #addon: SparseAddonLike;
   #freed = false;
 
@@ -341,7 +341,7 @@ export function sparseKernels(addon: SparseAddonLike): Record<string, tf.KernelF
         () => addon.sparseConv2d(heap(wasm), px, pf, py, layer.id, true, ...dims),
       );
       // The backward pass reads x from the pattern (x is saved for it, so its data lives on).
-      if (ran === 'sparse') layer.keptInput = x.dataId;
+      if (ran === 'sparse') layer.keptInput = { dataId: x.dataId, shape: [...x.shape] };
       return y;
     },
     [SPARSE_CONV_GRADS]: ({ inputs, backend, attrs }) => {
@@ -383,7 +383,9 @@ export function sparseKernels(addon: SparseAddonLike): Record<string, tf.KernelF
             pdx,
             pdw,
             layer.id,
-            layer.keptInput === x.dataId,
+            // The same data seen through a reshape is another layout: shape must match too.
+            layer.keptInput?.dataId === x.dataId &&
+              layer.keptInput.shape.every((d, i) => d === x.shape[i]),
             ...dims,
           ),
       );
