@@ -435,39 +435,70 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 // Rows are every position of every image (N·H·W for NHWC, N for a dense layer), columns the C
 // channels; statistics are per channel over the rows, summed in double per thread.
 
-// Per-channel sums of f(row, channel) over all rows, in double.
+// Per-channel sums of f(row, channel, sums) over all rows, in double: f adds into `sums`, which
+// holds `width` doubles per channel (several sums in one pass over the data).
 template <typename F>
-std::vector<double> ChannelSums(int64_t rows, int64_t channels, F f) {
+std::vector<double> ChannelSums(int64_t rows, int64_t channels, int64_t width, F f) {
   const int threads = omp_get_max_threads();
-  std::vector<double> partial(size_t(threads) * channels, 0.0);
+  const int64_t stride = channels * width;
+  std::vector<double> partial(size_t(threads) * stride, 0.0);
 #pragma omp parallel
   {
-    double* mine = partial.data() + size_t(omp_get_thread_num()) * channels;
+    double* mine = partial.data() + size_t(omp_get_thread_num()) * stride;
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t c = 0; c < channels; c++) mine[c] += f(r, c);
+    for (int64_t r = 0; r < rows; r++) f(r, mine);
   }
-  std::vector<double> total(channels, 0.0);
+  std::vector<double> total(stride, 0.0);
   for (int t = 0; t < threads; t++)
-    for (int64_t c = 0; c < channels; c++) total[c] += partial[size_t(t) * channels + c];
+    for (int64_t i = 0; i < stride; i++) total[i] += partial[size_t(t) * stride + i];
   return total;
 }
 
-// batchNormTrain(memory, x, gamma, beta, y, mean, variance, rstd, rows, channels, epsilon)
-// y = (x − mean) · rstd · gamma + beta with the batch's mean and biased variance;
-// rstd = 1 / sqrt(variance + epsilon).
+// Two zeroed float accumulators of `channels` values for one block of rows: on the stack when
+// small (every CIFAR/ImageNet ResNet layer), else on the heap.
+struct BlockSums {
+  static constexpr int64_t kStack = 512;
+  float stack[2 * kStack];
+  std::vector<float> heap;
+  float* first;
+  float* second;
+  explicit BlockSums(int64_t channels) {
+    float* base = stack;
+    if (channels > kStack) {
+      heap.assign(size_t(2 * channels), 0.f);
+      base = heap.data();
+    } else {
+      std::fill(stack, stack + 2 * channels, 0.f);
+    }
+    first = base;
+    second = base + channels;
+  }
+};
+
+// ReLU as TF.js's cpu kernel computes it (Math.max(0, v)): NaN stays NaN, −0 becomes +0.
+inline float Relu(float v) { return v > 0.f ? v : (std::isnan(v) ? v : 0.f); }
+// ReLU's derivative as TF.js's step(x) gives it, read from x or from relu(x) alike: 1 above 0,
+// NaN at NaN, 0 elsewhere.
+inline float Step(float v) { return v > 0.f ? 1.f : (std::isnan(v) ? v : 0.f); }
+
+// batchNormTrain(memory, x, gamma, beta, y, mean, variance, rstd, rows, channels, epsilon, relu)
+// y = (x − mean) · rstd · gamma + beta with the batch's mean and biased variance, then ReLU when
+// `relu` (the layer after it, fused: one pass instead of two, and no pre-activation tensor);
+// rstd = 1 / sqrt(variance + epsilon). One pass over x for both moments: sums of x − x[0] and
+// of its square, in double (shifted by the first row so a large mean does not cancel).
 napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
   try {
-    Args args(env, info, 11);
+    Args args(env, info, 12);
     size_t length = 0;
     float* memory = args.Floats(0, &length);
     const int64_t x = args.Int(1), gamma = args.Int(2), beta = args.Int(3), y = args.Int(4),
                   mean = args.Int(5), variance = args.Int(6), rstd = args.Int(7), rows = args.Int(8),
                   channels = args.Int(9);
+    const bool relu = args.Bool(11);
     double epsilon = 0;
     {
-      size_t count = 11;
-      napi_value values[11];
+      size_t count = 12;
+      napi_value values[12];
       napi_get_cb_info(env, info, &count, values, nullptr, nullptr);
       if (napi_get_value_double(env, values[10], &epsilon) != napi_ok) throw Error{"epsilon: expected a number"};
     }
@@ -476,73 +507,222 @@ napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
     RequireRange("batchNormTrain y", y, rows * channels, length);
     for (int64_t o : {gamma, beta, mean, variance, rstd}) RequireRange("batchNormTrain channel vector", o, channels, length);
     const float* in = memory + x;
-    const std::vector<double> sums = ChannelSums(rows, channels, [&](int64_t r, int64_t c) { return double(in[r * channels + c]); });
-    std::vector<double> mu(channels);
-    for (int64_t c = 0; c < channels; c++) mu[c] = sums[c] / double(rows);
-    const std::vector<double> squares = ChannelSums(rows, channels, [&](int64_t r, int64_t c) {
-      const double d = double(in[r * channels + c]) - mu[c];
-      return d * d;
+    const std::vector<float> shift_f(in, in + channels);
+    const std::vector<double> shift(in, in + channels);
+    const double* k = shift.data();
+    // Blocks of 16 rows summed in float (vectorised), blocks added in double.
+    constexpr int64_t kBlock = 16;
+    const std::vector<double> sums = ChannelSums((rows + kBlock - 1) / kBlock, channels, 2, [&](int64_t block, double* acc) {
+      BlockSums block_sums(channels);
+      float* p0 = block_sums.first;
+      float* p1 = block_sums.second;
+      const float* kf = shift_f.data();
+      const int64_t end = std::min(rows, (block + 1) * kBlock);
+      for (int64_t r = block * kBlock; r < end; r++) {
+        const float* row = in + r * channels;
+        for (int64_t c = 0; c < channels; c++) {
+          const float d = row[c] - kf[c];
+          p0[c] += d;
+          p1[c] += d * d;
+        }
+      }
+      for (int64_t c = 0; c < channels; c++) {
+        acc[c] += p0[c];
+        acc[channels + c] += p1[c];
+      }
     });
-    std::vector<float> scale(channels), shift(channels);
+    std::vector<float> scale(channels), offset(channels);
+    const double n = double(rows);
     for (int64_t c = 0; c < channels; c++) {
-      const double var = squares[c] / double(rows);
+      const double centred = sums[c] / n;
+      const double var = std::max(0.0, sums[channels + c] / n - centred * centred);
+      const double mu = k[c] + centred;
       const double r = 1.0 / std::sqrt(var + epsilon);
-      memory[mean + c] = float(mu[c]);
+      memory[mean + c] = float(mu);
       memory[variance + c] = float(var);
       memory[rstd + c] = float(r);
       scale[c] = float(r * memory[gamma + c]);
-      shift[c] = float(memory[beta + c] - mu[c] * r * memory[gamma + c]);
+      offset[c] = float(memory[beta + c] - mu * r * memory[gamma + c]);
     }
     float* out = memory + y;
+    const float* a = scale.data();
+    const float* b = offset.data();
+    if (relu) {
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t c = 0; c < channels; c++) out[r * channels + c] = in[r * channels + c] * scale[c] + shift[c];
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < channels; c++) out[r * channels + c] = Relu(in[r * channels + c] * a[c] + b[c]);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < channels; c++) out[r * channels + c] = in[r * channels + c] * a[c] + b[c];
+    }
   } catch (const Error& e) {
     return Throw(env, e.message);
   }
   return nullptr;
 }
 
-// batchNormGrad(memory, dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, channels)
+// Per channel: Σ g and Σ g·(x − mean) over the rows, g = dy (times step(y) when kRelu), in
+// double per thread; rows are summed in float blocks of kBlock first, so the inner loop stays in
+// float and vectorises.
+template <bool kRelu>
+std::vector<double> GradSums(const float* g, const float* in, const float* mu, const float* y, int64_t rows,
+                             int64_t channels) {
+  constexpr int64_t kBlock = 16;
+  return ChannelSums((rows + kBlock - 1) / kBlock, channels, 2, [&](int64_t block, double* acc) {
+    BlockSums block_sums(channels);
+    float* p0 = block_sums.first;
+    float* p1 = block_sums.second;
+    const int64_t end = std::min(rows, (block + 1) * kBlock);
+    for (int64_t i = block * kBlock; i < end; i++) {
+      const int64_t at = i * channels;
+      for (int64_t c = 0; c < channels; c++) {
+        const float gi = kRelu ? g[at + c] * Step(y[at + c]) : g[at + c];
+        p0[c] += gi;
+        p1[c] += gi * (in[at + c] - mu[c]);
+      }
+    }
+    for (int64_t c = 0; c < channels; c++) {
+      acc[c] += p0[c];
+      acc[channels + c] += p1[c];
+    }
+  });
+}
+
+// batchNormGrad(memory, dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, channels, y)
 // With x̂ = (x − mean)·rstd: dβ = Σ dy, dγ = Σ dy·x̂,
-// dx = γ·rstd/N · (N·dy − Σdy − x̂·Σ(dy·x̂)).
+// dx = γ·rstd/N · (N·dy − Σdy − x̂·Σ(dy·x̂)). With y ≥ 0 (the offset of a fused ReLU's output),
+// dy is first multiplied by step(y): the ReLU's gradient, in the same passes. Both sums in one
+// pass.
 napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
   try {
-    Args args(env, info, 11);
+    Args args(env, info, 12);
     size_t length = 0;
     float* memory = args.Floats(0, &length);
     const int64_t dy = args.Int(1), x = args.Int(2), mean = args.Int(3), rstd = args.Int(4),
                   gamma = args.Int(5), dx = args.Int(6), dgamma = args.Int(7), dbeta = args.Int(8),
-                  rows = args.Int(9), channels = args.Int(10);
+                  rows = args.Int(9), channels = args.Int(10), y = args.Int(11);
     if (rows < 1 || channels < 1) throw Error{"batchNormGrad: bad dimensions"};
     for (int64_t o : {dy, x, dx}) RequireRange("batchNormGrad rows", o, rows * channels, length);
+    if (y >= 0) RequireRange("batchNormGrad y", y, rows * channels, length);
     for (int64_t o : {mean, rstd, gamma, dgamma, dbeta}) RequireRange("batchNormGrad channel vector", o, channels, length);
     const float* g = memory + dy;
     const float* in = memory + x;
     const float* mu = memory + mean;
     const float* r = memory + rstd;
-    const std::vector<double> sum_dy = ChannelSums(rows, channels, [&](int64_t i, int64_t c) { return double(g[i * channels + c]); });
-    const std::vector<double> sum_dy_xhat = ChannelSums(rows, channels, [&](int64_t i, int64_t c) {
-      return double(g[i * channels + c]) * (double(in[i * channels + c]) - mu[c]) * r[c];
-    });
+    const float* relu = y >= 0 ? memory + y : nullptr;
+    // Σdy and Σdy·(x − mean) in one pass (rstd applied after); the ReLU's step where fused.
+    std::vector<double> sums;
+    if (relu)
+      sums = GradSums<true>(g, in, mu, relu, rows, channels);
+    else
+      sums = GradSums<false>(g, in, mu, relu, rows, channels);
     std::vector<float> a(channels), b(channels), k(channels);
     const double n = double(rows);
     for (int64_t c = 0; c < channels; c++) {
-      memory[dbeta + c] = float(sum_dy[c]);
-      memory[dgamma + c] = float(sum_dy_xhat[c]);
+      const double sum_dy = sums[c], sum_dy_xhat = sums[channels + c] * r[c];
+      memory[dbeta + c] = float(sum_dy);
+      memory[dgamma + c] = float(sum_dy_xhat);
       // dx = γ·rstd·dy − γ·rstd/N·Σdy − γ·rstd/N·x̂·Σ(dy·x̂), with x̂ = (x − mean)·rstd.
       const double factor = double(memory[gamma + c]) * r[c];
       a[c] = float(factor);
-      b[c] = float(factor * sum_dy[c] / n);
-      k[c] = float(factor * sum_dy_xhat[c] / n * r[c]);
+      b[c] = float(factor * sum_dy / n);
+      k[c] = float(factor * sum_dy_xhat / n * r[c]);
     }
     float* out = memory + dx;
+    const float *pa = a.data(), *pb = b.data(), *pk = k.data();
+    if (relu) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; i++)
-      for (int64_t c = 0; c < channels; c++) {
-        const int64_t at = i * channels + c;
-        out[at] = a[c] * g[at] - b[c] - k[c] * (in[at] - mu[c]);
+      for (int64_t i = 0; i < rows; i++)
+        for (int64_t c = 0; c < channels; c++) {
+          const int64_t at = i * channels + c;
+          out[at] = pa[c] * (g[at] * Step(relu[at])) - pb[c] - pk[c] * (in[at] - mu[c]);
+        }
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < rows; i++)
+        for (int64_t c = 0; c < channels; c++) {
+          const int64_t at = i * channels + c;
+          out[at] = pa[c] * g[at] - pb[c] - pk[c] * (in[at] - mu[c]);
+        }
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// The geometry of a 2-D pooling window over NHWC images, read from 14 arguments from `first`.
+struct Pool {
+  int64_t n, ih, iw, c, fh, fw, sh, sw, pt, pl, oh, ow;
+};
+
+Pool ReadPool(Args& args, size_t first, const char* name) {
+  Pool p{};
+  int64_t* fields[] = {&p.n, &p.ih, &p.iw, &p.c, &p.fh, &p.fw, &p.sh, &p.sw, &p.pt, &p.pl, &p.oh, &p.ow};
+  for (size_t i = 0; i < 12; i++) *fields[i] = args.Int(first + i);
+  if (p.n < 1 || p.ih < 1 || p.iw < 1 || p.c < 1 || p.fh < 1 || p.fw < 1 || p.sh < 1 || p.sw < 1 || p.oh < 1 ||
+      p.ow < 1)
+    throw Error{std::string(name) + ": bad dimensions"};
+  return p;
+}
+
+// The first maximum (strict >, row-major) of every channel of one output's window, padding
+// excluded, for channels [c0, c0 + count), count ≤ kPoolBlock: its value in best, its offset in
+// the image in where (−1 where no value exceeds −∞). Branch-free per channel, so random data
+// costs no mispredictions.
+constexpr int64_t kPoolBlock = 64;
+inline void WindowMax(const Pool& p, const float* image, int64_t yr, int64_t yc, int64_t c0, int64_t count,
+                      float* best, int32_t* where) {
+  const int64_t r0 = yr * p.sh - p.pt, q0 = yc * p.sw - p.pl;
+  const int64_t r_min = std::max<int64_t>(r0, 0), r_max = std::min(p.ih, r0 + p.fh);
+  const int64_t q_min = std::max<int64_t>(q0, 0), q_max = std::min(p.iw, q0 + p.fw);
+  for (int64_t d = 0; d < count; d++) {
+    best[d] = -INFINITY;
+    where[d] = -1;
+  }
+  for (int64_t r = r_min; r < r_max; r++)
+    for (int64_t q = q_min; q < q_max; q++) {
+      const int32_t base = int32_t((r * p.iw + q) * p.c + c0);
+      const float* v = image + base;
+      for (int64_t d = 0; d < count; d++) {
+        const bool above = v[d] > best[d];
+        best[d] = above ? v[d] : best[d];
+        where[d] = above ? base + int32_t(d) : where[d];
       }
+    }
+}
+
+// maxPool(memory, x, y, batch, inH, inW, channels, filterH, filterW, strideH, strideW, padTop,
+//         padLeft, outH, outW): the maximum of every window, padding excluded (−∞ for a window
+// with nothing above it, NaN ignored, as TF.js's cpu kernel), images split across threads.
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 15);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t x = args.Int(1), y = args.Int(2);
+    const Pool p = ReadPool(args, 3, "maxPool");
+    RequireRange("maxPool x", x, p.n * p.ih * p.iw * p.c, length);
+    RequireRange("maxPool y", y, p.n * p.oh * p.ow * p.c, length);
+    if (p.ih * p.iw * p.c > INT32_MAX) throw Error{"maxPool: image too large"};
+    const float* in = memory + x;
+    float* out = memory + y;
+#pragma omp parallel for schedule(static) if (p.n * p.ih * p.iw * p.c > 32768)
+    for (int64_t b = 0; b < p.n; b++) {
+      const float* image = in + b * p.ih * p.iw * p.c;
+      float best[kPoolBlock];
+      int32_t where[kPoolBlock];
+      for (int64_t yr = 0; yr < p.oh; yr++)
+        for (int64_t yc = 0; yc < p.ow; yc++) {
+          float* o = out + ((b * p.oh + yr) * p.ow + yc) * p.c;
+          for (int64_t c0 = 0; c0 < p.c; c0 += kPoolBlock) {
+            const int64_t count = std::min(kPoolBlock, p.c - c0);
+            WindowMax(p, image, yr, yc, c0, count, best, where);
+            std::memcpy(o + c0, best, count * sizeof(float));
+          }
+        }
+    }
   } catch (const Error& e) {
     return Throw(env, e.message);
   }
@@ -559,46 +739,60 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     Args args(env, info, 16);
     size_t length = 0;
     float* memory = args.Floats(0, &length);
-    const int64_t dy = args.Int(1), x = args.Int(2), dx = args.Int(3), n = args.Int(4), ih = args.Int(5),
-                  iw = args.Int(6), c = args.Int(7), fh = args.Int(8), fw = args.Int(9), sh = args.Int(10),
-                  sw = args.Int(11), pt = args.Int(12), pl = args.Int(13), oh = args.Int(14), ow = args.Int(15);
-    if (n < 1 || ih < 1 || iw < 1 || c < 1 || fh < 1 || fw < 1 || sh < 1 || sw < 1 || oh < 1 || ow < 1)
-      throw Error{"maxPoolGrad: bad dimensions"};
-    RequireRange("maxPoolGrad dy", dy, n * oh * ow * c, length);
-    RequireRange("maxPoolGrad x", x, n * ih * iw * c, length);
-    RequireRange("maxPoolGrad dx", dx, n * ih * iw * c, length);
+    const int64_t dy = args.Int(1), x = args.Int(2), dx = args.Int(3);
+    const Pool p = ReadPool(args, 4, "maxPoolGrad");
+    RequireRange("maxPoolGrad dy", dy, p.n * p.oh * p.ow * p.c, length);
+    RequireRange("maxPoolGrad x", x, p.n * p.ih * p.iw * p.c, length);
+    RequireRange("maxPoolGrad dx", dx, p.n * p.ih * p.iw * p.c, length);
+    if (p.ih * p.iw * p.c > INT32_MAX) throw Error{"maxPoolGrad: image too large"};
     const float* g = memory + dy;
     const float* in = memory + x;
     float* out = memory + dx;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < n; b++) {
-      const float* image = in + b * ih * iw * c;
-      float* grad = out + b * ih * iw * c;
-      std::fill(grad, grad + ih * iw * c, 0.f);
-      std::vector<float> best(c);
-      std::vector<int64_t> where(c);
-      for (int64_t yr = 0; yr < oh; yr++) {
-        const int64_t r0 = yr * sh - pt;
-        const int64_t r_min = std::max<int64_t>(r0, 0), r_max = std::min(ih, r0 + fh);
-        for (int64_t yc = 0; yc < ow; yc++) {
-          const int64_t c0 = yc * sw - pl;
-          const int64_t c_min = std::max<int64_t>(c0, 0), c_max = std::min(iw, c0 + fw);
-          std::fill(best.begin(), best.end(), -INFINITY);
-          std::fill(where.begin(), where.end(), int64_t(-1));
-          for (int64_t r = r_min; r < r_max; r++)
-            for (int64_t col = c_min; col < c_max; col++) {
-              const int64_t base = (r * iw + col) * c;
-              for (int64_t d = 0; d < c; d++)
-                if (image[base + d] > best[d]) {
-                  best[d] = image[base + d];
-                  where[d] = base + d;
-                }
-            }
-          const float* gy = g + ((b * oh + yr) * ow + yc) * c;
-          for (int64_t d = 0; d < c; d++)
-            if (where[d] >= 0) grad[where[d]] += gy[d];
+    for (int64_t b = 0; b < p.n; b++) {
+      const float* image = in + b * p.ih * p.iw * p.c;
+      float* grad = out + b * p.ih * p.iw * p.c;
+      std::fill(grad, grad + p.ih * p.iw * p.c, 0.f);
+      float best[kPoolBlock];
+      int32_t where[kPoolBlock];
+      for (int64_t yr = 0; yr < p.oh; yr++)
+        for (int64_t yc = 0; yc < p.ow; yc++) {
+          const float* gy = g + ((b * p.oh + yr) * p.ow + yc) * p.c;
+          for (int64_t c0 = 0; c0 < p.c; c0 += kPoolBlock) {
+            const int64_t count = std::min(kPoolBlock, p.c - c0);
+            WindowMax(p, image, yr, yc, c0, count, best, where);
+            for (int64_t d = 0; d < count; d++)
+              if (where[d] >= 0) grad[where[d]] += gy[c0 + d];
+          }
         }
-      }
+    }
+  } catch (const Error& e) {
+    return Throw(env, e.message);
+  }
+  return nullptr;
+}
+
+// addRelu(memory, a, b, out, n): out = relu(a + b), or relu(a) when b is −1 — a residual
+// block's sum and its ReLU in one pass (no sum tensor), or a ReLU on every thread.
+napi_value AddRelu(napi_env env, napi_callback_info info) {
+  try {
+    Args args(env, info, 5);
+    size_t length = 0;
+    float* memory = args.Floats(0, &length);
+    const int64_t a = args.Int(1), b = args.Int(2), out = args.Int(3), n = args.Int(4);
+    if (n < 0) throw Error{"addRelu: bad size"};
+    RequireRange("addRelu a", a, n, length);
+    if (b != -1) RequireRange("addRelu b", b, n, length);
+    RequireRange("addRelu out", out, n, length);
+    const float* x = memory + a;
+    float* z = memory + out;
+    if (b == -1) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t i = 0; i < n; i++) z[i] = Relu(x[i]);
+    } else {
+      const float* y = memory + b;
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t i = 0; i < n; i++) z[i] = Relu(x[i] + y[i]);
     }
   } catch (const Error& e) {
     return Throw(env, e.message);
@@ -726,7 +920,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setConvolution", nullptr, SetConvolution, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormTrain", nullptr, BatchNormTrain, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNormGrad", nullptr, BatchNormGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPool", nullptr, MaxPool, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"addRelu", nullptr, AddRelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addRows", nullptr, AddRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumRows", nullptr, SumRows, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -12,6 +12,7 @@ import { useBackend } from './backend.js';
 import { stockKernel } from './kernels.js';
 import { convAttrs, convCase, convTensors, expectClose, run, values } from './kernel-testing.js';
 import {
+  ADD_RELU,
   BATCH_NORM_GRAD,
   BATCH_NORM_TRAIN,
   RELU_GRAD,
@@ -141,6 +142,178 @@ describe.runIf(addon !== undefined)('native kernels', () => {
       addon!.setConvolution('primitives');
     },
   );
+
+  test.each(convolution)(
+    'the three convolution kernels (%s) against stock cpu at ResNet-like channel counts',
+    async (mode) => {
+      addon!.setConvolution(mode);
+      // Channel counts where blocked layouts (8 or 16 channels a block) differ from NHWC.
+      const cases: [number[], number[], number, number | 'valid'][] = [
+        [[2, 8, 8, 16], [3, 3, 16, 16], 1, 1],
+        [[2, 9, 7, 16], [3, 3, 16, 32], 2, 1],
+        [[3, 8, 8, 16], [1, 1, 16, 24], 2, 0],
+        [[2, 6, 6, 32], [3, 3, 32, 8], 1, 'valid'],
+        [[2, 10, 10, 1], [5, 5, 1, 6], 1, 2],
+        [[2, 7, 7, 6], [5, 5, 6, 16], 1, 'valid'],
+      ];
+      for (const [[n, h, w, c], filterShape, stride, pad] of cases) {
+        const xShape = [n!, h!, w!, c!] as [number, number, number, number];
+        const info = tf.backend_util.computeConv2DInfo(
+          xShape,
+          filterShape as [number, number, number, number],
+          stride,
+          1,
+          pad,
+        );
+        const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+        const x = { values: values(size(xShape), n! + c!), shape: xShape };
+        const filter = { values: values(size(filterShape), c! + 7), shape: filterShape };
+        const dy = { values: values(size(info.outShape), c! + 9), shape: [...info.outShape] };
+        const common = { strides: stride, pad, dataFormat: 'NHWC', dilations: 1 };
+        const cpu = (name: string) => stockKernel(name, 'cpu')!.kernelFunc;
+        const attrs = common as unknown as tf.NamedAttrMap;
+        expectClose(
+          await run('wasm', kernels.Conv2D!, { x, filter }, attrs),
+          await run('cpu', cpu('Conv2D'), { x, filter }, attrs),
+        );
+        const filterAttrs = { ...common, filterShape } as unknown as tf.NamedAttrMap;
+        expectClose(
+          await run('wasm', kernels.Conv2DBackpropFilter!, { x, dy }, filterAttrs),
+          await run('cpu', cpu('Conv2DBackpropFilter'), { x, dy }, filterAttrs),
+        );
+        const inputAttrs = { ...common, inputShape: xShape } as unknown as tf.NamedAttrMap;
+        expectClose(
+          await run('wasm', kernels.Conv2DBackpropInput!, { dy, filter }, inputAttrs),
+          await run('cpu', cpu('Conv2DBackpropInput'), { dy, filter }, inputAttrs),
+        );
+      }
+      addon!.setConvolution('primitives');
+    },
+  );
+
+  test('MaxPool and Relu against stock cpu, every padding, ties and NaN', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          batch: fc.integer({ min: 1, max: 3 }),
+          height: fc.integer({ min: 1, max: 9 }),
+          width: fc.integer({ min: 1, max: 9 }),
+          channels: fc.integer({ min: 1, max: 70 }),
+          filter: fc.integer({ min: 1, max: 3 }),
+          stride: fc.integer({ min: 1, max: 3 }),
+          pad: fc.constantFrom('valid' as const, 'same' as const),
+          special: fc.constantFrom('none', 'ties', 'nan'),
+          seed: fc.nat(),
+        }),
+        async (c) => {
+          const xShape = [c.batch, c.height, c.width, c.channels] as [
+            number,
+            number,
+            number,
+            number,
+          ];
+          const info = tf.backend_util.computePool2DInfo(xShape, c.filter, c.stride, 1, c.pad);
+          fc.pre(info.outHeight >= 1 && info.outWidth >= 1);
+          const raw = values(
+            xShape.reduce((a, b) => a * b, 1),
+            c.seed,
+          );
+          const x =
+            c.special === 'ties'
+              ? raw.map(Math.round)
+              : c.special === 'nan'
+                ? raw.map((v, i) => (i % 5 === 0 ? Number.NaN : v))
+                : raw;
+          const inputs = { x: { values: x, shape: xShape } };
+          const attrs = {
+            filterSize: c.filter,
+            strides: c.stride,
+            pad: c.pad,
+          } as unknown as tf.NamedAttrMap;
+          const pooled = await run('wasm', kernels.MaxPool!, inputs, attrs);
+          const reference = await run(
+            'cpu',
+            stockKernel('MaxPool', 'cpu')!.kernelFunc,
+            inputs,
+            attrs,
+          );
+          expect(pooled.shape).toEqual(reference.shape);
+          expect(Array.from(pooled.values)).toEqual(Array.from(reference.values));
+          const relu = await run('wasm', kernels.Relu!, inputs, {});
+          const reluReference = await run(
+            'cpu',
+            stockKernel('Relu', 'cpu')!.kernelFunc,
+            inputs,
+            {},
+          );
+          expect(Array.from(relu.values)).toEqual(Array.from(reluReference.values));
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  test('the fused add + ReLU equals relu(add) of stock cpu, and its gradient through tf.grads', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        async (shape, seed) => {
+          const size = shape.reduce((a, b) => a * b, 1);
+          const a = { values: values(size, seed), shape };
+          const b = {
+            values: values(size, seed + 1).map((v, i) => (i % 3 ? v : -a.values[i]!)),
+            shape,
+          };
+          const fused = await run('wasm', kernels[ADD_RELU]!, { a, b }, {});
+          const sum = await run('cpu', stockKernel('Add', 'cpu')!.kernelFunc, { a, b }, {});
+          const reference = await run(
+            'cpu',
+            stockKernel('Relu', 'cpu')!.kernelFunc,
+            { x: sum },
+            {},
+          );
+          expect(Array.from(fused.values)).toEqual(Array.from(reference.values));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('the fused batch norm + ReLU equals relu of the tf-ops formula, forward and backward', async () => {
+    await useBackend('native');
+    const x = tf.randomNormal([4, 5, 3, 9], 0.5, 2, 'float32', 11);
+    const gamma = tf.randomNormal([9], 1, 0.3, 'float32', 12);
+    const beta = tf.randomNormal([9], 0, 1, 'float32', 13);
+    const dy = tf.randomNormal([4, 5, 3, 9], 0, 1, 'float32', 14);
+    const formula = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      const normalised = tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5)));
+      return tf.relu(tf.add(tf.mul(normalised, g), b));
+    };
+    const [y, mean, , rstd] = tf
+      .engine()
+      .runKernel<tf.Tensor[]>(BATCH_NORM_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu: true });
+    const close = (a: tf.Tensor, b: tf.Tensor, tolerance: number) =>
+      expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(tolerance);
+    close(y!, formula(x, gamma, beta), 1e-5);
+    expect(tf.min(y!).dataSync()[0]).toBe(0); // some values were clipped
+    const [dx, dgamma, dbeta] = tf
+      .engine()
+      .runKernel<tf.Tensor[]>(
+        BATCH_NORM_GRAD,
+        { dy, x, mean: mean!, rstd: rstd!, gamma, y: y! },
+        {},
+      );
+    const [gx, gg, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(formula(a, b, c), dy)),
+    )([x, gamma, beta]);
+    close(dx!, gx!, 1e-5);
+    close(dgamma!, gg!, 1e-4);
+    close(dbeta!, gb!, 1e-4);
+    tf.dispose([x, gamma, beta, dy, y!, mean!, rstd!, dx!, dgamma!, dbeta!, gx!, gg!, gb!]);
+    await useBackend('wasm');
+  });
 
   test('MaxPoolGrad against stock cpu, with ties (first maximum wins) and every padding', async () => {
     await fc.assert(

@@ -58,6 +58,7 @@ export interface NativeAddon {
     rows: number,
     channels: number,
     epsilon: number,
+    relu: boolean,
   ): void;
   batchNormGrad(
     memory: ArrayBufferLike,
@@ -71,9 +72,14 @@ export interface NativeAddon {
     dbeta: number,
     rows: number,
     channels: number,
+    /** A fused ReLU's output, whose step multiplies dy first; −1 for none. */
+    y: number,
   ): void;
+  maxPool(memory: ArrayBufferLike, x: number, y: number, ...dims: number[]): void;
   maxPoolGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, ...dims: number[]): void;
   reluGrad(memory: ArrayBufferLike, dy: number, x: number, dx: number, n: number): void;
+  /** out = relu(a + b), or relu(a) when b is −1. */
+  addRelu(memory: ArrayBufferLike, a: number, b: number, out: number, n: number): void;
   addRows(
     memory: ArrayBufferLike,
     a: number,
@@ -155,6 +161,23 @@ export function convDims(info: tf.backend_util.Conv2DInfo): number[] {
   ];
 }
 
+function poolDims(info: tf.backend_util.Conv2DInfo): number[] {
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.outHeight,
+    info.outWidth,
+  ];
+}
+
 function requireNhwc(dataFormat: string, name: string): void {
   if (dataFormat !== 'NHWC') throw new Error(`${name}: only NHWC is supported, got ${dataFormat}`);
 }
@@ -197,12 +220,19 @@ function callConv(
 /**
  * Training-mode batch normalisation as two fused kernels (engine/network.ts uses them when they
  * are registered on the active backend): forward → [y, mean, biased variance, 1/sqrt(var + ε)],
- * gradient → [dx, dγ, dβ].
+ * gradient → [dx, dγ, dβ]. With attribute `relu` the forward applies the ReLU that follows the
+ * layer, and the gradient, given that output as input `y`, applies the ReLU's gradient first:
+ * the pre-activation tensor and its gradient are never made.
  */
 export const BATCH_NORM_TRAIN = 'CyclesparseBatchNormTrain';
 /** dy · step(x) in one kernel: the ReLU gradient (kernels.ts routes Relu's gradient to it). */
 export const RELU_GRAD = 'CyclesparseReluGrad';
 export const BATCH_NORM_GRAD = 'CyclesparseBatchNormGrad';
+/**
+ * relu(a + b) for equal float shapes in one pass: a residual block's sum and the ReLU after it
+ * (engine/network.ts), whose gradient is RELU_GRAD of dy and this output, for both inputs.
+ */
+export const ADD_RELU = 'CyclesparseAddRelu';
 
 /** Kernel functions for the wasm backend, calling `addon`. */
 export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc> {
@@ -210,7 +240,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
     [BATCH_NORM_TRAIN]: ({ inputs, backend, attrs }) => {
       const wasm = backend as unknown as WasmBackend;
       const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-      const { epsilon } = attrs as { epsilon: number };
+      const { epsilon, relu } = attrs as { epsilon: number; relu?: boolean };
       requireFloat32(BATCH_NORM_TRAIN, x, gamma, beta);
       const channels = x.shape.at(-1)!;
       const rows = x.shape.reduce((p, d) => p * d, 1) / channels;
@@ -228,13 +258,18 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         rows,
         channels,
         epsilon,
+        relu === true,
       );
       return [y, mean!, variance!, rstd!];
     },
     [BATCH_NORM_GRAD]: ({ inputs, backend }) => {
       const wasm = backend as unknown as WasmBackend;
-      const { dy, x, mean, rstd, gamma } = inputs as Record<string, TensorInfo>;
-      requireFloat32(BATCH_NORM_GRAD, dy!, x!, mean!, rstd!, gamma!);
+      const { dy, x, mean, rstd, gamma, y } = inputs as Record<string, TensorInfo | undefined>;
+      requireFloat32(BATCH_NORM_GRAD, dy!, x!, mean!, rstd!, gamma!, ...(y ? [y] : []));
+      if (y !== undefined && !tf.util.arraysEqual(y.shape, x!.shape))
+        throw new Error(
+          `${BATCH_NORM_GRAD}: y has shape [${y.shape.join(', ')}], x [${x!.shape.join(', ')}]`,
+        );
       const channels = x!.shape.at(-1)!;
       const rows = x!.shape.reduce((p, d) => p * d, 1) / channels;
       const dx = wasm.makeOutput([...x!.shape], 'float32');
@@ -252,6 +287,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         floatOffset(wasm, dbeta),
         rows,
         channels,
+        y === undefined ? -1 : floatOffset(wasm, y),
       );
       return [dx, dgamma, dbeta];
     },
@@ -267,6 +303,66 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         floatOffset(wasm, out),
         x.shape.reduce((a, b) => a * b, 1),
       );
+      return out;
+    },
+    [ADD_RELU]: ({ inputs, backend }) => {
+      const wasm = backend as unknown as WasmBackend;
+      const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+      requireFloat32(ADD_RELU, a, b);
+      if (!tf.util.arraysEqual(a.shape, b.shape))
+        throw new Error(
+          `${ADD_RELU}: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`,
+        );
+      const out = wasm.makeOutput([...a.shape], 'float32');
+      addon.addRelu(
+        heap(wasm),
+        floatOffset(wasm, a),
+        floatOffset(wasm, b),
+        floatOffset(wasm, out),
+        tf.util.sizeFromShape(a.shape),
+      );
+      return out;
+    },
+    // wasm's Relu runs on one thread; this one on all of them.
+    Relu: (args) => {
+      const wasm = args.backend as unknown as WasmBackend;
+      const { x } = args.inputs as { x: TensorInfo };
+      if (x.dtype !== 'float32') return originalKernel('Relu', 'wasm').kernelFunc(args);
+      const out = wasm.makeOutput([...x.shape], 'float32');
+      addon.addRelu(
+        heap(wasm),
+        floatOffset(wasm, x),
+        -1,
+        floatOffset(wasm, out),
+        tf.util.sizeFromShape(x.shape),
+      );
+      return out;
+    },
+    MaxPool: (args) => {
+      const wasm = args.backend as unknown as WasmBackend;
+      const { x } = args.inputs as { x: TensorInfo };
+      const { filterSize, strides, pad, dimRoundingMode } =
+        args.attrs as unknown as tf.MaxPoolAttrs;
+      if (x.dtype !== 'float32' || x.shape.some((d) => d === 0))
+        return originalKernel('MaxPool', 'wasm').kernelFunc(args);
+      const info = tf.backend_util.computePool2DInfo(
+        x.shape as [number, number, number, number],
+        filterSize,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      // A 1×1 window at stride 1 is the identity in TF.js (NaN included), as its cpu kernel does.
+      if (
+        info.filterHeight === 1 &&
+        info.filterWidth === 1 &&
+        tf.util.arraysEqual(info.inShape, info.outShape)
+      )
+        return originalKernel('Identity', 'wasm').kernelFunc({ ...args, attrs: {} });
+      const out = wasm.makeOutput([...info.outShape], 'float32');
+      if (info.outHeight > 0 && info.outWidth > 0)
+        addon.maxPool(heap(wasm), floatOffset(wasm, x), floatOffset(wasm, out), ...poolDims(info));
       return out;
     },
     // Float adds of equal shapes or of a last-axis vector (bias adds, gradient sums); every
@@ -378,18 +474,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, tf.KernelFunc>
         floatOffset(wasm, dy),
         floatOffset(wasm, input),
         floatOffset(wasm, out),
-        info.batchSize,
-        info.inHeight,
-        info.inWidth,
-        info.inChannels,
-        info.filterHeight,
-        info.filterWidth,
-        info.strideHeight,
-        info.strideWidth,
-        info.padInfo.top,
-        info.padInfo.left,
-        info.outHeight,
-        info.outWidth,
+        ...poolDims(info),
       );
       return out;
     },

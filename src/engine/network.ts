@@ -10,7 +10,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './native.js';
+import { ADD_RELU, BATCH_NORM_GRAD, BATCH_NORM_TRAIN, RELU_GRAD } from './native.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { initialValues } from '../models/init.js';
 import { buffers, parameters, weightName, type ModelSpec, type Node } from '../models/spec.js';
@@ -157,7 +157,10 @@ export class Network {
     statistics: BatchStatistics[],
   ): tf.Tensor {
     let x = input;
-    for (const node of nodes) {
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
+      // A ReLU right after this node, which the fused native kernels can apply in the same pass.
+      const fuseRelu = nodes[i + 1]?.op === 'relu' && mode === 'train';
       switch (node.op) {
         case 'conv': {
           const name = weightName(node.name);
@@ -171,10 +174,14 @@ export class Network {
           break;
         }
         case 'bn':
-          x =
-            mode === 'train'
-              ? this.#batchNormTrain(node.name, x, statistics)
-              : this.#batchNormEval(node.name, x);
+          if (mode === 'train' && fuseRelu && hasKernel(BATCH_NORM_TRAIN)) {
+            x = this.#batchNormTrainFused(node.name, x, statistics, batchCount(x), true);
+            i++; // the ReLU is applied
+          } else
+            x =
+              mode === 'train'
+                ? this.#batchNormTrain(node.name, x, statistics)
+                : this.#batchNormEval(node.name, x);
           break;
         case 'relu':
           x = tf.relu(x);
@@ -211,7 +218,10 @@ export class Network {
           const body = this.#run(node.body, x, mode, statistics);
           const shortcut =
             node.shortcut.length === 0 ? x : this.#run(node.shortcut, x, mode, statistics);
-          x = tf.add(body, shortcut);
+          if (fuseRelu && hasKernel(ADD_RELU) && tf.util.arraysEqual(body.shape, shortcut.shape)) {
+            x = addRelu(body, shortcut);
+            i++; // the ReLU is applied
+          } else x = tf.add(body, shortcut);
           break;
         }
       }
@@ -232,9 +242,9 @@ export class Network {
 
   #batchNormTrain(layer: string, input: tf.Tensor, statistics: BatchStatistics[]): tf.Tensor {
     const axes = input.rank === 4 ? [0, 1, 2] : [0];
-    const count = axes.reduce((n, axis) => n * input.shape[axis]!, 1);
-    if (tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend()) !== undefined)
-      return this.#batchNormTrainFused(layer, input, statistics, count);
+    const count = batchCount(input);
+    if (hasKernel(BATCH_NORM_TRAIN))
+      return this.#batchNormTrainFused(layer, input, statistics, count, false);
     const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
       const { mean, variance } = tf.moments(x, axes);
@@ -263,20 +273,25 @@ export class Network {
     return normalise(input, this.#value(`${layer}.gamma`), this.#value(`${layer}.beta`));
   }
 
-  /** The same computation as two fused kernels (engine/native.ts), one call each way. */
+  /**
+   * The same computation as two fused kernels (engine/native.ts), one call each way; with
+   * `relu`, also the ReLU after the layer (its output is what the gradient reads, and the tensor
+   * the next layer keeps anyway).
+   */
   #batchNormTrainFused(
     layer: string,
     input: tf.Tensor,
     statistics: BatchStatistics[],
     count: number,
+    relu: boolean,
   ): tf.Tensor {
     const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-      const attrs: tf.NamedAttrMap = { epsilon: BATCH_NORM_EPSILON };
+      const attrs: tf.NamedAttrMap = { epsilon: BATCH_NORM_EPSILON, relu };
       const [y, mean, variance, rstd] = tf
         .engine()
         .runKernel<tf.Tensor[]>(BATCH_NORM_TRAIN, { x, gamma, beta }, attrs);
-      save([x, mean!, rstd!, gamma]);
+      save(relu ? [x, mean!, rstd!, gamma, y!] : [x, mean!, rstd!, gamma]);
       statistics.push({
         layer,
         mean: tf.keep(mean!) as tf.Tensor1D,
@@ -286,14 +301,17 @@ export class Network {
       return {
         value: y!,
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const [xs, m, r, g] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+          const [xs, m, r, g, out] = saved as [
+            tf.Tensor,
+            tf.Tensor1D,
+            tf.Tensor1D,
+            tf.Tensor1D,
+            tf.Tensor | undefined,
+          ];
+          const inputs = { dy: dy as tf.Tensor, x: xs, mean: m, rstd: r, gamma: g };
           return tf
             .engine()
-            .runKernel<tf.Tensor[]>(
-              BATCH_NORM_GRAD,
-              { dy: dy as tf.Tensor, x: xs, mean: m, rstd: r, gamma: g },
-              {},
-            );
+            .runKernel<tf.Tensor[]>(BATCH_NORM_GRAD, out ? { ...inputs, y: out } : inputs, {});
         },
       };
     });
@@ -350,6 +368,33 @@ export class Network {
     for (const variable of [...this.params.values(), ...this.buffers.values()]) variable.dispose();
   }
 }
+
+const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/** The values a batch norm's statistics are taken over: every position of every image. */
+const batchCount = (x: tf.Tensor) => x.size / x.shape[x.rank - 1]!;
+
+/**
+ * relu(a + b) as one native kernel (engine/native.ts): a residual block's sum and ReLU, with no
+ * sum tensor. Its gradient, step(output)·dy, goes to both inputs.
+ */
+const addRelu: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor = tf.customGrad<tf.Tensor>(
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const y = tf.engine().runKernel<tf.Tensor>(ADD_RELU, { a, b });
+    save([y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const dx = tf
+          .engine()
+          .runKernel<tf.Tensor>(RELU_GRAD, { dy: dy as tf.Tensor, x: saved[0]! });
+        // Each input gets its own tensor (sharing the data): TF.js frees them one by one.
+        return [dx, tf.clone(dx)];
+      },
+    };
+  },
+);
 
 /**
  * The mean of `x` as a constant for differentiation (no gradient flows back through it), or 1
